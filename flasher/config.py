@@ -1,0 +1,370 @@
+"""flasher's settings: a YAML file overridden by ``FLASHER_*`` environment variables.
+
+Precedence, highest first: values passed in code, environment (``FLASHER_`` prefix, nested with ``__``:
+``inventory.url`` is ``FLASHER_INVENTORY__URL``), the YAML file (``--config``, default
+``config/flasher.yaml``; a missing default file is fine, a missing explicit one is an error), defaults.
+
+Secrets (``inventory.token``, ``inventory.oauth2.client_secret``, ``redis.password``, ``bmc.password``) are
+``SecretStr``: printed as ``**********``. Each can also be read from a file named by the same key with
+``_file`` appended (``inventory.token_file: /run/secrets/ss-token``); the file's content, stripped of the
+trailing newline, becomes the secret. Unknown keys are refused, so a typo does not silently fall back to a
+default. :func:`load_settings` raises :class:`SettingsError` with one line per bad field.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from flasher import redact
+
+DEFAULT_CONFIG_PATH = Path("config/flasher.yaml")
+
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used. ``lines`` holds one message per bad field (``section.key: reason``)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("invalid settings:\n" + "\n".join(f"  {line}" for line in lines))
+
+
+class _Section(BaseModel):
+    """Base of every settings section: unknown keys refused, ``<secret>_file`` keys read into ``<secret>``."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            if not key.endswith("_file") or value in (None, ""):
+                continue
+            target = key.removesuffix("_file")
+            field = cls.model_fields.get(target)
+            if field is None or field.annotation not in (SecretStr, SecretStr | None):
+                continue
+            path = Path(str(value))
+            try:
+                content = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read secret file {str(path)!r}: {exc.strerror}") from None
+            if out.get(target) not in (None, ""):
+                raise ValueError(f"give either {target} or {key}, not both")
+            out[target] = content
+        return out
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> _Section:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                redact.register(value.get_secret_value())
+        return self
+
+
+class OAuth2Settings(_Section):
+    """OAuth2 client-credentials grant against an OIDC issuer (Serverservice's ``auth: oauth2``)."""
+
+    token_url: HttpUrl | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    scopes: list[str] = Field(
+        default_factory=lambda: [
+            "read:server",
+            "update:server",
+            "read:server:credentials",
+            "read:server-component-firmwares",
+        ]
+    )
+    audience: str | None = None
+    #: Refresh the token this many seconds before it expires.
+    refresh_leeway: float = Field(60.0, ge=0)
+
+
+class InventorySettings(_Section):
+    """How to reach Serverservice (the inventory)."""
+
+    url: HttpUrl = HttpUrl("http://127.0.0.1:8800")
+    auth: Literal["none", "token", "oauth2"] = "none"
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    #: Seconds to open a TCP connection / to wait for an answer.
+    connect_timeout: float = Field(3.0, gt=0)
+    read_timeout: float = Field(15.0, gt=0)
+    #: Retries on connection errors, timeouts, 429 and 5xx stop once this many seconds have passed in total.
+    retry_deadline: float = Field(60.0, ge=0)
+    #: Longest single wait between retries (exponential backoff with jitter up to this).
+    retry_max_wait: float = Field(10.0, gt=0)
+    page_size: int = Field(100, ge=1, le=1000)
+    #: Only servers in this facility (``facility-code``); all when unset.
+    facility: str | None = None
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> InventorySettings:
+        if self.auth == "token" and self.token is None:
+            raise ValueError("auth is 'token' but neither token nor token_file is set")
+        if self.auth == "oauth2":
+            missing = [
+                name for name in ("token_url", "client_id", "client_secret") if getattr(self.oauth2, name) is None
+            ]
+            if missing:
+                raise ValueError("auth is 'oauth2' but oauth2 lacks " + ", ".join(missing))
+        return self
+
+
+class RedisSettings(_Section):
+    """The Redis that holds the shared queue. ``url``: ``redis://`` or ``rediss://`` with optional db path."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    #: Keys are ``{<key_prefix>}:...``: one hash tag, so every key lands in one Redis Cluster slot.
+    key_prefix: str = Field("flasher", pattern=r"^[A-Za-z0-9_.:-]+$")
+    socket_timeout: float = Field(5.0, gt=0)
+    connect_timeout: float = Field(3.0, gt=0)
+    #: Connection errors are retried with backoff for this many seconds, then raised as a typed error.
+    retry_deadline: float = Field(30.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class QueueSettings(_Section):
+    """Lease and retry policy of the Redis queue."""
+
+    lease_seconds: float = Field(120.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    #: Fail-with-retry delay: base * 2**(attempts-1), capped at retry_max_delay (seconds).
+    retry_base_delay: float = Field(30.0, ge=0)
+    retry_max_delay: float = Field(600.0, ge=0)
+
+
+class BMCSettings(_Section):
+    """How flasher talks to BMCs over Redfish."""
+
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    #: Explicit opt-out of TLS verification; logs a warning on every session.
+    insecure: bool = False
+    #: Default scheme when the inventory's BMC address has none.
+    scheme: Literal["https", "http"] = "https"
+    #: Credentials for one-shot operator commands when the inventory is not used.
+    username: str = "root"
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    #: sushy's server-side retries (HTTP 5xx) and their delay, kept low so a dead BMC fails in seconds.
+    retries: int = Field(2, ge=0)
+    retry_delay: float = Field(1.0, ge=0)
+    #: Seconds between polls of a BMC's task or power state.
+    poll_interval: float = Field(5.0, gt=0)
+    #: How long a BMC may be unreachable (or answer 5xx) while it flashes itself before it counts as failed.
+    offline_grace: float = Field(900.0, gt=0)
+
+
+class StepPolicy(_Section):
+    """Timeout (seconds) and retry policy of one install or control step."""
+
+    timeout: float = Field(gt=0)
+    attempts: int = Field(3, ge=1)
+    #: First wait between attempts (seconds), doubled each time.
+    backoff: float = Field(2.0, ge=0)
+
+
+def _default_steps() -> dict[str, StepPolicy]:
+    # Defaults from what real BMCs need: reads take seconds; a BMC reset or a BIOS flash takes minutes.
+    return {
+        "connect": StepPolicy(timeout=60, attempts=3, backoff=5),
+        "read_versions": StepPolicy(timeout=120, attempts=3, backoff=5),
+        "power": StepPolicy(timeout=600, attempts=2, backoff=10),
+        "download": StepPolicy(timeout=3600, attempts=3, backoff=10),
+        "upload": StepPolicy(timeout=1800, attempts=2, backoff=10),
+        "install": StepPolicy(timeout=3600, attempts=1, backoff=0),
+        "confirm": StepPolicy(timeout=900, attempts=3, backoff=10),
+        "bmc_reset": StepPolicy(timeout=900, attempts=1, backoff=0),
+        "inventory_write": StepPolicy(timeout=300, attempts=10, backoff=2),
+    }
+
+
+class StoreSettings(_Section):
+    """The firmware store: a checksum-keyed cache of images on local disk."""
+
+    cache_dir: Path = Path("var/firmware-cache")
+    #: Cache size cap in bytes; least recently used images are evicted beyond it.
+    max_bytes: int = Field(20 * 1024**3, gt=0)
+    allowed_schemes: list[Literal["http", "https"]] = Field(default_factory=lambda: ["http", "https"])  # type: ignore[arg-type]
+    #: Hosts images may come from (exact names or ``*.example.com``); empty means any.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    chunk_bytes: int = Field(1024 * 1024, ge=4096)
+
+
+class FileServerSettings(_Section):
+    """The HTTP server that hands cached images to BMCs (SimpleUpdate's ImageURI)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8890, ge=0, le=65535)
+    #: Base URL BMCs use to reach this server; default ``http://<host>:<port>``.
+    public_url: HttpUrl | None = None
+    threads: int = Field(8, ge=1)
+
+
+class ServiceSettings(_Section):
+    """``flasher run``: poller, worker pool and HTTP endpoints."""
+
+    #: This replica's name, written into the task attribute's ``worker``.
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    concurrency: int = Field(4, ge=1, le=256)
+    poll_interval: float = Field(15.0, gt=0)
+    poll_jitter: float = Field(3.0, ge=0)
+    #: An ``active`` task whose heartbeat (``updatedAt``) is older than this, with no lease, is reclaimed.
+    stale_after: float = Field(300.0, gt=0)
+    #: Seconds a heartbeat may be late before the lease is extended anyway.
+    heartbeat_interval: float = Field(10.0, gt=0)
+    shutdown_grace: float = Field(60.0, ge=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(9090, ge=0, le=65535)
+
+
+class ControlSettings(_Section):
+    """Server-control actions: how long to wait for the BMC to report the requested state."""
+
+    power_timeout: float = Field(300.0, gt=0)
+    bmc_reset_timeout: float = Field(900.0, gt=0)
+    boot_timeout: float = Field(60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All of flasher's settings. Load with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLASHER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    inventory: InventorySettings = Field(default_factory=InventorySettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    bmc: BMCSettings = Field(default_factory=BMCSettings)
+    steps: dict[str, StepPolicy] = Field(default_factory=_default_steps)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    fileserver: FileServerSettings = Field(default_factory=FileServerSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
+
+    _yaml_file: ClassVar[Path | None] = None
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _merge_step_defaults(cls, value: Any) -> Any:
+        # A YAML file that sets one step's policy keeps the defaults of the others.
+        if isinstance(value, dict):
+            merged: dict[str, Any] = {k: v.model_dump() for k, v in _default_steps().items()}
+            for name, policy in value.items():
+                base = merged.get(name, {})
+                merged[name] = {**base, **policy} if isinstance(policy, dict) else policy
+            return merged
+        return value
+
+    def step(self, name: str) -> StepPolicy:
+        """The policy of step ``name``; raises ``KeyError`` naming the step when there is none."""
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise KeyError(f"no policy for step {name!r}; known: {', '.join(sorted(self.steps))}") from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=cls._yaml_file))
+        return tuple(sources)
+
+
+def _error_lines(exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "(settings)"
+        message = error["msg"].removeprefix("Value error, ")
+        secret = any(word in location.lower() for word in _SECRET_WORDS)
+        if error["type"] not in ("missing", "extra_forbidden") and not secret and "input" in error:
+            given = error["input"]
+            if not isinstance(given, dict | list):
+                message = f"{message} (got {redact.scrub(repr(given))})"
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{location}: {message}")
+    return lines
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (YAML; default ``config/flasher.yaml`` if it exists) and the environment.
+
+    ``overrides`` are keyword values with the highest precedence (tests, the sandbox). Raises
+    :class:`SettingsError` with one line per bad field; a secret's value never appears in it.
+    """
+    explicit = path is not None
+    yaml_path = path if path is not None else DEFAULT_CONFIG_PATH
+    if not yaml_path.exists():
+        if explicit:
+            raise SettingsError([f"--config: file {str(yaml_path)!r} does not exist"])
+        yaml_path = None  # type: ignore[assignment]
+    elif not yaml_path.is_file():
+        raise SettingsError([f"--config: {str(yaml_path)!r} is not a file"])
+
+    bound = type("Settings", (Settings,), {"_yaml_file": yaml_path, "__module__": __name__})
+    try:
+        return bound(**overrides)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise SettingsError(_error_lines(exc)) from None
+    except (ValueError, yaml.YAMLError) as exc:  # YAML that does not parse, or not a mapping
+        raise SettingsError([f"{yaml_path}: {exc}"]) from None

@@ -1,0 +1,1 @@
+"""Server-control actions: power, BMC reset, next boot device."""

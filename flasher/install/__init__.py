@@ -1,0 +1,1 @@
+"""Out-of-band firmware install: plans (install modes), the firmware store, and the install steps."""

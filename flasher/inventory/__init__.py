@@ -1,0 +1,1 @@
+"""The Serverservice (inventory) client and its models."""

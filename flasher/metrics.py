@@ -1,0 +1,43 @@
+"""Prometheus metrics that flasher exports on ``/metrics``.
+
+Defined in one place so that every module increments the same series; the service's HTTP server exposes the
+default registry. Label values are bounded sets (kinds, states, steps, vendors, component slugs, call names):
+never a server id, so the series count does not grow with the fleet.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+TASKS = Gauge(
+    "flasher_tasks",
+    "Tasks seen in the inventory at the last poll, by kind (install, server_control) and status.",
+    ["kind", "status"],
+)
+TASKS_FINISHED = Counter(
+    "flasher_tasks_finished_total",
+    "Tasks this replica ran to an end, by kind and final status (success, failed, cancelled).",
+    ["kind", "status"],
+)
+STEP_DURATION = Histogram(
+    "flasher_step_duration_seconds",
+    "Duration of one install or control step, by step, BMC vendor and component slug.",
+    ["step", "vendor", "component"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+QUEUE_DEPTH = Gauge(
+    "flasher_queue_depth", "Tasks in the Redis queue, by state (queued, delayed, inflight, dead).", ["state"]
+)
+POLL_DURATION = Histogram(
+    "flasher_poll_duration_seconds",
+    "Duration of one inventory poll (list flagged servers, admit, reconcile).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+INVENTORY_ERRORS = Counter(
+    "flasher_inventory_errors_total",
+    "Inventory calls that failed after retries, by call and error class.",
+    ["call", "error"],
+)
+BMC_ERRORS = Counter("flasher_bmc_errors_total", "BMC errors, by error class.", ["error"])
+BYTES_DOWNLOADED = Counter("flasher_firmware_bytes_downloaded_total", "Firmware image bytes downloaded into the store.")
+BYTES_SERVED = Counter("flasher_firmware_bytes_served_total", "Firmware image bytes served to BMCs by the file server.")

@@ -1,0 +1,1 @@
+"""The Redis priority queue with leases and fencing tokens, shared by flasher replicas."""

@@ -1,0 +1,1 @@
+"""A fleet of simulated Redfish BMCs on loopback, with install tasks, power, faults and an audit log."""

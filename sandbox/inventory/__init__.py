@@ -1,0 +1,1 @@
+"""A Serverservice-compatible inventory server on SQLite."""
