@@ -1,5 +1,13 @@
-"""Shared pytest set-up. Fixtures that start real servers live in ``tests/fixtures/`` and are loaded here."""
+"""Shared pytest set-up.
 
-pytest_plugins = [
-    "tests.fixtures.redis",
-]
+Fixtures that start real servers (Redis, the sandbox inventory, simulated BMCs, sushy-tools) live in
+``tests/fixtures/<name>.py``; every module there is loaded as a plugin, so adding one needs no change here.
+"""
+
+from pathlib import Path
+
+pytest_plugins = sorted(
+    f"tests.fixtures.{path.stem}"
+    for path in (Path(__file__).parent / "fixtures").glob("*.py")
+    if not path.stem.startswith("_")
+)
