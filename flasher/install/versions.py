@@ -1,0 +1,239 @@
+"""Comparing firmware versions as vendors write them, refusing to guess when they cannot be ordered.
+
+Forms understood (case-insensitive; surrounding whitespace ignored):
+
+==============================  ================================================================================
+form                            read as
+==============================  ================================================================================
+``2.80.80.80``, ``2.7.3``       dotted numbers, compared numerically; missing trailing parts count as 0
+                                (``2.7`` == ``2.7.0``)
+``v1.45``, ``version 1.45``     the same (a leading ``v``/``ver``/``version`` word is dropped)
+``1.45.455b66-rev4``            dotted parts that may hold letters (builds such as ``455b66``), then a suffix
+``1.0.0.0-beta``, ``2.1-rc2``   a suffix of PEP 440 pre/post/dev words: ``dev`` < ``alpha`` < ``beta`` <
+                                ``rc``/``pre``/``preview`` < (none) < ``post``/``rev``/``-N``
+``P79 v1.45``, ``U46_1.20``     a family prefix (HPE ROM families, ...) before the version; only versions of
+                                the same family compare
+``A43 v2.52 (10/29/2021)``      a release date in brackets after the version (``mm/dd/yyyy`` or ``yyyy-mm-dd``);
+                                it breaks ties between equal versions of the same family
+``10/29/2021``, ``2021-10-29``  a BIOS date alone; compares only with another date
+``0x1a``, ``0x0B000040``        a hex number (CPLD, microcode); compares only with another hex number
+==============================  ================================================================================
+
+Two versions whose text is equal ignoring case and spacing are equal, whatever their form. Otherwise
+:func:`compare_versions` raises :class:`IncomparableVersions`, saying why, rather than guess:
+
+* different families (``P79 v1.45`` vs ``U46 v1.45``), or a family on one side only;
+* no numeric core on a side (``GDC5602Q``, drive firmware and the like are vendor-specific strings);
+* a date, a hex number and a dotted version compared with each other;
+* a number against a build token at the same place (``1.45.455`` vs ``1.45.455b66``), or two build tokens whose
+  letters differ (``455b66`` vs ``3fa9c1``: such tokens are often commit hashes, which have no order);
+  tokens with the same letters compare by their numbers (``455b66`` < ``455b67``);
+* suffixes that are not PEP 440 pre/post/dev words and differ (``-hotfix`` vs ``-custom``).
+
+Library choice: the ordering of pre-, post- and dev-release suffixes is delegated to ``packaging.version``
+(PyPA's implementation of PEP 440, the most widely used version code in Python), which knows every spelling of
+them (``-beta.2`` = ``b2``, ``-rev4`` = ``.post4``, ``-1`` = ``.post1``). It cannot be used for whole vendor
+versions: PEP 440 has no families or dates, and it would read the build ``455b66`` as "beta 66", so flasher only
+hands it a suffix whose words are spelled out in full. ``looseversion`` (distutils' ``LooseVersion``) was
+rejected: it orders any two strings by comparing their pieces, so it guesses where flasher must refuse
+(``455b66`` vs ``3fa9c1``), puts ``1.0-beta`` after ``1.0``, and raises ``TypeError`` comparing a number with a
+word. The family, date, hex and build-token rules are flasher's own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any, Final
+
+from packaging.version import InvalidVersion, Version
+
+
+class IncomparableVersions(ValueError):  # noqa: N818 (reads as a statement: "incomparable versions")
+    """Two versions that cannot be ordered. ``a`` and ``b`` are the versions, ``reason`` says why."""
+
+    def __init__(self, a: str, b: str, reason: str) -> None:
+        self.a, self.b, self.reason = a, b, reason
+        super().__init__(f"cannot compare {a!r} with {b!r}: {reason}")
+
+
+class VersionKind(StrEnum):
+    """What a version string is made of (see the module's table)."""
+
+    DOTTED = "dotted"
+    DATE = "date"
+    HEX = "hex"
+    OPAQUE = "opaque"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorVersion:
+    """A parsed version. ``parts`` are ints and lowercase build tokens; ``suffix`` is lowercase with its leading
+    separator (``-rev4``), ``""`` when none; ``family`` is lowercase or ``None``."""
+
+    raw: str
+    kind: VersionKind
+    family: str | None = None
+    parts: tuple[int | str, ...] = ()
+    suffix: str = ""
+    released: date | None = None
+
+
+_WORD_PREFIX = re.compile(r"^(?:version|ver|v)\.?\s*(?=\d)")
+_FAMILY = re.compile(r"^(?P<family>[a-z]+\d*)(?:[\s_]+(?:version|ver|v)?\.?\s*|\s*v)(?=\d)")
+_MDY = r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"
+_YMD = r"(?P<y2>\d{4})-(?P<m2>\d{2})-(?P<d2>\d{2})"
+_TRAILING_DATE = re.compile(rf"\s*\(\s*(?:{_MDY}|{_YMD})\s*\)$")
+_WHOLE_DATE = re.compile(rf"^(?:{_MDY}|{_YMD})$")
+_HEX = re.compile(r"^0x(?P<hex>[0-9a-f]+)$")
+_DOTTED = re.compile(r"^(?P<main>\d[0-9a-z]*(?:\.[0-9a-z]+)*)(?P<suffix>(?:[-_+. ].*)?)$")
+#: A last part such as ``0rc1``: digits then a pre/post word spelled out (never a single letter: ``455b66``).
+_TAGGED_PART = re.compile(r"^(?P<number>\d+)(?P<tag>(?:alpha|beta|rc|pre|preview|dev|post|rev)\d*)$")
+#: Suffix words handed to ``packaging`` (single letters such as ``b`` are builds, not "beta").
+_SUFFIX_WORDS: Final = frozenset({"alpha", "beta", "rc", "pre", "preview", "dev", "post", "rev"})
+_RUNS = re.compile(r"\d+|[a-z]+")
+
+
+def _date_of(match: re.Match[str]) -> date | None:
+    groups = match.groupdict()
+    if groups["y"]:
+        year, month, day = groups["y"], groups["m"], groups["d"]
+    else:
+        year, month, day = groups["y2"], groups["m2"], groups["d2"]
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def parse_version(raw: str) -> VendorVersion:
+    """Read ``raw`` into a :class:`VendorVersion`; never raises (text it cannot read is ``OPAQUE``)."""
+    text = _normalised(raw)
+    if (whole := _WHOLE_DATE.match(text)) and (day := _date_of(whole)):
+        return VendorVersion(raw, VersionKind.DATE, released=day)
+    if hex_match := _HEX.match(text):
+        return VendorVersion(raw, VersionKind.HEX, parts=(int(hex_match["hex"], 16),))
+    released = None
+    if (trailing := _TRAILING_DATE.search(text)) and (day := _date_of(trailing)):
+        released, text = day, text[: trailing.start()]
+    family = None
+    if prefix := _WORD_PREFIX.match(text):
+        text = text[prefix.end() :]
+    elif family_match := _FAMILY.match(text):
+        family, text = family_match["family"], text[family_match.end() :]
+    dotted = _DOTTED.match(text)
+    if dotted is None:
+        return VendorVersion(raw, VersionKind.OPAQUE, family=family, released=released)
+    pieces = dotted["main"].split(".")
+    suffix = dotted["suffix"]
+    if not suffix and (tagged := _TAGGED_PART.match(pieces[-1])):
+        pieces[-1], suffix = tagged["number"], "-" + tagged["tag"]
+    parts = tuple(int(p) if p.isdigit() else p for p in pieces)
+    return VendorVersion(raw, VersionKind.DOTTED, family=family, parts=parts, suffix=suffix, released=released)
+
+
+def _sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
+
+
+def _compare_parts(a: int | str, b: int | str) -> int | str:
+    """-1/0/1, or a reason string when the two parts cannot be ordered."""
+    if isinstance(a, int) and isinstance(b, int):
+        return _sign(a, b)
+    if a == b:
+        return 0
+    if isinstance(a, int) or isinstance(b, int):
+        return f"{str(a)!r} and {str(b)!r} are a number and a build token"
+    runs_a, runs_b = _RUNS.findall(a), _RUNS.findall(b)
+    letters_a = [r if not r.isdigit() else "#" for r in runs_a]
+    letters_b = [r if not r.isdigit() else "#" for r in runs_b]
+    if letters_a != letters_b or "".join(runs_a) != a or "".join(runs_b) != b:
+        return f"build tokens {a!r} and {b!r} have no order"
+    return _sign(
+        tuple(int(r) for r in runs_a if r.isdigit()),
+        tuple(int(r) for r in runs_b if r.isdigit()),
+    )
+
+
+def _suffix_version(suffix: str) -> Version | None:
+    """The suffix as a PEP 440 version ``0<suffix>``, when it is made of spelled-out pre/post/dev words."""
+    if not suffix:
+        return Version("0")
+    words = re.findall(r"[a-z]+", suffix)
+    if any(word not in _SUFFIX_WORDS for word in words):
+        return None
+    try:
+        parsed = Version("0" + re.sub(r"^[\s_]+", "-", suffix))
+    except InvalidVersion:
+        return None
+    return parsed if parsed.local is None else None
+
+
+def _compare_suffixes(a: str, b: str) -> int | str:
+    if a == b:
+        return 0
+    version_a, version_b = _suffix_version(a), _suffix_version(b)
+    if version_a is None or version_b is None:
+        return f"suffixes {a or '(none)'!r} and {b or '(none)'!r} have no order"
+    return _sign(version_a, version_b)
+
+
+def _show_family(version: VendorVersion) -> str:
+    return f"family {version.family.upper()!r}" if version.family else "no family"
+
+
+def _kind_reason(a: VendorVersion, b: VendorVersion) -> str | None:
+    """Why two parsed versions cannot be compared at all (before looking at numbers), or ``None``."""
+    for side in (a, b):
+        if side.kind is VersionKind.OPAQUE:
+            return f"{side.raw.strip()!r} has no numeric version"
+    if a.family != b.family:
+        return f"{a.raw.strip()!r} has {_show_family(a)}, {b.raw.strip()!r} has {_show_family(b)}"
+    if a.kind is not b.kind:
+        return f"{a.raw.strip()!r} is a {a.kind.value} version, {b.raw.strip()!r} a {b.kind.value} version"
+    return None
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as ``a`` is lower than, equal to or higher than ``b``.
+
+    Raises :class:`IncomparableVersions` (with both values and the reason) when they cannot be ordered; see the
+    module's documentation for the forms and rules.
+    """
+    if _normalised(a) == _normalised(b):
+        return 0
+    pa, pb = parse_version(a), parse_version(b)
+    if reason := _kind_reason(pa, pb):
+        raise IncomparableVersions(a, b, reason)
+    if pa.kind is VersionKind.DATE:
+        return _sign(pa.released, pb.released)
+    width = max(len(pa.parts), len(pb.parts))
+    padded_a = pa.parts + (0,) * (width - len(pa.parts))
+    padded_b = pb.parts + (0,) * (width - len(pb.parts))
+    for part_a, part_b in zip(padded_a, padded_b, strict=True):
+        result = _compare_parts(part_a, part_b)
+        if isinstance(result, str):
+            raise IncomparableVersions(a, b, result)
+        if result:
+            return result
+    result = _compare_suffixes(pa.suffix, pb.suffix)
+    if isinstance(result, str):
+        raise IncomparableVersions(a, b, result)
+    if result == 0 and pa.released and pb.released:
+        return _sign(pa.released, pb.released)
+    return result
+
+
+def versions_equal(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` name the same version (equal text ignoring case, or equal by
+    :func:`compare_versions`); False when they differ or cannot be compared."""
+    try:
+        return compare_versions(a, b) == 0
+    except IncomparableVersions:
+        return False
