@@ -1,0 +1,655 @@
+"""Install plans: which component gets which image, in which order, and why (the three install modes).
+
+:func:`build_plan` turns an :class:`~flasher.tasks.InstallTask` and the server's inventory into an
+:class:`InstallPlan`; :meth:`InstallPlan.apply_to` writes the resolved ``mode``, ``firmwareSet`` and ``Firmware``
+back into the task; :func:`recheck` re-decides a plan with the versions the BMC reports. A plan is pure data
+(pydantic, JSON-serialisable): ``flasher plan --json`` prints it as is.
+
+Modes (DESIGN.md, "The task attribute"):
+
+* **PredefinedFirmware**: ``Firmware`` is given. Each entry applies to every component of its type; the image is
+  the entry's ``updateFileURL``/``updateFileChecksum``, or the inventory's one firmware version matching the
+  component's vendor and model, the type and the version.
+* **PredefinedFirmwareSet**: ``firmwareSet`` (name or uuid) is given; each firmware of the set is matched to the
+  server's components.
+* **ResolveFirmware**: neither; the one set labelled with the server's vendor and model
+  (``sh.hollow.firmware_set.labels`` against ``sh.hollow.alloy.server_vendor_attributes``).
+
+A task that already carries a ``mode`` (written back by flasher) is planned the same way again: in the set modes
+its ``Firmware`` is flasher's report and is re-derived from the set, so planning is idempotent.
+
+Matching: the firmware's ``component`` is the component's type slug, its ``vendor`` the component's vendor (the
+server's vendor when the component has none), and the component's model is in the firmware's ``model`` list,
+except for :data:`~flasher.constants.MODEL_AGNOSTIC_COMPONENTS` (BMC, BIOS, CPLD, chassis, backplane, CPU). All
+compared case-insensitively. Each of several components of one type (drives, NICs) is its own planned install.
+Order: :data:`~flasher.constants.INSTALL_ORDER`, then types it does not list (alphabetically), then by component
+name and serial.
+
+Decisions (:func:`decide`), from the installed version (the inventory's at plan time, the BMC's at
+:func:`recheck`) and the target, with ``force`` the task's or the entry's:
+
+=====================================  =================================  ======================================
+installed vs target                    without force                      with force
+=====================================  =================================  ======================================
+unknown (not reported)                 skip                               install
+equal (:func:`~.compare_versions`)     skip                               install (reinstall)
+lower                                  install (upgrade)                  install
+higher                                 refuse (downgrade)                 install (downgrade)
+cannot compare                         refuse, saying why                 install
+=====================================  =================================  ======================================
+
+Errors: :class:`PlanError` when the task cannot be planned at all (the task should fail with its message);
+:class:`~flasher.inventory.errors.InventoryError` from the inventory calls propagates (usually transient: retry).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+from typing import Final, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from flasher.checksum import Checksum, ChecksumError
+from flasher.constants import INSTALL_ORDER, MODEL_AGNOSTIC_COMPONENTS
+from flasher.install.versions import IncomparableVersions, compare_versions
+from flasher.inventory.errors import ConflictError, NotFoundError
+from flasher.inventory.models import Component, FirmwareSet, FirmwareVersion, Server
+from flasher.tasks import (
+    ComponentStatus,
+    FirmwareAction,
+    FirmwareSpec,
+    InstallMode,
+    InstallTask,
+    aggregate_status,
+    normalise_slug,
+)
+
+#: Where the installed version a decision used came from.
+SOURCE_INVENTORY: Final = "inventory"
+SOURCE_BMC: Final = "bmc"
+
+
+class PlanError(ValueError):
+    """The task cannot be planned (no matching firmware, several candidates, no such set...): the message says
+    what was looked for and what was found. The task should fail with it."""
+
+
+class Decision(StrEnum):
+    """What happens to one component."""
+
+    INSTALL = "install"
+    SKIP = "skip"
+    REFUSE = "refuse"
+
+
+class FirmwareCatalog(Protocol):
+    """What planning reads from the inventory (:class:`~flasher.inventory.client.InventoryClient` has it)."""
+
+    def list_firmware(
+        self,
+        vendor: str | None = None,
+        model: str | Sequence[str] | None = None,
+        version: str | None = None,
+        component: str | None = None,
+    ) -> list[FirmwareVersion]: ...
+
+    def get_firmware_set(self, uuid_or_name: str) -> FirmwareSet: ...
+
+    def list_firmware_sets(
+        self, name: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[FirmwareSet]: ...
+
+
+class PlannedInstall(BaseModel):
+    """One component's planned install.
+
+    ``component`` is the type slug; ``component_*`` identify the inventory's component; ``installed_version`` is
+    ``None`` when unknown, and ``version_source`` says where it was read (``inventory`` or ``bmc``); ``version``
+    is the target; ``image_url``/``checksum`` (``algorithm:hex``)/``filename`` the image (``firmware_uuid`` when it
+    is the inventory's); ``force`` is the task's or the entry's; ``decision`` and ``reason`` say what happens
+    and why.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    component: str
+    component_uuid: str
+    component_name: str = ""
+    component_serial: str = ""
+    component_vendor: str = ""
+    component_model: str = ""
+    installed_version: str | None = None
+    version_source: str = SOURCE_INVENTORY
+    version: str
+    image_url: str
+    checksum: str
+    filename: str = ""
+    firmware_uuid: str | None = None
+    pre_actions: tuple[FirmwareAction, ...] = ()
+    post_actions: tuple[FirmwareAction, ...] = ()
+    force: bool = False
+    decision: Decision
+    reason: str
+
+    @property
+    def lookup_keys(self) -> tuple[str, ...]:
+        """Keys :func:`recheck` looks this component up by, most specific first: the component's uuid,
+        ``<slug>:<serial>``, ``<slug>:<name>``, and ``<slug>`` (the last only when it is its type's one component)."""
+        keys = [self.component_uuid]
+        if self.component_serial:
+            keys.append(f"{self.component}:{self.component_serial}")
+        if self.component_name:
+            keys.append(f"{self.component}:{self.component_name}")
+        return tuple(keys)
+
+
+class InstallPlan(BaseModel):
+    """What flasher will do for one task: the ``mode``, the firmware set used (``firmware_set_name``/``_uuid``,
+    ``None`` in PredefinedFirmware), the ordered ``items``, and ``unmatched``: firmware of the set that fits none
+    of the server's components (``"<component> <vendor> [models] <version>"``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server_uuid: str
+    mode: InstallMode
+    firmware_set_name: str | None = None
+    firmware_set_uuid: str | None = None
+    items: tuple[PlannedInstall, ...] = ()
+    unmatched: tuple[str, ...] = ()
+
+    @property
+    def to_install(self) -> tuple[PlannedInstall, ...]:
+        """Items to install, in install order."""
+        return tuple(item for item in self.items if item.decision is Decision.INSTALL)
+
+    @property
+    def skipped(self) -> tuple[PlannedInstall, ...]:
+        return tuple(item for item in self.items if item.decision is Decision.SKIP)
+
+    @property
+    def refused(self) -> tuple[PlannedInstall, ...]:
+        return tuple(item for item in self.items if item.decision is Decision.REFUSE)
+
+    def refusal(self) -> str | None:
+        """One line naming each refused component and why, or ``None`` when nothing is refused. A task whose plan
+        refuses anything should fail with it before anything is installed."""
+        if not self.refused:
+            return None
+        return "refused: " + "; ".join(f"{_label(item)}: {item.reason}" for item in self.refused)
+
+    def summary(self) -> str:
+        """``"2 to install, 1 skipped, 0 refused"``."""
+        return f"{len(self.to_install)} to install, {len(self.skipped)} skipped, {len(self.refused)} refused"
+
+    def apply_to(self, task: InstallTask) -> InstallTask:
+        """A copy of ``task`` with the plan written in: ``mode``; ``firmwareSet`` (the resolved set's name in
+        ResolveFirmware); ``Firmware`` with, per component type, ``status`` (install → ``pending``, skip →
+        ``skipped``, refuse → ``failed``), ``installedVersion`` and ``message`` (the reason), and ``instances``
+        where the server has several components of the type. PredefinedFirmware keeps the operator's entries
+        and fills a missing ``updateFileURL``/``updateFileChecksum`` from the inventory; the set modes write
+        ``version``, ``updateFileURL`` and ``updateFileChecksum`` per type."""
+        update: dict[str, object] = {"mode": self.mode, "firmware": self._firmware(task)}
+        if self.mode is InstallMode.RESOLVE_FIRMWARE and self.firmware_set_name:
+            update["firmware_set"] = self.firmware_set_name
+        return task.model_copy(update=update, deep=True)
+
+    def _firmware(self, task: InstallTask) -> dict[str, FirmwareSpec]:
+        by_slug: dict[str, list[PlannedInstall]] = {}
+        for item in self.items:
+            by_slug.setdefault(item.component, []).append(item)
+        given = (task.firmware or {}) if self.mode is InstallMode.PREDEFINED_FIRMWARE else {}
+        result: dict[str, FirmwareSpec] = {}
+        for slug, items in by_slug.items():
+            base = given.get(slug)
+            data = base.model_dump(mode="json", by_alias=True, exclude_unset=True) if base else {}
+            for key, value in _spec_report(items, keep_versions=base is not None).items():
+                if key not in _OPERATOR_IMAGE_KEYS or key not in data:  # the operator's image stays as written
+                    data[key] = value
+            result[slug] = FirmwareSpec.model_validate(data)
+        for slug, spec in given.items():  # entries that planned nothing (cannot happen today) stay as given
+            result.setdefault(slug, spec)
+        return result
+
+
+_OPERATOR_IMAGE_KEYS: Final = frozenset({"updateFileURL", "updateFileChecksum"})
+_STATUS_OF: Final[Mapping[Decision, ComponentStatus]] = {
+    Decision.INSTALL: ComponentStatus.PENDING,
+    Decision.SKIP: ComponentStatus.SKIPPED,
+    Decision.REFUSE: ComponentStatus.FAILED,
+}
+
+
+def _common(values: Iterable[str | None]) -> str | None:
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _spec_report(items: list[PlannedInstall], *, keep_versions: bool) -> dict[str, object]:
+    """The ``Firmware.<slug>`` keys flasher writes for ``items`` (all of one type)."""
+    report: dict[str, object] = {}
+    targets = sorted({item.version for item in items})
+    if not keep_versions:
+        report["version"] = ", ".join(targets)
+    url, checksum = _common(i.image_url for i in items), _common(i.checksum for i in items)
+    if url and checksum:
+        report["updateFileURL"] = url
+        report["updateFileChecksum"] = checksum
+    if len(items) == 1:
+        item = items[0]
+        report["status"] = _STATUS_OF[item.decision].value
+        if item.installed_version is not None:
+            report["installedVersion"] = item.installed_version
+        report["message"] = item.reason
+        return report
+    instances = []
+    for item in items:
+        instance = {
+            "name": item.component_name,
+            "serial": item.component_serial,
+            "status": _STATUS_OF[item.decision].value,
+            "message": item.reason,
+        }
+        if len(targets) > 1:
+            instance["version"] = item.version
+        if item.installed_version is not None:
+            instance["installedVersion"] = item.installed_version
+        instances.append(instance)
+    report["instances"] = instances
+    statuses = [ComponentStatus(str(i["status"])) for i in instances]
+    report["status"] = aggregate_status(statuses).value
+    installed = _common(i.installed_version for i in items)
+    if installed is not None:
+        report["installedVersion"] = installed
+    counts = Counter(item.decision for item in items)
+    report["message"] = ", ".join(f"{counts[d]} {_VERB[d]}" for d in Decision if counts[d])
+    return report
+
+
+_VERB: Final[Mapping[Decision, str]] = {
+    Decision.INSTALL: "to install",
+    Decision.SKIP: "skipped",
+    Decision.REFUSE: "refused",
+}
+
+
+def _label(item: PlannedInstall) -> str:
+    name = item.component_name or item.component_uuid
+    return f"{item.component} {name}" + (f" ({item.component_serial})" if item.component_serial else "")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decisions
+
+
+def decide(installed: str | None, target: str, *, force: bool) -> tuple[Decision, str]:
+    """The decision for one component and its reason (see the module's table)."""
+    if installed is None or not installed.strip():
+        if force:
+            return Decision.INSTALL, f"installed version unknown; installing {target} because force is set"
+        return Decision.SKIP, f"installed version unknown; not installing {target} (set force to install anyway)"
+    try:
+        order = compare_versions(installed, target)
+    except IncomparableVersions as exc:
+        if force:
+            return Decision.INSTALL, f"{exc}; installing {target} because force is set"
+        return Decision.REFUSE, f"{exc} (set force to install anyway)"
+    if order == 0:
+        if force:
+            return Decision.INSTALL, f"already at {installed}; reinstalling because force is set"
+        return Decision.SKIP, f"already at {installed}"
+    if order < 0:
+        return Decision.INSTALL, f"upgrade {installed} → {target}"
+    if force:
+        return Decision.INSTALL, f"downgrade {installed} → {target} because force is set"
+    return Decision.REFUSE, f"downgrade {installed} → {target} refused (set force to allow it)"
+
+
+def _order_key(item: PlannedInstall) -> tuple[int, str, str, str]:
+    rank = INSTALL_ORDER.index(item.component) if item.component in INSTALL_ORDER else len(INSTALL_ORDER)
+    return (rank, item.component, item.component_name, item.component_serial)
+
+
+def recheck(plan: InstallPlan, installed: Mapping[str, str | None]) -> InstallPlan:
+    """``plan`` re-decided with installed versions read from the BMC.
+
+    ``installed`` maps a key of each component (:attr:`PlannedInstall.lookup_keys`: its uuid, ``<slug>:<serial>``,
+    ``<slug>:<name>``, or ``<slug>`` when the plan has one component of the type) to its version, ``None`` when
+    the BMC reports no version. A component not in ``installed`` keeps its decision (made on the inventory's
+    version). Every re-decided item has ``version_source`` ``bmc``.
+    """
+    per_type = Counter(item.component for item in plan.items)
+    items = []
+    for item in plan.items:
+        keys = item.lookup_keys + ((item.component,) if per_type[item.component] == 1 else ())
+        key = next((k for k in keys if k in installed), None)
+        if key is None:
+            items.append(item)
+            continue
+        version = installed[key]
+        decision, reason = decide(version, item.version, force=item.force)
+        items.append(
+            item.model_copy(
+                update={
+                    "installed_version": version,
+                    "version_source": SOURCE_BMC,
+                    "decision": decision,
+                    "reason": reason,
+                }
+            )
+        )
+    return plan.model_copy(update={"items": tuple(items)})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Matching
+
+
+def _slug(component: Component) -> str:
+    return normalise_slug(component.component_type_slug)
+
+
+def _vendor(component: Component, server: Server) -> str:
+    return (component.vendor or server.vendor or "").lower()
+
+
+def _fits(firmware: FirmwareVersion, component: Component, server: Server) -> bool:
+    """True when ``firmware`` is for ``component``: same type and vendor, and a listed model (or a
+    model-agnostic type)."""
+    slug = _slug(component)
+    if normalise_slug(firmware.component) != slug or firmware.vendor.lower() != _vendor(component, server):
+        return False
+    if slug in MODEL_AGNOSTIC_COMPONENTS:
+        return True
+    return component.model.lower() in {model.lower() for model in firmware.model}
+
+
+def _describe_firmware(firmware: FirmwareVersion) -> str:
+    models = ",".join(firmware.model) or "any model"
+    return f"{firmware.component} {firmware.vendor} [{models}] {firmware.version}"
+
+
+def _describe_components(components: Sequence[Component]) -> str:
+    kinds = sorted({f"{_slug(c)} {c.vendor or '?'} {c.model or '?'}" for c in components})
+    return ", ".join(kinds) or "none"
+
+
+def _image(firmware: FirmwareVersion) -> tuple[str, str, str] | str:
+    """``(url, checksum, filename)`` of an inventory firmware, or the reason it cannot be installed."""
+    url = firmware.repository_url or firmware.upstream_url
+    if not url:
+        return f"firmware {firmware.uuid} ({firmware.filename}) has no repository_url or upstream_url"
+    try:
+        checksum = str(Checksum.parse(firmware.checksum))
+    except ChecksumError as exc:
+        return f"firmware {firmware.uuid} ({firmware.filename}) has an unusable checksum: {exc}"
+    return url, checksum, firmware.filename
+
+
+def _item(
+    component: Component,
+    server: Server,
+    *,
+    version: str,
+    image: tuple[str, str, str] | str,
+    firmware_uuid: str | None,
+    force: bool,
+    pre: Sequence[FirmwareAction] = (),
+    post: Sequence[FirmwareAction] = (),
+) -> PlannedInstall:
+    installed = component.installed_firmware()
+    if isinstance(image, str):
+        url, checksum, filename = "", "", ""
+        decision, reason = Decision.REFUSE, image
+    else:
+        url, checksum, filename = image
+        decision, reason = decide(installed, version, force=force)
+    return PlannedInstall(
+        component=_slug(component),
+        component_uuid=component.uuid,
+        component_name=component.name,
+        component_serial=component.serial,
+        component_vendor=_vendor(component, server),
+        component_model=component.model,
+        installed_version=installed,
+        version=version,
+        image_url=url,
+        checksum=checksum,
+        filename=filename,
+        firmware_uuid=firmware_uuid,
+        pre_actions=tuple(pre),
+        post_actions=tuple(post),
+        force=force,
+        decision=decision,
+        reason=reason,
+    )
+
+
+def _of_type(components: Sequence[Component], slug: str) -> list[Component]:
+    return [c for c in components if _slug(c) == slug]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Modes
+
+
+def _plan_predefined(
+    task: InstallTask, server: Server, components: Sequence[Component], inventory: FirmwareCatalog
+) -> list[PlannedInstall]:
+    items: list[PlannedInstall] = []
+    lookups: dict[tuple[str, str, str, str], list[FirmwareVersion]] = {}
+    for slug, spec in (task.firmware or {}).items():
+        matching = _of_type(components, slug)
+        if not matching:
+            raise PlanError(
+                f"Firmware.{slug}: server {server.uuid} has no {slug} component"
+                f" (its components: {_describe_components(components)})"
+            )
+        force = task.force or spec.force
+        for component in matching:
+            firmware_uuid: str | None = None
+            if spec.update_file_url:
+                if spec.checksum is None:
+                    raise PlanError(
+                        f"Firmware.{slug}: updateFileURL is given without updateFileChecksum; every image is verified"
+                    )
+                image: tuple[str, str, str] | str = (
+                    spec.update_file_url,
+                    str(spec.checksum),
+                    spec.update_file_url.rsplit("/", 1)[-1],
+                )
+            else:
+                vendor = _vendor(component, server)
+                model = "" if slug in MODEL_AGNOSTIC_COMPONENTS else component.model
+                key = (vendor, model.lower(), slug, spec.version)
+                if key not in lookups:
+                    lookups[key] = _lookup(inventory, slug, spec, vendor, model)
+                found = lookups[key]
+                sought = (
+                    f"vendor {vendor!r}, model {model!r}" if model else f"vendor {vendor!r}, any model"
+                ) + f", component {slug!r}, version {spec.version!r}"
+                if spec.checksum is not None:
+                    sought += f", checksum {spec.checksum}"
+                if not found:
+                    raise PlanError(f"Firmware.{slug}: no firmware in the inventory matches {sought}")
+                if len(found) > 1:
+                    listed = "; ".join(f"{fw.uuid} ({fw.filename}, {_describe_firmware(fw)})" for fw in found)
+                    raise PlanError(
+                        f"Firmware.{slug}: {len(found)} firmware in the inventory match {sought}: {listed}"
+                        " (give updateFileURL and updateFileChecksum to choose)"
+                    )
+                image, firmware_uuid = _image(found[0]), found[0].uuid
+            items.append(
+                _item(
+                    component,
+                    server,
+                    version=spec.version,
+                    image=image,
+                    firmware_uuid=firmware_uuid,
+                    force=force,
+                    pre=spec.pre_actions,
+                    post=spec.post_actions,
+                )
+            )
+    return items
+
+
+def _lookup(
+    inventory: FirmwareCatalog, slug: str, spec: FirmwareSpec, vendor: str, model: str
+) -> list[FirmwareVersion]:
+    """The inventory's firmware for one entry: the filters, then an exact check of each (the server's filters
+    are looser: case, model list containment)."""
+    found = inventory.list_firmware(vendor=vendor, model=model or None, version=spec.version, component=slug)
+    checksum = spec.checksum
+    result = []
+    for fw in found:
+        if fw.vendor.lower() != vendor or normalise_slug(fw.component) != slug:
+            continue
+        if fw.version.strip().lower() != spec.version.strip().lower():
+            continue
+        if model and model.lower() not in {m.lower() for m in fw.model}:
+            continue
+        if checksum is not None:
+            try:
+                if Checksum.parse(fw.checksum) != checksum:
+                    continue
+            except ChecksumError:
+                continue
+        result.append(fw)
+    return result
+
+
+def _plan_set(
+    firmware_set: FirmwareSet, task: InstallTask, server: Server, components: Sequence[Component]
+) -> tuple[list[PlannedInstall], list[str]]:
+    items: list[PlannedInstall] = []
+    used: set[int] = set()
+    for component in components:
+        fits = [(i, fw) for i, fw in enumerate(firmware_set.component_firmware) if _fits(fw, component, server)]
+        if not fits:
+            continue
+        if len(fits) > 1:
+            listed = "; ".join(f"{fw.uuid} ({_describe_firmware(fw)})" for _, fw in fits)
+            raise PlanError(
+                f"firmware set {firmware_set.name!r} has {len(fits)} firmware for {_slug(component)}"
+                f" {component.name or component.uuid} (vendor {_vendor(component, server)!r},"
+                f" model {component.model!r}): {listed}"
+            )
+        index, firmware = fits[0]
+        used.add(index)
+        items.append(
+            _item(
+                component,
+                server,
+                version=firmware.version,
+                image=_image(firmware),
+                firmware_uuid=firmware.uuid,
+                force=task.force,
+            )
+        )
+    unmatched = [_describe_firmware(fw) for i, fw in enumerate(firmware_set.component_firmware) if i not in used]
+    if not items:
+        offered = "; ".join(_describe_firmware(fw) for fw in firmware_set.component_firmware) or "no firmware"
+        raise PlanError(
+            f"firmware set {firmware_set.name!r} has no firmware for any component of server {server.uuid}"
+            f" (the set has: {offered}; the server has: {_describe_components(components)})"
+        )
+    return items, unmatched
+
+
+def _named_set(task: InstallTask, inventory: FirmwareCatalog) -> FirmwareSet:
+    wanted = task.firmware_set or ""
+    try:
+        return inventory.get_firmware_set(wanted)
+    except NotFoundError:
+        raise PlanError(f"firmwareSet: no firmware set has the name or uuid {wanted!r}") from None
+    except ConflictError as exc:
+        raise PlanError(f"firmwareSet: the name {wanted!r} is ambiguous: {exc.reason}") from None
+
+
+def _describe_sets(sets: Iterable[FirmwareSet]) -> str:
+    return "; ".join(
+        f"{s.name} ({s.uuid}, labels {', '.join(f'{k}={v}' for k, v in sorted(s.labels.items())) or 'none'})"
+        for s in sets
+    )
+
+
+def _resolved_set(server: Server, inventory: FirmwareCatalog) -> FirmwareSet:
+    vendor, model = server.vendor, server.model
+    if not vendor or not model:
+        raise PlanError(
+            f"server {server.uuid} has no vendor and model in sh.hollow.alloy.server_vendor_attributes"
+            f" (vendor {vendor!r}, model {model!r}); give firmwareSet or Firmware"
+        )
+
+    def labelled(candidate: FirmwareSet, **wanted: str) -> bool:
+        labels = {k.lower(): v.lower() for k, v in candidate.labels.items()}
+        return all(labels.get(k) == v.lower() for k, v in wanted.items())
+
+    found = [
+        s
+        for s in inventory.list_firmware_sets(labels={"vendor": vendor, "model": model})
+        if labelled(s, vendor=vendor, model=model)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise PlanError(
+            f"{len(found)} firmware sets are labelled vendor={vendor}, model={model}; give firmwareSet to choose:"
+            f" {_describe_sets(found)}"
+        )
+    near = [s for s in inventory.list_firmware_sets(labels={"vendor": vendor}) if labelled(s, vendor=vendor)]
+    candidates = _describe_sets(near) if near else "none"
+    raise PlanError(
+        f"no firmware set is labelled vendor={vendor}, model={model}; sets for vendor {vendor}: {candidates}"
+    )
+
+
+def resolve_mode(task: InstallTask) -> InstallMode:
+    """The install mode of ``task``: its recorded ``mode`` when it has one, else PredefinedFirmware when
+    ``Firmware`` has entries, PredefinedFirmwareSet when ``firmwareSet`` is non-empty, else ResolveFirmware."""
+    if task.mode is not None:
+        return task.mode
+    if task.firmware:
+        return InstallMode.PREDEFINED_FIRMWARE
+    if task.firmware_set:
+        return InstallMode.PREDEFINED_FIRMWARE_SET
+    return InstallMode.RESOLVE_FIRMWARE
+
+
+def build_plan(
+    task: InstallTask, server: Server, components: list[Component], inventory: FirmwareCatalog
+) -> InstallPlan:
+    """The plan for ``task`` on ``server`` with its ``components`` (installed versions read from them).
+
+    Firmware versions and sets are read through ``inventory``. Raises :class:`PlanError` when the task cannot
+    be planned: an unsupported install method, a PredefinedFirmware entry for a type the server lacks, no or
+    several matching firmware versions, a missing or ambiguous set, zero or several sets for ResolveFirmware, a
+    set with nothing for this server, a recorded mode whose input is gone. Inventory errors propagate.
+    """
+    if reason := task.unsupported_reason():
+        raise PlanError(reason)
+    mode = resolve_mode(task)
+    firmware_set: FirmwareSet | None = None
+    unmatched: list[str] = []
+    if mode is InstallMode.PREDEFINED_FIRMWARE:
+        if not task.firmware:
+            raise PlanError("mode is PredefinedFirmware but Firmware is empty")
+        items = _plan_predefined(task, server, components, inventory)
+    else:
+        if mode is InstallMode.PREDEFINED_FIRMWARE_SET:
+            if not task.firmware_set:
+                raise PlanError("mode is PredefinedFirmwareSet but firmwareSet is empty")
+            firmware_set = _named_set(task, inventory)
+        else:
+            firmware_set = _resolved_set(server, inventory)
+        items, unmatched = _plan_set(firmware_set, task, server, components)
+    return InstallPlan(
+        server_uuid=server.uuid,
+        mode=mode,
+        firmware_set_name=firmware_set.name if firmware_set else None,
+        firmware_set_uuid=firmware_set.uuid if firmware_set else None,
+        items=tuple(sorted(items, key=_order_key)),
+        unmatched=tuple(unmatched),
+    )
