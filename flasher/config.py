@@ -101,6 +101,7 @@ class OAuth2Settings(_Section):
             "update:server",
             "read:server:credentials",
             "read:server-component-firmwares",
+            "read:server-component-firmware-sets",
         ]
     )
     audience: str | None = None

@@ -287,21 +287,22 @@ class InventoryClient:
     def upsert_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any]) -> None:
         """Create or replace server ``uuid``'s attribute ``namespace`` with ``data``.
 
-        ``POST`` first; on duplicate key ``PUT``; when that finds no attribute (deleted meanwhile) ``POST`` once
-        more. Every step is retried on transient failures, which is safe: a repeated ``POST`` that had landed
-        turns into the ``PUT``. Raises :class:`NotFoundError` when the server does not exist.
+        ``PUT`` first (the attribute usually exists: one request, and a token with only update scopes works);
+        when there is no such attribute ``POST``; when that meets duplicate key (created meanwhile, or a retried
+        ``POST`` whose first try had landed) ``PUT`` once more. Every step is retried on transient failures,
+        which is safe for this sequence. Raises :class:`NotFoundError` when the server does not exist.
         """
-        try:
-            self._create_attribute(uuid, namespace, data, retry_all=True)
-            return
-        except ConflictError:
-            pass
         try:
             self._replace_attribute(uuid, namespace, data, expected=(NotFoundError,))
             return
         except NotFoundError:
             pass
-        self._create_attribute(uuid, namespace, data, retry_all=True)
+        try:
+            self._create_attribute(uuid, namespace, data, retry_all=True)
+            return
+        except ConflictError:
+            pass
+        self._replace_attribute(uuid, namespace, data)
 
     # -- versioned attributes ---------------------------------------------------------------------------------
 

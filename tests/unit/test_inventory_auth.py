@@ -96,7 +96,13 @@ def test_oauth2_fetches_once_and_reuses_the_token(fake_time: FakeTime, rsps: res
     token_request = token_calls(rsps)[0].request
     form = dict(parse_qsl(token_request.body))
     assert form["grant_type"] == "client_credentials"
-    assert form["scope"] == "read:server update:server read:server:credentials read:server-component-firmwares"
+    assert form["scope"].split() == [
+        "read:server",
+        "update:server",
+        "read:server:credentials",
+        "read:server-component-firmwares",
+        "read:server-component-firmware-sets",
+    ]
     assert form["audience"] == "https://serverservice.test"
     assert token_request.headers["Authorization"].startswith("Basic ")  # client_secret_basic
     assert CLIENT_SECRET not in token_request.body

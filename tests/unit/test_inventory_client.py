@@ -481,48 +481,56 @@ def test_attribute_writes_send_the_documented_bodies(client: InventoryClient, rs
     assert rsps.calls[2].request.method == "DELETE"
 
 
-def test_upsert_creates(client: InventoryClient, rsps: responses.RequestsMock) -> None:
-    rsps.post(f"{SERVER_URL}/attributes", status=201, json=body("POST task attribute"))
-    client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "queued"})
-    assert [c.request.method for c in rsps.calls] == ["POST"]
-
-
-def test_upsert_replaces_on_duplicate_key_without_counting_an_error(
+def test_upsert_replaces_an_existing_attribute_in_one_request(
     client: InventoryClient, rsps: responses.RequestsMock
 ) -> None:
+    rsps.put(TASK_URL, json=body("PUT /servers/{uuid}/attributes/sh.hollow.flasher.task"))
+    client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "queued"})
+    assert [c.request.method for c in rsps.calls] == ["PUT"]
+    assert sent_json(rsps.calls[0]) == {"data": {"status": "queued"}}
+
+
+def test_upsert_creates_a_missing_attribute_without_counting_an_error(
+    client: InventoryClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.put(TASK_URL, status=404, json=body("GET missing attribute"))
+    rsps.post(f"{SERVER_URL}/attributes", status=201, json=body("POST task attribute"))
+    before = errors_counted("PUT /servers/{uuid}/attributes/{namespace}", "NotFoundError")
+    client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "queued"})
+    assert [c.request.method for c in rsps.calls] == ["PUT", "POST"]
+    assert sent_json(rsps.calls[1]) == {"namespace": TASK_NAMESPACE, "data": {"status": "queued"}}
+    assert errors_counted("PUT /servers/{uuid}/attributes/{namespace}", "NotFoundError") == before
+
+
+def test_upsert_replaces_when_the_attribute_appeared_meanwhile(
+    client: InventoryClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.put(TASK_URL, status=404, json=NOT_FOUND)
     rsps.post(f"{SERVER_URL}/attributes", status=400, json=DUPLICATE)
     rsps.put(TASK_URL, json=body("PUT /servers/{uuid}/attributes/sh.hollow.flasher.task"))
     before = errors_counted("POST /servers/{uuid}/attributes", "ConflictError")
     client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "queued"})
-    assert [c.request.method for c in rsps.calls] == ["POST", "PUT"]
-    assert sent_json(rsps.calls[1]) == {"data": {"status": "queued"}}
+    assert [c.request.method for c in rsps.calls] == ["PUT", "POST", "PUT"]
     assert errors_counted("POST /servers/{uuid}/attributes", "ConflictError") == before
-
-
-def test_upsert_creates_again_when_the_attribute_vanished(
-    client: InventoryClient, rsps: responses.RequestsMock
-) -> None:
-    rsps.post(f"{SERVER_URL}/attributes", status=400, json=DUPLICATE)
-    rsps.put(TASK_URL, status=404, json=NOT_FOUND)
-    rsps.post(f"{SERVER_URL}/attributes", status=201, json=body("POST task attribute"))
-    client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "queued"})
-    assert [c.request.method for c in rsps.calls] == ["POST", "PUT", "POST"]
 
 
 def test_upsert_survives_a_post_that_landed_before_the_connection_broke(
     client: InventoryClient, rsps: responses.RequestsMock
 ) -> None:
+    rsps.put(TASK_URL, status=404, json=NOT_FOUND)
     rsps.post(f"{SERVER_URL}/attributes", body=requests.ConnectionError("connection reset by peer"))
     rsps.post(f"{SERVER_URL}/attributes", status=400, json=DUPLICATE)  # the first one had been applied
     rsps.put(TASK_URL, json=body("PUT /servers/{uuid}/attributes/sh.hollow.flasher.task"))
     client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "active"})
-    assert [c.request.method for c in rsps.calls] == ["POST", "POST", "PUT"]
+    assert [c.request.method for c in rsps.calls] == ["PUT", "POST", "POST", "PUT"]
 
 
 def test_upsert_on_a_missing_server_is_not_found(client: InventoryClient, rsps: responses.RequestsMock) -> None:
+    rsps.put(TASK_URL, status=404, json=NOT_FOUND)
     rsps.post(f"{SERVER_URL}/attributes", status=404, json=NOT_FOUND)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as info:
         client.upsert_attribute(SERVER_ID, TASK_NAMESPACE, {"status": "queued"})
+    assert info.value.call == "POST /servers/{uuid}/attributes"
 
 
 def test_versioned_attributes(client: InventoryClient, rsps: responses.RequestsMock) -> None:
