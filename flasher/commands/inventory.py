@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -53,6 +54,11 @@ def _task_status(server: Server, namespace: str) -> str | None:
         return None
     status = attr.data.get("status")
     return str(status) if status else "requested"
+
+
+def _when(moment: datetime | None) -> str | None:
+    """A timestamp to the second, in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment is not None else None
 
 
 def _compact(data: Any) -> str:
@@ -120,12 +126,12 @@ def server(
     print_table(
         f"server {found.uuid}",
         ["name", "facility", "vendor", "model", "serial", "BMC", "updated"],
-        [[value or None for value in summary] + [found.updated_at]],
+        [[value or None for value in summary] + [_when(found.updated_at)]],
     )
     print_table(
         "attributes",
         ["namespace", "created", "data"],
-        [[a.namespace, a.created_at, _compact(a.data)] for a in found.attributes],
+        [[a.namespace, _when(a.created_at), _compact(a.data)] for a in found.attributes],
     )
     rows = [
         [c.component_type_slug, c.name, c.vendor, c.model, c.serial, c.installed_firmware(), c.uuid] for c in components
