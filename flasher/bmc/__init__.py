@@ -1,1 +1,49 @@
-"""The BMC driver over sushy (Redfish): versions, install, task polling, power, boot, BMC reset."""
+"""The BMC driver over sushy (Redfish): versions, install, task polling, power, boot, BMC reset.
+
+Modules: :mod:`~flasher.bmc.errors` (typed errors), :mod:`~flasher.bmc.session` (address, TLS, timeouts,
+login), :mod:`~flasher.bmc.classify` and :mod:`~flasher.bmc.inventory` (installed firmware),
+:mod:`~flasher.bmc.updateservice`, :mod:`~flasher.bmc.multipart` and :mod:`~flasher.bmc.install` (starting an
+install), :mod:`~flasher.bmc.tasks` (following a task), :mod:`~flasher.bmc.power` (power, boot override, BMC
+reset), :mod:`~flasher.bmc.driver` (the :class:`BMC` class that ties them together).
+"""
+
+from flasher.bmc.driver import BMC
+from flasher.bmc.errors import (
+    BMCAddressError,
+    BMCAuthError,
+    BMCError,
+    BMCInterrupted,
+    BMCNotSupported,
+    BMCTaskFailed,
+    BMCTimeout,
+    BMCUnreachable,
+)
+from flasher.bmc.models import (
+    INSTALL_METHODS,
+    TERMINAL_TASK_STATES,
+    BMCComponent,
+    TaskHandle,
+    TaskProgress,
+    UpdateCapabilities,
+)
+from flasher.bmc.power import BOOT_TARGETS, POWER_ACTIONS
+
+__all__ = [
+    "BMC",
+    "BOOT_TARGETS",
+    "INSTALL_METHODS",
+    "POWER_ACTIONS",
+    "TERMINAL_TASK_STATES",
+    "BMCAddressError",
+    "BMCAuthError",
+    "BMCComponent",
+    "BMCError",
+    "BMCInterrupted",
+    "BMCNotSupported",
+    "BMCTaskFailed",
+    "BMCTimeout",
+    "BMCUnreachable",
+    "TaskHandle",
+    "TaskProgress",
+    "UpdateCapabilities",
+]

@@ -1,0 +1,256 @@
+"""The :class:`BMC` driver: one object per BMC, used by the install worker and server control."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import ParamSpec, TypeVar
+
+from loguru import logger
+from pydantic import SecretStr
+
+from flasher.bmc import inventory, power, tasks
+from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeout, BMCUnreachable
+from flasher.bmc.install import start_install
+from flasher.bmc.models import BMCComponent, TaskHandle, TaskProgress, UpdateCapabilities
+from flasher.bmc.session import Connection
+from flasher.bmc.updateservice import UpdateService, read_update_service
+from flasher.config import BMCSettings
+from flasher.metrics import BMC_ERRORS
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _counted(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Count each :class:`BMCError` leaving a public method once in ``flasher_bmc_errors_total``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except BMCError as exc:
+            if not getattr(exc, "_counted", False):
+                BMC_ERRORS.labels(error=type(exc).__name__).inc()
+                exc._counted = True  # type: ignore[attr-defined]
+            raise
+
+    return wrapper
+
+
+class BMC:
+    """A Redfish BMC, over sushy. Use as a context manager (``with BMC(...) as bmc:``) or call :meth:`close`.
+
+    ``address``: ``host``, ``host:port`` or a URL (``https://host:port``); the scheme comes from
+    ``settings.scheme`` when absent. The constructor connects and checks the credentials.
+
+    Every error is a :class:`~flasher.bmc.errors.BMCError` carrying the BMC's own messages:
+    :class:`~flasher.bmc.errors.BMCUnreachable` (no answer, TLS failure, 5xx),
+    :class:`~flasher.bmc.errors.BMCAuthError` (401/403), :class:`~flasher.bmc.errors.BMCNotSupported` (the BMC
+    lacks a resource, action, method or value), :class:`~flasher.bmc.errors.BMCTaskFailed`,
+    :class:`~flasher.bmc.errors.BMCTimeout`, :class:`~flasher.bmc.errors.BMCInterrupted`. Bad arguments raise
+    ``ValueError`` naming the argument.
+    """
+
+    @_counted
+    def __init__(self, address: str, username: str, password: SecretStr | str, *, settings: BMCSettings) -> None:
+        self.settings = settings
+        self._conn = Connection(address, username, password, settings)
+        self._service: UpdateService | None = None
+        self._conn.open()
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host[:port]`` of this BMC."""
+        return self._conn.base_url
+
+    def close(self) -> None:
+        """Log out and close the HTTP session (best effort: never raises)."""
+        self._conn.close()
+
+    def __enter__(self) -> BMC:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- firmware -----------------------------------------------------------------------------------------------
+    @_counted
+    def firmware_inventory(self) -> list[BMCComponent]:
+        """The installed firmware components (rules: :mod:`flasher.bmc.inventory`, :mod:`flasher.bmc.classify`).
+
+        Raises :class:`BMCNotSupported` when the BMC reports no firmware version at all.
+        """
+        return inventory.read_firmware_inventory(self._conn)
+
+    def _update_service(self) -> UpdateService:
+        if self._service is None:
+            self._service = read_update_service(self._conn)
+        return self._service
+
+    @_counted
+    def update_capabilities(self) -> UpdateCapabilities:
+        """What the UpdateService offers (:class:`BMCNotSupported` when the BMC has none)."""
+        return self._update_service().capabilities
+
+    @_counted
+    def install(
+        self,
+        component: BMCComponent,
+        *,
+        image_url: str | None = None,
+        image_path: Path | None = None,
+        method: str = "auto",
+        apply_time: str | None = None,
+    ) -> TaskHandle:
+        """Start installing an image on ``component``; returns the handle of the BMC's task.
+
+        ``method``: ``auto`` (SimpleUpdate when ``image_url`` is given and its scheme is an allowed transfer
+        protocol, else multipart push of ``image_path``, else HttpPushUri), or ``simple_update``, ``multipart``,
+        ``http_push``. ``apply_time``: ``@Redfish.OperationApplyTime`` (``Immediate``, ``OnReset``,
+        ``OnStartUpdateRequest``...), checked against what the BMC advertises. The image is streamed from disk.
+
+        Raises :class:`BMCNotSupported` (method, scheme or apply time not offered, naming what is),
+        :class:`BMCTaskFailed` (the BMC refused the request: image rejected, conflicting job),
+        :class:`BMCError` (an answer without a task to follow), ``ValueError`` (bad arguments). The request is
+        sent once, never retried: on :class:`BMCUnreachable` the install may or may not have started, so look
+        for it with :meth:`running_tasks` and the installed version.
+        """
+        return start_install(
+            self._conn,
+            self._update_service(),
+            component,
+            image_url=image_url,
+            image_path=image_path,
+            method=method,
+            apply_time=apply_time,
+        )
+
+    # -- tasks --------------------------------------------------------------------------------------------------
+    @_counted
+    def task_progress(self, handle: TaskHandle) -> TaskProgress:
+        """One reading of the task (rules: :mod:`flasher.bmc.tasks`). Raises :class:`BMCUnreachable` /
+        :class:`BMCAuthError` when the BMC does not answer or refuses the session."""
+        return tasks.read_task(self._conn, handle)
+
+    @_counted
+    def wait_for_task(
+        self,
+        handle: TaskHandle,
+        *,
+        timeout: float,
+        on_progress: Callable[[TaskProgress], None] | None = None,
+        keep_going: Callable[[], bool] | None = None,
+        return_on_awaiting_reset: bool = True,
+    ) -> TaskProgress:
+        """Poll the task every ``settings.poll_interval`` s until it ends; returns the last reading.
+
+        Every reading goes to ``on_progress`` (pseudo-state ``Offline`` while the BMC does not answer). Returns
+        early, not failed, when the task waits for a host reset (``awaiting_reset``) unless
+        ``return_on_awaiting_reset`` is false (use that after resetting the host). A ``Vanished`` task returns
+        as succeeded: the caller must confirm with :meth:`wait_for_version` in every case.
+
+        Raises :class:`BMCTaskFailed` (the task ended in failure, with the BMC's messages), :class:`BMCTimeout`
+        (``timeout`` s passed), :class:`BMCUnreachable` (no good answer for ``settings.offline_grace`` s),
+        :class:`BMCInterrupted` (``keep_going`` returned false; checked at least every 0.5 s).
+        """
+        return tasks.wait_for_task(
+            self._conn,
+            handle,
+            timeout=timeout,
+            poll_interval=self.settings.poll_interval,
+            offline_grace=self.settings.offline_grace,
+            on_progress=on_progress,
+            keep_going=keep_going,
+            return_on_awaiting_reset=return_on_awaiting_reset,
+        )
+
+    @_counted
+    def running_tasks(self) -> list[TaskHandle]:
+        """The BMC's tasks that have not ended (to follow after a crash); ``[]`` without a TaskService.
+
+        ``method`` is named from the task's ``Payload.TargetUri`` when it is an install target, else ``unknown``.
+        """
+        methods: dict[str, str] = {}
+        try:
+            service = self._update_service()
+        except BMCError as exc:
+            if isinstance(exc, BMCUnreachable | BMCAuthError):
+                raise
+            service = None
+        if service is not None:
+            caps = service.capabilities
+            for uri, method in (
+                (service.simple_update_target, "simple_update"),
+                (caps.multipart_push_uri, "multipart"),
+                (caps.http_push_uri, "http_push"),
+            ):
+                if uri:
+                    methods[self._conn.relative(uri).rstrip("/")] = method
+        return tasks.running_tasks(self._conn, methods)
+
+    @_counted
+    def wait_for_version(self, component: BMCComponent, version: str, *, timeout: float) -> BMCComponent:
+        """Re-read the firmware inventory until ``component`` reports ``version``; returns the fresh component.
+
+        The device is found again by identity (Dell FQDD, else member URI; see
+        :func:`flasher.bmc.inventory.find_component`). While the BMC restarts (no answer, 5xx, 401) the reads
+        are retried with a new session. Raises :class:`BMCTimeout` naming the version last seen when ``timeout``
+        s pass (e.g. the BMC said Completed but kept the old version).
+        """
+        deadline = time.monotonic() + timeout
+        seen: str | None = "(not read)"
+        while True:
+            try:
+                components = inventory.read_firmware_inventory(self._conn)
+                found = inventory.find_component(components, component)
+                seen = found.version if found is not None else "(component not listed)"
+                if found is not None and inventory.versions_match(found.version, version):
+                    logger.info("BMC {}: {} {!r} now reports {}", self.base_url, component.slug, component.id, version)
+                    return found
+            except (BMCUnreachable, BMCAuthError) as exc:
+                seen = f"(BMC not answering: {exc})"
+                self._conn.drop()
+            if time.monotonic() >= deadline:
+                raise BMCTimeout(
+                    f"BMC {self.base_url}: {component.slug} {component.name!r} reports {seen} after "
+                    f"{timeout:.0f} s, expected {version}"
+                )
+            time.sleep(min(self.settings.poll_interval, max(deadline - time.monotonic(), 0.01)))
+
+    # -- power, boot, BMC reset ---------------------------------------------------------------------------------
+    @_counted
+    def power_state(self) -> str:
+        """The host's power state now: ``On``, ``Off``, ``PoweringOn``, ``PoweringOff``, or what the BMC says."""
+        return power.power_state(self._conn)
+
+    @_counted
+    def set_power(self, action: str, *, wait: bool = True, timeout: float = 300.0) -> str:
+        """Power ``action`` (``on``, ``off``, ``soft``, ``cycle``, ``reset``; table in :mod:`flasher.bmc.power`);
+        with ``wait``, poll until the host reaches the target state (:class:`BMCTimeout` after ``timeout`` s).
+        Returns the last state read."""
+        return power.set_power(self._conn, action, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
+
+    @_counted
+    def set_boot_device(self, target: str, *, persistent: bool = False, uefi: bool = True) -> None:
+        """Boot override: ``target`` (``pxe``, ``disk``, ``cdrom``, ``bios``, ``usb``... or a Redfish
+        BootSourceOverrideTarget), once or ``persistent``, UEFI or legacy; the target is read back."""
+        power.set_boot_device(self._conn, target, persistent=persistent, uefi=uefi)
+
+    @_counted
+    def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:
+        """Restart the BMC (``Manager.Reset``: GracefulRestart, else ForceRestart); with ``wait``, wait until it
+        stops answering and answers again, then log in anew."""
+        self._service = None
+        power.reset_bmc(self._conn, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
+
+    @_counted
+    def wait_until_reachable(self, timeout: float) -> None:
+        """Log in again until the BMC answers (:class:`BMCTimeout` after ``timeout`` s)."""
+        self._service = None
+        power.wait_until_reachable(self._conn, timeout, self.settings.poll_interval)

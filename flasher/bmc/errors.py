@@ -1,0 +1,175 @@
+"""Typed BMC errors, and the translation of sushy's and requests' exceptions into them.
+
+Every error carries the BMC's own words when it gave any: the ``Message`` of each entry of a Redfish error
+body's ``error.@Message.ExtendedInfo`` (DSP0266, "Error responses"), else ``error.message``. Messages are
+passed through :func:`flasher.redact.scrub`, so a registered credential never appears in one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from sushy import exceptions as sushy_exc
+
+from flasher import redact
+
+
+class BMCError(Exception):
+    """Base of every BMC error. ``bmc_messages``: what the BMC itself said (ExtendedInfo messages), if anything."""
+
+    def __init__(self, message: str, *, bmc_messages: tuple[str, ...] = ()) -> None:
+        self.bmc_messages = tuple(redact.scrub(m) for m in bmc_messages)
+        text = redact.scrub(message)
+        extra = [m for m in self.bmc_messages if m not in text]
+        if extra:
+            text = f"{text} (BMC says: {'; '.join(extra)})"
+        super().__init__(text)
+        self.message = text
+
+
+class BMCUnreachable(BMCError):  # noqa: N818  (names fixed by the driver API)
+    """The BMC did not answer: connection refused or reset, timeout, TLS failure, or HTTP 5xx."""
+
+
+class BMCAuthError(BMCError):
+    """The BMC refused the credentials (HTTP 401) or the operation (HTTP 403, e.g. a licence is missing)."""
+
+
+class BMCNotSupported(BMCError):  # noqa: N818  (names fixed by the driver API)
+    """The BMC lacks what was asked for: a resource, an action, an install method or an allowed value."""
+
+
+class BMCTaskFailed(BMCError):  # noqa: N818  (names fixed by the driver API)
+    """A BMC task ended in failure (Exception, Killed, Cancelled, Interrupted, or Completed with Critical health),
+    or the BMC refused to start one (e.g. the image was rejected)."""
+
+
+class BMCTimeout(BMCError):  # noqa: N818  (names fixed by the driver API)
+    """A wait ran out: a task, a power state, a version read-back, or the BMC coming back after a reset."""
+
+
+class BMCInterrupted(BMCError):  # noqa: N818  (names fixed by the driver API)
+    """The caller's ``keep_going`` said stop; the BMC may still be working on the task."""
+
+
+class BMCAddressError(BMCError, ValueError):
+    """A BMC address that cannot be used (empty, bad scheme, credentials inside the URL)."""
+
+
+def messages_of(body: Any) -> tuple[str, ...]:
+    """The human-readable messages of a Redfish error body or of a list of Redfish ``Message`` objects.
+
+    Accepts ``{"error": {"message": ..., "@Message.ExtendedInfo": [...]}}``, ``{"@Message.ExtendedInfo": [...]}``
+    (some BMCs answer an action so), a bare list of messages (a Task's ``Messages``), or anything else (→ ``()``).
+    Each message gives its ``Message``, else its ``MessageId``; the error's own ``message`` is used only when
+    there is no ExtendedInfo message.
+    """
+    entries: Any = None
+    fallback: str | None = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            entries = error.get("@Message.ExtendedInfo")
+            if isinstance(error.get("message"), str):
+                fallback = error["message"]
+        else:
+            entries = body.get("@Message.ExtendedInfo")
+    elif isinstance(body, list):
+        entries = body
+    if isinstance(entries, dict):
+        entries = [entries]
+    out: list[str] = []
+    if isinstance(entries, list):
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            text = entry.get("Message") or entry.get("MessageId")
+            if isinstance(text, str) and text.strip() and text.strip() not in out:
+                out.append(text.strip())
+    if not out and fallback and fallback.strip():
+        out.append(fallback.strip())
+    return tuple(out)
+
+
+_CONNECTION_REASONS: tuple[tuple[str, str], ...] = (
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted (set bmc.ca_bundle, or bmc.insecure)"),
+    ("SSLError", "TLS handshake failed"),
+    ("Connection refused", "connection refused"),
+    ("Read timed out", "no answer within the read timeout"),
+    ("ConnectTimeout", "connection timed out"),
+    ("timed out", "timed out"),
+    ("Name or service not known", "the name does not resolve"),
+    ("NameResolutionError", "the name does not resolve"),
+    ("Network is unreachable", "network unreachable"),
+    ("No route to host", "no route to host"),
+    ("RemoteDisconnected", "the BMC closed the connection"),
+    ("Connection reset", "the BMC reset the connection"),
+    ("Connection aborted", "the BMC closed the connection"),
+)
+
+
+def connection_reason(text: str) -> str:
+    """A short reason for a connection failure (``connection refused``...) from requests'/urllib3's long text;
+    the text itself when no known cause is in it."""
+    lowered = text.lower()
+    for marker, reason in _CONNECTION_REASONS:
+        if marker.lower() in lowered:
+            return reason
+    return text
+
+
+def _http_error(action: str, exc: sushy_exc.HTTPError) -> BMCError:
+    body = {"error": exc.body} if isinstance(exc.body, dict) else None
+    said = messages_of(body)
+    status = exc.status_code
+    if isinstance(exc, sushy_exc.AccessError):
+        if status == 403:
+            return BMCAuthError(f"{action}: the BMC refused the operation (HTTP 403)", bmc_messages=said)
+        return BMCAuthError(f"{action}: the BMC refused the credentials (HTTP {status})", bmc_messages=said)
+    if isinstance(exc, sushy_exc.ServerSideError):
+        return BMCUnreachable(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
+    if isinstance(exc, sushy_exc.ResourceNotFoundError):
+        return BMCNotSupported(f"{action}: the BMC has no such resource (HTTP 404)", bmc_messages=said)
+    if status == 405:
+        return BMCNotSupported(f"{action}: the BMC does not allow this method (HTTP 405)", bmc_messages=said)
+    return BMCError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
+
+
+def translate(action: str, exc: BaseException) -> BMCError:
+    """The :class:`BMCError` for ``exc`` raised while doing ``action`` (a short phrase: "read the task").
+
+    sushy ``ConnectionError`` and requests exceptions → :class:`BMCUnreachable`; HTTP 401/403 →
+    :class:`BMCAuthError`; 5xx → :class:`BMCUnreachable`; 404/405, missing attributes or actions, values the BMC
+    does not allow, no default System/Manager → :class:`BMCNotSupported`; other HTTP errors → :class:`BMCError`.
+    """
+    if isinstance(exc, BMCError):
+        return exc
+    if isinstance(exc, sushy_exc.HTTPError):
+        return _http_error(action, exc)
+    if isinstance(exc, sushy_exc.ConnectionError | requests.RequestException):
+        return BMCUnreachable(f"{action}: the BMC did not answer: {connection_reason(str(exc))}")
+    if isinstance(
+        exc,
+        sushy_exc.MissingAttributeError
+        | sushy_exc.MissingActionError
+        | sushy_exc.UnknownDefaultError
+        | sushy_exc.InvalidParameterValueError,
+    ):
+        return BMCNotSupported(f"{action}: {exc}")
+    if isinstance(exc, sushy_exc.SushyError):
+        return BMCError(f"{action}: {exc}")
+    return BMCError(f"{action}: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Within this block, sushy and requests exceptions are raised as the matching :class:`BMCError`."""
+    try:
+        yield
+    except BMCError:
+        raise
+    except (sushy_exc.SushyError, requests.RequestException) as exc:
+        raise translate(action, exc) from exc

@@ -1,0 +1,203 @@
+"""Installed firmware: FirmwareInventory members normalised to :class:`~flasher.bmc.models.BMCComponent`.
+
+Members are read from ``UpdateService.FirmwareInventory`` (with ``$expand`` when the BMC supports it), filtered
+and classified by :mod:`flasher.bmc.classify`, and completed from their ``RelatedItem`` (Manufacturer, Model,
+SerialNumber). When several members describe one Dell device (``Installed-`` and ``Current-`` entries with the
+same FQDD) the ``Installed-`` one is kept.
+
+Fallbacks, for BMCs without a FirmwareInventory (404, no link; e.g. sushy-tools) or whose inventory lacks them:
+a ``bmc`` component from the Manager's ``FirmwareVersion`` and a ``bios`` component from the System's
+``BiosVersion`` (``Manager:<Id>`` / ``System:<Id>`` ids, the Manager/System URI as ``uri``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from flasher.bmc import classify
+from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupported, BMCUnreachable
+from flasher.bmc.models import BMCComponent
+from flasher.bmc.session import Connection
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _related_uris(member: dict[str, Any]) -> list[str]:
+    related = member.get("RelatedItem")
+    if isinstance(related, dict):
+        related = [related]
+    if not isinstance(related, list):
+        return []
+    return [str(r["@odata.id"]) for r in related if isinstance(r, dict) and isinstance(r.get("@odata.id"), str)]
+
+
+def component_from_member(member: dict[str, Any], related_doc: dict[str, Any] | None = None) -> BMCComponent:
+    """A component for one FirmwareInventory member document; ``related_doc`` is its first RelatedItem's
+    document when it was read. Missing fields become ``None``; ``updateable`` is ``False`` unless the BMC says
+    ``Updateable: true``."""
+    member_id = _text(member.get("Id")) or _text(member.get("@odata.id")) or "?"
+    uri = _text(member.get("@odata.id")) or ""
+    name = _text(member.get("Name")) or member_id
+    software_id = _text(member.get("SoftwareId"))
+    related = _related_uris(member)
+    related_doc = related_doc or {}
+    return BMCComponent(
+        id=member_id,
+        uri=uri,
+        slug=classify.slug_for(member_id, name, software_id, related),
+        name=name,
+        version=_text(member.get("Version")),
+        updateable=member.get("Updateable") is True,
+        software_id=software_id,
+        manufacturer=_text(related_doc.get("Manufacturer")) or _text(member.get("Manufacturer")),
+        model=_text(related_doc.get("Model")),
+        serial=_text(related_doc.get("SerialNumber")),
+        related_uri=related[0] if related else None,
+    )
+
+
+def normalise(members: list[dict[str, Any]], related_docs: dict[str, dict[str, Any]]) -> list[BMCComponent]:
+    """Components for installed members, one per device (Dell ``Installed-`` preferred over ``Current-``), in
+    the BMC's order. ``related_docs`` maps RelatedItem URIs to their documents (missing ones are fine)."""
+    chosen: dict[str, tuple[BMCComponent, bool]] = {}
+    for member in members:
+        if not classify.is_installed(member):
+            continue
+        related = _related_uris(member)
+        component = component_from_member(member, related_docs.get(related[0]) if related else None)
+        key = classify.identity_key(component.id, component.uri)
+        installed = component.id.startswith("Installed-")
+        previous = chosen.get(key)
+        if previous is None or (installed and not previous[1]):
+            chosen[key] = (component, installed)
+    return [component for component, _ in chosen.values()]
+
+
+def _fetch_related(conn: Connection, members: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    docs: dict[str, dict[str, Any]] = {}
+    for member in members:
+        if not classify.is_installed(member):
+            continue
+        related = _related_uris(member)
+        if not related or related[0] in docs:
+            continue
+        try:
+            docs[related[0]] = conn.get_json(related[0], action="read a firmware component's device")
+        except (BMCAuthError, BMCUnreachable):
+            raise
+        except BMCError as exc:
+            logger.debug("BMC {}: related item {} unreadable: {}", conn.base_url, related[0], exc)
+            docs[related[0]] = {}
+    return docs
+
+
+def _first_member(conn: Connection, key: str, prefer: tuple[str, str] | None = None) -> dict[str, Any] | None:
+    """The first member of service root collection ``key`` (the one whose ``prefer[0]`` equals ``prefer[1]``
+    when there are several), or ``None`` when the BMC has no such collection."""
+    path = conn.link(key)
+    if path is None:
+        return None
+    try:
+        members = conn.members(path, action=f"read {key}")
+    except BMCNotSupported:
+        return None
+    if prefer is not None:
+        for member in members:
+            if member.get(prefer[0]) == prefer[1]:
+                return member
+    return members[0] if members else None
+
+
+def fallback_components(conn: Connection, missing: set[str]) -> list[BMCComponent]:
+    """``bmc`` from the Manager's FirmwareVersion and ``bios`` from the System's BiosVersion, for each slug in
+    ``missing`` that the BMC reports a version for."""
+    out: list[BMCComponent] = []
+    sources = (("bmc", "Managers", "FirmwareVersion", "Manager"), ("bios", "Systems", "BiosVersion", "System"))
+    for slug, collection, field, kind in sources:
+        if slug not in missing:
+            continue
+        doc = _first_member(conn, collection, ("ManagerType", "BMC") if kind == "Manager" else None)
+        version = _text(doc.get(field)) if doc else None
+        if doc is None or version is None:
+            continue
+        ident = _text(doc.get("Id")) or "1"
+        out.append(
+            BMCComponent(
+                id=f"{kind}:{ident}",
+                uri=_text(doc.get("@odata.id")) or "",
+                slug=slug,
+                name=_text(doc.get("Name")) or kind,
+                version=version,
+                # Redfish has no Updateable flag here; BMC and BIOS are updated through the UpdateService.
+                updateable=True,
+                software_id=None,
+                manufacturer=_text(doc.get("Manufacturer")),
+                model=_text(doc.get("Model")),
+                serial=_text(doc.get("SerialNumber")),
+                related_uri=_text(doc.get("@odata.id")),
+            )
+        )
+    return out
+
+
+def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
+    """Every installed component the BMC reports, plus the bmc/bios fallbacks where needed.
+
+    Raises :class:`BMCNotSupported` when the BMC reports neither a FirmwareInventory nor a Manager firmware
+    version nor a System BIOS version; :class:`BMCUnreachable` / :class:`BMCAuthError` as the session does.
+    """
+    members: list[dict[str, Any]] = []
+    update_service = conn.link("UpdateService")
+    inventory_path: str | None = None
+    if update_service is not None:
+        try:
+            doc = conn.get_json(update_service, action="read the UpdateService")
+            link = doc.get("FirmwareInventory")
+            if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
+                inventory_path = link["@odata.id"]
+        except BMCNotSupported:
+            inventory_path = None
+    if inventory_path is not None:
+        try:
+            members = conn.members(inventory_path, action="read the FirmwareInventory")
+        except BMCNotSupported:
+            logger.info(
+                "BMC {} has no FirmwareInventory ({}); using Manager and System versions", conn.base_url, inventory_path
+            )
+    components = normalise(members, _fetch_related(conn, members))
+    missing = {"bmc", "bios"} - {c.slug for c in components}
+    components.extend(fallback_components(conn, missing))
+    if not components:
+        raise BMCNotSupported(
+            f"BMC {conn.base_url} reports no firmware: no FirmwareInventory, Manager FirmwareVersion "
+            "or System BiosVersion"
+        )
+    return components
+
+
+def versions_match(reported: str | None, expected: str) -> bool:
+    """True when the BMC's ``reported`` version is ``expected``: equal ignoring case and surrounding space, or
+    ``expected`` followed by a space or ``(`` (System ``BiosVersion`` often appends a date:
+    ``P79 v1.45 (12/06/2017)``)."""
+    if reported is None:
+        return False
+    got, want = reported.strip().lower(), expected.strip().lower()
+    return got == want or (got.startswith(want) and got[len(want) : len(want) + 1] in (" ", "("))
+
+
+def find_component(components: list[BMCComponent], wanted: BMCComponent) -> BMCComponent | None:
+    """``wanted``'s device in a fresh reading: same identity key (Dell FQDD, else URI), else the only component
+    with the same slug and name."""
+    key = classify.identity_key(wanted.id, wanted.uri)
+    for component in components:
+        if classify.identity_key(component.id, component.uri) == key:
+            return component
+    same = [c for c in components if c.slug == wanted.slug and c.name == wanted.name]
+    return same[0] if len(same) == 1 else None

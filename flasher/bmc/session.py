@@ -1,0 +1,294 @@
+"""A Redfish session with one BMC over sushy: address, TLS, timeouts, credentials, re-login.
+
+* Address: ``host``, ``host:port``, ``[v6]:port`` or a URL (``https://host:port``, optionally ending in
+  ``/redfish/v1``); the scheme comes from :attr:`BMCSettings.scheme` when absent. Credentials inside the URL are
+  refused (they would end up in logs and error messages).
+* TLS: verified by default, against ``ca_bundle`` when set; ``insecure: true`` (or ``verify_tls: false``) turns
+  verification off and logs a warning on every session.
+* Timeouts: ``connect_timeout`` and ``read_timeout`` on every request; ``retries`` and ``retry_delay`` bound
+  sushy's retries (sushy makes ``server_side_retries`` attempts on connection errors and retries a GET that got
+  a 5xx that many times), so a dead BMC fails in seconds, not the ~27 s of sushy's defaults.
+* Credentials: the password is registered with :mod:`flasher.redact`; sushy logs in with a Redfish session and
+  falls back to HTTP basic auth when the BMC has no session service. Because sushy's fallback swallows a
+  refused login, :meth:`Connection.open` reads one authenticated resource so that wrong credentials raise
+  :class:`~flasher.bmc.errors.BMCAuthError` at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import sushy
+from loguru import logger
+from pydantic import SecretStr
+from sushy import auth as sushy_auth
+from sushy import connector as sushy_connector
+from sushy import exceptions as sushy_exc
+
+from flasher import redact
+from flasher.bmc.errors import BMCAddressError, BMCAuthError, BMCError, BMCUnreachable, translate, translated
+from flasher.config import BMCSettings
+
+_ROOT = "/redfish/v1/"
+
+
+def parse_address(address: str, default_scheme: str) -> str:
+    """The base URL (``scheme://host[:port]``) for a BMC ``address``; raises :class:`BMCAddressError`."""
+    raw = (address or "").strip()
+    if not raw:
+        raise BMCAddressError("BMC address is empty")
+    if "://" not in raw:
+        host_part = raw
+        try:  # a bare IPv6 address needs brackets before a scheme can be put in front of it
+            if ipaddress.ip_address(host_part).version == 6:
+                host_part = f"[{host_part}]"
+        except ValueError:
+            pass
+        raw = f"{default_scheme}://{host_part}"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise BMCAddressError(f"BMC address {address!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise BMCAddressError(f"BMC address {address!r}: scheme must be http or https, got {parts.scheme!r}")
+    if parts.username is not None or parts.password is not None:
+        raise BMCAddressError("BMC address must not contain credentials; give them separately")
+    if not parts.hostname:
+        raise BMCAddressError(f"BMC address {address!r} has no host")
+    path = parts.path.rstrip("/")
+    if path not in ("", "/redfish/v1", "/redfish"):
+        raise BMCAddressError(f"BMC address {address!r}: unexpected path {parts.path!r} (give scheme://host[:port])")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def tls_verify(settings: BMCSettings, base_url: str) -> bool | str:
+    """requests' ``verify`` for ``settings``: ``False`` (insecure, warned), a CA bundle path, or ``True``."""
+    if not base_url.startswith("https://"):
+        return True
+    if settings.insecure or not settings.verify_tls:
+        logger.warning("TLS certificate verification is OFF for BMC {} (bmc.insecure / bmc.verify_tls)", base_url)
+        return False
+    if settings.ca_bundle is not None:
+        return str(settings.ca_bundle)
+    return True
+
+
+class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships no type hints
+    """sushy's connector plus :meth:`send_once`, for requests that must not be repeated by a retry."""
+
+    def send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        body: Callable[[], Any] | None = None,
+        headers: dict[str, str] | None = None,
+        read_timeout: float | None = None,
+    ) -> requests.Response:
+        """Send one request, exactly once: no retry on connection errors or timeouts (sushy's ``_op`` retries
+        every method, which could start a second install or replay a half-read upload stream).
+
+        ``body`` makes a fresh payload (bytes or a readable stream) for the request; ``json`` is sent as JSON.
+        A 401 from an expired session re-authenticates and sends once more (the BMC refused the first request,
+        so nothing ran). Raises sushy's ``ConnectionError`` or ``HTTPError`` subclasses like sushy does.
+        """
+        url = path if urlsplit(path).netloc else urljoin(self._url, path)
+        all_headers = {"OData-Version": "4.0", "Accept-Encoding": "identity", **(headers or {})}
+        timeout = (
+            self._connect_timeout or self._default_request_timeout,
+            read_timeout or self._default_request_timeout,
+        )
+        for attempt in (1, 2):
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    json=json,
+                    data=body() if body is not None else None,
+                    headers=all_headers,
+                    verify=self._verify,
+                    timeout=timeout,
+                )
+            except requests.RequestException as exc:
+                raise sushy_exc.ConnectionError(url=url, error=exc) from exc
+            expired = response.status_code == 401 and attempt == 1 and self._auth is not None
+            if expired and self._auth.can_refresh_session():
+                self._auth.refresh_session()
+                continue
+            sushy_exc.raise_for_response(method, url, response)
+            return response  # type: ignore[no-any-return]  # sushy's session attribute is untyped
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Connection:
+    """A logged-in sushy ``Sushy`` root for one BMC, re-created by :meth:`reopen` after the BMC restarts.
+
+    Raises, from :meth:`open`: :class:`~flasher.bmc.errors.BMCUnreachable` (no answer, TLS failure, 5xx),
+    :class:`~flasher.bmc.errors.BMCAuthError` (credentials refused), :class:`~flasher.bmc.errors.BMCAddressError`.
+    """
+
+    def __init__(self, address: str, username: str, password: SecretStr | str, settings: BMCSettings) -> None:
+        self.settings = settings
+        self.base_url = parse_address(address, settings.scheme)
+        self._username = username
+        self._password = password if isinstance(password, SecretStr) else SecretStr(password)
+        redact.register(self._password.get_secret_value())
+        self._verify: bool | str = tls_verify(settings, self.base_url)
+        self._root: Any = None
+        self._auth: Any = None
+        self._connector: Connector | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect, log in and check the credentials; replaces any previous session."""
+        self.drop()
+        # sushy makes `server_side_retries` connection attempts (3 when given 0) and sleeps
+        # `server_side_retries_delay` between them (2 s when given 0): pass values that mean what settings say.
+        retries = max(self.settings.retries, 1)
+        connector = Connector(
+            self.base_url,
+            verify=self._verify,
+            server_side_retries=retries,
+            server_side_retries_delay=self.settings.retry_delay or 0.001,
+            default_request_timeout=self.settings.read_timeout,
+            connect_timeout=self.settings.connect_timeout,
+        )
+        auth = sushy_auth.SessionOrBasicAuth(username=self._username, password=self._password.get_secret_value())
+        try:
+            with translated(f"connect to the BMC at {self.base_url}"):
+                root = sushy.Sushy(self.base_url, auth=auth, connector=connector, root_prefix=_ROOT)
+                self._root, self._auth, self._connector = root, auth, connector
+                self._check_credentials()
+        except Exception:
+            self.drop()
+            connector.close()
+            raise
+        logger.debug("Redfish session open with BMC {}", self.base_url)
+
+    def _check_credentials(self) -> None:
+        links = self.root_json()
+        for key in ("Systems", "Managers", "UpdateService", "Chassis"):
+            link = links.get(key)
+            if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
+                try:
+                    self.connector.get(link["@odata.id"])
+                except sushy_exc.AccessError as exc:
+                    err = translate(f"log in to the BMC at {self.base_url} as {self._username!r}", exc)
+                    raise BMCAuthError(str(err), bmc_messages=err.bmc_messages) from exc
+                return
+
+    def drop(self) -> None:
+        """Forget the session without talking to the BMC (it may be down); sushy then cannot log out either."""
+        if self._auth is not None:
+            self._auth.reset_session_attrs()  # sushy's finaliser would otherwise try to DELETE the session
+        if self._connector is not None:
+            self._connector.close()
+        self._root = self._auth = self._connector = None
+
+    def close(self) -> None:
+        """Log out (best effort) and close the HTTP session."""
+        if self._auth is not None:
+            try:
+                self._auth.close()
+            except (sushy_exc.SushyError, requests.RequestException) as exc:
+                logger.debug("could not log out of BMC {}: {}", self.base_url, exc)
+        self.drop()
+
+    def reopen(self) -> None:
+        """Log in again with a new session (after the BMC restarted)."""
+        self.open()
+
+    @property
+    def is_open(self) -> bool:
+        return self._root is not None
+
+    # -- access -------------------------------------------------------------------------------------------------
+    @property
+    def root(self) -> Any:
+        """The ``sushy.Sushy`` root; opens the session first when needed."""
+        if self._root is None:
+            self.open()
+        return self._root
+
+    @property
+    def connector(self) -> Connector:
+        if self._connector is None:
+            self.open()
+        assert self._connector is not None
+        return self._connector
+
+    def root_json(self) -> dict[str, Any]:
+        """The service root document."""
+        doc = self.root.json
+        return doc if isinstance(doc, dict) else {}
+
+    def link(self, key: str) -> str | None:
+        """The ``@odata.id`` of service root property ``key`` (``Systems``, ``UpdateService``, ``Tasks``...)."""
+        value = self.root_json().get(key)
+        if isinstance(value, dict) and isinstance(value.get("@odata.id"), str):
+            return str(value["@odata.id"])
+        return None
+
+    def get_json(self, path: str, *, action: str) -> dict[str, Any]:
+        """GET ``path`` and return its JSON object; errors are translated with ``action`` for context."""
+        with translated(action):
+            response = self.connector.get(path)
+        try:
+            doc = response.json()
+        except ValueError:
+            raise BMCError(f"{action}: {path} answered with something that is not JSON") from None
+        if not isinstance(doc, dict):
+            raise BMCError(f"{action}: {path} answered with JSON that is not an object")
+        return doc
+
+    def relative(self, uri: str) -> str:
+        """``uri`` without this BMC's scheme and host, so it stays valid across sessions."""
+        if uri.startswith(self.base_url):
+            return uri[len(self.base_url) :] or "/"
+        return uri
+
+    def supports_expand(self) -> bool:
+        """Whether the service root advertises ``$expand`` (``ProtocolFeaturesSupported.ExpandQuery``)."""
+        features = self.root_json().get("ProtocolFeaturesSupported")
+        expand = features.get("ExpandQuery") if isinstance(features, dict) else None
+        return isinstance(expand, dict) and bool(expand.get("Levels") or expand.get("ExpandAll"))
+
+    def members(self, collection: str, *, action: str) -> list[dict[str, Any]]:
+        """The member documents of a Redfish collection, with one ``$expand`` GET when the BMC supports it,
+        else one GET per member. A member that is missing (404) or malformed is skipped with a warning; an
+        unreachable BMC or refused credentials raise, so a partial list is never returned for a complete one."""
+        doc: dict[str, Any] | None = None
+        if self.supports_expand():
+            try:
+                doc = self.get_json(f"{collection.rstrip('/')}?$expand=.($levels=1)", action=action)
+            except (BMCAuthError, BMCUnreachable):
+                raise
+            except BMCError as exc:  # an expand the BMC gets wrong: read member by member
+                logger.debug("$expand of {} failed ({}); reading members one by one", collection, exc)
+                doc = None
+        if doc is None:
+            doc = self.get_json(collection, action=action)
+        out: list[dict[str, Any]] = []
+        for member in doc.get("Members") or []:
+            if not isinstance(member, dict):
+                continue
+            if len(member) > 1 and "Id" in member:  # expanded
+                out.append(member)
+                continue
+            path = member.get("@odata.id")
+            if not isinstance(path, str):
+                continue
+            try:
+                out.append(self.get_json(path, action=action))
+            except (BMCAuthError, BMCUnreachable):
+                raise
+            except BMCError as exc:  # a member that is gone or malformed; the others still count
+                logger.warning("BMC {}: skipping {}: {}", self.base_url, path, exc)
+        return out

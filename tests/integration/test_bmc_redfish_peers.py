@@ -1,0 +1,123 @@
+"""The BMC driver and ``flasher bmc`` against real Redfish peers: the DMTF mockup and sushy-tools' emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flasher.bmc import BMC, BMCNotSupported, BMCUnreachable
+from flasher.cli import app
+from flasher.config import BMCSettings
+from tests.fixtures.redfish_mockup import MockupServer
+from tests.fixtures.sushy_emulator import SushyEmulator
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = BMCSettings(scheme="http", retries=1, retry_delay=0.1, poll_interval=0.5, read_timeout=10)
+
+
+# -- DMTF public rack-server mockup ----------------------------------------------------------------------------------
+def test_mockup_inventory(redfish_mockup: MockupServer) -> None:
+    with BMC(redfish_mockup.url, "root", "mockup-password", settings=SETTINGS) as bmc:
+        components = {c.id: c for c in bmc.firmware_inventory()}
+    assert set(components) == {"BMC", "BIOS", "SS"}
+    bmc_fw, bios, storage = components["BMC"], components["BIOS"], components["SS"]
+    assert (bmc_fw.slug, bmc_fw.version, bmc_fw.related_uri) == ("bmc", "1.45.455b66-rev4", "/redfish/v1/Managers/BMC")
+    assert bmc_fw.model == "Joo Janta 200"  # from the Manager it runs on
+    assert (bios.slug, bios.version, bios.manufacturer, bios.model, bios.serial) == (
+        "bios",
+        "P79 v1.45",
+        "Contoso",
+        "3500",
+        "437XR1138R2",
+    )
+    assert (storage.slug, storage.version, storage.software_id) == ("storage-controller", "2.50", None)
+    assert all(c.updateable for c in components.values())
+    assert bios.uri == "/redfish/v1/UpdateService/FirmwareInventory/BIOS"
+
+
+def test_mockup_update_capabilities_and_state(redfish_mockup: MockupServer) -> None:
+    with BMC(redfish_mockup.url, "root", "mockup-password", settings=SETTINGS) as bmc:
+        caps = bmc.update_capabilities()
+        assert bmc.power_state() == "On"
+        assert bmc.running_tasks() == []  # its one task (545) is Completed
+    assert caps.simple_update is True
+    assert caps.transfer_protocols == ("FTP", "SFTP", "HTTP", "HTTPS", "SCP", "TFTP")  # from its ActionInfo
+    assert caps.http_push_uri == "/FWUpdate"
+    assert caps.multipart_push_uri is None
+    assert "OnReset" in caps.apply_times
+
+
+def test_cli_inventory_json(redfish_mockup: MockupServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    password = tmp_path / "pw"
+    password.write_text("mockup-password\n")
+    monkeypatch.setenv("FLASHER_BMC__SCHEME", "http")
+    result = CliRunner().invoke(
+        app,
+        ["bmc", "inventory", redfish_mockup.url.removeprefix("http://"), "--password-file", str(password), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert {c["slug"] for c in out["components"]} == {"bmc", "bios", "storage-controller"}
+    assert out["update_service"]["methods"] == ["simple_update", "http_push"]
+
+
+def test_cli_power_and_missing_password(redfish_mockup: MockupServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASHER_BMC__PASSWORD", "mockup-password")
+    result = CliRunner().invoke(app, ["bmc", "power", redfish_mockup.url])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "On"
+    monkeypatch.delenv("FLASHER_BMC__PASSWORD")
+    result = CliRunner().invoke(app, ["bmc", "power", redfish_mockup.url])
+    assert result.exit_code == 2
+    assert "no BMC password" in result.output
+
+
+# -- sushy-tools emulator --------------------------------------------------------------------------------------------
+def test_emulator_inventory_falls_back_to_the_manager(sushy_emulator: SushyEmulator) -> None:
+    with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
+        components = bmc.firmware_inventory()  # no FirmwareInventory (404), no BiosVersion
+        caps = bmc.update_capabilities()
+        assert bmc.running_tasks() == []  # no TaskService
+    assert [(c.slug, c.version, c.id.split(":")[0]) for c in components] == [("bmc", "1.00", "Manager")]
+    assert caps.simple_update and caps.transfer_protocols == ("HTTP", "HTTPS")
+
+
+def test_emulator_power_off_and_on(sushy_emulator: SushyEmulator) -> None:
+    # The emulator applies a power change 1-11 s after the request: this waits for it, twice.
+    with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
+        assert bmc.set_power("off", timeout=60) == "Off"
+        assert bmc.power_state() == "Off"
+        assert bmc.set_power("off", timeout=60) == "Off"  # already off: nothing sent
+        assert bmc.set_power("cycle", timeout=60) == "On"  # a cycle of an Off host powers it on
+        assert bmc.power_state() == "On"
+
+
+def test_emulator_boot_override(sushy_emulator: SushyEmulator) -> None:
+    with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
+        bmc.set_boot_device("pxe", persistent=False, uefi=True)
+        bmc.set_boot_device("disk", persistent=True, uefi=False)
+        with pytest.raises(BMCNotSupported, match="Usb"):
+            bmc.set_boot_device("usb")  # not among its BootSourceOverrideTarget@Redfish.AllowableValues
+        with pytest.raises(ValueError, match="boot device 'tape'"):
+            bmc.set_boot_device("tape")
+
+
+def test_emulator_manager_has_no_reset(sushy_emulator: SushyEmulator) -> None:
+    with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
+        with pytest.raises(BMCNotSupported, match="no actions"):
+            bmc.reset_bmc()
+        with pytest.raises(ValueError, match="power action 'hibernate'"):
+            bmc.set_power("hibernate")
+
+
+# -- a dead BMC ------------------------------------------------------------------------------------------------------
+@pytest.mark.timeout(30)
+def test_dead_bmc_fails_fast_with_default_settings() -> None:
+    # Default retries (2 attempts, 1 s apart): fails in about a second (figure in the driver's README section).
+    with pytest.raises(BMCUnreachable, match="connection refused"):
+        BMC(f"127.0.0.1:{free_port()}", "root", "whatever-password", settings=BMCSettings(scheme="http"))
