@@ -50,6 +50,7 @@ M = TypeVar("M", bound=InventoryModel)
 # Call names: the endpoint templates used in errors, logs and the metric's ``call`` label.
 LIST_SERVERS = "GET /servers"
 GET_SERVER = "GET /servers/{uuid}"
+CREATE_SERVER = "POST /servers"
 LIST_ATTRIBUTES = "GET /servers/{uuid}/attributes"
 GET_ATTRIBUTE = "GET /servers/{uuid}/attributes/{namespace}"
 CREATE_ATTRIBUTE = "POST /servers/{uuid}/attributes"
@@ -225,6 +226,16 @@ class InventoryClient:
     ) -> list[Server]:
         """Every server matching the filters, all pages (see :meth:`iter_servers`)."""
         return list(self.iter_servers(attr, ver_attr, facility, components, include_deleted))
+
+    def create_server(self, name: str, facility: str | None = None, uuid: str | None = None) -> str:
+        """Create a server named ``name`` in ``facility`` (default ``inventory.facility``), with ``uuid`` when
+        given (else the server picks one); returns its uuid. For the sandbox, tests and tooling: flasher itself
+        never creates servers."""
+        body: dict[str, Any] = {"name": name, "facility": facility or self.settings.facility or ""}
+        if uuid is not None:
+            body["uuid"] = _check_uuid(uuid, "server uuid")
+        answer = self.transport.request(CREATE_SERVER, "POST", "/servers", json=body, retry="unsent")
+        return self._slug(CREATE_SERVER, "/servers", answer)
 
     def get_server(self, uuid: str) -> Server:
         """The server ``uuid`` with its attributes. Raises :class:`NotFoundError` when it does not exist."""

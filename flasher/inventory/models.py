@@ -144,6 +144,12 @@ class Server(InventoryModel):
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
 
+    @field_validator("deleted_at", mode="after")
+    @classmethod
+    def _zero_time_is_none(cls, value: datetime | None) -> datetime | None:
+        # Go's zero time.Time ("0001-01-01T00:00:00Z") survives omitempty: it means "not deleted".
+        return None if value is not None and value.year == 1 else value
+
     def attribute(self, namespace: str) -> Attributes | None:
         """The attribute in ``namespace``, or ``None`` (a server has at most one per namespace)."""
         return next((a for a in self.attributes if a.namespace == namespace), None)

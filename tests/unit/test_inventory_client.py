@@ -85,6 +85,15 @@ def test_a_url_that_already_ends_in_api_v1_is_not_doubled(fake_time: FakeTime, r
     assert path(rsps.calls[0]) == f"/api/v1/servers/{SERVER_ID}"
 
 
+def test_create_server(fake_time: FakeTime, rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{API}/servers", status=201, json=body("POST /servers"))
+    client = make_client(fake_time, facility="sandbox")
+    assert client.create_server("r6515-a01") == SERVER_ID
+    assert client.create_server("r6515-a01", "ams1", uuid=SERVER_ID.upper()) == SERVER_ID
+    assert sent_json(rsps.calls[0]) == {"name": "r6515-a01", "facility": "sandbox"}
+    assert sent_json(rsps.calls[1]) == {"name": "r6515-a01", "facility": "ams1", "uuid": SERVER_ID}
+
+
 def test_get_attribute_and_list_components(client: InventoryClient, rsps: responses.RequestsMock) -> None:
     rsps.get(TASK_URL, json=body("GET /servers/{uuid}/attributes/sh.hollow.flasher.task"))
     rsps.get(f"{SERVER_URL}/components", json=body("GET /servers/{uuid}/components", occurrence=1))

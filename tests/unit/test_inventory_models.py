@@ -241,3 +241,10 @@ def test_request_models_may_lack_the_uuid_outside_answers() -> None:
     fw = FirmwareVersion(vendor="dell", version="1.0", component="bios")
     assert fw.uuid is None
     assert FirmwareSet(name="s").uuid is None
+
+
+def test_go_zero_deleted_at_means_not_deleted() -> None:
+    zero = Server.model_validate({"uuid": SERVER_ID, "deleted_at": "0001-01-01T00:00:00Z"})
+    assert zero.deleted_at is None
+    deleted = Server.model_validate({"uuid": SERVER_ID, "deleted_at": "2026-11-20T23:55:46Z"})
+    assert deleted.deleted_at == datetime(2026, 11, 20, 23, 55, 46, tzinfo=UTC)
