@@ -20,12 +20,13 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from loguru import logger
 from werkzeug.exceptions import HTTPException
 from werkzeug.utils import secure_filename, send_file
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import FileWrapper
 
 from flasher import metrics
 from flasher.config import FileServerSettings
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 _TOKEN_BYTES = 32
+_SEND_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class _CountingBody:
         close = getattr(self._body, "close", None)
         if close is not None:
             close()
+
+
+def _file_wrapper(file: IO[bytes], buffer_size: int = _SEND_BLOCK) -> Iterable[bytes]:
+    """werkzeug's file wrapper with 1 MiB blocks instead of send_file's 8 KiB (fewer trips through waitress)."""
+    return FileWrapper(file, max(buffer_size, _SEND_BLOCK))
 
 
 class FileServer:
@@ -164,6 +171,7 @@ class FileServer:
             response = Response("method not allowed\n", status=405, mimetype="text/plain")
             response.allow.update(("GET", "HEAD"))
         else:
+            environ["wsgi.file_wrapper"] = _file_wrapper
             try:
                 response = send_file(
                     publication.image.path,
