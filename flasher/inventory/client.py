@@ -43,7 +43,6 @@ from flasher.inventory.models import (
     VersionedAttributes,
 )
 from flasher.inventory.transport import Transport, segment
-from flasher.metrics import INVENTORY_ERRORS
 
 M = TypeVar("M", bound=InventoryModel)
 
@@ -153,11 +152,6 @@ class InventoryClient:
 
     # -- parsing ----------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _counted(error: InventoryError) -> InventoryError:
-        INVENTORY_ERRORS.labels(call=error.call, error=type(error).__name__).inc()
-        return error
-
     def _parse(self, call: str, target: str, model: type[M], data: Any) -> M:
         try:
             return model.model_validate(data, context=ANSWER_CONTEXT)
@@ -166,12 +160,12 @@ class InventoryClient:
                 f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}" for e in exc.errors()[:3]
             )
             reason = f"the answer is not a valid {model.__name__}: {problems}"
-            raise self._counted(MalformedResponseError(call, reason, target=target)) from None
+            raise self.transport.count(MalformedResponseError(call, reason, target=target)) from None
 
     def _record(self, call: str, target: str, model: type[M], body: Mapping[str, Any]) -> M:
         record = body.get("record")
         if not isinstance(record, dict):
-            raise self._counted(MalformedResponseError(call, "the answer has no record object", target=target))
+            raise self.transport.count(MalformedResponseError(call, "the answer has no record object", target=target))
         return self._parse(call, target, model, record)
 
     def _list(
@@ -193,7 +187,7 @@ class InventoryClient:
         if isinstance(slug, str) and slug:
             return slug
         if required:
-            raise self._counted(MalformedResponseError(call, "the created answer has no slug", target=target))
+            raise self.transport.count(MalformedResponseError(call, "the created answer has no slug", target=target))
         return ""
 
     # -- servers ----------------------------------------------------------------------------------------------
@@ -467,10 +461,12 @@ class InventoryClient:
         found = [s for s in self.list_firmware_sets(name=uuid_or_name) if s.name == uuid_or_name]
         target = f"name={uuid_or_name}"
         if not found:
-            raise self._counted(NotFoundError(LIST_FIRMWARE_SETS, "no firmware set has this name", target=target))
+            raise self.transport.count(
+                NotFoundError(LIST_FIRMWARE_SETS, "no firmware set has this name", target=target)
+            )
         if len(found) > 1:
             uuids = ", ".join(str(s.uuid) for s in found)
-            raise self._counted(
+            raise self.transport.count(
                 ConflictError(LIST_FIRMWARE_SETS, f"{len(found)} firmware sets have this name: {uuids}", target=target)
             )
         return found[0]

@@ -214,17 +214,19 @@ class Transport:
                     message=error.message,
                     error=error.error,
                 )
-            self._count(error, expected)
-            raise error from None
+            raise self.count(error, expected) from None
         except InventoryError as exc:
-            self._count(exc, expected)
+            self.count(exc, expected)
             raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     @staticmethod
-    def _count(error: InventoryError, expected: tuple[type[InventoryError], ...]) -> None:
+    def count(error: InventoryError, expected: tuple[type[InventoryError], ...] = ()) -> InventoryError:
+        """Count ``error`` in ``flasher_inventory_errors_total`` (unless it is of an ``expected`` class);
+        returns it, for ``raise transport.count(...)``."""
         if not isinstance(error, expected):
             INVENTORY_ERRORS.labels(call=error.call, error=type(error).__name__).inc()
+        return error
 
     def _attempt(self, req: _Call) -> dict[str, Any]:
         renewed = False
