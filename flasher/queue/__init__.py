@@ -1,1 +1,38 @@
-"""The Redis priority queue with leases and fencing tokens, shared by flasher replicas."""
+"""The Redis priority queue with leases and fencing tokens, shared by flasher replicas.
+
+See :mod:`flasher.queue.queue` for the semantics and :mod:`flasher.queue.keys` for the data in Redis.
+"""
+
+from flasher.queue.errors import LeaseLost, QueueError, QueueUnavailable
+from flasher.queue.fence import LeaseFence
+from flasher.queue.models import (
+    KINDS,
+    CancelOutcome,
+    EnqueueOutcome,
+    EnqueueResult,
+    EntryState,
+    FailOutcome,
+    Lease,
+    LeaseState,
+    QueueEntry,
+    QueueSnapshot,
+)
+from flasher.queue.queue import TaskQueue
+
+__all__ = [
+    "KINDS",
+    "CancelOutcome",
+    "EnqueueOutcome",
+    "EnqueueResult",
+    "EntryState",
+    "FailOutcome",
+    "Lease",
+    "LeaseFence",
+    "LeaseLost",
+    "LeaseState",
+    "QueueEntry",
+    "QueueError",
+    "QueueSnapshot",
+    "QueueUnavailable",
+    "TaskQueue",
+]

@@ -1,0 +1,338 @@
+"""The task queue: one entry per server, claimed by priority then age, held under a lease with a fencing token.
+
+Several flasher replicas share one Redis. Every operation is one Lua script (:mod:`flasher.queue.scripts`) run
+atomically on Redis' clock, so replicas never see half an operation and their own clocks do not matter. The
+life of a task::
+
+    enqueue ──▶ queued ──claim──▶ inflight ──ack──────────────────────▶ (gone)
+                  ▲  ▲              │  │ │ └─fail(retry=False)──────────▶ (gone; caller writes failed)
+                  │  └──release─────┘  │ └──fail(retry=True)─▶ delayed ──(delay over)──▶ queued
+                  └──lease expired─────┘        (attempts + 1; out of attempts or cancelled ──▶ dead)
+
+Fencing: a lease is valid while Redis holds its token and epoch for the server and the lease has not expired;
+:meth:`TaskQueue.check` before every BMC or status write, and :meth:`TaskQueue.extend` as the heartbeat, raise
+:class:`~flasher.queue.errors.LeaseLost` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
+
+import redis
+from loguru import logger
+from redis.commands.core import Script
+
+from flasher.config import QueueSettings, Settings
+from flasher.queue import connection, scripts
+from flasher.queue.errors import LeaseLost
+from flasher.queue.keys import QueueKeys
+from flasher.queue.models import (
+    KINDS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    CancelOutcome,
+    EnqueueOutcome,
+    EnqueueResult,
+    EntryState,
+    FailOutcome,
+    Lease,
+    LeaseState,
+    QueueEntry,
+    QueueSnapshot,
+)
+
+T = TypeVar("T")
+
+#: Expired leases and due retries handled per script run (claim, reap); reap loops until none are left.
+_RECLAIM_BATCH = 64
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _require_id(field: str, value: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 512 or value != value.strip():
+        raise ValueError(f"{field}: must be a non-empty string without surrounding spaces (got {value!r})")
+
+
+class TaskQueue:
+    """The Redis priority queue with leases shared by flasher replicas.
+
+    ``client`` is a redis-py client (built by :meth:`from_settings` in the service); ``settings`` gives the lease
+    length, attempts and retry backoff (every replica should use the same); keys are ``{key_prefix}:...``.
+    Connection problems are retried for ``retry_deadline`` seconds, then raised as
+    :class:`~flasher.queue.errors.QueueUnavailable`; a refused command raises
+    :class:`~flasher.queue.errors.QueueError`. Instances are thread-safe (redis-py's connection pool is).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        settings: QueueSettings,
+        key_prefix: str = "flasher",
+        retry_deadline: float = 30.0,
+    ) -> None:
+        if retry_deadline < 0:
+            raise ValueError(f"retry_deadline: must be >= 0 seconds (got {retry_deadline!r})")
+        self.client = client
+        self.settings = settings
+        self.keys = QueueKeys(key_prefix)
+        self.retry_deadline = retry_deadline
+        self._lease_ms = str(round(settings.lease_seconds * 1000))
+        self._max_attempts = str(settings.max_attempts)
+        self._scripts: dict[str, tuple[Script, tuple[str, ...]]] = {
+            name: (client.register_script(scripts.PRELUDE + body), self.keys.all)
+            for name, body in scripts.BODIES.items()
+        }
+        for name, body in scripts.LEASE_BODIES.items():
+            self._scripts[name] = (client.register_script(scripts.LEASE_PRELUDE + body), self.keys.lease)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, retry_deadline: float | None = None) -> TaskQueue:
+        """A queue on the Redis of ``settings.redis`` with the policy of ``settings.queue``.
+
+        ``retry_deadline`` overrides ``settings.redis.retry_deadline`` (operator commands wait less).
+        """
+        return cls(
+            connection.client_from_settings(settings.redis),
+            settings=settings.queue,
+            key_prefix=settings.redis.key_prefix,
+            retry_deadline=settings.redis.retry_deadline if retry_deadline is None else retry_deadline,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        return connection.call(operation, fn, self.retry_deadline)
+
+    def _run(self, name: str, *args: str | int) -> Any:
+        script, keys = self._scripts[name]
+        return self._call(name, lambda: script(keys=keys, args=args))
+
+    def _lease_reply(self, lease: Lease, reply: list[Any]) -> list[Any]:
+        """``reply`` of a lease script when it says ``ok``; raises :class:`LeaseLost` when it says ``lost``."""
+        if _text(reply[0]) == "lost":
+            raise LeaseLost(lease.server_id, lease.task_id, lease.token, _text(reply[1]))
+        return reply
+
+    def _lease_args(self, lease: Lease) -> tuple[str, str, str, str]:
+        return (lease.server_id, lease.task_id, str(lease.token), lease.epoch)
+
+    def _lease_state(self, reply: list[Any]) -> LeaseState:
+        expires_ms, cancel, now_ms = int(reply[1]), int(reply[2]), int(reply[3])
+        return LeaseState(
+            cancel_requested=bool(cancel), expires_at=expires_ms / 1000.0, remaining=(expires_ms - now_ms) / 1000.0
+        )
+
+    # -- producers ------------------------------------------------------------------------------------------
+
+    def enqueue(self, server_id: str, *, kind: str, task_id: str, priority: int) -> EnqueueResult:
+        """Queue ``kind`` task ``task_id`` for ``server_id`` at ``priority`` (0..3, 3 claimed first).
+
+        Idempotent per server: the same task again is ``UNCHANGED``, or ``RAISED`` when ``priority`` is higher
+        (priorities never drop). Another task holding the server (any kind, queued, delayed or in flight) gives
+        ``HELD_BY_OTHER`` with that task as ``entry``, and nothing changes: the caller decides. A dead entry of
+        another task is replaced; the dead entry of this very task gives ``DEAD`` (see
+        :class:`~flasher.queue.models.EnqueueOutcome`). Raises ``ValueError`` naming a bad argument.
+        """
+        _require_id("server_id", server_id)
+        _require_id("task_id", task_id)
+        if kind not in KINDS:
+            raise ValueError(f"kind: must be one of {', '.join(KINDS)} (got {kind!r})")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise ValueError(f"priority: must be an integer {MIN_PRIORITY}..{MAX_PRIORITY} (got {priority!r})")
+        outcome, *view = self._run("enqueue", server_id, kind, task_id, priority)
+        return EnqueueResult(EnqueueOutcome(_text(outcome)), QueueEntry.from_record(*view))
+
+    def cancel(self, server_id: str, *, task_id: str | None = None) -> CancelOutcome:
+        """Cancel the server's live task (only if it is ``task_id``, when given).
+
+        A queued or delayed task is removed (``REMOVED``); an in-flight one is flagged (``FLAGGED``): its worker
+        sees ``cancel_requested`` at its next :meth:`extend` or :meth:`check`, and the task never goes back to the
+        queue (an expired lease, a release or a fail with retry make it dead instead). ``NOT_FOUND`` otherwise
+        (dead entries are left for :meth:`forget_dead`).
+        """
+        (outcome,) = self._run("cancel", server_id, task_id or "")
+        return CancelOutcome(_text(outcome))
+
+    # -- workers --------------------------------------------------------------------------------------------
+
+    def claim(self, worker: str, *, kinds: Collection[str] | None = None) -> Lease | None:
+        """Lease the next task (highest priority, then oldest) of ``kinds`` (default: all) for ``worker``.
+
+        Expired leases and due retries are reclaimed first, in the same atomic step. Returns ``None`` when
+        nothing is claimable. The lease lasts ``settings.lease_seconds``; keep it with :meth:`extend`.
+        """
+        _require_id("worker", worker)
+        wanted = KINDS if kinds is None else tuple(kinds)
+        unknown = [kind for kind in wanted if kind not in KINDS]
+        if unknown or not wanted:
+            raise ValueError(f"kinds: must be among {', '.join(KINDS)} (got {list(wanted)!r})")
+        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, uuid.uuid4().hex, *wanted)
+        if reply is None:
+            return None
+        raw, epoch, token, expires_ms = reply
+        rec = json.loads(raw)
+        return Lease(
+            server_id=rec["server_id"],
+            kind=rec["kind"],
+            task_id=rec["task_id"],
+            priority=int(rec["priority"]),
+            attempts=int(rec["attempts"]),
+            worker=worker,
+            token=int(token),
+            epoch=_text(epoch),
+            expires_at=int(expires_ms) / 1000.0,
+        )
+
+    def extend(self, lease: Lease) -> LeaseState:
+        """Heartbeat: restart the lease at ``settings.lease_seconds`` from now (Redis time).
+
+        Raises :class:`LeaseLost` when the lease is no longer held (stale token, other epoch, expired, gone).
+        """
+        reply = self._run("extend", *self._lease_args(lease), self._lease_ms)
+        return self._lease_state(self._lease_reply(lease, reply))
+
+    def check(self, lease: Lease, *, min_remaining: float = 0.0) -> LeaseState:
+        """Confirm, before a BMC or status write, that the lease is held with ``min_remaining`` seconds left.
+
+        One cheap read-only round trip. Raises :class:`LeaseLost` when it is not held or less time is left.
+        """
+        if min_remaining < 0:
+            raise ValueError(f"min_remaining: must be >= 0 seconds (got {min_remaining!r})")
+        reply = self._run("check", *self._lease_args(lease), round(min_remaining * 1000))
+        return self._lease_state(self._lease_reply(lease, reply))
+
+    def ack(self, lease: Lease) -> None:
+        """The task succeeded: remove it. Raises :class:`LeaseLost` when the lease is no longer held.
+
+        Safe to retry: an ack repeated after its reply was lost returns normally.
+        """
+        self._lease_reply(lease, self._run("ack", *self._lease_args(lease)))
+
+    def fail(self, lease: Lease, *, retry: bool, delay: float | None = None, reason: str = "") -> FailOutcome:
+        """The attempt failed.
+
+        ``retry=False`` ends the task (``ENDED``: removed; the caller writes ``failed``). ``retry=True`` counts an
+        attempt and, while attempts remain, makes the task claimable again after ``delay`` seconds or, when
+        ``delay`` is ``None``, ``retry_base_delay * 2**(attempts-1)`` capped at ``retry_max_delay``
+        (``RETRY_SCHEDULED``); out of attempts, or cancelled, it becomes dead with ``reason`` (``DEAD``). Raises
+        :class:`LeaseLost` when the lease is no longer held; a call repeated after a lost reply returns the
+        first outcome.
+        """
+        if delay is not None and delay < 0:
+            raise ValueError(f"delay: must be >= 0 seconds (got {delay!r})")
+        reply = self._run(
+            "fail",
+            *self._lease_args(lease),
+            1 if retry else 0,
+            -1 if delay is None else round(delay * 1000),
+            reason or "failed",
+            self._max_attempts,
+            round(self.settings.retry_base_delay * 1000),
+            round(self.settings.retry_max_delay * 1000),
+        )
+        return FailOutcome(_text(self._lease_reply(lease, reply)[1]))
+
+    def release(self, lease: Lease) -> None:
+        """Give the task back without counting an attempt (graceful shutdown): it goes to the front of its
+        priority. A cancelled task becomes dead instead. Raises :class:`LeaseLost` when the lease is not held.
+        """
+        self._lease_reply(lease, self._run("release", *self._lease_args(lease)))
+
+    # -- the service's housekeeping -------------------------------------------------------------------------
+
+    def reap(self) -> list[QueueEntry]:
+        """Requeue expired leases (attempts + 1) and make due retries claimable; return the entries that died
+        since the previous reap, whichever way (out of attempts, cancelled), so the service writes ``failed``.
+
+        They stay listed in :meth:`dead` until :meth:`forget_dead`; if a reply is lost, :meth:`dead` still has them.
+        """
+        died: list[QueueEntry] = []
+        while True:
+            more, *records = self._run("reap", self._max_attempts, _RECLAIM_BATCH)
+            died.extend(QueueEntry.from_record(raw) for raw in records)
+            if not int(more):
+                break
+        for entry in died:
+            logger.bind(server_id=entry.server_id, task_id=entry.task_id).warning(
+                "{} task is dead after {} attempts: {}", entry.kind, entry.attempts, entry.reason
+            )
+        return died
+
+    def dead(self) -> list[QueueEntry]:
+        """Dead entries, oldest death first."""
+        return [QueueEntry.from_record(raw) for raw in self._run("list_dead")]
+
+    def forget_dead(self, server_id: str, task_id: str) -> bool:
+        """Remove the dead entry of ``task_id`` on ``server_id`` (after ``failed`` was written). False when the
+        server holds no dead entry of that task."""
+        return bool(self._run("forget_dead", server_id, task_id))
+
+    def known(self, server_id: str) -> bool:
+        """Whether Redis holds a live task (queued, delayed or in flight) for the server. The service re-enqueues
+        from the inventory what Redis no longer knows (after Redis lost its data)."""
+        entry = self.entry(server_id)
+        return entry is not None and entry.state is not EntryState.DEAD
+
+    def entry(self, server_id: str) -> QueueEntry | None:
+        """The server's entry in any state, or ``None``."""
+        raw, *view = self._run("entry", server_id)
+        return None if raw is None else QueueEntry.from_record(raw, *view)
+
+    # -- operators and metrics ------------------------------------------------------------------------------
+
+    def drop(self, server_id: str) -> bool:
+        """Remove whatever Redis holds for the server, in any state. An in-flight holder learns it at its next
+        check (:class:`LeaseLost`). False when there was nothing."""
+        return self.take(server_id) is not None
+
+    def take(self, server_id: str) -> QueueEntry | None:
+        """Like :meth:`drop`, returning the removed entry (``None`` when there was nothing)."""
+        raw, *view = self._run("drop", server_id)
+        return None if raw is None else QueueEntry.from_record(raw, *view)
+
+    def snapshot(self) -> QueueSnapshot:
+        """Everything the queue holds, read atomically, with Redis' time (see :class:`QueueSnapshot`)."""
+        now_ms, records, holders, leases = self._run("snapshot")
+        holder_of = dict(zip(holders[::2], holders[1::2], strict=True))
+        expiry_of = dict(zip(leases[::2], leases[1::2], strict=True))
+        by_state: dict[EntryState, list[QueueEntry]] = {state: [] for state in EntryState}
+        for server, raw in zip(records[::2], records[1::2], strict=True):
+            entry = QueueEntry.from_record(raw, holder_of.get(server), expiry_of.get(server))
+            by_state[entry.state].append(entry)
+        return QueueSnapshot(
+            now=int(now_ms) / 1000.0,
+            queued=sorted(by_state[EntryState.QUEUED], key=lambda e: (-e.priority, e.order)),
+            delayed=sorted(by_state[EntryState.DELAYED], key=lambda e: (e.ready_at or 0.0, e.server_id)),
+            inflight=sorted(by_state[EntryState.INFLIGHT], key=lambda e: (e.lease_expires_at or 0.0, e.server_id)),
+            dead=sorted(by_state[EntryState.DEAD], key=lambda e: (e.died_at or 0.0, e.server_id)),
+        )
+
+    def depth(self) -> dict[str, int]:
+        """Counts by state: ``queued``, ``delayed``, ``inflight``, ``dead`` (for the ``flasher_queue_depth`` gauge)."""
+
+        def counts() -> list[int]:
+            pipe = self.client.pipeline(transaction=False)
+            for kind in KINDS:
+                pipe.zcard(self.keys.ready(kind))
+            for key in (self.keys.delayed, self.keys.leases, self.keys.dead):
+                pipe.zcard(key)
+            return [int(n) for n in pipe.execute()]
+
+        values = self._call("depth", counts)
+        ready, (delayed, inflight, dead) = values[: len(KINDS)], values[len(KINDS) :]
+        return {"queued": sum(ready), "delayed": delayed, "inflight": inflight, "dead": dead}
+
+    def ping(self) -> bool:
+        """One PING, no retries: whether Redis answers right now (for readiness checks)."""
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError as exc:
+            logger.debug("Redis ping failed: {}: {}", type(exc).__name__, exc)
+            return False
