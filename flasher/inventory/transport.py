@@ -339,7 +339,7 @@ class Transport:
             if records is None:
                 records = []
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-                raise MalformedResponseError(call, "records is not a list of objects", target=path)
+                raise self.count(MalformedResponseError(call, "records is not a list of objects", target=path))
             fresh = 0
             for record in records:
                 if key is not None:
