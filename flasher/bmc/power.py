@@ -194,12 +194,15 @@ def wait_until_reachable(conn: Connection, timeout: float, poll: float) -> None:
         time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
 
 
-def _answers(conn: Connection) -> bool:
+def _same_bmc_session(conn: Connection, probe: str, session_key: str | None) -> bool:
+    """True while the BMC answers ``probe`` on the session it had before the reset. A BMC that restarts drops
+    its sessions, and sushy then logs in anew, so a new session key also means "it restarted" (a BMC may
+    restart between two polls)."""
     try:
-        conn.connector.get("/redfish/v1/")
-        return True
+        conn.connector.get(probe)
     except Exception:
         return False
+    return session_key is None or conn.session_key() == session_key
 
 
 def reset_bmc(
@@ -222,13 +225,14 @@ def reset_bmc(
     if chosen is None:
         raise BMCNotSupported(f"BMC {conn.base_url}: Manager.Reset allows {', '.join(sorted(allowed))}, no restart")
     logger.info("BMC {}: resetting the BMC ({})", conn.base_url, chosen)
+    session_key = conn.session_key()
     with translated("reset the BMC"):
         bmc.reset_manager(sushy.ResetType(chosen))
     if not wait:
         conn.drop()
         return
     deadline = time.monotonic() + timeout
-    while _answers(conn):
+    while _same_bmc_session(conn, bmc.path, session_key):
         if time.monotonic() >= deadline:
             raise BMCTimeout(f"BMC {conn.base_url} accepted {chosen} but kept answering for {timeout:.0f} s")
         sleep(min(poll, 0.5))

@@ -209,6 +209,13 @@ class Connection:
     def is_open(self) -> bool:
         return self._root is not None
 
+    def session_key(self) -> str | None:
+        """The Redfish session token in use (``None`` with basic auth or no session)."""
+        if self._auth is None:
+            return None
+        key = self._auth.get_session_key()
+        return key if isinstance(key, str) else None
+
     # -- access -------------------------------------------------------------------------------------------------
     @property
     def root(self) -> Any:

@@ -8,8 +8,10 @@ Rules, each from a known failure of naive polling:
   ``None``, so the raw JSON is read), is still going.
 * Success is ``Completed`` without ``Critical`` health (``TaskStatus``) and without a Critical message.
 * A task waiting for the host to reset is reported with ``awaiting_reset``: TaskState ``Pending`` or
-  ``Scheduled``, a DMTF ``Update.*.AwaitToActivate`` / ``Base.*.ResetRequired`` message that does not name a
-  Manager, or iDRAC's "Task successfully scheduled." (Dell applies BIOS-type updates at the next reboot).
+  ``Scheduled``, or a task that is not running (nor failed) whose LAST message is a DMTF
+  ``Update.*.AwaitToActivate`` / ``Base.*.ResetRequired`` not naming a Manager, or iDRAC's "Task successfully
+  scheduled." (Dell applies BIOS-type updates at the next reboot). Only the last message counts and never while
+  the task is Running: messages accumulate, and a stale one must not make the caller reset a host mid-flash.
 * Old iDRACs delete a finished task within seconds: a 404 on a ``JID_...`` task is read again from
   ``/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/<JID>`` (Dell iDRAC Redfish API guide, Jobs).
 * Any other 404 means the BMC forgot the task, typically because it rebooted into new firmware: the task is
@@ -43,6 +45,8 @@ from flasher.bmc.models import TERMINAL_TASK_STATES, TaskHandle, TaskProgress
 from flasher.bmc.session import Connection
 
 _AWAITING_STATES = frozenset({"Pending", "Scheduled"})
+# States in which the BMC is working on the task: never "awaiting a reset", whatever old messages say.
+_ACTIVE_STATES = frozenset({"Running", "Starting", "Stopping", "Cancelling"})
 _AWAITING_MESSAGE_IDS = re.compile(r"\.(AwaitToActivate|ResetRequired)$")
 _AWAITING_TEXT = re.compile(
     r"successfully scheduled|pending (host )?reboot|applied (on|at|after) (the )?next (reboot|restart|reset)",
@@ -69,23 +73,26 @@ def _has_critical(messages: Any) -> bool:
 
 
 def _awaiting_from_messages(messages: Any) -> bool:
+    """Whether the task's LAST message asks for a host reset. Messages accumulate: an ``AwaitToActivate`` that
+    was followed by "being installed" is stale, and acting on it would reset a host that is flashing."""
     if not isinstance(messages, list):
         return False
-    manager_reset = False
-    awaiting = False
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        args = " ".join(str(a) for a in message.get("MessageArgs") or [] if a is not None)
-        message_id = str(message.get("MessageId") or "")
-        if _AWAITING_MESSAGE_IDS.search(message_id):
-            if "/Managers/" in args:
-                manager_reset = True  # the BMC itself must restart, not the host
-            else:
-                awaiting = True
-        elif _AWAITING_TEXT.search(str(message.get("Message") or "")):
-            awaiting = True
-    return awaiting and not manager_reset
+    entries = [m for m in messages if isinstance(m, dict)]
+    if not entries:
+        return False
+    last = entries[-1]
+    if _AWAITING_TEXT.search(str(last.get("Message") or "")):
+        return True
+    if not _AWAITING_MESSAGE_IDS.search(str(last.get("MessageId") or "")):
+        return False
+    # A ResetRequired / AwaitToActivate naming a Manager asks for a BMC restart, not a host reset; the pair
+    # usually comes together, so look at the trailing run of such messages.
+    trailing = []
+    for entry in reversed(entries):
+        if not _AWAITING_MESSAGE_IDS.search(str(entry.get("MessageId") or "")):
+            break
+        trailing.append(" ".join(str(a) for a in entry.get("MessageArgs") or [] if a is not None))
+    return not any("/Managers/" in args for args in trailing)
 
 
 def parse_task(doc: Any) -> TaskProgress:
@@ -106,7 +113,8 @@ def parse_task(doc: Any) -> TaskProgress:
     terminal = state in TERMINAL_TASK_STATES
     succeeded = state == "Completed" and health != "Critical" and not _has_critical(raw_messages)
     if not terminal:
-        awaiting = state in _AWAITING_STATES or _awaiting_from_messages(raw_messages)
+        active = state in _ACTIVE_STATES
+        awaiting = state in _AWAITING_STATES or (not active and _awaiting_from_messages(raw_messages))
     else:
         awaiting = succeeded and _awaiting_from_messages(raw_messages)
     return TaskProgress(state, _percent(doc.get("PercentComplete")), health, messages, terminal, succeeded, awaiting)

@@ -244,7 +244,7 @@ def test_multipart_push_streams_parameters_and_file(rsps: responses.RequestsMock
 
 def test_multipart_body_reads_the_same_in_any_chunk_size(tmp_path: Path) -> None:
     image = tmp_path / "x.bin"
-    image.write_bytes(b"abcdefghij" * 7001)
+    image.write_bytes(b"abcdefghij" * 701)
     whole = MultipartBody({"Targets": []}, image, boundary="b").read()
     assert len(whole) == len(MultipartBody({"Targets": []}, image, boundary="b"))
     for size in (1, 7, 4096, 65536):
@@ -432,3 +432,29 @@ def test_manager_without_actions_cannot_be_reset(rsps: responses.RequestsMock, b
     rsps.get(f"{BASE}/redfish/v1/Managers/1", json={"@odata.id": "/redfish/v1/Managers/1", "Id": "1", "Name": "BMC"})
     with pytest.raises(BMCNotSupported, match="no actions"):
         bmc.reset_bmc()
+
+
+# -- the awaiting-reset rule -----------------------------------------------------------------------------------------
+AWAIT = {"MessageId": "Update.1.0.AwaitToActivate", "Message": "Awaiting a host reset.", "MessageArgs": ["i", "BIOS"]}
+INSTALLING = {"MessageId": "Update.1.0.InstallingOnComponent", "Message": "Installing on BIOS."}
+DONE = {"MessageId": "Update.1.0.UpdateSuccessful", "Message": "Updated."}
+
+
+@pytest.mark.parametrize(
+    ("state", "messages", "awaiting"),
+    [
+        ("Pending", [], True),
+        ("Scheduled", [], True),  # not a Redfish TaskState (sushy gives None): read raw
+        ("New", [AWAIT], True),
+        ("Running", [AWAIT], False),  # never while running: the host is being flashed
+        ("New", [AWAIT, INSTALLING], False),  # a stale AwaitToActivate does not count
+        ("Completed", [DONE, AWAIT], True),  # staged: applied at the next reset (OpenBMC)
+        ("Completed", [AWAIT, INSTALLING, DONE], False),
+        ("Exception", [AWAIT], False),
+        ("New", [{"MessageId": "IDRAC.2.8.JCP001", "Message": "Task successfully scheduled."}], True),
+    ],
+)
+def test_awaiting_reset_rule(state: str, messages: list[dict[str, Any]], awaiting: bool) -> None:
+    from flasher.bmc.tasks import parse_task
+
+    assert parse_task(task_doc("7", state, Messages=messages, TaskStatus="OK")).awaiting_reset is awaiting
