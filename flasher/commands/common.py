@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flasher import redact
@@ -52,7 +53,7 @@ def state(ctx: typer.Context) -> CLIState:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` (secrets scrubbed) to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {redact.scrub(message)}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(redact.scrub(message))}", highlight=False)
     raise typer.Exit(code)
 
 
