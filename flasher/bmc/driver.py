@@ -121,9 +121,10 @@ class BMC:
         sent once, never retried: on :class:`BMCUnreachable` the install may or may not have started, so look
         for it with :meth:`running_tasks` and the installed version.
         """
+        self._service = read_update_service(self._conn)  # fresh: push targets and busy flags change
         return start_install(
             self._conn,
-            self._update_service(),
+            self._service,
             component,
             image_url=image_url,
             image_path=image_path,

@@ -15,8 +15,17 @@ from typing import IO, Any, TypeVar
 
 import requests
 from loguru import logger
+from sushy.exceptions import SushyError
 
-from flasher.bmc.errors import BMCError, BMCNotSupported, BMCTaskFailed, BMCUnreachable, messages_of, translate
+from flasher.bmc.errors import (
+    BMCError,
+    BMCNotSupported,
+    BMCTaskFailed,
+    BMCUnreachable,
+    messages_of,
+    translate,
+    translated,
+)
 from flasher.bmc.models import BMCComponent, TaskHandle
 from flasher.bmc.multipart import MultipartBody
 from flasher.bmc.session import Connection
@@ -64,7 +73,7 @@ def resolve_monitor(conn: Connection, uri: str) -> str:
     """The Task behind ``uri`` when ``uri`` is a task monitor that answers with a Task document; else ``uri``."""
     try:
         response = conn.connector.get(uri)
-    except Exception as exc:  # the task may not be readable yet; poll the URI as given
+    except (SushyError, requests.RequestException) as exc:  # not readable yet: poll the URI as given
         logger.debug("BMC {}: could not read {} right after the install started: {}", conn.base_url, uri, exc)
         return uri
     body = _json_body(response)
@@ -97,9 +106,9 @@ class _Bodies:
 def _send(conn: Connection, what: str, path: str, **kwargs: Any) -> requests.Response:
     try:
         return conn.connector.send_once("POST", path, **kwargs)
-    except Exception as exc:
+    except (SushyError, requests.RequestException) as exc:
         err = translate(what, exc)
-        if isinstance(err, BMCUnreachable):
+        if isinstance(err, BMCUnreachable) and getattr(exc, "status_code", None) is None:  # no answer at all
             note = "the install may have started: look at the BMC's tasks and the installed version"
             raise BMCUnreachable(f"{err}; {note}", bmc_messages=err.bmc_messages) from exc
         if type(err) is BMCError and getattr(exc, "status_code", None) in (400, 409, 412, 415, 422):
@@ -165,16 +174,16 @@ def http_push(
     image to ``HttpPushUri``; returns the task URI."""
     push_uri = service.capabilities.http_push_uri
     assert push_uri is not None
+    if service.http_push_takes_targets and service.http_push_targets_busy:
+        raise BMCError("another client holds HttpPushUriTargets (HttpPushUriTargetsBusy is true); not pushing")
     patch: dict[str, Any] = {}
     if service.http_push_takes_targets and component.uri:
         patch["HttpPushUriTargets"] = [component.uri]
     if apply_time is not None:
         patch["HttpPushUriOptions"] = {"HttpPushUriApplyTime": {"ApplyTime": apply_time}}
     if patch:
-        try:
+        with translated("set HttpPushUriTargets / apply time on the UpdateService"):
             conn.connector.patch(service.uri, data=patch)
-        except Exception as exc:
-            raise translate("set HttpPushUriTargets / apply time on the UpdateService", exc) from exc
     what = f"push {image_path.name} to {component.slug} {component.id!r} (HttpPushUri)"
     with _Bodies() as bodies:
         response = _send(

@@ -200,7 +200,7 @@ def _same_bmc_session(conn: Connection, probe: str, session_key: str | None) -> 
     restart between two polls)."""
     try:
         conn.connector.get(probe)
-    except Exception:
+    except (sushy.exceptions.SushyError, OSError):  # no answer, 5xx, or a refused login while it restarts
         return False
     return session_key is None or conn.session_key() == session_key
 

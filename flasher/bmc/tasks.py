@@ -209,7 +209,7 @@ def running_tasks(conn: Connection, methods: dict[str, str]) -> list[TaskHandle]
             continue
         payload = task.get("Payload")
         target = payload.get("TargetUri") if isinstance(payload, dict) else None
-        method = methods.get(str(target).rstrip("/"), "unknown") if target else "unknown"
+        method = methods.get(conn.relative(str(target)).rstrip("/"), "unknown") if target else "unknown"
         out.append(TaskHandle(uri=conn.relative(task["@odata.id"]), method=method))
     return out
 

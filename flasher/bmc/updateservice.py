@@ -40,6 +40,7 @@ class UpdateService:
     simple_update_takes_targets: bool
     start_update_target: str | None
     http_push_takes_targets: bool
+    http_push_targets_busy: bool
     http_push_apply_times: tuple[str, ...]
 
 
@@ -119,6 +120,7 @@ def parse_update_service(conn: Connection, doc: dict[str, Any]) -> UpdateService
         simple_update_takes_targets=takes_targets,
         start_update_target=_target(start),
         http_push_takes_targets="HttpPushUriTargets" in doc,
+        http_push_targets_busy=doc.get("HttpPushUriTargetsBusy") is True,
         http_push_apply_times=push_apply,
     )
 

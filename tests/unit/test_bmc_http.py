@@ -458,3 +458,45 @@ def test_awaiting_reset_rule(state: str, messages: list[dict[str, Any]], awaitin
     from flasher.bmc.tasks import parse_task
 
     assert parse_task(task_doc("7", state, Messages=messages, TaskStatus="OK")).awaiting_reset is awaiting
+
+
+def test_http_push_refused_while_another_client_holds_the_targets(
+    rsps: responses.RequestsMock, bmc: BMC, tmp_path: Path
+) -> None:
+    image = tmp_path / "bmc.bin"
+    image.write_bytes(b"image")
+    rsps.get(
+        UPDATE,
+        json=update_service_doc(
+            HttpPushUri="/redfish/v1/UpdateService/push", HttpPushUriTargets=["/x"], HttpPushUriTargetsBusy=True
+        ),
+    )
+    with pytest.raises(BMCError, match="HttpPushUriTargetsBusy"):
+        bmc.install(BIOS, image_path=image, method="http_push")
+    assert not any(c.request.method in ("PATCH", "POST") and "UpdateService" in c.request.url for c in rsps.calls)
+
+
+# -- flasher bmc on a BMC that lacks things --------------------------------------------------------------------------
+def test_cli_inventory_without_update_service_or_firmware_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from flasher.cli import app
+
+    monkeypatch.setenv("FLASHER_BMC__PASSWORD", PASSWORD)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock)
+        mock.get(UPDATE, status=404, json=error_body("Not found"))
+        mock.get(f"{BASE}/redfish/v1/Managers", json={"Members": [{"@odata.id": "/redfish/v1/Managers/1"}]})
+        mock.get(
+            f"{BASE}/redfish/v1/Managers/1",
+            json={"@odata.id": "/redfish/v1/Managers/1", "Id": "1", "FirmwareVersion": "1.2.3", "ManagerType": "BMC"},
+        )
+        mock.get(f"{BASE}/redfish/v1/Systems/1", json={"@odata.id": "/redfish/v1/Systems/1", "Id": "1"})
+        result = CliRunner().invoke(app, ["bmc", "inventory", "bmc.test"])
+        assert result.exit_code == 0, result.output
+        assert "1.2.3" in result.stdout
+        assert "install methods: none" in result.stdout
+        result = CliRunner().invoke(app, ["bmc", "power", "bmc.test"])
+        assert result.exit_code == 1
+        assert "reports no PowerState" in result.output
+        assert "Traceback" not in result.output
