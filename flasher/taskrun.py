@@ -1,0 +1,293 @@
+"""What install tasks and server-control tasks share while they run: the status writer and the outcome.
+
+The install steps (:mod:`flasher.install`) and the server-control actions (:mod:`flasher.control`) each run
+one claimed task against one server. They report through a :class:`StatusWriter`, which owns the task
+attribute in the inventory for the duration of the run, and end with a :class:`RunResult` that tells the
+service what to do with the task's lease (ack, retry, release, or nothing at all).
+
+Status writes follow three rules:
+
+* **Fenced.** Every write first checks the task's lease (:class:`flasher.fencing.Fence`); a worker that lost
+  it gets :class:`~flasher.fencing.LeaseLostError` and writes nothing more.
+* **Owned.** Every write re-reads the attribute first. If it no longer holds this task (its ``taskID``
+  differs, the operator wrote a new request — status ``""``/``requested`` — or deleted the attribute, or
+  wrote something that does not parse), the writer raises :class:`TaskReplacedError` instead of overwriting
+  the operator's words. ``"cancel": true`` written by the operator while the task runs is taken over into
+  the task, so it is not lost by the write and the runner sees it.
+* **Never blocking the work.** A progress write that fails because the inventory is unavailable is kept and
+  written with the next one; only :meth:`StatusWriter.finish` insists, retrying for the ``inventory_write``
+  step's timeout while the service keeps the lease alive.
+
+The window between the re-read and the write (one inventory round trip) is the only time an operator's
+concurrent edit can be overwritten: Serverservice offers no compare-and-swap on attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from loguru import logger
+
+from flasher import redact
+from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher.fencing import Fence, FenceState
+from flasher.inventory.errors import InventoryError, NotFoundError
+from flasher.inventory.models import Attributes
+from flasher.tasks import (
+    InstallTask,
+    ServerControlTask,
+    TaskBase,
+    TaskStatus,
+    TaskValidationError,
+    is_new,
+    parse_install_task,
+    parse_server_control_task,
+    utc_now,
+)
+
+
+class TaskKind(StrEnum):
+    """The two kinds of task flasher runs; the value is the queue's ``kind``."""
+
+    INSTALL = "install"
+    SERVER_CONTROL = "server_control"
+
+    @property
+    def namespace(self) -> str:
+        """The attribute namespace that carries this kind of task."""
+        return TASK_NAMESPACE if self is TaskKind.INSTALL else SERVER_CONTROL_NAMESPACE
+
+    def parse(self, data: object) -> TaskBase:
+        """Parse an attribute's ``data`` as this kind of task; raises ``TaskValidationError``."""
+        return parse_install_task(data) if self is TaskKind.INSTALL else parse_server_control_task(data)
+
+
+class TaskReplacedError(Exception):
+    """The task attribute no longer holds this task: the operator replaced, re-requested or deleted it."""
+
+
+class Outcome(StrEnum):
+    """How a run ended, and so what the service does with the task's lease.
+
+    ==========  ======================================================  =================================
+    outcome     meaning                                                 lease
+    ==========  ======================================================  =================================
+    success     every step done; ``success`` written                    ack
+    failed      a permanent failure; ``failed`` written with the error  ack
+    cancelled   the operator cancelled; ``cancelled`` written            ack
+    retry       a transient failure before anything changed on the BMC  fail with retry (the service
+                (BMC unreachable at connect, inventory down); nothing   writes ``queued`` or, past the
+                final written                                           attempts, ``failed``)
+    released    shutdown reached a safe point; nothing final written    release (the service writes
+                                                                        ``queued``)
+    lost        the lease was lost; nothing may be written              nothing
+    replaced    the attribute holds another request now                 ack (nothing written)
+    ==========  ======================================================  =================================
+    """
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RETRY = "retry"
+    RELEASED = "released"
+    LOST = "lost"
+    REPLACED = "replaced"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The end of one run: ``outcome`` and a one-line ``reason`` for operators (secrets already masked)."""
+
+    outcome: Outcome
+    reason: str = ""
+
+
+class AttributeStore(Protocol):
+    """The part of :class:`flasher.inventory.client.InventoryClient` the status writer uses."""
+
+    def get_attribute(self, uuid: str, namespace: str) -> Attributes: ...
+
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None: ...
+
+
+T = TypeVar("T", InstallTask, ServerControlTask)
+
+
+class StatusWriter(Generic[T]):
+    """Writes one running task's status into its attribute: fenced, owned, never blocking the work.
+
+    ``task`` is the writer's copy of the task; mutate it only through :meth:`update` (the service's heartbeat
+    thread writes concurrently). Thread-safe.
+
+    Raises from :meth:`update`, :meth:`heartbeat` and :meth:`finish`: :class:`~flasher.fencing.LeaseLostError`
+    (stop now, write nothing more), :class:`TaskReplacedError` (stop at the next safe point, write nothing
+    more). Inventory errors are not raised: progress is kept and written later; :meth:`finish` returns
+    ``False`` when it could not write the final status in time.
+    """
+
+    def __init__(
+        self,
+        inventory: AttributeStore,
+        server_id: str,
+        kind: TaskKind,
+        task: T,
+        fence: Fence,
+        *,
+        write_timeout: float = 300.0,
+        retry_interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if task.task_id is None:
+            raise ValueError("a running task needs its taskID")
+        self._inventory = inventory
+        self.server_id = server_id
+        self.kind = kind
+        self._task: T = task
+        self._fence = fence
+        self._write_timeout = write_timeout
+        self._retry_interval = retry_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._cancel = task.cancel
+        self._replaced = False
+
+    @property
+    def task(self) -> T:
+        """The writer's copy of the task (read-only use; mutate through :meth:`update`)."""
+        return self._task
+
+    @property
+    def task_id(self) -> str:
+        """The running task's id (``taskID``)."""
+        assert self._task.task_id is not None
+        return self._task.task_id
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once the operator asked to cancel (in the attribute, or through the queue's lease)."""
+        return self._cancel
+
+    @property
+    def pending(self) -> bool:
+        """True when the newest status has not reached the inventory yet."""
+        return self._dirty
+
+    def check(self, *, min_remaining: float = 0.0) -> FenceState:
+        """Check the lease without writing (before a step that writes to the BMC).
+
+        Raises :class:`~flasher.fencing.LeaseLostError` or, when an earlier write found the attribute
+        replaced, :class:`TaskReplacedError`.
+        """
+        if self._replaced:
+            raise TaskReplacedError(self._replaced_message())
+        state = self._fence.check(min_remaining=min_remaining)
+        if state.cancel_requested:
+            self._cancel = True
+        return FenceState(cancel_requested=self._cancel)
+
+    def update(
+        self,
+        mutate: Callable[[T], None] | None = None,
+        *,
+        message: str | None = None,
+        component: str | None = None,
+        replace_last: bool = False,
+    ) -> FenceState:
+        """Apply ``mutate`` to the task, add ``message`` (for ``component``), stamp ``updatedAt`` and write.
+
+        ``replace_last`` replaces the newest message instead of adding one when it is for the same component
+        (progress lines such as ``installing 2.7.3: Running 40%`` then ``... 60%``). Returns the fence state
+        (``cancel_requested``). An unavailable inventory is not an error here: the status is kept and
+        written with the next update.
+        """
+        with self._lock:
+            if mutate is not None:
+                mutate(self._task)
+            if message is not None:
+                self._add_message(message, component, replace_last)
+            self._task.updated_at = utc_now()
+            self._dirty = True
+            return self._write(insist=False)
+
+    def heartbeat(self) -> FenceState:
+        """Move ``updatedAt`` (the inventory does not move an attribute's own timestamp on PUT) and write."""
+        return self.update()
+
+    def finish(self, status: TaskStatus, *, error: str | None = None, message: str | None = None) -> bool:
+        """Write the final ``status`` (``success``, ``failed``, ``cancelled``) with ``error`` and ``message``.
+
+        Retries an unavailable inventory until the ``inventory_write`` timeout; returns ``False`` if the
+        status could not be written by then (the caller hands it to the service's pending writes).
+        """
+        with self._lock:
+            self._task.transition(status)
+            self._task.error = redact.scrub(error) if error else None
+            if message is not None:
+                self._add_message(message, None, False)
+            self._dirty = True
+            self._write(insist=True)
+            return not self._dirty
+
+    def final_attribute(self) -> dict[str, Any]:
+        """The attribute data as the writer would write it now (for a write handed on after :meth:`finish`)."""
+        with self._lock:
+            return self._task.to_attribute()
+
+    # ------------------------------------------------------------------------------------------------------
+
+    def _add_message(self, text: str, component: str | None, replace_last: bool) -> None:
+        task = self._task
+        if replace_last and task.messages and _component_of(task.messages[-1]) == component:
+            task.messages = task.messages[:-1]
+        task.add_message(text, component=component)
+
+    def _replaced_message(self) -> str:
+        return f"the {self.kind.namespace} attribute of server {self.server_id} no longer holds task {self.task_id}"
+
+    def _write(self, *, insist: bool) -> FenceState:
+        deadline = self._clock() + self._write_timeout
+        while True:
+            state = self.check()
+            try:
+                self._merge_and_put()
+                self._dirty = False
+                return state
+            except InventoryError as exc:
+                if isinstance(exc, NotFoundError) and exc.call.startswith("GET"):
+                    self._replaced = True
+                    raise TaskReplacedError(self._replaced_message() + " (it was deleted)") from None
+                if not insist or self._clock() >= deadline:
+                    logger.warning("status of task {} not written yet: {}", self.task_id, exc)
+                    return state
+                logger.warning("status of task {} not written, retrying: {}", self.task_id, exc)
+                self._sleep(self._retry_interval)
+
+    def _merge_and_put(self) -> None:
+        current = self._inventory.get_attribute(self.server_id, self.kind.namespace).data
+        try:
+            theirs = self.kind.parse(current)
+        except TaskValidationError:
+            theirs = None
+        if theirs is None or theirs.task_id != self.task_id or is_new(theirs.status):
+            self._replaced = True
+            raise TaskReplacedError(self._replaced_message())
+        if theirs.cancel and not self._task.cancel:
+            self._task.cancel = True
+            self._cancel = True
+        self._inventory.replace_attribute(self.server_id, self.kind.namespace, self._task.to_attribute())
+
+
+def _component_of(line: str) -> str | None:
+    """The component tag of a status message line (``<time> [bios] text`` → ``bios``), or ``None``."""
+    parts = line.split(" ", 2)
+    if len(parts) > 2 and parts[1].startswith("[") and parts[1].endswith("]"):
+        return parts[1][1:-1]
+    return None
