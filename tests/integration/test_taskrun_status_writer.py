@@ -12,8 +12,8 @@ from flasher.config import InventorySettings
 from flasher.constants import TASK_NAMESPACE
 from flasher.fencing import FenceState, LeaseLostError
 from flasher.inventory import InventoryClient
-from flasher.tasks import TaskStatus, parse_install_task
 from flasher.taskrun import StatusWriter, TaskKind, TaskReplacedError
+from flasher.tasks import TaskStatus, parse_install_task
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
