@@ -29,15 +29,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from loguru import logger
 
 from flasher import redact
+from flasher.config import Settings
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.fencing import Fence, FenceState
 from flasher.inventory.errors import InventoryError, NotFoundError
-from flasher.inventory.models import Attributes
+from flasher.inventory.models import Attributes, Server
 from flasher.tasks import (
     InstallTask,
     ServerControlTask,
@@ -116,6 +117,10 @@ class AttributeStore(Protocol):
 
 
 T = TypeVar("T", InstallTask, ServerControlTask)
+
+if TYPE_CHECKING:
+    from flasher.bmc import BMC
+    from flasher.inventory.client import InventoryClient
 
 
 class StatusWriter(Generic[T]):
@@ -291,3 +296,52 @@ def _component_of(line: str) -> str | None:
     if len(parts) > 2 and parts[1].startswith("[") and parts[1].endswith("]"):
         return parts[1][1:-1]
     return None
+
+
+class BMCOpener(Protocol):
+    """Opens a session to a server's BMC: ``(address, username, password) -> BMC``.
+
+    The service passes :class:`flasher.bmc.BMC` bound to ``settings.bmc``; tests may pass a counting wrapper.
+    """
+
+    def __call__(self, address: str, username: str, password: str) -> BMC: ...
+
+
+@dataclass
+class RunContext(Generic[T]):
+    """Everything a runner (install steps, server-control action) gets for one claimed task.
+
+    ``server`` is the server as listed by the poll (attributes included; components are read by the runner
+    when it needs them). ``attempt`` counts from 1. ``stopping`` is set when the replica shuts down: the
+    runner returns :attr:`Outcome.RELEASED` at its next safe point (never in the middle of a flash).
+    """
+
+    server: Server
+    kind: TaskKind
+    writer: StatusWriter[T]
+    inventory: InventoryClient
+    settings: Settings
+    open_bmc: BMCOpener
+    stopping: threading.Event
+    attempt: int = 1
+
+    @property
+    def task(self) -> T:
+        """The task as the writer holds it."""
+        return self.writer.task
+
+    def connect_bmc(self) -> BMC:
+        """Open the server's BMC with the credentials the inventory holds for it.
+
+        Raises ``ValueError`` when the inventory has no BMC address for the server, and the inventory's or the
+        BMC driver's typed errors otherwise. The password is registered with :mod:`flasher.redact`.
+        """
+        address = self.server.bmc_address
+        if not address:
+            raise ValueError(
+                f"server {self.server.uuid} has no BMC address (attribute sh.hollow.bmc_info, key address)"
+            )
+        credentials = self.inventory.get_bmc_credentials(str(self.server.uuid))
+        password = credentials.password.get_secret_value()
+        redact.register(password)
+        return self.open_bmc(address, credentials.username, password)
