@@ -206,6 +206,10 @@ class Downloader:
             transfer.stalled = 0 if resumed_further else transfer.stalled + 1
 
     def _request(self, transfer: _Transfer) -> None:
+        if transfer.deadline is not None and time.monotonic() >= transfer.deadline:
+            raise DownloadError(
+                transfer.shown, f"deadline passed after {transfer.received} bytes, before retrying", retriable=False
+            )
         headers = {"Accept-Encoding": "identity"}  # the checksum is of the file, not of a gzip of it
         asked_from = transfer.received if transfer.received and not transfer.ranges_refused else 0
         if asked_from:
@@ -231,6 +235,8 @@ class Downloader:
             )
         except requests.TooManyRedirects:
             raise DownloadError(transfer.shown, f"more than {_MAX_REDIRECTS} redirects", retriable=False) from None
+        except requests.exceptions.SSLError as exc:  # a certificate that does not verify will not start to
+            raise DownloadError(transfer.shown, _describe(exc), retriable=False) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise DownloadError(transfer.shown, _describe(exc), retriable=True) from None
         except requests.RequestException as exc:  # invalid URL, missing schema, ...

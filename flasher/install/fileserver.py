@@ -183,4 +183,5 @@ class FileServer:
                 )
             except HTTPException as exc:  # 416: a range past the end, several ranges, a malformed Range header
                 return exc(environ, start_response)
-        return _CountingBody(response(environ, start_response))
+            return _CountingBody(response(environ, start_response))
+        return response(environ, start_response)

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from flasher.config import FileServerSettings, StoreSettings
 from flasher.install.fileserver import FileServer
 from flasher.install.store import CachedImage, FirmwareStore, ImageNotCached
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +24,13 @@ CHECKSUM = "sha256:" + hashlib.sha256(DATA).hexdigest()
 
 def _served_total() -> float:
     return REGISTRY.get_sample_value("flasher_firmware_bytes_served_total") or 0.0
+
+
+def _wait_served(before: float, expected: int) -> None:
+    """Wait for the metric: a chunk counts once waitress's request thread has written it and asked for the next,
+    which may happen just after the client has read the last byte."""
+    wait_until(lambda: _served_total() - before >= expected, 5, "bytes served metric")
+    assert _served_total() - before == expected
 
 
 @pytest.fixture
@@ -62,7 +70,7 @@ def test_published_image_is_served_with_length_and_etag(server: FileServer, imag
     assert response.headers["Content-Length"] == str(len(DATA))
     assert response.headers["ETag"] == f'"{CHECKSUM}"'
     assert response.headers["Accept-Ranges"] == "bytes"
-    assert _served_total() - before == len(DATA)
+    _wait_served(before, len(DATA))
 
 
 def test_paths_are_unguessable_and_unique(server: FileServer, image: CachedImage) -> None:
@@ -98,7 +106,7 @@ def test_range_request_gets_206_with_those_bytes(server: FileServer, image: Cach
     assert response.headers["Content-Range"] == f"bytes 1000-1999/{len(DATA)}"
     assert tail.status_code == 206
     assert tail.content == DATA[-100:]
-    assert _served_total() - before == 1100
+    _wait_served(before, 1100)
 
 
 def test_unsatisfiable_range_gets_416(server: FileServer, image: CachedImage) -> None:

@@ -24,7 +24,7 @@ from flasher.install.store import (
     StoreError,
     TruncatedDownload,
 )
-from tests.support.imageserver import ImageServer
+from tests.support.imageserver import ImageServer, self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -213,6 +213,23 @@ def test_connection_refused_is_retriable(cache: Path) -> None:
     assert caught.value.retriable
 
 
+def test_https_verifies_against_the_ca_bundle(tmp_path: Path, cache: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = ImageServer().start(tls=(cert, key))
+    try:
+        data = _image(200_000)
+        url = server.add("/fw/bios.bin", data)
+
+        with pytest.raises(DownloadError, match="certificate") as caught:
+            _store(cache).fetch(url, _sha256(data))
+        assert not caught.value.retriable  # an untrusted certificate will not become trusted by retrying
+
+        image = _store(cache, ca_bundle=cert).fetch(url, _sha256(data))
+        assert image.path.read_bytes() == data
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("url", "settings", "reason"),
     [
@@ -274,49 +291,53 @@ def test_deadline_stops_a_slow_download(image_server: ImageServer, cache: Path) 
     assert _cache_files(cache) == []
 
 
+SIZE = 100_000
+
+
+def _two_cached_and_one_more(image_server: ImageServer, cache: Path) -> tuple[FirmwareStore, list[str], list[str]]:
+    """A store capped at 2.5 images holding a (used at t=1000) and b (t=2000); c is served but not fetched.
+
+    Returns the store, the three checksums and the three URLs.
+    """
+    images = [_image(SIZE, seed) for seed in (1, 2, 3)]
+    urls = [image_server.add(f"/{name}.bin", data) for name, data in zip("abc", images, strict=True)]
+    checksums = [_sha256(data) for data in images]
+    store = _store(cache, max_bytes=int(SIZE * 2.5))
+    for url, checksum, used_at in zip(urls[:2], checksums[:2], (1000, 2000), strict=True):
+        image = store.fetch(url, checksum)
+        os.utime(image.path, (used_at, used_at))
+    return store, checksums, urls
+
+
 def test_least_recently_used_images_are_evicted_under_the_cap(image_server: ImageServer, cache: Path) -> None:
-    size = 100_000
-    a, b, c = (_image(size, seed) for seed in (1, 2, 3))
-    urls = [image_server.add(f"/{name}.bin", data) for name, data in (("a", a), ("b", b), ("c", c))]
-    store = _store(cache, max_bytes=int(size * 2.5))
-    image_a = store.fetch(urls[0], _sha256(a))
-    image_b = store.fetch(urls[1], _sha256(b))
-    os.utime(image_a.path, (1000, 1000))  # a is older than b ...
-    os.utime(image_b.path, (2000, 2000))
-    assert store.get(_sha256(a)) is not None  # ... until it is used again
+    store, (a, b, c), urls = _two_cached_and_one_more(image_server, cache)
+    assert store.get(a) is not None  # a was older than b until this use
 
-    store.fetch(urls[2], _sha256(c))
+    store.fetch(urls[2], c)
 
-    assert store.get(_sha256(b)) is None
-    assert store.get(_sha256(a)) is not None
-    assert store.get(_sha256(c)) is not None
-    assert store.usage() == 2 * size
+    assert store.get(b) is None
+    assert store.get(a) is not None
+    assert store.get(c) is not None
+    assert store.usage() == 2 * SIZE
 
 
 def test_a_held_image_is_not_evicted(image_server: ImageServer, cache: Path) -> None:
-    size = 100_000
-    a, b, c = (_image(size, seed) for seed in (1, 2, 3))
-    urls = [image_server.add(f"/{name}.bin", data) for name, data in (("a", a), ("b", b), ("c", c))]
-    store = _store(cache, max_bytes=int(size * 2.5))
-    image_a = store.fetch(urls[0], _sha256(a))
-    image_b = store.fetch(urls[1], _sha256(b))
-    os.utime(image_a.path, (1000, 1000))
-    os.utime(image_b.path, (2000, 2000))
+    store, (a, b, c), urls = _two_cached_and_one_more(image_server, cache)
 
-    with store.hold(_sha256(a)) as held:
-        assert held == image_a
-        os.utime(image_a.path, (1000, 1000))  # hold() marks it used; make it the oldest again
-        store.fetch(urls[2], _sha256(c))
-        assert store.get(_sha256(a)) is not None  # oldest, but held
-        assert store.get(_sha256(b)) is None
-        store.get(_sha256(c))
-        os.utime(image_a.path, (1000, 1000))
-        assert _store(cache, max_bytes=size).evict() == [Checksum.parse(_sha256(c))]  # a is still held
+    with store.hold(a) as held:
+        assert held.checksum == Checksum.parse(a)
+        os.utime(held.path, (1000, 1000))  # hold() marks it used; make it the oldest again
+        store.fetch(urls[2], c)
+        assert store.get(a) is not None  # oldest, but held
+        assert store.get(b) is None
+        store.get(c)
+        os.utime(held.path, (1000, 1000))
+        assert _store(cache, max_bytes=SIZE).evict() == [Checksum.parse(c)]  # a is older, but held
 
-    assert store.get(_sha256(a)) is not None
-    assert _store(cache, max_bytes=size // 2).evict() == [Checksum.parse(_sha256(a))]
+    assert store.get(a) is not None
+    assert _store(cache, max_bytes=SIZE // 2).evict() == [Checksum.parse(a)]
     with pytest.raises(ImageNotCached):
-        store.hold(_sha256(a))
+        store.hold(a)
 
 
 def test_an_image_larger_than_the_cache_is_refused(image_server: ImageServer, cache: Path) -> None:

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 _CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=(\d+)-$")
@@ -42,6 +45,7 @@ class ImageServer:
     chunk_delay: float = 0.0
     redirects: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    tls: tuple[Path, Path] | None = None
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,7 +57,8 @@ class ImageServer:
 
     def url(self, path: str) -> str:
         assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}{path}"
 
     @property
     def port(self) -> int:
@@ -65,8 +70,10 @@ class ImageServer:
         with self._lock:
             return [r for r in self.requests if r.method == "GET" and r.path == path]
 
-    def start(self) -> ImageServer:
+    def start(self, tls: tuple[Path, Path] | None = None) -> ImageServer:
+        """Listen on a free loopback port; with ``tls`` (certificate, key): HTTPS."""
         server = self
+        self.tls = tls
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -78,6 +85,10 @@ class ImageServer:
                 server._handle(self)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -160,3 +171,31 @@ def _answer(
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throw-away certificate for 127.0.0.1 and its key (``openssl``), for TLS tests."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
