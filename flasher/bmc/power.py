@@ -99,7 +99,11 @@ def manager(conn: Connection) -> Any:
 def power_state(conn: Connection) -> str:
     """The host's ``PowerState`` as the BMC reports it now (``On``, ``Off``, ``PoweringOn``, ``PoweringOff``...);
     the System is read afresh on every call, never from a cache."""
-    state = system(conn).json.get("PowerState")
+    return _state_of(conn, system(conn))
+
+
+def _state_of(conn: Connection, host: Any) -> str:
+    state = host.json.get("PowerState")
     if not isinstance(state, str) or not state:
         raise BMCNotSupported(f"BMC {conn.base_url}: the System reports no PowerState")
     return state
@@ -121,13 +125,13 @@ def set_power(conn: Connection, action: str, *, wait: bool, timeout: float, poll
     if action not in POWER_ACTIONS:
         raise ValueError(f"power action {action!r}: use {', '.join(POWER_ACTIONS)}")
     candidates, target = POWER_ACTIONS[action]
-    current = power_state(conn)
+    host = system(conn)
+    current = _state_of(conn, host)
     if action in ("cycle", "reset") and current == "Off":
         candidates = POWER_ACTIONS["on"][0]
     elif action in ("on", "off", "soft") and current == target:
         logger.info("BMC {}: host power already {}; {} needs nothing", conn.base_url, current, action)
         return current
-    host = system(conn)
     with translated("read the allowed reset types"):
         allowed = {value.value for value in host.get_allowed_reset_system_values()}
     chosen = next((c for c in candidates if c in allowed), None)
