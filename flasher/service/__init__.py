@@ -1,0 +1,1 @@
+"""``flasher run``: the poller (admission), the worker pool and the HTTP endpoints, wired together."""

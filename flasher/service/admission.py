@@ -1,0 +1,318 @@
+"""Admission and reconciliation: one task attribute, as the poller found it, brought in line with the queue.
+
+The inventory is the source of truth; Redis holds only what can be rebuilt from it. For each flagged server
+and each task namespace, :meth:`Admission.reconcile` looks at the attribute's ``status`` and does what it
+asks, idempotently — several replicas may reconcile the same attribute at the same time and the result is
+the same:
+
+==============================  ===========================================================================
+attribute                       what admission does
+==============================  ===========================================================================
+does not parse                  ``failed`` with the validation message naming the field and value — unless a
+                                worker holds it (it will stop, the attribute no longer holds its task)
+new, ``cancel: true``           ``cancelled``
+new, install method unsupported ``failed`` saying so
+new                             install: plan it (a plan error or a refused component → ``failed`` with the
+                                reason); write ``queued`` with the plan, ``taskID``, ``worker``,
+                                ``createdAt``; then enqueue with the task's priority
+queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
+                                ``queued`` and enqueueing, or another task held the server (a server-control
+                                task waits for a running install, and the reverse)
+queued/active, ``cancel: true`` cancel in the queue: a queued task is removed and written ``cancelled``; a
+                                running one is flagged and its worker stops at its next safe point
+active, lease gone, heartbeat   reclaimed: ``queued`` again, enqueued (``attempts`` past the queue's maximum:
+older than ``stale_after``      ``failed``)
+success / failed / cancelled    nothing
+==============================  ===========================================================================
+
+Write before enqueue: a task is in Redis only once its attribute says ``queued`` with its ``taskID``, so a
+worker that claims it always finds the task it claimed. The ``taskID`` of a new request is derived from the
+server, the namespace and the request's content, so replicas admitting the same request at once write the
+same id and the second enqueue is a no-op.
+
+Admission writes without a lease: it only writes where no worker holds the task (new; queued or active but
+unknown to Redis), and a worker's own status writes re-read the attribute, so a late admission write is
+corrected by the worker's next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from loguru import logger
+
+from flasher import redact
+from flasher.config import Settings
+from flasher.install.plan import PlanError, build_plan
+from flasher.inventory.errors import InventoryError
+from flasher.inventory.models import Server
+from flasher.logs import task_context
+from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, TaskQueue
+from flasher.taskrun import TaskKind
+from flasher.tasks import (
+    InstallTask,
+    TaskBase,
+    TaskStatus,
+    TaskValidationError,
+    failed_attribute,
+    is_new,
+    is_terminal,
+    utc_now,
+)
+
+
+class Action(StrEnum):
+    """What :meth:`Admission.reconcile` did with one attribute (for logs, metrics and tests)."""
+
+    NONE = "none"  # nothing to do (terminal, running, or already queued and held)
+    QUEUED = "queued"  # a new request admitted, or a queued/stale one enqueued again
+    WAITING = "waiting"  # queued, but another task holds the server
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    CANCEL_FLAGGED = "cancel-flagged"
+    SKIPPED = "skipped"  # could not be handled now (the inventory failed); the next poll tries again
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What was done with one attribute: ``action``, and ``detail`` for people."""
+
+    action: Action
+    detail: str = ""
+
+
+class AdmissionInventory(Protocol):
+    """The inventory calls admission makes (a subset of :class:`~flasher.inventory.client.InventoryClient`)."""
+
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None: ...
+
+    def get_attribute(self, uuid: str, namespace: str) -> Any: ...
+
+    def list_components(self, uuid: str) -> Any: ...
+
+    def list_firmware(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def get_firmware_set(self, uuid_or_name: str) -> Any: ...
+
+    def list_firmware_sets(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def request_task_id(server_id: str, kind: TaskKind, data: Any) -> str:
+    """The ``taskID`` of a new request: ``t-`` and 24 hex digits of SHA-256 over server, namespace and content.
+
+    Deterministic, so replicas admitting the same request at once agree on it.
+    """
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(f"{server_id}|{kind.namespace}|{canonical}".encode()).hexdigest()
+    return f"t-{digest[:24]}"
+
+
+class Admission:
+    """Reconciles task attributes with the queue for one replica (``worker_id``); thread-safe if its
+    inventory client and queue are."""
+
+    def __init__(
+        self,
+        inventory: AdmissionInventory,
+        queue: TaskQueue,
+        settings: Settings,
+        *,
+        worker_id: str,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._inventory = inventory
+        self._queue = queue
+        self._settings = settings
+        self._worker = worker_id
+        self._now = now
+
+    # -- one attribute ------------------------------------------------------------------------------------
+
+    def reconcile(self, server: Server, kind: TaskKind) -> Result:
+        """Bring the ``kind`` attribute of ``server`` (as listed by the poll) in line with the queue.
+
+        Never raises for bad attribute content; inventory and queue errors propagate (the poller logs them and
+        tries again at the next poll).
+        """
+        attribute = server.attribute(kind.namespace)
+        if attribute is None:
+            return Result(Action.NONE, "no task attribute")
+        data = attribute.data
+        server_id = str(server.uuid)
+        try:
+            task = kind.parse(data)
+        except TaskValidationError as exc:
+            return self._invalid(server_id, kind, data, exc)
+        with task_context(server_id, task.task_id):
+            if is_terminal(task.status):
+                return Result(Action.NONE, f"task is {task.status.value}")
+            if is_new(task.status):
+                return self._admit(server, kind, task, data)
+            if task.task_id is None:
+                return self._fail(server_id, kind, task, f"status is {task.status.value} but taskID is missing")
+            if task.cancel:
+                return self._cancel(server_id, kind, task)
+            if task.status is TaskStatus.QUEUED:
+                return self._enqueue(server_id, kind, task, again=True)
+            return self._check_active(server_id, kind, task)
+
+    def _invalid(self, server_id: str, kind: TaskKind, data: Any, error: TaskValidationError) -> Result:
+        status = data.get("status") if isinstance(data, dict) else None
+        if isinstance(status, str) and is_terminal(status):
+            return Result(Action.NONE, f"task is {status} (and does not parse: {error})")
+        entry = self._queue.entry(server_id)
+        if entry is not None and entry.kind == kind.value and entry.state == "inflight":
+            return Result(Action.NONE, "does not parse, but a worker holds the server: it will stop first")
+        logger.warning("{} attribute of server {} is invalid: {}", kind.namespace, server_id, error)
+        self._write(server_id, kind, failed_attribute(data, error, now=self._now()))
+        return Result(Action.FAILED, str(error))
+
+    def _admit(self, server: Server, kind: TaskKind, task: TaskBase, data: Any) -> Result:
+        server_id = str(server.uuid)
+        now = self._now()
+        task = task.model_copy(deep=True)
+        task.task_id = request_task_id(server_id, kind, data)
+        if task.cancel:
+            task.transition(TaskStatus.CANCELLED, now=now)
+            task.add_message("cancelled before it was queued", now=now)
+            self._write(server_id, kind, task.to_attribute())
+            return Result(Action.CANCELLED)
+        if isinstance(task, InstallTask):
+            try:
+                task = self._plan(server, task)
+            except PlanError as exc:
+                return self._fail(server_id, kind, task, str(exc))
+            except InventoryError as exc:
+                logger.warning("cannot plan task for server {} now: {}", server_id, exc)
+                return Result(Action.SKIPPED, str(exc))
+        task.transition(TaskStatus.QUEUED, now=now)
+        task.worker = self._worker
+        task.created_at = now
+        task.attempts = 0
+        task.error = None
+        task.add_message(f"queued by {self._worker} (priority {task.priority})", now=now)
+        self._write(server_id, kind, task.to_attribute())
+        logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
+        return self._enqueue(server_id, kind, task)
+
+    def _plan(self, server: Server, task: InstallTask) -> InstallTask:
+        if reason := task.unsupported_reason():
+            raise PlanError(reason)
+        components = self._inventory.list_components(str(server.uuid))
+        plan = build_plan(task, server, components, self._inventory)
+        if refusal := plan.refusal():
+            raise PlanError(refusal)
+        planned = plan.apply_to(task)
+        planned.add_message(f"plan ({plan.mode.value}): {plan.summary()}")
+        return planned
+
+    def _enqueue(self, server_id: str, kind: TaskKind, task: TaskBase, *, again: bool = False) -> Result:
+        """Enqueue a task whose attribute says ``queued``; ``again`` when it was queued before this poll."""
+        assert task.task_id is not None
+        result = self._queue.enqueue(server_id, kind=kind.value, task_id=task.task_id, priority=task.priority)
+        if result.outcome is EnqueueOutcome.DEAD:
+            self._queue.forget_dead(server_id, task.task_id)
+            return self._fail(server_id, kind, task, f"the queue gave it up: {result.entry.reason or 'dead'}")
+        if result.outcome is not EnqueueOutcome.HELD_BY_OTHER:
+            if again and result.outcome is EnqueueOutcome.ADDED:
+                logger.info("re-enqueued {} task {}: Redis did not hold it", kind.value, task.task_id)
+            return Result(Action.QUEUED, result.outcome.value)
+        detail = _describe_holder(result.entry)
+        note = f"waiting: {detail}"
+        if not task.messages or not task.messages[-1].endswith(note):
+            task = task.model_copy(deep=True)
+            task.add_message(note, now=self._now())
+            self._write(server_id, kind, task.to_attribute())
+            logger.info("{} task {} waits: {}", kind.value, task.task_id, detail)
+        return Result(Action.WAITING, detail)
+
+    def _cancel(self, server_id: str, kind: TaskKind, task: TaskBase) -> Result:
+        assert task.task_id is not None
+        outcome = self._queue.cancel(server_id, task_id=task.task_id)
+        if outcome is CancelOutcome.FLAGGED:
+            return Result(Action.CANCEL_FLAGGED, "its worker stops at the next safe point")
+        task = task.model_copy(deep=True)
+        now = self._now()
+        task.transition(TaskStatus.CANCELLED, now=now)
+        where = "removed from the queue" if outcome is CancelOutcome.REMOVED else "no worker held it"
+        task.add_message(f"cancelled by the operator ({where})", now=now)
+        self._write(server_id, kind, task.to_attribute())
+        logger.info("cancelled {} task {}: {}", kind.value, task.task_id, where)
+        return Result(Action.CANCELLED, where)
+
+    def _check_active(self, server_id: str, kind: TaskKind, task: TaskBase) -> Result:
+        assert task.task_id is not None
+        if self._queue.known(server_id):
+            return Result(Action.NONE, "held")
+        beat_age = heartbeat_age(task, self._now())
+        age = beat_age.total_seconds() if beat_age is not None else float("inf")
+        if age < self._settings.service.stale_after:
+            return Result(Action.NONE, f"no lease, but its heartbeat is {age:.0f} s old")
+        if task.attempts >= self._settings.queue.max_attempts:
+            return self._fail(
+                server_id, kind, task, f"gave up after {task.attempts} attempts: the last worker stopped heartbeating"
+            )
+        task = task.model_copy(deep=True)
+        now = self._now()
+        task.transition(TaskStatus.QUEUED, now=now)
+        task.add_message(
+            f"reclaimed by {self._worker}: heartbeat {age:.0f} s old and no replica holds its lease", now=now
+        )
+        self._write(server_id, kind, task.to_attribute())
+        return self._enqueue(server_id, kind, task, again=True)
+
+    def _fail(self, server_id: str, kind: TaskKind, task: TaskBase, reason: str) -> Result:
+        task = task.model_copy(deep=True)
+        now = self._now()
+        task.transition(TaskStatus.FAILED, now=now)
+        task.error = redact.scrub(reason)
+        task.add_message(f"failed: {reason}", now=now)
+        self._write(server_id, kind, task.to_attribute())
+        logger.warning("{} task {} failed: {}", kind.value, task.task_id, reason)
+        return Result(Action.FAILED, reason)
+
+    # -- the queue's dead tasks ---------------------------------------------------------------------------
+
+    def bury(self, entry: QueueEntry) -> Result:
+        """Write ``failed`` for a task the queue declared dead (its lease expired too often), then forget it.
+
+        Only when the attribute still holds that task and has not ended; the entry is forgotten either way.
+        """
+        kind = TaskKind(entry.kind)
+        with task_context(entry.server_id, entry.task_id):
+            try:
+                data = self._inventory.get_attribute(entry.server_id, kind.namespace).data
+                task = kind.parse(data)
+            except (InventoryError, TaskValidationError) as exc:
+                logger.warning("dead task {}: attribute unreadable ({}); forgetting it", entry.task_id, exc)
+                self._queue.forget_dead(entry.server_id, entry.task_id)
+                return Result(Action.NONE, str(exc))
+            result = Result(Action.NONE, "the attribute holds another task or it ended")
+            if task.task_id == entry.task_id and not is_terminal(task.status) and not is_new(task.status):
+                reason = (
+                    f"lease expired {entry.attempts} times: the worker holding it stopped heartbeating"
+                    f" (crashed, or lost Redis){': ' + entry.reason if entry.reason else ''}"
+                )
+                result = self._fail(entry.server_id, kind, task, reason)
+            self._queue.forget_dead(entry.server_id, entry.task_id)
+            return result
+
+    def _write(self, server_id: str, kind: TaskKind, data: dict[str, Any]) -> None:
+        self._inventory.replace_attribute(server_id, kind.namespace, data)
+
+
+def _describe_holder(holder: QueueEntry) -> str:
+    state = "running" if holder.state == "inflight" else holder.state
+    return f"{holder.kind} task {holder.task_id} is {state} on this server"
+
+
+def heartbeat_age(task: TaskBase, now: datetime) -> timedelta | None:
+    """How old the task's heartbeat (``updatedAt``, else ``createdAt``) is at ``now``; ``None`` without one."""
+    beat = task.updated_at or task.created_at
+    return now - beat if beat else None

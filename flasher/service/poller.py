@@ -1,0 +1,177 @@
+"""The poller: one filtered, paged inventory query per task namespace, then admission of what it found.
+
+Each poll lists the servers that carry a task attribute (``attr=<namespace>``, optionally limited to
+``inventory.facility``): its cost follows the number of flagged servers, not the size of the fleet. Every
+attribute found goes through :meth:`~flasher.service.admission.Admission.reconcile`, highest priority first;
+then the queue's expired leases are reaped and tasks it declared dead are written ``failed``.
+
+Replicas may all poll: admission is idempotent, so the result is the same. Within one replica, APScheduler runs
+the poll on an interval with jitter, coalesced, never two at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+
+from flasher.config import Settings
+from flasher.inventory.client import InventoryClient
+from flasher.inventory.errors import InventoryError
+from flasher.inventory.models import Server
+from flasher.metrics import POLL_DURATION, QUEUE_DEPTH, TASKS
+from flasher.queue import QueueError, TaskQueue
+from flasher.service.admission import Action, Admission
+from flasher.taskrun import TaskKind
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class PollReport:
+    """What one poll saw and did: attributes per ``(kind, status)``, actions taken, and errors (one line each)."""
+
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+
+class Poller:
+    """Polls the inventory and admits tasks for one replica. :meth:`poll_once` is the unit of work;
+    :meth:`start`/:meth:`stop` run it on the configured interval in a background thread."""
+
+    def __init__(self, inventory: InventoryClient, queue: TaskQueue, admission: Admission, settings: Settings) -> None:
+        self._inventory = inventory
+        self._queue = queue
+        self._admission = admission
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+        self.last_report: PollReport | None = None
+        self.last_success: float | None = None
+
+    def poll_once(self) -> PollReport:
+        """List flagged servers, reconcile every task attribute, reap the queue. Never raises: failures are
+        logged and reported in :attr:`PollReport.errors`, and the next poll tries again."""
+        if not self._lock.acquire(blocking=False):
+            logger.debug("poll skipped: the previous one is still running")
+            return PollReport()
+        started = time.monotonic()
+        report = PollReport()
+        try:
+            work = self._list(report)
+            for server, kind in work:
+                self._reconcile(server, kind, report)
+            self._reap(report)
+            self._export(report)
+        finally:
+            report.duration = time.monotonic() - started
+            POLL_DURATION.observe(report.duration)
+            self.last_report = report
+            if not report.errors:
+                self.last_success = time.time()
+            self._lock.release()
+        logger.debug(
+            "poll: {} attributes, actions {}, {} errors, {:.3f} s",
+            sum(report.seen.values()),
+            dict(report.actions),
+            len(report.errors),
+            report.duration,
+        )
+        return report
+
+    def _list(self, report: PollReport) -> list[tuple[Server, TaskKind]]:
+        facility = self._settings.inventory.facility
+        found: list[tuple[int, datetime, str, Server, TaskKind]] = []
+        for kind in TaskKind:
+            try:
+                servers = self._inventory.list_servers(attr=[kind.namespace], facility=facility)
+            except InventoryError as exc:
+                report.errors.append(f"listing {kind.namespace}: {exc}")
+                logger.warning("poll: cannot list servers with {}: {}", kind.namespace, exc)
+                continue
+            for server in servers:
+                attribute = server.attribute(kind.namespace)
+                if attribute is None:
+                    continue
+                data = attribute.data if isinstance(attribute.data, dict) else {}
+                status = data.get("status")
+                report.seen[(kind.value, status if isinstance(status, str) else "invalid")] += 1
+                priority = data.get("priority")
+                rank = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
+                found.append((rank, attribute.created_at or _EPOCH, kind.value, server, kind))
+        # Highest priority first, then the oldest request: admission order is enqueue order within a poll.
+        found.sort(key=lambda item: (-item[0], item[1], item[2]))
+        return [(server, kind) for _, _, _, server, kind in found]
+
+    def _reconcile(self, server: Server, kind: TaskKind, report: PollReport) -> None:
+        try:
+            result = self._admission.reconcile(server, kind)
+        except (InventoryError, QueueError) as exc:
+            report.errors.append(f"server {server.uuid} {kind.value}: {exc}")
+            logger.warning("poll: server {} {}: {}", server.uuid, kind.value, exc)
+            return
+        except Exception as exc:  # a bug must not stop the other servers' admission
+            report.errors.append(f"server {server.uuid} {kind.value}: internal error: {exc!r}")
+            logger.exception("poll: server {} {}: internal error", server.uuid, kind.value)
+            return
+        if result.action is not Action.NONE:
+            report.actions[result.action.value] += 1
+
+    def _reap(self, report: PollReport) -> None:
+        try:
+            self._queue.reap()
+            dead = self._queue.dead()
+        except QueueError as exc:
+            report.errors.append(f"queue: {exc}")
+            logger.warning("poll: cannot reap the queue: {}", exc)
+            return
+        for entry in dead:
+            try:
+                result = self._admission.bury(entry)
+            except (InventoryError, QueueError) as exc:
+                report.errors.append(f"dead task {entry.task_id}: {exc}")
+                continue
+            report.actions[f"dead-{result.action.value}"] += 1
+
+    def _export(self, report: PollReport) -> None:
+        TASKS.clear()
+        for (kind, status), count in report.seen.items():
+            TASKS.labels(kind=kind, status=status or "new").set(count)
+        try:
+            depth = self._queue.depth()
+        except QueueError:
+            return
+        for state, count in depth.items():
+            QUEUE_DEPTH.labels(state=state).set(count)
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Poll now, then every ``service.poll_interval`` seconds (± ``poll_jitter``), in a background thread."""
+        service = self._settings.service
+        scheduler = BackgroundScheduler(daemon=True)
+        scheduler.add_job(
+            self.poll_once,
+            IntervalTrigger(seconds=service.poll_interval, jitter=service.poll_jitter or None),
+            id="poll",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def stop(self) -> None:
+        """Stop scheduling polls and wait for a running one to end."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None

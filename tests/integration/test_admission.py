@@ -1,0 +1,288 @@
+"""Admission and the poller against the sandbox inventory and a real Redis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flasher.config import Settings
+from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher.inventory import InventoryClient
+from flasher.queue import TaskQueue
+from flasher.service.admission import Action, Admission, request_task_id
+from flasher.service.poller import Poller
+from flasher.taskrun import TaskKind
+from flasher.tasks import rfc3339, utc_now
+from tests.support.inventory import InventoryServer
+
+pytestmark = pytest.mark.integration
+
+SEED = Path(__file__).resolve().parents[2] / "sandbox" / "inventory" / "example-seed.yaml"
+
+
+@pytest.fixture
+def world(clean_inventory: InventoryServer, redis_url: str) -> dict[str, Any]:
+    ids = clean_inventory.seed(yaml.safe_load(SEED.read_text()))
+    settings = Settings(
+        inventory={"url": clean_inventory.url, "retry_deadline": 0.5, "retry_max_wait": 0.05},  # type: ignore[arg-type]
+        redis={"url": redis_url},  # type: ignore[arg-type]
+        queue={"lease_seconds": 1, "max_attempts": 2},  # type: ignore[arg-type]
+        service={"stale_after": 30},  # type: ignore[arg-type]
+    )
+    inventory = InventoryClient(settings.inventory)
+    queue = TaskQueue.from_settings(settings)
+    return {
+        "settings": settings,
+        "inventory": inventory,
+        "queue": queue,
+        "servers": ids["servers"],
+        "admission": Admission(inventory, queue, settings, worker_id="flasher-a"),
+        "server": clean_inventory,
+    }
+
+
+def flag(world: dict[str, Any], name: str, data: dict[str, Any], namespace: str = TASK_NAMESPACE) -> str:
+    uuid: str = world["servers"][name]
+    world["inventory"].upsert_attribute(uuid, namespace, data)
+    return uuid
+
+
+def reconcile(world: dict[str, Any], uuid: str, kind: TaskKind = TaskKind.INSTALL, who: str = "admission") -> Any:
+    server = world["inventory"].get_server(uuid)
+    return world[who].reconcile(server, kind)
+
+
+def attribute(world: dict[str, Any], uuid: str, namespace: str = TASK_NAMESPACE) -> dict[str, Any]:
+    data: dict[str, Any] = world["inventory"].get_attribute(uuid, namespace).data
+    return data
+
+
+def test_a_new_request_is_planned_written_queued_and_enqueued(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "priority": 2, "requester": "alice", "firmwareSet": "dell-r6515"})
+
+    result = reconcile(world, uuid)
+
+    assert result.action is Action.QUEUED
+    data = attribute(world, uuid)
+    assert data["status"] == "queued" and data["worker"] == "flasher-a"
+    assert data["taskID"].startswith("t-") and data["attempts"] == 0 and data["createdAt"]
+    assert data["mode"] == "PredefinedFirmwareSet"
+    assert data["Firmware"]["bmc"]["version"] == "2.80.80.80" and data["Firmware"]["bmc"]["status"] == "pending"
+    assert data["Firmware"]["bios"]["status"] == "pending"
+    assert data["requester"] == "alice"
+    entry = world["queue"].entry(uuid)
+    assert entry is not None and entry.task_id == data["taskID"] and entry.priority == 2 and entry.kind == "install"
+
+
+def test_two_replicas_admitting_the_same_request_agree(world: dict[str, Any]) -> None:
+    request = {"status": "", "firmwareSet": "dell-r6515"}
+    uuid = flag(world, "r6515-a01", request)
+    other = Admission(world["inventory"], world["queue"], world["settings"], worker_id="flasher-b")
+    server = world["inventory"].get_server(uuid)  # both saw the same listing
+
+    first = world["admission"].reconcile(server, TaskKind.INSTALL)
+    second = other.reconcile(server, TaskKind.INSTALL)
+
+    assert first.action is Action.QUEUED and second.action is Action.QUEUED
+    assert second.detail == "unchanged"
+    assert attribute(world, uuid)["taskID"] == request_task_id(uuid, TaskKind.INSTALL, request)
+    assert len(world["queue"].snapshot().queued) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"status": "", "priority": 9}, "field 'priority': value 9 is outside 0..3"),
+        ({"status": "", "method": "in-band"}, "not supported"),
+        ({"status": "", "firmwareSet": "no-such-set"}, "no-such-set"),
+        (
+            {
+                "status": "",
+                "Firmware": {
+                    "bmc": {
+                        "version": "2.70.70.70",
+                        "updateFileURL": "http://127.0.0.1:9/idrac-2.70.bin",
+                        "updateFileChecksum": "sha256:" + "ab" * 32,
+                    }
+                },
+            },
+            "downgrade",
+        ),
+        ({"status": "", "Firmware": {"bmc": {"version": "2.70.70.70"}}}, "no firmware in the inventory matches"),
+        ("not an object", "not a JSON object"),
+    ],
+)
+def test_requests_that_cannot_run_fail_with_a_message(world: dict[str, Any], data: Any, message: str) -> None:
+    uuid: str = world["servers"]["r6515-a02"]
+    if isinstance(data, dict):
+        flag(world, "r6515-a02", data)
+    else:  # the inventory takes any JSON object; tests of non-objects use a list inside
+        flag(world, "r6515-a02", {"status": "", "Firmware": data})
+        message = "Firmware"
+
+    result = reconcile(world, uuid)
+
+    assert result.action is Action.FAILED
+    stored = attribute(world, uuid)
+    assert stored["status"] == "failed" and message in stored["error"]
+    assert stored["completedAt"]
+    assert world["queue"].entry(uuid) is None
+
+
+def test_a_cancelled_new_request_is_never_queued(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "cancel": True})
+    assert reconcile(world, uuid).action is Action.CANCELLED
+    assert attribute(world, uuid)["status"] == "cancelled"
+    assert world["queue"].entry(uuid) is None
+
+
+def test_a_resolved_set_is_written_back(world: dict[str, Any]) -> None:
+    uuid = flag(world, "x12-b01", {"status": "requested"})
+    assert reconcile(world, uuid).action is Action.QUEUED
+    data = attribute(world, uuid)
+    assert data["mode"] == "ResolveFirmware" and data["firmwareSet"] == "supermicro-x12stw-tf"
+
+
+def test_queued_tasks_that_redis_lost_are_enqueued_again(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "priority": 3, "firmwareSet": "dell-r6515"})
+    reconcile(world, uuid)
+    task_id = attribute(world, uuid)["taskID"]
+    world["queue"].drop(uuid)  # as if Redis lost it
+
+    result = reconcile(world, uuid)
+
+    assert result.action is Action.QUEUED and result.detail == "added"
+    entry = world["queue"].entry(uuid)
+    assert entry is not None and entry.task_id == task_id and entry.priority == 3
+
+
+def active(world: dict[str, Any], name: str, *, age: float, attempts: int = 1) -> str:
+    uuid: str = world["servers"][name]
+    beat = rfc3339(utc_now() - timedelta(seconds=age))
+    flag(
+        world,
+        name,
+        {
+            "status": "active",
+            "firmwareSet": "dell-r6515",
+            "taskID": "t-running",
+            "worker": "flasher-dead",
+            "attempts": attempts,
+            "createdAt": beat,
+            "updatedAt": beat,
+        },
+    )
+    return uuid
+
+
+def test_a_stale_active_task_nobody_holds_is_reclaimed(world: dict[str, Any]) -> None:
+    uuid = active(world, "r6515-a01", age=120)
+    result = reconcile(world, uuid)
+    assert result.action is Action.QUEUED
+    data = attribute(world, uuid)
+    assert data["status"] == "queued" and "reclaimed by flasher-a" in data["messages"][-1]
+    entry = world["queue"].entry(uuid)
+    assert entry is not None and entry.task_id == "t-running"
+
+
+def test_a_fresh_active_task_is_left_alone(world: dict[str, Any]) -> None:
+    uuid = active(world, "r6515-a01", age=5)
+    assert reconcile(world, uuid).action is Action.NONE
+    assert attribute(world, uuid)["status"] == "active"
+    assert world["queue"].entry(uuid) is None
+
+
+def test_a_stale_task_out_of_attempts_fails(world: dict[str, Any]) -> None:
+    uuid = active(world, "r6515-a01", age=120, attempts=2)
+    assert reconcile(world, uuid).action is Action.FAILED
+    assert "gave up after 2 attempts" in attribute(world, uuid)["error"]
+
+
+def test_cancel_removes_a_queued_task_and_flags_a_running_one(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    queued = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515"})
+    running = flag(
+        world, "r6515-a02", {"status": "", "firmwareSet": "dell-r6515", "Firmware": {"bios": {"version": "2.7.3"}}}
+    )
+    reconcile(world, queued)
+    reconcile(world, running)
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    lease_server = lease.server_id
+    other = queued if lease_server == running else running
+    for uuid in (queued, running):
+        flag(world, "r6515-a01" if uuid == queued else "r6515-a02", {**attribute(world, uuid), "cancel": True})
+
+    assert reconcile(world, other).action is Action.CANCELLED
+    assert attribute(world, other)["status"] == "cancelled"
+    assert reconcile(world, lease_server).action is Action.CANCEL_FLAGGED
+    assert queue.check(lease).cancel_requested
+
+
+def test_a_server_control_task_waits_for_a_queued_install(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "priority": 1, "firmwareSet": "dell-r6515"})
+    reconcile(world, uuid)
+    flag(
+        world,
+        "r6515-a01",
+        {"status": "", "action": "set_power_state", "action_parameter": "cycle", "priority": 3},
+        SERVER_CONTROL_NAMESPACE,
+    )
+
+    result = reconcile(world, uuid, TaskKind.SERVER_CONTROL)
+    again = reconcile(world, uuid, TaskKind.SERVER_CONTROL)
+
+    assert result.action is Action.WAITING and again.action is Action.WAITING
+    control = attribute(world, uuid, SERVER_CONTROL_NAMESPACE)
+    assert control["status"] == "queued"
+    assert [m for m in control["messages"] if "waiting: install task" in m] != []
+    assert len([m for m in control["messages"] if "waiting:" in m]) == 1  # said once, not every poll
+    install = world["queue"].entry(uuid)
+    assert install is not None and install.kind == "install"
+
+    world["queue"].drop(uuid)  # the install ended
+    assert reconcile(world, uuid, TaskKind.SERVER_CONTROL).action is Action.QUEUED
+    entry = world["queue"].entry(uuid)
+    assert entry is not None and entry.kind == "server_control"
+
+
+def test_the_poller_admits_everything_flagged_and_buries_dead_tasks(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    a = flag(world, "r6515-a01", {"status": "", "priority": 0, "firmwareSet": "dell-r6515"})
+    b = flag(world, "x12-b01", {"status": "", "priority": 3})
+    c = flag(world, "r6515-a03", {"status": "", "priority": 9})
+    poller = Poller(world["inventory"], queue, world["admission"], world["settings"])
+
+    report = poller.poll_once()
+
+    assert report.errors == []
+    assert report.actions == {"queued": 2, "failed": 1}
+    assert [e.server_id for e in queue.snapshot().queued] == [b, a]  # priority 3 before 0
+    assert attribute(world, c)["status"] == "failed"
+
+    # The install of b dies: its lease expires max_attempts (2) times.
+    for _ in range(2):
+        lease = queue.claim("flasher-crashing")
+        assert lease is not None and lease.server_id == b
+        world["inventory"].replace_attribute(b, TASK_NAMESPACE, {**attribute(world, b), "status": "active"})
+        import time
+
+        time.sleep(1.2)
+        queue.reap()
+    report = poller.poll_once()
+    data = attribute(world, b)
+    assert data["status"] == "failed" and "lease expired" in data["error"]
+    assert queue.dead() == []
+
+
+def test_the_poller_survives_inventory_errors(world: dict[str, Any]) -> None:
+    flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515"})
+    poller = Poller(world["inventory"], world["queue"], world["admission"], world["settings"])
+    with world["server"].faults(every=1, status=503):
+        report = poller.poll_once()
+    assert report.errors and all("503" in e or "unavailable" in e.lower() for e in report.errors)
+    assert poller.poll_once().actions == {"queued": 1}
