@@ -177,9 +177,14 @@ def attribute_condition(table: FromClause, flt: AttributeFilter) -> ColumnElemen
     return and_(namespace, as_int > number if flt.operator == "gt" else as_int < number)
 
 
-def _newest(table: FromClause, owner: str) -> ColumnElement[bool]:
-    """``table`` (an alias of versioned_attributes) is the newest row of its owner and namespace."""
-    newer = schema.versioned_attributes.alias()
+#: A second name for versioned_attributes in "newest of its namespace" subqueries (built once: aliases are
+#: costly to build per request).
+NEWER_VERSIONS = schema.versioned_attributes.alias("newer_versions")
+
+
+def newest_version(table: FromClause, owner: str) -> ColumnElement[bool]:
+    """``table`` (versioned_attributes) is the newest row of its owner and namespace."""
+    newer = NEWER_VERSIONS
     newest = (
         select(func.max(newer.c.created_at))
         .where(newer.c[owner] == table.c[owner], newer.c.namespace == table.c.namespace)
@@ -190,14 +195,14 @@ def _newest(table: FromClause, owner: str) -> ColumnElement[bool]:
 
 def owners_with_attribute(owner: str, flt: AttributeFilter) -> Select[tuple[str]]:
     """Ids (``owner``: ``server_id`` or ``server_component_id``) that have an attribute matching ``flt``."""
-    attrs = schema.attributes.alias()
+    attrs = schema.attributes
     return select(attrs.c[owner]).where(attribute_condition(attrs, flt))
 
 
 def owners_with_versioned_attribute(owner: str, flt: AttributeFilter) -> Select[tuple[str]]:
     """Ids whose newest versioned attribute of ``flt.namespace`` matches ``flt``."""
-    versions = schema.versioned_attributes.alias()
-    return select(versions.c[owner]).where(attribute_condition(versions, flt), _newest(versions, owner))
+    versions = schema.versioned_attributes
+    return select(versions.c[owner]).where(attribute_condition(versions, flt), newest_version(versions, owner))
 
 
 def component_conditions(table: FromClause, flt: ComponentFilter) -> list[ColumnElement[bool]]:
@@ -220,5 +225,5 @@ def component_conditions(table: FromClause, flt: ComponentFilter) -> list[Column
 
 def servers_with_component(flt: ComponentFilter) -> Select[tuple[str]]:
     """Ids of servers that have one component matching every condition of the ``sc_N`` group ``flt``."""
-    components = schema.server_components.alias()
+    components = schema.server_components
     return select(components.c.server_id).where(*component_conditions(components, flt))

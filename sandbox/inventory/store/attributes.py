@@ -10,12 +10,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sandbox.inventory import schema
 from sandbox.inventory.db import is_unique_violation
 from sandbox.inventory.errors import datastore_error, duplicate_key, not_found
+from sandbox.inventory.filters import newest_version
 from sandbox.inventory.gojson import json_equal, load_stored, store_text
 from sandbox.inventory.times import now_us
 
@@ -47,14 +48,8 @@ def newest_versioned_of(conn: Connection, owner: Owner, ids: Sequence[str]) -> d
     """The newest versioned attribute of each namespace of the owners ``ids``, by owner id."""
     if not ids:
         return {}
-    newer = _VERSIONS.alias()
-    newest = (
-        select(func.max(newer.c.created_at))
-        .where(newer.c[owner] == _VERSIONS.c[owner], newer.c.namespace == _VERSIONS.c.namespace)
-        .scalar_subquery()
-    )
     rows = conn.execute(
-        select(_VERSIONS).where(_VERSIONS.c[owner].in_(ids), _VERSIONS.c.created_at == newest).order_by(_VERSIONS.c.id)
+        select(_VERSIONS).where(_VERSIONS.c[owner].in_(ids), newest_version(_VERSIONS, owner)).order_by(_VERSIONS.c.id)
     )
     return group_by(rows, owner)
 

@@ -65,8 +65,7 @@ def list_firmware_sets(conn: Connection, name: str, filters: Sequence[AttributeF
     if name:
         query = query.where(_SETS.c.name == name)
     for flt in filters:
-        attrs = _ATTRS.alias()
-        query = query.where(_SETS.c.id.in_(select(attrs.c.firmware_set_id).where(attribute_condition(attrs, flt))))
+        query = query.where(_SETS.c.id.in_(select(_ATTRS.c.firmware_set_id).where(attribute_condition(_ATTRS, flt))))
     rows = list(conn.execute(query.order_by(_SETS.c.created_at.desc())))
     return rows, len(rows)
 
