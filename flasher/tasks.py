@@ -65,8 +65,8 @@ DATA_FIELD: Final = "data"
 class TaskValidationError(ValueError):
     """An attribute that is not a valid task.
 
-    ``problems`` lists every problem as ``(field, value, reason)``; ``field``, ``value`` and ``reason`` are those
-    of the first. ``field`` is the key path in the attribute (``priority``, ``Firmware.bmc.updateFileURL``,
+    ``problems`` lists every problem as ``(field, value, reason)`` (``value`` ``None`` for a missing key);
+    ``field``, ``value`` and ``reason`` are those of the first. ``field`` is the key path in the attribute (``priority``, ``Firmware.bmc.updateFileURL``,
     ``Firmware[1].component``, or ``data`` for the attribute as a whole). ``str()`` is one line naming them all,
     e.g. ``field 'priority': value 7 is outside 0..3``; registered secrets are masked.
     """
@@ -74,9 +74,10 @@ class TaskValidationError(ValueError):
     def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
         if not problems:
             raise ValueError("TaskValidationError needs at least one problem")
-        self.problems = problems
-        self.field, self.value, self.reason = problems[0]
-        super().__init__(redact.scrub("; ".join(_describe(*problem) for problem in problems)))
+        message = redact.scrub("; ".join(_describe(*problem) for problem in problems))
+        self.problems = [(field, None if value is _MISSING else value, reason) for field, value, reason in problems]
+        self.field, self.value, self.reason = self.problems[0]
+        super().__init__(message)
 
 
 class InvalidTransition(ValueError):  # noqa: N818 (the name the design uses)

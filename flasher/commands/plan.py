@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from flasher.commands.common import console, fail, print_json, print_table, state
 from flasher.constants import TASK_NAMESPACE
@@ -61,7 +62,8 @@ def _show(plan: InstallPlan, server_name: str, source: str) -> None:
     title += f": {plan.mode.value}"
     if plan.firmware_set_name:
         title += f", firmware set {plan.firmware_set_name} ({plan.firmware_set_uuid})"
-    console.print(f"[bold]{title}[/]  [dim]({source})[/]", highlight=False)
+    console.print(f"[bold]{escape(title)}[/]", highlight=False)
+    console.print(f"[dim]{escape(source)}[/]", highlight=False)
     rows = [
         [
             item.component,
@@ -74,12 +76,18 @@ def _show(plan: InstallPlan, server_name: str, source: str) -> None:
         ]
         for item in plan.items
     ]
-    print_table(None, ["component", "name", "serial", "installed", "target", "decision", "reason"], rows)
-    console.print(plan.summary(), highlight=False)
+    # print_table renders rich markup; vendor strings may hold brackets ("[r6515]"), so cells are escaped.
+    cells = [[None if cell is None else escape(cell) for cell in row] for row in rows]
+    print_table(None, ["component", "name", "serial", "installed", "target", "decision", "reason"], cells)
+    console.print(plan.summary(), highlight=False, markup=False)
     if plan.unmatched:
-        console.print(f"firmware of the set for none of this server's components: {'; '.join(plan.unmatched)}")
+        console.print(
+            f"firmware of the set that fits none of the components: {'; '.join(plan.unmatched)}",
+            highlight=False,
+            markup=False,
+        )
     if refusal := plan.refusal():
-        console.print(f"[bold yellow]the task would fail[/]: {refusal}", highlight=False, markup=True)
+        console.print(f"[bold yellow]the task would fail[/]: {escape(refusal)}", highlight=False)
 
 
 def command(
@@ -127,9 +135,9 @@ def command(
         print_json(plan)
         return
     if overrides:
-        source = "what-if"
+        source = "what-if: the options replace the attribute's choice"
     elif attribute is None:
-        source = f"no {TASK_NAMESPACE} attribute: as ResolveFirmware would plan it"
+        source = f"the server has no {TASK_NAMESPACE} attribute: shown as ResolveFirmware would plan it"
     else:
         source = f"from {TASK_NAMESPACE}"
     _show(plan, record.name, source)

@@ -300,10 +300,10 @@ def decide(installed: str | None, target: str, *, force: bool) -> tuple[Decision
             return Decision.INSTALL, f"already at {installed}; reinstalling because force is set"
         return Decision.SKIP, f"already at {installed}"
     if order < 0:
-        return Decision.INSTALL, f"upgrade {installed} → {target}"
+        return Decision.INSTALL, f"upgrade from {installed} to {target}"
     if force:
-        return Decision.INSTALL, f"downgrade {installed} → {target} because force is set"
-    return Decision.REFUSE, f"downgrade {installed} → {target} refused (set force to allow it)"
+        return Decision.INSTALL, f"downgrade from {installed} to {target} because force is set"
+    return Decision.REFUSE, f"downgrade from {installed} to {target} refused (set force to allow it)"
 
 
 def _order_key(item: PlannedInstall) -> tuple[int, str, str, str]:
@@ -500,7 +500,10 @@ def _lookup(
 ) -> list[FirmwareVersion]:
     """The inventory's firmware for one entry: the filters, then an exact check of each (the server's filters
     are looser: case, model list containment)."""
-    found = inventory.list_firmware(vendor=vendor, model=model or None, version=spec.version, component=slug)
+    found = sorted(
+        inventory.list_firmware(vendor=vendor, model=model or None, version=spec.version, component=slug),
+        key=lambda fw: (fw.filename, fw.uuid or ""),
+    )
     checksum = spec.checksum
     result = []
     for fw in found:
@@ -571,7 +574,7 @@ def _named_set(task: InstallTask, inventory: FirmwareCatalog) -> FirmwareSet:
 def _describe_sets(sets: Iterable[FirmwareSet]) -> str:
     return "; ".join(
         f"{s.name} ({s.uuid}, labels {', '.join(f'{k}={v}' for k, v in sorted(s.labels.items())) or 'none'})"
-        for s in sets
+        for s in sorted(sets, key=lambda s: (s.name, s.uuid or ""))
     )
 
 

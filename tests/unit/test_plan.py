@@ -140,8 +140,8 @@ def plan_for(
 # Decisions
 
 DECISIONS: list[tuple[str | None, str, bool, Decision, str]] = [
-    ("2.75.75.75", "2.80.80.80", False, Decision.INSTALL, "upgrade 2.75.75.75 → 2.80.80.80"),
-    ("2.75.75.75", "2.80.80.80", True, Decision.INSTALL, "upgrade 2.75.75.75 → 2.80.80.80"),
+    ("2.75.75.75", "2.80.80.80", False, Decision.INSTALL, "upgrade from 2.75.75.75 to 2.80.80.80"),
+    ("2.75.75.75", "2.80.80.80", True, Decision.INSTALL, "upgrade from 2.75.75.75 to 2.80.80.80"),
     ("2.80.80.80", "2.80.80.80", False, Decision.SKIP, "already at 2.80.80.80"),
     ("2.80.80.80", "2.80.80.80", True, Decision.INSTALL, "already at 2.80.80.80; reinstalling because force is set"),
     ("GDC5602Q", "gdc5602q", False, Decision.SKIP, "already at GDC5602Q"),
@@ -158,9 +158,9 @@ DECISIONS: list[tuple[str | None, str, bool, Decision, str]] = [
         "2.75.75.75",
         False,
         Decision.REFUSE,
-        "downgrade 2.80.80.80 → 2.75.75.75 refused (set force to allow it)",
+        "downgrade from 2.80.80.80 to 2.75.75.75 refused (set force to allow it)",
     ),
-    ("2.80.80.80", "2.75.75.75", True, Decision.INSTALL, "downgrade 2.80.80.80 → 2.75.75.75 because force is set"),
+    ("2.80.80.80", "2.75.75.75", True, Decision.INSTALL, "downgrade from 2.80.80.80 to 2.75.75.75 because force is set"),
     (
         "P79 v1.45",
         "U46 v1.46",
@@ -364,7 +364,7 @@ def test_predefined_set_matches_and_decides() -> None:
     decisions = [(i.component, i.component_serial, i.decision.value, i.reason) for i in plan.items]
     assert decisions == [
         ("bmc", "", "skip", "already at 2.80.80.80"),
-        ("bios", "", "refuse", "downgrade 2.7.4 → 2.7.3 refused (set force to allow it)"),
+        ("bios", "", "refuse", "downgrade from 2.7.4 to 2.7.3 refused (set force to allow it)"),
         (
             "drive",
             "S0",
@@ -516,7 +516,7 @@ def test_apply_to_in_predefined_mode_keeps_the_operators_entries() -> None:
     }
     assert written["Firmware"]["bmc"]["updateFileChecksum"] == _sha(7)  # as the operator wrote it
     assert written["Firmware"]["bmc"]["status"] == "failed"
-    assert written["Firmware"]["bmc"]["message"] == "downgrade 2.80.80.81 → 2.80.80.80 refused (set force to allow it)"
+    assert written["Firmware"]["bmc"]["message"] == "downgrade from 2.80.80.81 to 2.80.80.80 refused (set force to allow it)"
     # Planned again, the written-back image is the entry's own: the same image and decisions.
     again = build_plan(
         parse_install_task(written), server(), [component("bios", "2.7.3"), component("bmc", "2.80.80.81")], catalog
