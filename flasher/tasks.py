@@ -66,9 +66,10 @@ class TaskValidationError(ValueError):
     """An attribute that is not a valid task.
 
     ``problems`` lists every problem as ``(field, value, reason)`` (``value`` ``None`` for a missing key);
-    ``field``, ``value`` and ``reason`` are those of the first. ``field`` is the key path in the attribute (``priority``, ``Firmware.bmc.updateFileURL``,
-    ``Firmware[1].component``, or ``data`` for the attribute as a whole). ``str()`` is one line naming them all,
-    e.g. ``field 'priority': value 7 is outside 0..3``; registered secrets are masked.
+    ``field``, ``value`` and ``reason`` are those of the first. ``field`` is the key path in the attribute
+    (``priority``, ``Firmware.bmc.updateFileURL``, ``Firmware[1].component``, or ``data`` for the attribute as a
+    whole). ``str()`` is one line naming them all, e.g. ``field 'priority': value 7 is outside 0..3``; registered
+    secrets are masked.
     """
 
     def __init__(self, problems: list[tuple[str, Any, str]]) -> None:

@@ -48,6 +48,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Final, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -204,6 +205,8 @@ class InstallPlan(BaseModel):
         for slug, items in by_slug.items():
             base = given.get(slug)
             data = base.model_dump(mode="json", by_alias=True, exclude_unset=True) if base else {}
+            for key in _REPORT_KEYS:  # an earlier plan's report (a re-planned task) is replaced, not merged
+                data.pop(key, None)
             for key, value in _spec_report(items, keep_versions=base is not None).items():
                 if key not in _OPERATOR_IMAGE_KEYS or key not in data:  # the operator's image stays as written
                     data[key] = value
@@ -214,6 +217,7 @@ class InstallPlan(BaseModel):
 
 
 _OPERATOR_IMAGE_KEYS: Final = frozenset({"updateFileURL", "updateFileChecksum"})
+_REPORT_KEYS: Final = ("status", "installedVersion", "message", "instances")
 _STATUS_OF: Final[Mapping[Decision, ComponentStatus]] = {
     Decision.INSTALL: ComponentStatus.PENDING,
     Decision.SKIP: ComponentStatus.SKIPPED,
@@ -316,15 +320,15 @@ def recheck(plan: InstallPlan, installed: Mapping[str, str | None]) -> InstallPl
 
     ``installed`` maps a key of each component (:attr:`PlannedInstall.lookup_keys`: its uuid, ``<slug>:<serial>``,
     ``<slug>:<name>``, or ``<slug>`` when the plan has one component of the type) to its version, ``None`` when
-    the BMC reports no version. A component not in ``installed`` keeps its decision (made on the inventory's
-    version). Every re-decided item has ``version_source`` ``bmc``.
+    the BMC reports no version. A component not in ``installed``, or refused for its image, keeps its decision.
+    Every re-decided item has ``version_source`` ``bmc``.
     """
     per_type = Counter(item.component for item in plan.items)
     items = []
     for item in plan.items:
         keys = item.lookup_keys + ((item.component,) if per_type[item.component] == 1 else ())
         key = next((k for k in keys if k in installed), None)
-        if key is None:
+        if key is None or not item.image_url:  # not reported, or refused for its image: the decision stands
             items.append(item)
             continue
         version = installed[key]
@@ -457,7 +461,7 @@ def _plan_predefined(
                 image: tuple[str, str, str] | str = (
                     spec.update_file_url,
                     str(spec.checksum),
-                    spec.update_file_url.rsplit("/", 1)[-1],
+                    urlsplit(spec.update_file_url).path.rsplit("/", 1)[-1],
                 )
             else:
                 vendor = _vendor(component, server)

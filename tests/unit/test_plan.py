@@ -160,7 +160,13 @@ DECISIONS: list[tuple[str | None, str, bool, Decision, str]] = [
         Decision.REFUSE,
         "downgrade from 2.80.80.80 to 2.75.75.75 refused (set force to allow it)",
     ),
-    ("2.80.80.80", "2.75.75.75", True, Decision.INSTALL, "downgrade from 2.80.80.80 to 2.75.75.75 because force is set"),
+    (
+        "2.80.80.80",
+        "2.75.75.75",
+        True,
+        Decision.INSTALL,
+        "downgrade from 2.80.80.80 to 2.75.75.75 because force is set",
+    ),
     (
         "P79 v1.45",
         "U46 v1.46",
@@ -516,7 +522,10 @@ def test_apply_to_in_predefined_mode_keeps_the_operators_entries() -> None:
     }
     assert written["Firmware"]["bmc"]["updateFileChecksum"] == _sha(7)  # as the operator wrote it
     assert written["Firmware"]["bmc"]["status"] == "failed"
-    assert written["Firmware"]["bmc"]["message"] == "downgrade from 2.80.80.81 to 2.80.80.80 refused (set force to allow it)"
+    assert (
+        written["Firmware"]["bmc"]["message"]
+        == "downgrade from 2.80.80.81 to 2.80.80.80 refused (set force to allow it)"
+    )
     # Planned again, the written-back image is the entry's own: the same image and decisions.
     again = build_plan(
         parse_install_task(written), server(), [component("bios", "2.7.3"), component("bmc", "2.80.80.81")], catalog
@@ -526,6 +535,13 @@ def test_apply_to_in_predefined_mode_keeps_the_operators_entries() -> None:
         return [(i.component, i.version, i.image_url, i.checksum, i.decision, i.reason) for i in p.items]
 
     assert essentials(again) == essentials(plan) and again.mode is plan.mode
+    # An earlier report does not linger: the BIOS version is now unknown, so no installedVersion is written.
+    unknown = build_plan(
+        parse_install_task(written), server(), [component("bios", None), component("bmc", "2.80.80.81")], catalog
+    )
+    rewritten = unknown.apply_to(parse_install_task(written)).to_attribute()["Firmware"]["bios"]
+    assert "installedVersion" not in rewritten and rewritten["status"] == "skipped"
+    assert rewritten["note"] == "ticket OPS-2"
 
 
 def test_plan_is_json() -> None:
@@ -563,3 +579,11 @@ def test_record_results_after_apply() -> None:
     drive.record_instance("Disk 1", "M1", ComponentStatus.INSTALLED, installed_version="D3MU001")
     assert drive.status is ComponentStatus.INSTALLED
     assert parse_install_task(task.to_attribute()) == task
+
+
+def test_recheck_keeps_a_refusal_for_a_bad_image() -> None:
+    bad = firmware("bios", "2.7.3", n=4).model_copy(update={"checksum": "not-a-checksum"})
+    plan = plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, [component("bios", "2.6.0")], Catalog([bad]))
+    (item,) = plan.items
+    assert item.decision is Decision.REFUSE and "has an unusable checksum" in item.reason
+    assert recheck(plan, {"bios": "2.6.0"}) == plan
