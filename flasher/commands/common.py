@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from flasher import redact
 from flasher.config import Settings, SettingsError, load_settings
@@ -67,10 +68,11 @@ def print_json(value: Any) -> None:
 
 
 def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    """Print rows as a table on stdout; ``None`` cells print as ``-``."""
+    """Print rows as a table on stdout; ``None`` cells print as ``-``. Cells are plain text (never rich markup:
+    vendor strings such as ``[r6515]`` print as they are)."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("-" if cell is None else str(cell) for cell in row))
+        table.add_row(*(Text("-" if cell is None else str(cell)) for cell in row))
     console.print(table)

@@ -76,9 +76,7 @@ def _show(plan: InstallPlan, server_name: str, source: str) -> None:
         ]
         for item in plan.items
     ]
-    # print_table renders rich markup; vendor strings may hold brackets ("[r6515]"), so cells are escaped.
-    cells = [[None if cell is None else escape(cell) for cell in row] for row in rows]
-    print_table(None, ["component", "name", "serial", "installed", "target", "decision", "reason"], cells)
+    print_table(None, ["component", "name", "serial", "installed", "target", "decision", "reason"], rows)
     console.print(plan.summary(), highlight=False, markup=False)
     if plan.unmatched:
         console.print(
