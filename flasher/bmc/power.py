@@ -179,7 +179,8 @@ def set_boot_device(conn: Connection, target: str, *, persistent: bool, uefi: bo
         return
     boot = host.json.get("Boot")
     got = boot.get("BootSourceOverrideTarget") if isinstance(boot, dict) else None
-    if got != value:
+    # sushy sends UsbCd for Cd to a Supermicro BMC that allows it (virtual media boots only from UsbCd there).
+    if got != value and (value, got) != ("Cd", "UsbCd"):
         raise BMCError(f"BMC {conn.base_url} accepted boot device {value} but reads back {got}")
 
 
