@@ -32,10 +32,11 @@ def command(  # noqa: PLR0917 (typer options)
     threads: Annotated[int, typer.Option(min=1, max=64, help="Request worker threads.")] = 8,
     log_level: Annotated[str, typer.Option(help="DEBUG logs one line per request.")] = "INFO",
 ) -> None:
-    """Serve a Serverservice-compatible inventory (``/api/v1``) backed by SQLite, until SIGTERM or Ctrl-C.
+    """Serve a Serverservice-compatible inventory (/api/v1) on SQLite until SIGTERM or Ctrl-C.
 
-    Besides the API: /healthz, /healthz/readiness, and sandbox-only controls under /_sandbox (fault injection,
-    seed, reset).
+    Also /healthz, /healthz/readiness, and sandbox-only controls under /_sandbox: fault injection (PUT/DELETE
+    /_sandbox/faults), seeding (POST /_sandbox/seed) and reset (POST /_sandbox/reset).
+    See sandbox/inventory/README.md.
     """
     logger.remove()
     try:

@@ -92,8 +92,8 @@ def get_attribute(conn: Connection, owner: Owner, owner_id: str, namespace: str)
 def replace_server_attribute(conn: Connection, server_id: str, namespace: str, data: Any) -> None:
     """Replace an attribute's ``data`` and move the server's ``updated_at`` (not the attribute's).
 
-    That is the reference server's PUT: the attribute's own ``updated_at`` stays as it was. 404 when the
-    server has no such attribute.
+    That is the reference server's PUT: the attribute's own ``updated_at`` stays as it was. 404 (nothing
+    changed) when the server has no such attribute or is soft-deleted.
     """
     result = conn.execute(
         update(_ATTRS)
@@ -102,7 +102,10 @@ def replace_server_attribute(conn: Connection, server_id: str, namespace: str, d
     )
     if result.rowcount == 0:
         raise not_found()
-    moved = conn.execute(update(schema.servers).where(schema.servers.c.id == server_id).values(updated_at=now_us()))
+    servers = schema.servers
+    moved = conn.execute(
+        update(servers).where(servers.c.id == server_id, servers.c.deleted_at.is_(None)).values(updated_at=now_us())
+    )
     if moved.rowcount == 0:
         raise not_found()
 

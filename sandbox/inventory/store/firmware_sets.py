@@ -82,42 +82,30 @@ def _uniqueness_key(row: Row[Any]) -> str:
     return str(row.vendor).lower() + str(row.version).lower() + str(row.component).lower()
 
 
-def _vet_for_create(conn: Connection, firmware_uuids: Sequence[str]) -> list[str]:
+def _vet_firmware(conn: Connection, firmware_uuids: Sequence[str], set_row: Row[Any] | None = None) -> list[str]:
+    """Parse and check the firmware UUIDs of a create (``set_row`` ``None``) or of an update of ``set_row``.
+
+    The texts differ between the two as on the reference server (its create and update vetting are two
+    functions, and an update also refuses firmware the set holds already).
+    """
     seen: set[str] = set()
     vetted = []
     for text in firmware_uuids:
         try:
             parsed = str(parse_uuid(text))
         except BindError as exc:
-            raise ApiError(400, "", f"{exc} invalid firmware UUID: {text}: {REQUEST_ERROR}") from None
+            glue = " " if set_row is None else ""
+            raise ApiError(400, "", f"{exc}{glue}invalid firmware UUID: {text}: {REQUEST_ERROR}") from None
+        if set_row is not None:
+            held = conn.execute(
+                select(_MAP.c.id).where(_MAP.c.firmware_set_id == set_row.id, _MAP.c.firmware_id == parsed)
+            ).first()
+            if held is not None:
+                raise ApiError(400, "", f"firmware '{text}' exists in firmware set '{set_row.name}' : {REQUEST_ERROR}")
         row = conn.execute(select(_FW).where(_FW.c.id == parsed)).first()
         if row is None:
-            raise ApiError(
-                400, "", f"firmware object with given UUID does not exist: {text}: sql: no rows in result set"
-            )
-        if _uniqueness_key(row) in seen:
-            raise ApiError(400, "", _UNIQUE_ERROR)
-        seen.add(_uniqueness_key(row))
-        vetted.append(parsed)
-    return vetted
-
-
-def _vet_for_update(conn: Connection, set_row: Row[Any], firmware_uuids: Sequence[str]) -> list[str]:
-    seen: set[str] = set()
-    vetted = []
-    for text in firmware_uuids:
-        try:
-            parsed = str(parse_uuid(text))
-        except BindError as exc:
-            raise ApiError(400, "", f"{exc}invalid firmware UUID: {text}: {REQUEST_ERROR}") from None
-        in_set = conn.execute(
-            select(_MAP.c.id).where(_MAP.c.firmware_set_id == set_row.id, _MAP.c.firmware_id == parsed)
-        ).first()
-        if in_set is not None:
-            raise ApiError(400, "", f"firmware '{text}' exists in firmware set '{set_row.name}' : {REQUEST_ERROR}")
-        row = conn.execute(select(_FW).where(_FW.c.id == parsed)).first()
-        if row is None:
-            raise ApiError(400, "", f"firmware object with given UUID does not exist: {text}: {REQUEST_ERROR}")
+            cause = "sql: no rows in result set" if set_row is None else REQUEST_ERROR
+            raise ApiError(400, "", f"firmware object with given UUID does not exist: {text}: {cause}")
         if _uniqueness_key(row) in seen:
             raise ApiError(400, "", _UNIQUE_ERROR)
         seen.add(_uniqueness_key(row))
@@ -160,7 +148,7 @@ def create_set(conn: Connection, payload: dict[str, Any]) -> str:
         )
     if not payload["component_firmware_uuids"]:
         raise ApiError(400, "", f"expected one or more firmware UUIDs, got none: {REQUEST_ERROR}")
-    firmware_ids = _vet_for_create(conn, payload["component_firmware_uuids"])
+    firmware_ids = _vet_firmware(conn, payload["component_firmware_uuids"])
     given = payload.get("uuid")
     set_id = str(given) if given is not None and given.int else str(uuid.uuid4())
     now = now_us()
@@ -186,7 +174,7 @@ def update_set(conn: Connection, payload: dict[str, Any]) -> None:
     if payload["uuid"] is None or payload["uuid"].int == 0:
         raise ApiError(400, "", f"expected a valid firmware set ID, got none: {REQUEST_ERROR}")
     set_row = find_set(conn, str(payload["uuid"]))
-    firmware_ids = _vet_for_update(conn, set_row, payload["component_firmware_uuids"] or [])
+    firmware_ids = _vet_firmware(conn, payload["component_firmware_uuids"] or [], set_row)
     name = payload["name"] or set_row.name
     try:
         conn.execute(update(_SETS).where(_SETS.c.id == set_row.id).values(name=name, updated_at=now_us()))
