@@ -8,6 +8,10 @@
 * Timeouts: ``connect_timeout`` and ``read_timeout`` on every request; ``retries`` and ``retry_delay`` bound
   sushy's retries (sushy makes ``server_side_retries`` attempts on connection errors and retries a GET that got
   a 5xx that many times), so a dead BMC fails in seconds, not the ~27 s of sushy's defaults.
+* A POST (an action: power, BMC reset, install, log-in) that may have reached the BMC is never repeated by
+  that retry: sushy repeats any request that timed out or lost its connection, which would send a second
+  PowerCycle or Manager.Reset. Only a POST whose connection was never made (connect timeout, connection
+  refused, name not resolved) is retried; whether to send an action again is the caller's decision.
 * Credentials: the password is registered with :mod:`flasher.redact`; sushy logs in with a Redfish session and
   falls back to HTTP basic auth when the BMC has no session service. Because sushy's fallback swallows a
   refused login, :meth:`Connection.open` reads one authenticated resource so that wrong credentials raise
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import sushy
+import urllib3
 from loguru import logger
 from pydantic import SecretStr
 from sushy import auth as sushy_auth
@@ -79,8 +84,51 @@ def tls_verify(settings: BMCSettings, base_url: str) -> bool | str:
     return True
 
 
+#: Methods sushy's connection-level retry may repeat: reads, and writes that set absolute values (PATCH of the
+#: boot override or of HttpPushUriTargets, DELETE of a session). A POST starts something and is not among them.
+REPEATABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+class RequestNotRepeatedError(requests.RequestException):
+    """A request that may have reached the BMC and must not be sent again by a hidden retry. It is a plain
+    ``RequestException`` on purpose: sushy's connector retries only its ``ConnectionError``/``Timeout``
+    family, and turns this one into its ``ConnectionError`` at once."""
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the request never left: connect timeout, connection refused, name not resolved."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's MaxRetryError
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+class _Session(requests.Session):
+    """requests' session that keeps sushy from repeating a POST that may have reached the BMC."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            verb = method.decode() if isinstance(method, bytes) else method
+            if verb.upper() in REPEATABLE_METHODS or _never_connected(exc):
+                raise
+            raise RequestNotRepeatedError(
+                f"{exc} (a {verb.upper()} is not sent again: the BMC may have run it)"
+            ) from exc
+
+
 class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships no type hints
-    """sushy's connector plus :meth:`send_once`, for requests that must not be repeated by a retry."""
+    """sushy's connector whose connection-level retry never repeats a POST that may have reached the BMC, plus
+    :meth:`send_once`, for requests that must not be repeated by a retry of any kind."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        made: requests.Session = self._session
+        session = _Session()
+        session.headers = made.headers  # sushy's defaults ("Connection: close")
+        session.adapters = made.adapters  # and its TLS adapter when it mounted one
+        self._session: requests.Session = session
 
     def send_once(
         self,
@@ -123,7 +171,7 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
                 self._auth.refresh_session()
                 continue
             sushy_exc.raise_for_response(method, url, response)
-            return response  # type: ignore[no-any-return]  # sushy's session attribute is untyped
+            return response
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -500,3 +500,77 @@ def test_cli_inventory_without_update_service_or_firmware_inventory(monkeypatch:
         assert result.exit_code == 1
         assert "reports no PowerState" in result.output
         assert "Traceback" not in result.output
+
+
+# -- writes that must not be repeated ----------------------------------------------------------------------------------
+SYSTEM = f"{BASE}/redfish/v1/Systems/1"
+SYSTEM_RESET = f"{SYSTEM}/Actions/ComputerSystem.Reset"
+
+
+def _system_doc(power: str) -> dict[str, Any]:
+    return {
+        "@odata.id": "/redfish/v1/Systems/1",
+        "Id": "1",
+        "PowerState": power,
+        "Actions": {
+            "#ComputerSystem.Reset": {
+                "target": "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset",
+                "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "PowerCycle", "ForceRestart"],
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ReadTimeout("HTTPSConnectionPool(host='bmc.test', port=443): Read timed out. (read timeout=5)"),
+        requests.ConnectionError("('Connection aborted.', RemoteDisconnected('Remote end closed connection'))"),
+    ],
+    ids=["read-timeout", "connection-aborted"],
+)
+def test_a_power_action_that_got_no_answer_is_sent_once(failure: Exception) -> None:
+    """sushy repeats any request that times out or loses its connection; a POST that reached the BMC may have
+    run, and a second PowerCycle (or Manager.Reset) must be the caller's decision, not a hidden retry."""
+    settings = SETTINGS.model_copy(update={"retries": 3})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock)
+        mock.get(SYSTEM, json=_system_doc("On"))
+        mock.post(SYSTEM_RESET, body=failure)
+        with BMC("bmc.test", "root", PASSWORD, settings=settings) as driver, pytest.raises(BMCUnreachable):
+            driver.set_power("cycle", wait=False)
+        posts = [c for c in mock.calls if c.request.method == "POST" and c.request.url == SYSTEM_RESET]
+    assert len(posts) == 1
+
+
+def test_reads_are_still_retried_after_a_read_timeout() -> None:
+    settings = SETTINGS.model_copy(update={"retries": 3})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock)
+        mock.get(SYSTEM, body=requests.ReadTimeout("Read timed out."))
+        mock.get(SYSTEM, json=_system_doc("Off"))
+        with BMC("bmc.test", "root", PASSWORD, settings=settings) as driver:
+            assert driver.power_state() == "Off"
+
+
+def test_a_power_action_whose_connection_was_refused_is_retried() -> None:
+    """Nothing reached the BMC, so sending again is safe (sushy's retry stays for that case)."""
+    import urllib3
+
+    refused = requests.ConnectionError(
+        urllib3.exceptions.MaxRetryError(
+            None,  # type: ignore[arg-type]
+            SYSTEM_RESET,
+            urllib3.exceptions.NewConnectionError(None, "[Errno 111] Connection refused"),  # type: ignore[arg-type]
+        )
+    )
+    settings = SETTINGS.model_copy(update={"retries": 3})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock)
+        mock.get(SYSTEM, json=_system_doc("On"))
+        mock.post(SYSTEM_RESET, body=refused)
+        mock.post(SYSTEM_RESET, status=204)
+        with BMC("bmc.test", "root", PASSWORD, settings=settings) as driver:
+            driver.set_power("cycle", wait=False)
+        posts = [c for c in mock.calls if c.request.method == "POST" and c.request.url == SYSTEM_RESET]
+    assert len(posts) == 2
