@@ -111,6 +111,9 @@ class FirmwareStore:
         Raises :class:`DisallowedURL` (also for a cached image: the URL is checked first),
         :class:`ChecksumMismatch`, :class:`TruncatedDownload`, :class:`DownloadError` (``retriable``) and
         :class:`ImageTooLarge`; none of them leaves anything in the cache.
+
+        The image may be evicted by a later fetch (of any process) once it is the least recently used; keep it
+        with :meth:`hold` while a BMC needs it (:meth:`FileServer.publish` holds what it publishes).
         """
         expected = _parse(checksum)
         check_url(url, self.settings.allowed_schemes, self.settings.allowed_hosts)
