@@ -1,0 +1,1 @@
+"""Benchmarks: runnable scripts whose figures are recorded in bench/README.md."""
