@@ -120,8 +120,11 @@ class FileServer:
 
         The image is held (not evicted) until :meth:`unpublish`. ``filename`` is reduced to a safe single path
         segment (``werkzeug.utils.secure_filename``); one that is empty after that raises ``ValueError``.
-        Raises :class:`~flasher.install.store_errors.ImageNotCached` when the image has left the cache.
+        Raises :class:`~flasher.install.store_errors.ImageNotCached` when the image has left the cache, and
+        ``RuntimeError`` before :meth:`start`.
         """
+        if not self._server.running:
+            raise RuntimeError("the file server is not running: start() it before publishing images")
         safe = secure_filename(filename)
         if not safe:
             raise ValueError(f"filename {filename!r} has no usable characters for a URL path segment")

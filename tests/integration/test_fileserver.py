@@ -228,3 +228,8 @@ def test_stop_releases_every_published_image(store: FirmwareStore, image: Cached
 def test_a_disabled_file_server_does_not_start(store: FirmwareStore) -> None:
     with pytest.raises(RuntimeError, match=r"fileserver\.enabled"):
         _server(store, enabled=False).start()
+
+
+def test_publishing_needs_a_running_server(store: FirmwareStore, image: CachedImage) -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        _server(store).publish(image, "bios.bin")
