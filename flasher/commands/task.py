@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from rich.live import Live
@@ -166,6 +166,13 @@ def _requester(given: str | None) -> str:
         return os.environ.get("USER") or getpass.getuser()
     except (KeyError, OSError):  # no user name in this environment
         return "unknown"
+
+
+def _no_task(view: TaskView) -> NoReturn:
+    fail(
+        f"server {view.server_id} has no {view.kind.value.replace('_', '-')} task (no attribute {view.kind.namespace})",
+        EXIT_INVENTORY,
+    )
 
 
 def _label(view: TaskView) -> str:
@@ -360,7 +367,7 @@ def boot(
 
 def _exit_for(view: TaskView) -> None:
     if view.data is None:
-        fail(f"the {_label(view)} is gone (no attribute {view.kind.namespace})", EXIT_INVENTORY)
+        _no_task(view)
     if view.status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
         raise typer.Exit(EXIT_TASK_FAILED)
     raise typer.Exit(EXIT_OK)
@@ -423,10 +430,7 @@ def status(
     with _inventory_errors(server):
         view = _read(client, server, kind)
     if view.data is None:
-        fail(
-            f"server {server} has no {kind.value.replace('_', '-')} task (no attribute {kind.namespace})",
-            EXIT_INVENTORY,
-        )
+        _no_task(view)
     if as_json:
         print_json(view.data)
     else:
@@ -448,10 +452,7 @@ def cancel(ctx: typer.Context, server: ServerOption, control: ControlOption = Fa
     with _inventory_errors(server):
         view = _read(client, server, kind)
         if view.data is None:
-            fail(
-                f"server {server} has no {kind.value.replace('_', '-')} task (no attribute {kind.namespace})",
-                EXIT_INVENTORY,
-            )
+            _no_task(view)
         label = _label(view)
         if view.ended:
             console.print(f"the {label} already ended ({view.status}); nothing to cancel", markup=False)
