@@ -6,7 +6,7 @@ Forms understood (case-insensitive; surrounding whitespace ignored):
 form                            read as
 ==============================  ================================================================================
 ``2.80.80.80``, ``2.7.3``       dotted numbers, compared numerically; missing trailing parts count as 0
-                                (``2.7`` == ``2.7.0``)
+                                (``2.7`` == ``2.7.0``, ``2.9`` < ``2.10``)
 ``v1.45``, ``version 1.45``     the same (a leading ``v``/``ver``/``version`` word is dropped)
 ``1.45.455b66-rev4``            dotted parts that may hold letters (builds such as ``455b66``), then a suffix
 ``1.0.0.0-beta``, ``2.1-rc2``   a suffix of PEP 440 pre/post/dev words: ``dev`` < ``alpha`` < ``beta`` <
@@ -25,6 +25,10 @@ Two versions whose text is equal ignoring case and spacing are equal, whatever t
 * different families (``P79 v1.45`` vs ``U46 v1.45``), or a family on one side only;
 * no numeric core on a side (``GDC5602Q``, drive firmware and the like are vendor-specific strings);
 * a date, a hex number and a dotted version compared with each other;
+* two numbers after the first dot, one zero-padded (``09``) and the other of another width, that are ordered
+  one way as numbers and the other as decimal fractions (``1.1`` vs ``1.09``: 1 < 9, but 1.1 > 1.09), since a
+  zero-padded part suggests the vendor writes decimals; when both readings agree (``1.09`` < ``1.10``) or the
+  numbers are equal (``1.05`` == ``1.5``) they decide as numbers;
 * a number against a build token at the same place (``1.45.455`` vs ``1.45.455b66``), or two build tokens whose
   letters differ (``455b66`` vs ``3fa9c1``: such tokens are often commit hashes, which have no order);
   tokens with the same letters compare by their numbers (``455b66`` < ``455b67``);
@@ -70,8 +74,9 @@ class VersionKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class VendorVersion:
-    """A parsed version. ``parts`` are ints and lowercase build tokens; ``suffix`` is lowercase with its leading
-    separator (``-rev4``), ``""`` when none; ``family`` is lowercase or ``None``."""
+    """A parsed version. ``parts`` are ints and lowercase build tokens, ``written`` the same parts as written
+    (``"09"``); ``suffix`` is lowercase with its leading separator (``-rev4``), ``""`` when none; ``family`` is
+    lowercase or ``None``."""
 
     raw: str
     kind: VersionKind
@@ -79,6 +84,7 @@ class VendorVersion:
     parts: tuple[int | str, ...] = ()
     suffix: str = ""
     released: date | None = None
+    written: tuple[str, ...] = ()
 
 
 _WORD_PREFIX = re.compile(r"^(?:version|ver|v)\.?\s*(?=\d)")
@@ -135,7 +141,9 @@ def parse_version(raw: str) -> VendorVersion:
     if not suffix and (tagged := _TAGGED_PART.match(pieces[-1])):
         pieces[-1], suffix = tagged["number"], "-" + tagged["tag"]
     parts = tuple(int(p) if p.isdigit() else p for p in pieces)
-    return VendorVersion(raw, VersionKind.DOTTED, family=family, parts=parts, suffix=suffix, released=released)
+    return VendorVersion(
+        raw, VersionKind.DOTTED, family=family, parts=parts, suffix=suffix, released=released, written=tuple(pieces)
+    )
 
 
 def _sign(a: Any, b: Any) -> int:
@@ -159,6 +167,21 @@ def _compare_parts(a: int | str, b: int | str) -> int | str:
         tuple(int(r) for r in runs_a if r.isdigit()),
         tuple(int(r) for r in runs_b if r.isdigit()),
     )
+
+
+def _decimal_conflict(a: str, b: str) -> str | None:
+    """Why two numeric parts after the first dot cannot be ordered, or ``None``: one is zero-padded, their widths
+    differ, and reading them as decimal fractions (``.1`` vs ``.09``) orders them against reading them as
+    numbers (1 vs 9)."""
+    zero_padded = any(len(part) > 1 and part.startswith("0") for part in (a, b))
+    if len(a) == len(b) or not zero_padded:
+        return None
+    as_numbers = _sign(int(a), int(b))
+    width = max(len(a), len(b))
+    as_decimals = _sign(int(a.ljust(width, "0")), int(b.ljust(width, "0")))
+    if as_numbers * as_decimals < 0:
+        return f"{a!r} and {b!r} are ordered one way as numbers and the other as decimals (zero-padded)"
+    return None
 
 
 def _suffix_version(suffix: str) -> Version | None:
@@ -216,10 +239,15 @@ def compare_versions(a: str, b: str) -> int:
     width = max(len(pa.parts), len(pb.parts))
     padded_a = pa.parts + (0,) * (width - len(pa.parts))
     padded_b = pb.parts + (0,) * (width - len(pb.parts))
-    for part_a, part_b in zip(padded_a, padded_b, strict=True):
+    written_a = pa.written + ("0",) * (width - len(pa.written))
+    written_b = pb.written + ("0",) * (width - len(pb.written))
+    for index, (part_a, part_b) in enumerate(zip(padded_a, padded_b, strict=True)):
         result = _compare_parts(part_a, part_b)
         if isinstance(result, str):
             raise IncomparableVersions(a, b, result)
+        numbers = isinstance(part_a, int) and isinstance(part_b, int)
+        if result and index > 0 and numbers and (conflict := _decimal_conflict(written_a[index], written_b[index])):
+            raise IncomparableVersions(a, b, conflict)
         if result:
             return result
     result = _compare_suffixes(pa.suffix, pb.suffix)

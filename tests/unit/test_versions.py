@@ -46,6 +46,9 @@ ORDERED: list[tuple[str, str]] = [
     ("0x0B000040", "0x0b000041"),
     ("BIOS 2.7.3", "bios 2.7.4"),  # a word prefix is a family too
     ("22.31.6", "22.36.1010"),  # NIC
+    ("1.09", "1.10"),  # zero-padded: numbers and decimals agree
+    ("1.05", "1.5.1"),
+    ("01.9", "2.0"),  # the first part is a whole number either way
 ]
 
 EQUAL: list[tuple[str, str]] = [
@@ -60,6 +63,8 @@ EQUAL: list[tuple[str, str]] = [
     ("1.0-rev04", "1.0-rev4"),
     ("1.0.0.0-beta", "1.0.0.0 BETA"),
     ("0x1a", "0x001A"),
+    ("1.05", "1.5"),  # equal as numbers: skipped, never installed on a guess
+    ("01.02.03", "1.2.3"),
     ("10/29/2021", "2021-10-29"),
 ]
 
@@ -75,6 +80,10 @@ INCOMPARABLE: list[tuple[str, str, str]] = [
     ("2.1-b66", "2.1", "suffixes '-b66' and '(none)' have no order"),  # "b66" is not read as "beta 66"
     ("1.2", "0x12", "'1.2' is a dotted version, '0x12' a hex version"),
     ("10/29/2021", "2.52", "'10/29/2021' is a date version, '2.52' a dotted version"),
+    # A zero-padded part reads as a decimal fraction too (1.09 < 1.1), and then the two readings disagree.
+    ("1.1", "1.09", "'1' and '09' are ordered one way as numbers and the other as decimals (zero-padded)"),
+    ("2.010.3", "2.9.3", "'010' and '9' are ordered one way as numbers and the other as decimals (zero-padded)"),
+    ("P79 v1.2", "P79 v1.05", "'2' and '05' are ordered one way as numbers and the other as decimals (zero-padded)"),
 ]
 
 
