@@ -12,6 +12,7 @@ a ``bmc`` component from the Manager's ``FirmwareVersion`` and a ``bios`` compon
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from loguru import logger
@@ -182,14 +183,22 @@ def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
     return components
 
 
+#: What a BMC may append to a version it reports: anything in brackets (System ``BiosVersion``:
+#: ``P79 v1.45 (12/06/2017)``) or a release date (``mm/dd/yyyy``, ``yyyy-mm-dd``, HPE iLO's ``Jun 01 2023``).
+_APPENDED = re.compile(
+    r"\s*\(.*\)|\s+(?:\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}|[a-z]{3}\.?\s+\d{1,2},?\s+\d{4})",
+    re.IGNORECASE,
+)
+
+
 def versions_match(reported: str | None, expected: str) -> bool:
     """True when the BMC's ``reported`` version is ``expected``: equal ignoring case and surrounding space, or
-    ``expected`` followed by a space or ``(`` (System ``BiosVersion`` often appends a date:
-    ``P79 v1.45 (12/06/2017)``)."""
+    ``expected`` followed by text in brackets or a release date (``P79 v1.45 (12/06/2017)``, ``2.78 Jun 01
+    2023``). Other trailing words are a different version (``2.7.3 beta`` is not ``2.7.3``)."""
     if reported is None:
         return False
     got, want = reported.strip().lower(), expected.strip().lower()
-    return got == want or (got.startswith(want) and got[len(want) : len(want) + 1] in (" ", "("))
+    return got == want or (got.startswith(want) and _APPENDED.fullmatch(got[len(want) :]) is not None)
 
 
 def find_component(components: list[BMCComponent], wanted: BMCComponent) -> BMCComponent | None:

@@ -177,6 +177,11 @@ def test_find_component_follows_a_dell_id_across_versions() -> None:
         ("2.7.3", "2.7.3", True),
         (" 2.7.3 ", "2.7.3", True),
         ("P79 v1.45 (12/06/2017)", "P79 v1.45", True),
+        ("2.78 Jun 01 2023", "2.78", True),  # HPE iLO appends the build date
+        ("1.45 12/06/2017", "1.45", True),
+        ("2.7.3 beta", "2.7.3", False),  # a pre-release is not the release it precedes
+        ("2.7.3 rc1", "2.7.3", False),
+        ("2.7.3 build 5", "2.7.3", False),
         ("2.7.30", "2.7.3", False),
         ("2.7.2", "2.7.3", False),
         (None, "2.7.3", False),
