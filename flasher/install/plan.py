@@ -56,6 +56,7 @@ from flasher.checksum import Checksum, ChecksumError
 from flasher.constants import INSTALL_ORDER, MODEL_AGNOSTIC_COMPONENTS
 from flasher.install.versions import IncomparableVersions, compare_versions
 from flasher.inventory.errors import ConflictError, NotFoundError
+from flasher.inventory.filters import FilterError
 from flasher.inventory.models import Component, FirmwareSet, FirmwareVersion, Server
 from flasher.tasks import (
     ComponentStatus,
@@ -594,11 +595,14 @@ def _resolved_set(server: Server, inventory: FirmwareCatalog) -> FirmwareSet:
         labels = {k.lower(): v.lower() for k, v in candidate.labels.items()}
         return all(labels.get(k) == v.lower() for k, v in wanted.items())
 
-    found = [
-        s
-        for s in inventory.list_firmware_sets(labels={"vendor": vendor, "model": model})
-        if labelled(s, vendor=vendor, model=model)
-    ]
+    try:
+        by_labels = inventory.list_firmware_sets(labels={"vendor": vendor, "model": model})
+    except FilterError as exc:  # a value the inventory's attribute filter cannot carry ('~')
+        raise PlanError(
+            f"server {server.uuid}: cannot look up firmware sets labelled vendor={vendor}, model={model}: {exc};"
+            " give firmwareSet or Firmware"
+        ) from None
+    found = [s for s in by_labels if labelled(s, vendor=vendor, model=model)]
     if len(found) == 1:
         return found[0]
     if found:
@@ -632,8 +636,9 @@ def build_plan(
 
     Firmware versions and sets are read through ``inventory``. Raises :class:`PlanError` when the task cannot
     be planned: an unsupported install method, a PredefinedFirmware entry for a type the server lacks, no or
-    several matching firmware versions, a missing or ambiguous set, zero or several sets for ResolveFirmware, a
-    set with nothing for this server, a recorded mode whose input is gone. Inventory errors propagate.
+    several matching firmware versions, a missing or ambiguous set, zero or several sets for ResolveFirmware (or a
+    vendor or model with a '~', which no label filter can carry), a set with nothing for this server, a recorded
+    mode whose input is gone. Inventory errors propagate.
     """
     if reason := task.unsupported_reason():
         raise PlanError(reason)

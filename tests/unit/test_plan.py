@@ -466,6 +466,21 @@ def test_resolve_firmware_needs_vendor_and_model() -> None:
     )
 
 
+@pytest.mark.parametrize(("vendor", "model"), [("dell", "r6515~eq~x"), ("de~ll", "r6515")])
+def test_resolve_firmware_with_a_vendor_or_model_no_label_filter_can_carry(vendor: str, model: str) -> None:
+    """The inventory client cannot put a '~' into a label filter (FilterError, before any request): the task
+    fails with a plan error naming the value, not with an exception the caller does not expect."""
+    from flasher.config import InventorySettings
+    from flasher.inventory.client import InventoryClient
+
+    client = InventoryClient(InventorySettings(url="http://127.0.0.1:9", retry_deadline=0))
+    with pytest.raises(PlanError) as caught:
+        build_plan(parse_install_task({}), server(vendor=vendor, model=model), [], client)
+    assert str(caught.value).startswith(
+        f"server {SERVER_UUID}: cannot look up firmware sets labelled vendor={vendor}, model={model}: "
+    )
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Write-back, idempotence, recheck
 
