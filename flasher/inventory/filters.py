@@ -61,7 +61,11 @@ def check_attr_filter(text: str, field_name: str = "attr") -> str:
 def attr_filter(namespace: str, key: str | None = None, op: str | None = None, value: str | int | None = None) -> str:
     """Build an attribute filter: ``attr_filter(TASK_NAMESPACE, "status", "eq", "queued")`` gives
     ``"sh.hollow.flasher.task~status~eq~queued"``. ``op`` needs ``key``; ``value`` needs ``op``.
-    Raises :class:`FilterError` for a combination the server would misread."""
+    Raises :class:`FilterError` for a combination the server would misread, and for a namespace, key or value
+    that contains ``~``: the server splits on it, so ``dell~or`` would read as ``dell`` OR-ed with the rest."""
+    for what, part in (("namespace", namespace), ("key", key), ("value", value)):
+        if isinstance(part, str) and "~" in part:
+            raise FilterError(f"attr filter on {namespace!r}: the {what} {part!r} may not contain '~'")
     text = namespace
     if key is not None:
         text += f"~{key}"

@@ -56,8 +56,18 @@ def test_attr_filter_builds_the_syntax() -> None:
         attr_filter(TASK_NAMESPACE, op="eq", value="x")
     with pytest.raises(FilterError, match="needs an operator"):
         attr_filter(TASK_NAMESPACE, "status", value="x")
-    with pytest.raises(FilterError, match="too many"):
+    with pytest.raises(FilterError, match="the value 'a~b~c' may not contain '~'"):
         attr_filter(TASK_NAMESPACE, "status", "eq", "a~b~c")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("vendor", "dell~or"), ("vendor", "dell~and"), ("vendor", "a~b"), ("vendor~eq~dell~or", None), ("a~b", "x")],
+)
+def test_attr_filter_refuses_a_key_or_value_that_would_change_the_filter(key: str, value: str | None) -> None:
+    """'dell~or' would pass the syntax check as the value 'dell' OR-ed with the other filters."""
+    with pytest.raises(FilterError, match="may not contain '~'"):
+        attr_filter(TASK_NAMESPACE, key, "eq" if value is not None else None, value)
 
 
 def test_component_filters_render_like_the_go_client() -> None:
