@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import redis
 from loguru import logger
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 from flasher.config import QueueSettings, Settings
@@ -62,7 +63,8 @@ def _require_id(field: str, value: str) -> None:
 class TaskQueue:
     """The Redis priority queue with leases shared by flasher replicas.
 
-    ``client`` is a redis-py client (built by :meth:`from_settings` in the service); ``settings`` gives the lease
+    ``client`` is a redis-py client (built by :meth:`from_settings` in the service; a ``RedisCluster`` works too:
+    every key shares one hash tag); ``settings`` gives the lease
     length, attempts and retry backoff (every replica should use the same); keys are ``{key_prefix}:...``.
     Connection problems are retried for ``retry_deadline`` seconds, then raised as
     :class:`~flasher.queue.errors.QueueUnavailable`; a refused command raises
@@ -71,7 +73,7 @@ class TaskQueue:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         *,
         settings: QueueSettings,
         key_prefix: str = "flasher",

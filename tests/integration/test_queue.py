@@ -469,3 +469,20 @@ def test_a_refused_command_is_a_queue_error(redis_url: str) -> None:
     with pytest.raises(QueueError, match="WRONGTYPE") as caught:
         queue.enqueue("srv", kind="install", task_id="t1", priority=1)
     assert not isinstance(caught.value, QueueUnavailable)
+
+
+def test_runs_on_redis_cluster(redis_cluster_url: str) -> None:
+    """Every script's keys hash to one slot: redis-py's cluster client and the server both refuse otherwise."""
+    from redis.cluster import RedisCluster
+
+    client = RedisCluster.from_url(redis_cluster_url)
+    queue = TaskQueue(client, settings=make_queue(redis_cluster_url).settings, key_prefix="fleet-a")
+    assert {client.keyslot(key) for key in queue.keys.all} == {client.keyslot("{fleet-a}")}
+    queue.enqueue("srv", kind="install", task_id="t1", priority=2)
+    lease = claim(queue)
+    assert queue.check(lease).remaining > 0
+    assert queue.depth() == {"queued": 0, "delayed": 0, "inflight": 1, "dead": 0}
+    assert [e.server_id for e in queue.snapshot().inflight] == ["srv"]
+    assert queue.fail(lease, retry=True, delay=60) is FailOutcome.RETRY_SCHEDULED
+    assert queue.cancel("srv") is CancelOutcome.REMOVED
+    assert queue.reap() == [] and queue.dead() == []
