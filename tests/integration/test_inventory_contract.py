@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -270,9 +271,18 @@ def replay(inventory: InventoryServer) -> list[tuple[str, Answer]]:
 
 
 @pytest.fixture(scope="module")
-def replayed(sandbox_inventory: InventoryServer) -> list[tuple[str, Answer]]:
-    sandbox_inventory.reset()
-    return replay(sandbox_inventory)
+def own_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InventoryServer]:
+    """An inventory of this module's own, empty at start: the replay creates component types with the
+    transcript's ids and slugs, which ``/_sandbox/reset`` keeps, so the session server (``sandbox_inventory``)
+    may already hold them when other modules ran first."""
+    server = InventoryServer(tmp_path_factory.mktemp("contract-inventory")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def replayed(own_inventory: InventoryServer) -> list[tuple[str, Answer]]:
+    return replay(own_inventory)
 
 
 def _pairs() -> list[tuple[str, int, int]]:
@@ -404,10 +414,10 @@ FLEET = {
 
 
 @pytest.fixture(scope="module")
-def fleet(sandbox_inventory: InventoryServer, replayed: list[tuple[str, Answer]]) -> InventoryServer:
+def fleet(own_inventory: InventoryServer, replayed: list[tuple[str, Answer]]) -> InventoryServer:
     """The transcript's state plus four servers (created after it, so they come first in lists)."""
-    sandbox_inventory.seed(FLEET)
-    return sandbox_inventory
+    own_inventory.seed(FLEET)
+    return own_inventory
 
 
 TASK_FILTERS = [
