@@ -1,0 +1,597 @@
+"""The install engine: the out-of-band steps for one server, from connecting to its BMC to restoring its power.
+
+::
+
+    connect ─▶ read installed versions ─▶ re-check the plan ─▶ remember the host's power state
+      ─▶ for each component to install, in install order (safe point before each):
+           fetch and verify the image ─▶ (safe point) ─▶ pre-actions ─▶ hand the image to the BMC
+           ─▶ follow the BMC's task (a host reset when it waits for one) ─▶ confirm the version ─▶ post-actions
+      ─▶ restore the host's power state ─▶ re-read the versions
+
+The engine knows neither the inventory nor the queue: it reports through a :class:`~flasher.install.state.Reporter`
+and gets images from an :class:`~flasher.install.state.ImageSource`; the service's runner
+(:mod:`flasher.install.runner`) and ``flasher install`` give it theirs.
+
+Rules that keep a server and its task understandable whatever happens:
+
+* **Fenced.** ``reporter.fence()`` before every step that writes to the BMC (install, power, BMC reset), and at
+  least every second while a BMC task is followed; on :class:`~flasher.fencing.LeaseLostError` the engine stops
+  at once and writes nothing more, not even the host's power (the next owner restores it from
+  ``initialPowerState``). Outcome ``lost``.
+* **Safe points.** A cancel, a replaced attribute or a shutdown is acted on only before a component starts,
+  once its image is fetched (before anything is done to the BMC for it), or during a download: never while a
+  BMC flashes. The host's power is then restored and the outcome is ``cancelled``, ``replaced`` or
+  ``released``.
+* **One failure stops the rest.** Install order encodes dependencies (the BMC before the BIOS, the BIOS before
+  devices), so after a failed component the later ones are not attempted; they stay ``pending`` saying why, and
+  the task ends ``failed`` with the component's error. Running the task again skips what is already installed.
+* **Refusals before anything.** A component the re-checked plan refuses (a downgrade without ``force``, an
+  incomparable version) or that the BMC does not certainly report fails the task before anything is installed.
+* **Resumed components.** A component an earlier attempt had started (``active`` in the attribute) is not
+  installed blindly: the engine follows the BMC task that attempt recorded (or, when none was recorded, the
+  BMC's running tasks), re-reads the version, and installs only when the BMC does not report the target. A
+  component an earlier attempt installed stays installed.
+* **Dry run.** Connect, read the versions, re-check and report the plan; nothing on the BMC changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from loguru import logger
+
+from flasher.bmc import (
+    BMC,
+    BMCComponent,
+    BMCError,
+    BMCInterrupted,
+    BMCNotSupported,
+    BMCUnreachable,
+    TaskHandle,
+    TaskProgress,
+)
+from flasher.bmc.inventory import find_component, versions_match
+from flasher.config import Settings
+from flasher.fencing import LeaseLostError
+from flasher.install.actions import final_power, ordered, post_actions_to_run, restore_action
+from flasher.install.matching import match_components
+from flasher.install.plan import Decision, InstallPlan, recheck
+from flasher.install.power import HostPower
+from flasher.install.state import EngineResult, ImageSource, InstallState, ItemState, PriorItem, Reporter, StopReason
+from flasher.install.steps import Steps
+from flasher.install.store import CachedImage, StoreError
+from flasher.install.urls import display_url
+from flasher.taskrun import Outcome
+from flasher.tasks import ComponentStatus, FirmwareAction
+
+_MIB = 1024 * 1024
+#: Seconds between lease checks while a BMC task is followed, and between download progress reports.
+FENCE_EVERY = 1.0
+DOWNLOAD_REPORT_EVERY = 2.0
+
+#: How the plan line counts each (status, resumed) after the re-check.
+_PLAN_WORDS: dict[tuple[ComponentStatus, bool], str] = {
+    (ComponentStatus.PENDING, False): "to install",
+    (ComponentStatus.ACTIVE, True): "to resume",
+    (ComponentStatus.INSTALLED, False): "installed by an earlier attempt",
+    (ComponentStatus.SKIPPED, False): "skipped",
+    (ComponentStatus.FAILED, False): "refused",
+}
+
+_WHY: dict[StopReason, str] = {
+    StopReason.CANCEL: "the task was cancelled",
+    StopReason.REPLACED: "the attribute now holds another request",
+    StopReason.SHUTDOWN: "flasher is shutting down; the task goes back to the queue",
+}
+
+
+class _Stopped(Exception):  # noqa: N818 - internal control flow, never leaves the engine
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+@dataclass
+class _Every:
+    """True at most once per ``seconds`` (monotonic), the first call included."""
+
+    seconds: float
+    last: float = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
+
+
+def progress_text(version: str, progress: TaskProgress) -> str:
+    """The status line for one reading of the BMC task: ``installing 2.7.3: Running 40%``."""
+    percent = f" {progress.percent}%" if progress.percent is not None else ""
+    if progress.state == "Offline":
+        return f"installing {version}: the BMC is not answering (restarting into the new firmware?){percent}"
+    if progress.awaiting_reset:
+        return f"installing {version}: {progress.state}, waiting for a host reset"
+    return f"installing {version}: {progress.state}{percent}"
+
+
+class InstallEngine:
+    """Runs the install steps of ``plan`` on one BMC; :meth:`run` returns an :class:`EngineResult`.
+
+    ``connect()`` opens the BMC (its :class:`~flasher.bmc.BMCUnreachable` is retried under the ``connect``
+    policy; anything else it raises that is not a :class:`~flasher.bmc.BMCError`, e.g. an inventory error
+    fetching credentials, propagates). ``prior``: what the attribute says about each component from an earlier
+    attempt (:func:`flasher.install.attribute.prior_items`); ``initial_power``: the host's power state an
+    earlier attempt recorded. ``vendor`` labels the step metrics. ``sleep`` is the wait between retries.
+    """
+
+    def __init__(
+        self,
+        plan: InstallPlan,
+        *,
+        connect: Callable[[], BMC],
+        images: ImageSource,
+        reporter: Reporter,
+        settings: Settings,
+        dry_run: bool = False,
+        prior: Mapping[str, PriorItem] | None = None,
+        initial_power: str | None = None,
+        vendor: str = "unknown",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.plan = plan
+        self.connect = connect
+        self.images = images
+        self.reporter = reporter
+        self.dry_run = dry_run
+        self.prior = dict(prior or {})
+        self.steps = Steps(settings, vendor=vendor, sleep=sleep)
+        self.state = InstallState.of(plan, initial_power)
+        self._matched: dict[str, BMCComponent] = {}
+        self._post_run: list[FirmwareAction] = []
+        self._fence_due = _Every(FENCE_EVERY)
+
+    # -- the run ------------------------------------------------------------------------------------------------
+
+    def run(self) -> EngineResult:
+        """Run every step (module docstring). Never raises for BMC or image errors: they end in the result."""
+        try:
+            return self._run()
+        except LeaseLostError as exc:
+            logger.warning("lease lost; stopping now and writing nothing more: {}", exc)
+            return EngineResult(Outcome.LOST, f"stopped: {exc}", str(exc), self.state)
+
+    def _run(self) -> EngineResult:
+        try:
+            bmc = self.steps.run("connect", self.connect, transient=(BMCUnreachable,))
+        except BMCUnreachable as exc:
+            return EngineResult(Outcome.RETRY, f"BMC unreachable: {exc}", f"BMC unreachable: {exc}")
+        except BMCError as exc:
+            return EngineResult(Outcome.FAILED, f"cannot use the BMC: {exc}", f"cannot use the BMC: {exc}")
+        with bmc:
+            return self._with_bmc(bmc)
+
+    def _with_bmc(self, bmc: BMC) -> EngineResult:
+        self.reporter.report(self.state, f"connected to the BMC at {bmc.base_url}")
+        try:
+            components = self.steps.run("read_versions", bmc.firmware_inventory, transient=(BMCUnreachable,))
+        except BMCUnreachable as exc:
+            return EngineResult(Outcome.RETRY, f"BMC unreachable: {exc}", f"BMC unreachable: {exc}", self.state)
+        except BMCError as exc:
+            return self._result(Outcome.FAILED, f"cannot read the installed firmware: {exc}")
+        self._recheck(components)
+        refusal = self._refusal()
+        if self.dry_run:
+            return self._dry_run(refusal)
+        if refusal is not None:
+            return self._result(Outcome.FAILED, refusal)
+        todo = [s for s in self.state.items if s.status in (ComponentStatus.PENDING, ComponentStatus.ACTIVE)]
+        if not todo:
+            return self._result(Outcome.SUCCESS)
+        power = HostPower(bmc, self.steps)
+        self._remember_power(power)
+        outcome, error = self._install_all(bmc, power, todo)
+        power_error = self._restore_power(power)
+        if power_error is not None and outcome is Outcome.SUCCESS:
+            outcome, error = Outcome.FAILED, power_error
+        self._refresh_versions(bmc)
+        return self._result(outcome, error)
+
+    # -- versions and the plan ----------------------------------------------------------------------------------
+
+    def _recheck(self, components: list[BMCComponent]) -> None:
+        """Pair the plan with the BMC's components, re-decide it on their versions, and take over what an
+        earlier attempt did."""
+        self._matched = match_components(self.plan.items, components)
+        self.plan = recheck(self.plan, {uuid: c.version for uuid, c in self._matched.items()})
+        self.state.plan = self.plan
+        items = []
+        for item in self.plan.items:
+            state = ItemState.planned(item)
+            prior = self.prior.get(item.component_uuid)
+            if item.component_uuid not in self._matched:
+                if item.decision is Decision.INSTALL:
+                    state.status = ComponentStatus.FAILED
+                    state.message = (
+                        f"the BMC reports no {item.component} that is certainly this one (name"
+                        f" {item.component_name!r}, serial {item.component_serial!r}); not installing"
+                    )
+            elif prior is not None:
+                state.bmc_task = prior.bmc_task
+                at_target = versions_match(state.installed_version, item.version)
+                if prior.status is ComponentStatus.INSTALLED and at_target:
+                    state.status = ComponentStatus.INSTALLED
+                    state.message = f"installed {item.version} by an earlier attempt (the BMC reports it)"
+                elif prior.status is ComponentStatus.ACTIVE and item.decision is not Decision.REFUSE:
+                    state.status = ComponentStatus.ACTIVE
+                    state.resume = True
+                    state.message = "started by an earlier attempt; looking at what it left"
+            items.append(state)
+        self.state.items = items
+        self.reporter.report(self.state, f"checked against the BMC's versions: {self._plan_line()}")
+
+    def _plan_line(self) -> str:
+        """``1 to install, 1 to resume, 2 skipped (bios 1.4a → 1.5a, bmc 01.02.14 → 01.02.20)``."""
+        counts = {what: 0 for what in _PLAN_WORDS.values()}
+        for state in self.state.items:
+            counts[_PLAN_WORDS[(state.status, state.resume)]] += 1
+        line = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing planned"
+        changes = ", ".join(
+            f"{self.state.label(s)} {s.installed_version or '?'} → {s.item.version}"
+            for s in self.state.items
+            if s.status in (ComponentStatus.PENDING, ComponentStatus.ACTIVE)
+        )
+        return line + (f" ({changes})" if changes else "")
+
+    def _refusal(self) -> str | None:
+        refused = [
+            f"{self.state.label(s)}: {s.message}" for s in self.state.items if s.status is ComponentStatus.FAILED
+        ]
+        return "refused: " + "; ".join(refused) if refused else None
+
+    def _dry_run(self, refusal: str | None) -> EngineResult:
+        would = []
+        for state in self.state.items:
+            if state.status is ComponentStatus.PENDING:
+                state.message = f"dry run: would install ({state.message})"
+                would.append(f"{self.state.label(state)} {state.installed_version or '?'} → {state.item.version}")
+        if refusal is not None:
+            self.reporter.report(self.state, f"dry run: {refusal}")
+            return self._result(Outcome.FAILED, f"dry run: {refusal}")
+        summary = "dry run: " + (f"would install {', '.join(would)}" if would else "nothing to install")
+        summary += "; nothing was changed on the BMC"
+        self.reporter.report(self.state, summary)
+        return self._result(Outcome.SUCCESS, summary=summary)
+
+    def _refresh_versions(self, bmc: BMC) -> None:
+        """Re-read the installed versions once at the end (best effort: what gets recorded in the inventory)."""
+        try:
+            components = bmc.firmware_inventory()
+        except BMCError as exc:
+            logger.warning("could not re-read the installed versions at the end: {}", exc)
+            return
+        for state in self.state.items:
+            wanted = self._matched.get(state.key)
+            found = find_component(components, wanted) if wanted is not None else None
+            if found is not None:
+                state.installed_version = found.version
+                self._matched[state.key] = found
+
+    def _result(self, outcome: Outcome, error: str | None = None, *, summary: str | None = None) -> EngineResult:
+        versions = {
+            s.key: s.installed_version for s in self.state.items if s.key in self._matched and s.installed_version
+        }
+        counts = self.state.counts()
+        if summary is None:
+            summary = {
+                Outcome.SUCCESS: counts,
+                Outcome.CANCELLED: f"cancelled at a safe point: {counts}",
+                Outcome.RELEASED: f"stopped for shutdown at a safe point: {counts}",
+                Outcome.REPLACED: f"stopped at a safe point, the attribute holds another request: {counts}",
+            }.get(outcome, error or counts)
+        return EngineResult(outcome, summary, error, self.state, versions)
+
+    # -- power --------------------------------------------------------------------------------------------------
+
+    def _remember_power(self, power: HostPower) -> None:
+        if self.state.initial_power is not None:
+            self.reporter.report(
+                self.state, f"host power was {self.state.initial_power} when the task started (an earlier attempt)"
+            )
+            return
+        try:
+            self.state.initial_power = power.state()
+        except BMCError as exc:
+            self.reporter.report(self.state, f"host power state unknown ({exc}); it will not be restored")
+            return
+        self.reporter.report(self.state, f"host power is {self.state.initial_power}")
+
+    def _restore_power(self, power: HostPower) -> str | None:
+        """Bring the host back to the power state it should end in; returns an error line, or ``None``."""
+        target = final_power(self.state.initial_power, self._post_run)
+        if target is None:
+            return None
+        try:
+            action = restore_action(power.state(), target)
+            if action is None:
+                return None
+            self.reporter.fence()
+            self.reporter.report(self.state, f"restoring host power to {target}")
+            power.set(action)
+        except BMCError as exc:
+            error = f"host power not restored to {target}: {exc}"
+            self.reporter.report(self.state, error)
+            return error
+        self.reporter.report(self.state, f"host power restored to {target}")
+        return None
+
+    # -- components ---------------------------------------------------------------------------------------------
+
+    def _install_all(self, bmc: BMC, power: HostPower, todo: list[ItemState]) -> tuple[Outcome, str | None]:
+        for index, state in enumerate(todo):
+            reason = self.reporter.stop_reason()
+            try:
+                if reason is not None:
+                    raise _Stopped(reason)
+                installed = self._install_item(bmc, power, state)
+            except _Stopped as stop:
+                self._leave(todo[index:], stop.reason)
+                return stop.reason.outcome, None
+            if not installed:
+                label = self.state.label(state)
+                rest = todo[index + 1 :]
+                for other in rest:
+                    other.status = ComponentStatus.PENDING
+                    other.message = f"not attempted: the install stopped after {label} failed"
+                if rest:
+                    self.reporter.report(self.state, f"not installing the other {len(rest)} component(s)")
+                return Outcome.FAILED, f"{label}: {state.message}"
+        return Outcome.SUCCESS, None
+
+    def _leave(self, items: list[ItemState], reason: StopReason) -> None:
+        """Mark ``items`` not installed because of ``reason`` (a resumed one keeps its earlier attempt's status,
+        so the next attempt still looks at what it left)."""
+        for state in items:
+            if not state.resume:
+                state.status = ComponentStatus.PENDING
+            state.message = f"not installed: {_WHY[reason]}"
+        self.reporter.report(self.state, f"stopping at a safe point: {_WHY[reason]}")
+
+    def _install_item(self, bmc: BMC, power: HostPower, state: ItemState) -> bool:
+        """Install one component; ``True`` when installed, ``False`` when it failed (its message says why)."""
+        item, label = state.item, self.state.label(state)
+        component = self._matched[state.key]
+        state.status = ComponentStatus.ACTIVE
+        self.reporter.report(
+            self.state,
+            f"installing {item.version} (installed: {state.installed_version or 'unknown'})",
+            component=label,
+        )
+        confirmed = False
+        try:
+            if state.resume:
+                done, host_reset = self._resume(bmc, power, state, component)
+                if done:
+                    confirmed = True
+                    self._post_actions(power, state, host_reset)
+                    return self._installed(state, "by the earlier attempt's BMC task", replace=False)
+                state.resume = False
+            image = self._fetch(state)
+            reason = self.reporter.stop_reason()
+            if reason is not None:
+                raise _Stopped(reason)
+            for action in ordered(item.pre_actions):
+                self._action(power, state, action, "pre-action")
+            self.reporter.fence()
+            url = self._publish(bmc, state, image)
+            try:
+                handle = self._start(bmc, state, self._matched[state.key], image, url)
+                host_reset = self._follow(bmc, power, state, handle)
+            finally:
+                if url is not None:
+                    self.images.unpublish(url)
+            self._confirm(bmc, state)
+            confirmed = True
+            ran = self._post_actions(power, state, host_reset)
+            return self._installed(state, replace=not ran)
+        except BMCInterrupted as exc:  # keep_going said no: the lease is gone
+            raise LeaseLostError(str(exc)) from exc
+        except (BMCError, StoreError) as exc:
+            state.status = ComponentStatus.FAILED
+            state.message = f"installed {item.version}, but {exc}" if confirmed else str(exc)
+            self.reporter.report(self.state, f"failed: {state.message}", component=label)
+            return False
+
+    def _installed(self, state: ItemState, how: str = "", *, replace: bool) -> bool:
+        """Mark ``state`` installed; its message replaces the previous line (``confirming ...``) unless
+        post-actions wrote lines since."""
+        state.status = ComponentStatus.INSTALLED
+        state.resume = False
+        state.message = f"installed {state.item.version}" + (f" {how}" if how else "") + " (confirmed by the BMC)"
+        self.reporter.report(self.state, state.message, component=self.state.label(state), replace_last=replace)
+        return True
+
+    def _action(self, power: HostPower, state: ItemState, action: FirmwareAction, kind: str) -> None:
+        label = self.state.label(state)
+        self.reporter.fence()
+        self.reporter.report(self.state, f"{kind} {action.value}", component=label)
+        done = power.run_action(action, state.item.component)
+        self.reporter.report(self.state, f"{kind} {action.value}: {done}", component=label, replace_last=True)
+
+    def _post_actions(self, power: HostPower, state: ItemState, host_reset: bool) -> int:
+        """Run the component's post-actions; returns how many ran."""
+        actions = post_actions_to_run(state.item.post_actions, host_reset_done=host_reset)
+        for action in actions:
+            self._action(power, state, action, "post-action")
+            self._post_run.append(action)
+        return len(actions)
+
+    def _fetch(self, state: ItemState) -> CachedImage:
+        item, label = state.item, self.state.label(state)
+        deadline = time.monotonic() + self.steps.timeout("download")
+        every = _Every(DOWNLOAD_REPORT_EVERY)
+        every.due()  # the first report comes after DOWNLOAD_REPORT_EVERY seconds
+
+        def on_progress(received: int, total: int | None) -> None:
+            if not every.due():
+                return
+            reason = self.reporter.stop_reason()
+            if reason is not None:
+                raise _Stopped(reason)
+            share = f"{received * 100 // total}% ({received / _MIB:.1f} of {total / _MIB:.1f} MiB)" if total else ""
+            text = f"downloading {item.version}: {share or f'{received / _MIB:.1f} MiB'}"
+            self.reporter.report(self.state, text, component=label, replace_last=True)
+
+        self.reporter.report(self.state, f"fetching the image {display_url(item.image_url)}", component=label)
+        image = self.steps.run(
+            "download",
+            lambda: self.images.fetch(item, on_progress=on_progress, deadline=deadline),
+            component=item.component,
+        )
+        self.reporter.report(
+            self.state, f"image verified: {image.checksum} ({image.size} bytes)", component=label, replace_last=True
+        )
+        return image
+
+    def _publish(self, bmc: BMC, state: ItemState, image: CachedImage) -> str | None:
+        """A URL for the BMC to pull the image from when it offers SimpleUpdate and images can be served."""
+        try:
+            caps = self.steps.run(
+                "read_versions", bmc.update_capabilities, component=state.item.component, transient=(BMCUnreachable,)
+            )
+        except BMCNotSupported:
+            return None  # the install says what is missing
+        if not caps.simple_update:
+            return None
+        item = state.item
+        filename = item.filename or item.image_url.rsplit("/", 1)[-1] or f"{item.component}-{item.version}.bin"
+        return self.images.publish(image, filename)
+
+    def _start(
+        self, bmc: BMC, state: ItemState, component: BMCComponent, image: CachedImage, url: str | None
+    ) -> TaskHandle:
+        """Hand the image to the BMC. A request that got no answer may have started an install, so before
+        trying again the BMC's running tasks are read and a running one is followed instead."""
+        item = state.item
+        sent = [False]
+
+        def attempt() -> TaskHandle:
+            self.reporter.fence()
+            if sent[0]:
+                running = bmc.running_tasks()
+                if running:
+                    logger.warning("BMC {}: an install request got no answer; following task {}", bmc.base_url, running)
+                    return running[-1]
+            sent[0] = True
+            return bmc.install(component, image_url=url, image_path=image.path)
+
+        handle = self.steps.run("upload", attempt, component=item.component, transient=(BMCUnreachable,))
+        state.bmc_task = handle.uri
+        self.reporter.report(
+            self.state,
+            f"installing {item.version} by {handle.method.replace('_', ' ')}: BMC task {handle.uri}",
+            component=self.state.label(state),
+        )
+        return handle
+
+    def _follow(
+        self, bmc: BMC, power: HostPower, state: ItemState, handle: TaskHandle, *, replace_first: bool = True
+    ) -> bool:
+        """Follow the BMC's task to its end, resetting the host when the task waits for that; returns whether the
+        host was reset. Raises the driver's errors (a failed task, a timeout...).
+
+        Progress lines replace each other, and the first one the line before it (``replace_first``: the line
+        naming the BMC task, whose URI is kept in ``bmcTask``); the first one after a host reset keeps the line
+        saying the host was reset.
+        """
+        item, label = state.item, self.state.label(state)
+        replace = [replace_first]
+
+        def on_progress(progress: TaskProgress) -> None:
+            text = progress_text(item.version, progress)
+            if text == state.message:
+                return
+            state.message = text
+            self.reporter.report(self.state, text, component=label, replace_last=replace[0])
+            replace[0] = True
+
+        deadline = time.monotonic() + self.steps.timeout("install")
+        with self.steps.timed("install", item.component):
+            progress = bmc.wait_for_task(
+                handle, timeout=self.steps.timeout("install"), on_progress=on_progress, keep_going=self._keep_going
+            )
+            if not progress.awaiting_reset:
+                return False
+            self.reporter.fence()
+            self.reporter.report(
+                self.state,
+                f"the BMC applies {item.version} at the next host reset: resetting the host",
+                component=label,
+            )
+            replace[0] = False
+            power.apply_reset(item.component)
+            bmc.wait_for_task(
+                handle,
+                timeout=max(deadline - time.monotonic(), 1.0),
+                on_progress=on_progress,
+                keep_going=self._keep_going,
+                return_on_awaiting_reset=False,
+            )
+        return True
+
+    def _keep_going(self) -> bool:
+        """While a BMC task is followed: False once the lease is lost (checked at most every second)."""
+        if not self._fence_due.due():
+            return True
+        try:
+            self.reporter.fence()
+        except LeaseLostError:
+            return False
+        return True
+
+    def _confirm(self, bmc: BMC, state: ItemState) -> None:
+        item = state.item
+        self.reporter.report(
+            self.state,
+            f"confirming {item.version}: reading the version back",
+            component=self.state.label(state),
+            replace_last=True,
+        )
+        with self.steps.timed("confirm", item.component):
+            fresh = bmc.wait_for_version(self._matched[state.key], item.version, timeout=self.steps.timeout("confirm"))
+        state.installed_version = fresh.version
+        self._matched[state.key] = fresh
+
+    def _resume(self, bmc: BMC, power: HostPower, state: ItemState, component: BMCComponent) -> tuple[bool, bool]:
+        """Look at what an earlier attempt left for this component: follow its BMC task (the one it recorded,
+        else the BMC's running tasks) and re-read the version. Returns (installed, host was reset)."""
+        item, label = state.item, self.state.label(state)
+        if state.bmc_task:
+            handles = [TaskHandle(uri=state.bmc_task, method="unknown")]
+        else:
+            handles = self.steps.run(
+                "read_versions", bmc.running_tasks, component=item.component, transient=(BMCUnreachable,)
+            )
+        host_reset = False
+        for handle in handles:
+            self.reporter.report(self.state, f"following BMC task {handle.uri} of an earlier attempt", component=label)
+            host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
+        components = self.steps.run(
+            "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachable,)
+        )
+        found = find_component(components, component)
+        state.installed_version = found.version if found is not None else None
+        if found is not None:
+            self._matched[state.key] = found
+        if found is not None and versions_match(found.version, item.version):
+            return True, host_reset
+        self.reporter.report(
+            self.state,
+            f"the BMC reports {state.installed_version or 'no version'} after the earlier attempt: installing",
+            component=label,
+        )
+        state.bmc_task = None
+        return False, host_reset

@@ -1,0 +1,208 @@
+"""The install runner: what a claimed install task does, for the service's worker pool.
+
+:class:`InstallRunner` is called with a :class:`~flasher.taskrun.RunContext` and returns a
+:class:`~flasher.taskrun.RunResult`; it never touches the queue. It
+
+1. reads the server's components and plans the task again (:func:`~flasher.install.plan.build_plan`; a task that
+   carries a ``mode`` is planned the same way as at admission);
+2. runs the :class:`~flasher.install.engine.InstallEngine` with an :class:`AttributeReporter` (status, progress
+   and each component's result written into the attribute under the lease) and the firmware store and file
+   server (:class:`~flasher.install.images.StoreImages`);
+3. writes the versions the BMC reports into the inventory's components (``set_installed_firmware``) where they
+   differ from what the inventory holds, retried under the ``inventory_write`` policy; not in a dry run;
+4. writes the final status: ``success``, ``failed`` with ``error``, or ``cancelled``, with ``completedAt``.
+
+Outcomes: an unplannable task fails; the inventory or the BMC unreachable before anything changed is ``retry``;
+a lost lease is ``lost`` (nothing written); a shutdown is ``released``; a replaced attribute is ``replaced``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from loguru import logger
+
+from flasher.fencing import LeaseLostError
+from flasher.install.attribute import initial_power_of, prior_items, started, write_state
+from flasher.install.engine import InstallEngine
+from flasher.install.fileserver import FileServer
+from flasher.install.images import StoreImages
+from flasher.install.plan import PlanError, build_plan
+from flasher.install.state import EngineResult, InstallState, StopReason
+from flasher.install.steps import Steps
+from flasher.install.store import FirmwareStore
+from flasher.inventory.errors import InventoryError, UnavailableError
+from flasher.inventory.models import Component
+from flasher.logs import task_context
+from flasher.taskrun import Outcome, RunContext, RunResult, StatusWriter, TaskReplacedError
+from flasher.tasks import InstallTask, TaskStatus
+
+_FINAL_STATUS = {
+    Outcome.SUCCESS: TaskStatus.SUCCESS,
+    Outcome.FAILED: TaskStatus.FAILED,
+    Outcome.CANCELLED: TaskStatus.CANCELLED,
+}
+
+
+class AttributeReporter:
+    """The engine's :class:`~flasher.install.state.Reporter` for a claimed task: writes through ``writer``.
+
+    A replaced attribute (:class:`~flasher.taskrun.TaskReplacedError`) is remembered, never raised: the engine
+    learns it at its next safe point and nothing more is written. ``stopping`` is the service's shutdown event.
+    """
+
+    def __init__(self, writer: StatusWriter[InstallTask], stopping: threading.Event) -> None:
+        self.writer = writer
+        self.stopping = stopping
+        self.replaced = False
+
+    def fence(self) -> None:
+        """Check the lease (``LeaseLostError`` when it is gone); notes a cancel and a replaced attribute."""
+        try:
+            self.writer.check()
+        except TaskReplacedError:
+            self.replaced = True
+
+    def stop_reason(self) -> StopReason | None:
+        """Replaced, cancelled (attribute or queue) or shutting down, in that order; ``None`` to go on.
+
+        The attribute is re-read and written (a heartbeat), so an operator's ``cancel: true`` or a replacing
+        request is seen at this very safe point, not only at the next progress write.
+        """
+        if not self.replaced:
+            try:
+                self.writer.heartbeat()
+            except TaskReplacedError:
+                self.replaced = True
+        self.fence()
+        if self.replaced:
+            return StopReason.REPLACED
+        if self.writer.cancel_requested:
+            return StopReason.CANCEL
+        if self.stopping.is_set():
+            return StopReason.SHUTDOWN
+        return None
+
+    def report(
+        self,
+        state: InstallState,
+        message: str | None = None,
+        *,
+        component: str | None = None,
+        replace_last: bool = False,
+    ) -> None:
+        """Write ``state`` and ``message`` into the attribute (kept for later when the inventory is down)."""
+        if self.replaced:
+            return
+        try:
+            self.writer.update(
+                lambda task: write_state(task, state), message=message, component=component, replace_last=replace_last
+            )
+        except TaskReplacedError:
+            self.replaced = True
+
+
+class InstallRunner:
+    """Runs claimed install tasks: ``runner(ctx) -> RunResult`` (the module docstring says how).
+
+    ``store`` fetches and verifies images; ``fileserver`` serves them to BMCs that pull (``None``: push only).
+    Both are shared by every task the pool runs.
+    """
+
+    def __init__(self, store: FirmwareStore, fileserver: FileServer | None) -> None:
+        self.store = store
+        self.fileserver = fileserver
+
+    def __call__(self, ctx: RunContext[InstallTask]) -> RunResult:
+        server_id = str(ctx.server.uuid)
+        with task_context(server_id, ctx.writer.task_id):
+            try:
+                return self._run(ctx, server_id)
+            except LeaseLostError as exc:
+                return RunResult(Outcome.LOST, str(exc))
+            except TaskReplacedError as exc:
+                return RunResult(Outcome.REPLACED, str(exc))
+
+    def _run(self, ctx: RunContext[InstallTask], server_id: str) -> RunResult:
+        task = ctx.task
+        try:
+            components = ctx.inventory.list_components(server_id)
+            plan = build_plan(task, ctx.server, components, ctx.inventory)
+        except PlanError as exc:
+            return _finish(ctx.writer, Outcome.FAILED, f"cannot plan the install: {exc}")
+        except InventoryError as exc:
+            return RunResult(Outcome.RETRY, f"inventory unavailable: {exc}")
+        prior = prior_items(task, plan)
+        if started(prior):
+            ctx.writer.update(message=f"resuming (attempt {ctx.attempt}): re-reading the installed versions first")
+        engine = InstallEngine(
+            plan,
+            connect=ctx.connect_bmc,
+            images=StoreImages(self.store, self.fileserver),
+            reporter=AttributeReporter(ctx.writer, ctx.stopping),
+            settings=ctx.settings,
+            dry_run=task.dry_run,
+            prior=prior,
+            initial_power=initial_power_of(task),
+            vendor=ctx.server.vendor or "unknown",
+        )
+        try:
+            result = engine.run()
+        except InventoryError as exc:  # the BMC's credentials could not be read: nothing changed yet
+            return RunResult(Outcome.RETRY, f"inventory unavailable: {exc}")
+        except ValueError as exc:  # no BMC address
+            return _finish(ctx.writer, Outcome.FAILED, str(exc))
+        if result.outcome in (Outcome.LOST, Outcome.RETRY, Outcome.RELEASED):
+            return RunResult(result.outcome, result.error or result.summary)
+        note = None if task.dry_run else _record_versions(ctx, components, result)
+        if result.outcome is Outcome.REPLACED:
+            return RunResult(Outcome.REPLACED, result.summary)
+        return _finish(ctx.writer, result.outcome, result.error, summary=result.summary, note=note)
+
+
+def _finish(
+    writer: StatusWriter[InstallTask],
+    outcome: Outcome,
+    error: str | None,
+    *,
+    summary: str | None = None,
+    note: str | None = None,
+) -> RunResult:
+    """Write the final status for ``outcome``; the service keeps it for later when the inventory is down."""
+    status = _FINAL_STATUS[outcome]
+    message = f"{status.value}: {summary or error or ''}".rstrip(": ")
+    if note:
+        message += f" ({note})"
+    if not writer.finish(status, error=error, message=message):
+        logger.warning("final status {} not written yet: the inventory is unavailable", status.value)
+    return RunResult(outcome, error or summary or "")
+
+
+def _record_versions(ctx: RunContext[InstallTask], components: list[Component], result: EngineResult) -> str | None:
+    """Write the versions the BMC reports into the inventory's components where they differ; returns a note for
+    the final message when some could not be written."""
+    steps = Steps(ctx.settings, vendor=ctx.server.vendor or "unknown")
+    by_uuid = {c.uuid: c for c in components}
+    written, failed = [], []
+    for uuid, version in result.versions.items():
+        component = by_uuid.get(uuid)
+        if component is None or component.installed_firmware() == version:
+            continue
+        ctx.writer.check()
+        slug = component.component_type_slug
+        try:
+            steps.run(
+                "inventory_write",
+                lambda c=component, v=version: ctx.inventory.set_installed_firmware(str(ctx.server.uuid), c, v),  # type: ignore[misc]
+                component=slug,
+                transient=(UnavailableError,),
+            )
+            written.append(f"{slug} {version}")
+        except InventoryError as exc:
+            logger.warning("installed version {} of {} not recorded in the inventory: {}", version, slug, exc)
+            failed.append(f"{slug} {version}")
+    if written:
+        logger.info("inventory components updated: {}", ", ".join(written))
+    if failed:
+        return f"installed versions not recorded in the inventory: {', '.join(failed)}"
+    return None
