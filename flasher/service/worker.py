@@ -1,0 +1,325 @@
+"""The worker pool: threads that claim tasks from the queue and run them, whatever their kind.
+
+Each of ``service.concurrency`` threads loops: claim a task (highest priority, oldest) of a kind it has a runner
+for, run it, settle its lease, claim the next. For one claim:
+
+1. The lease becomes the task's :class:`~flasher.fencing.Fence` (:class:`~flasher.queue.LeaseFence`: every check
+   asks Redis; a lost lease raises :class:`~flasher.fencing.LeaseLostError`).
+2. The server and its attribute are read. When the attribute no longer holds the leased task (another ``taskID``,
+   a new request, a finished or deleted task, garbage), the lease is acked and nothing is written.
+3. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
+4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease and moves ``updatedAt`` every
+   ``service.heartbeat_interval`` seconds while the runner works.
+5. The runner (``runners[kind]``) gets a :class:`~flasher.taskrun.RunContext` and returns a
+   :class:`~flasher.taskrun.RunResult`. An exception escaping it fails that task with the error (never the pool).
+6. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
+   time is kept in :class:`~flasher.service.pending.PendingWrites` and written when it is back.
+
+:meth:`WorkerPool.stop` sets the shutdown event runners watch (``RunContext.stopping``): they return
+``released`` at their next safe point and the pool gives the task back to the queue as ``queued``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from flasher import redact
+from flasher.config import Settings
+from flasher.fencing import LeaseLostError
+from flasher.inventory.client import InventoryClient
+from flasher.inventory.errors import InventoryError, NotFoundError
+from flasher.logs import task_context
+from flasher.metrics import TASKS_FINISHED
+from flasher.queue import Lease, LeaseFence, LeaseLost, QueueError, TaskQueue
+from flasher.service.heartbeat import Heartbeat
+from flasher.service.outcomes import LeaseAction, lease_action
+from flasher.service.pending import PendingWrite, PendingWrites
+from flasher.taskrun import BMCOpener, Outcome, RunContext, RunResult, StatusWriter, TaskKind, TaskReplacedError
+from flasher.tasks import TaskBase, TaskStatus, TaskValidationError, is_new, is_terminal
+
+Runner = Callable[[RunContext[Any]], RunResult]
+
+#: Seconds between attempts at writing pending final statuses.
+PENDING_FLUSH_EVERY = 5.0
+
+
+@dataclass(frozen=True)
+class RunningTask:
+    """A task a pool thread is running: server, task, kind, attempt (from 1), and when it was claimed (epoch s)."""
+
+    server_id: str
+    task_id: str
+    kind: TaskKind
+    attempt: int
+    claimed_at: float
+
+
+class WorkerPool:
+    """``settings.service.concurrency`` threads claiming from ``queue`` and running ``runners[kind]``.
+
+    ``open_bmc`` is handed to runners in their context; ``worker_id`` names this replica in leases and in the
+    attribute's ``worker``. ``idle_wait``: seconds a thread waits when the queue has nothing for it (or Redis
+    is unavailable); ``pending_flush_every``: seconds between attempts at writing pending final statuses.
+    Start with :meth:`start`; stop with :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        queue: TaskQueue,
+        inventory: InventoryClient,
+        settings: Settings,
+        runners: Mapping[TaskKind, Runner],
+        open_bmc: BMCOpener,
+        *,
+        worker_id: str,
+        idle_wait: float = 1.0,
+        pending_flush_every: float = PENDING_FLUSH_EVERY,
+    ) -> None:
+        if not runners:
+            raise ValueError("runners: the pool needs a runner for at least one task kind")
+        self.queue = queue
+        self.inventory = inventory
+        self.settings = settings
+        self.runners = dict(runners)
+        self.open_bmc = open_bmc
+        self.worker_id = worker_id
+        self.idle_wait = idle_wait
+        self.pending_flush_every = pending_flush_every
+        self.pending = PendingWrites()
+        self._kinds = [kind.value for kind in self.runners]
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._running: dict[int, RunningTask] = {}
+        self._flushed_at = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker threads (``RuntimeError`` when already started)."""
+        if self._threads:
+            raise RuntimeError("the worker pool is already started")
+        for index in range(self.settings.service.concurrency):
+            thread = threading.Thread(target=self._loop, name=f"flasher-worker-{index}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        logger.info("worker pool started: {} threads as {}", len(self._threads), self.worker_id)
+
+    def stop(self, grace: float) -> bool:
+        """Stop claiming and ask running tasks to stop at their next safe point; wait up to ``grace`` seconds.
+
+        Returns True when every thread ended in time. Tasks still running after that keep their leases until
+        the process exits; the leases then expire and another replica resumes the tasks.
+        """
+        self._stopping.set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            logger.warning("worker pool: {} still running after {:.0f} s: {}", len(alive), grace, ", ".join(alive))
+        self.flush_pending()
+        return not alive
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopping.is_set()
+
+    def running(self) -> list[RunningTask]:
+        """The tasks running right now."""
+        with self._lock:
+            return list(self._running.values())
+
+    def flush_pending(self) -> int:
+        """Write pending final statuses the inventory takes now; returns how many are still pending."""
+        self._flushed_at = time.monotonic()
+        return self.pending.flush(self.inventory) if len(self.pending) else 0
+
+    # -- one thread ---------------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            if len(self.pending) and time.monotonic() - self._flushed_at >= self.pending_flush_every:
+                self.flush_pending()
+            try:
+                lease = self.queue.claim(self.worker_id, kinds=self._kinds)
+            except QueueError as exc:
+                logger.warning("worker pool: cannot claim from the queue: {}", exc)
+                self._stopping.wait(self.idle_wait)
+                continue
+            if lease is None:
+                self._stopping.wait(self.idle_wait)
+                continue
+            with task_context(lease.server_id, lease.task_id):
+                try:
+                    self._handle(lease)
+                except Exception:  # the pool never dies of one task
+                    logger.exception("worker pool: unexpected error while handling a claimed task")
+
+    def _handle(self, lease: Lease) -> None:
+        kind = TaskKind(lease.kind)
+        attempt = lease.attempts + 1
+        task = self._leased_task(lease, kind)
+        if task is None:
+            return
+        server, parsed = task
+        policy = self.settings.step("inventory_write")
+        writer: StatusWriter[Any] = StatusWriter(
+            self.inventory, lease.server_id, kind, parsed, LeaseFence(self.queue, lease), write_timeout=policy.timeout
+        )
+        try:
+            writer.update(
+                lambda t: self._claimed(t, attempt), message=f"claimed by {self.worker_id} (attempt {attempt})"
+            )
+        except LeaseLostError as exc:
+            logger.warning("lease lost before the task started: {}", exc)
+            return
+        except TaskReplacedError:
+            self._queue_call("ack", lambda: self.queue.ack(lease))
+            return
+        me = threading.get_ident()
+        with self._lock:
+            self._running[me] = RunningTask(lease.server_id, lease.task_id, kind, attempt, time.time())
+        heartbeat = Heartbeat(self.queue, lease, writer, self.settings.service.heartbeat_interval).start()
+        try:
+            result = self._run(kind, server, writer, attempt)
+        finally:
+            heartbeat.stop()
+            with self._lock:
+                self._running.pop(me, None)
+        self._settle(lease, writer, result, attempt)
+
+    def _leased_task(self, lease: Lease, kind: TaskKind) -> tuple[Any, TaskBase] | None:
+        """The server and the task of ``lease``; ``None`` (lease settled) when the attribute no longer holds it."""
+        try:
+            server = self.inventory.get_server(lease.server_id)
+        except NotFoundError:
+            logger.warning("server {} is gone from the inventory; dropping its task", lease.server_id)
+            self._queue_call("ack", lambda: self.queue.ack(lease))
+            return None
+        except InventoryError as exc:
+            logger.warning("inventory unavailable; giving the task back to the queue: {}", exc)
+            self._queue_call("release", lambda: self.queue.release(lease))
+            self._stopping.wait(max(self.idle_wait, self.settings.service.heartbeat_interval))
+            return None
+        attribute = server.attribute(kind.namespace)
+        parsed: TaskBase | None = None
+        if attribute is not None:
+            try:
+                parsed = kind.parse(attribute.data)
+            except TaskValidationError:
+                parsed = None
+        if parsed is None or parsed.task_id != lease.task_id or is_new(parsed.status) or is_terminal(parsed.status):
+            state = "gone" if parsed is None else f"task {parsed.task_id}, status {parsed.status.value or 'new'}"
+            logger.info("the attribute no longer holds task {} ({}); dropping it from the queue", lease.task_id, state)
+            self._queue_call("ack", lambda: self.queue.ack(lease))
+            return None
+        return server, parsed
+
+    def _claimed(self, task: TaskBase, attempt: int) -> None:
+        task.transition(TaskStatus.ACTIVE)
+        task.worker = self.worker_id
+        task.attempts = attempt
+        task.error = None
+
+    def _run(self, kind: TaskKind, server: Any, writer: StatusWriter[Any], attempt: int) -> RunResult:
+        ctx: RunContext[Any] = RunContext(
+            server=server,
+            kind=kind,
+            writer=writer,
+            inventory=self.inventory,
+            settings=self.settings,
+            open_bmc=self.open_bmc,
+            stopping=self._stopping,
+            attempt=attempt,
+        )
+        try:
+            return self.runners[kind](ctx)
+        except LeaseLostError as exc:
+            return RunResult(Outcome.LOST, str(exc))
+        except TaskReplacedError as exc:
+            return RunResult(Outcome.REPLACED, str(exc))
+        except Exception as exc:
+            logger.exception("{} runner failed with an unexpected error", kind.value)
+            error = redact.scrub(f"internal error: {type(exc).__name__}: {exc}")
+            self._write(writer, lambda: writer.finish(TaskStatus.FAILED, error=error, message=f"failed: {error}"))
+            return RunResult(Outcome.FAILED, error)
+
+    # -- settling the lease -------------------------------------------------------------------------------------
+
+    def _settle(self, lease: Lease, writer: StatusWriter[Any], result: RunResult, attempt: int) -> None:
+        action = lease_action(
+            result.outcome,
+            attempt=attempt,
+            max_attempts=self.settings.queue.max_attempts,
+            cancel_requested=writer.cancel_requested,
+        )
+        logger.info("{} task ended {} ({}): lease {}", lease.kind, result.outcome.value, result.reason, action.value)
+        reason = result.reason or result.outcome.value
+        if action is LeaseAction.NONE:
+            return
+        write: Callable[[], object] | None = None
+        if action is LeaseAction.CANCEL:
+            write = lambda: writer.finish(TaskStatus.CANCELLED, message=f"cancelled: {reason}")  # noqa: E731
+        elif action is LeaseAction.GIVE_UP:
+            error = f"{reason} (gave up after {attempt} attempts)"
+            write = lambda: writer.finish(TaskStatus.FAILED, error=error, message=f"failed: {error}")  # noqa: E731
+        elif action in (LeaseAction.REQUEUE, LeaseAction.RELEASE):
+            why = "released at shutdown" if action is LeaseAction.RELEASE else f"attempt {attempt} did not finish"
+            message = f"{why}: {reason}; queued"
+            write = lambda: writer.update(lambda t: t.transition(TaskStatus.QUEUED), message=message)  # noqa: E731
+        if write is not None and not self._write(writer, write):
+            return
+        self._count_and_keep(lease, writer)
+        if action is LeaseAction.RELEASE:
+            self._queue_call("release", lambda: self.queue.release(lease))
+        elif action is LeaseAction.REQUEUE:
+            self._queue_call("fail", lambda: self.queue.fail(lease, retry=True, reason=reason))
+        elif action is LeaseAction.GIVE_UP:
+            self._queue_call("fail", lambda: self.queue.fail(lease, retry=False, reason=reason))
+        else:
+            self._queue_call("ack", lambda: self.queue.ack(lease))
+
+    def _write(self, writer: StatusWriter[Any], write: Callable[[], object]) -> bool:
+        """Run a status write under the lease; False when the lease is lost (nothing more may be done)."""
+        try:
+            write()
+        except LeaseLostError as exc:
+            logger.warning("lease lost; status not written: {}", exc)
+            return False
+        except TaskReplacedError:
+            pass
+        return True
+
+    def _count_and_keep(self, lease: Lease, writer: StatusWriter[Any]) -> None:
+        """Count a finished task; keep its final status for later when the inventory did not take it."""
+        task = writer.task
+        if not is_terminal(task.status):
+            return
+        TASKS_FINISHED.labels(kind=lease.kind, status=task.status.value).inc()
+        if writer.pending:
+            self.pending.add(
+                PendingWrite(
+                    lease.server_id,
+                    TaskKind(lease.kind),
+                    lease.task_id,
+                    task.worker,
+                    task.attempts,
+                    writer.final_attribute(),
+                )
+            )
+
+    def _queue_call(self, what: str, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except LeaseLost as exc:
+            logger.warning("queue {}: {}", what, exc)
+        except QueueError as exc:
+            logger.warning("queue {} failed (the lease will expire and the task come back): {}", what, exc)
