@@ -1,0 +1,372 @@
+"""The install worker end to end: admission, the worker pool, the install runner and engine, against the sandbox
+inventory, Redis and simulated BMCs.
+
+BMC 0 is Dell-like (SimpleUpdate from flasher's file server; BIOS applied only at a host reset), BMC 1
+Supermicro-like (multipart push only). Installs take 0.5 s, a BMC restart 1 s, a power change 0.2 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from flasher.bmc import BMC
+from flasher.install.runner import InstallRunner
+from flasher.install.store import FirmwareStore
+from flasher.service.worker import WorkerPool
+from flasher.taskrun import Outcome, RunContext, RunResult, TaskKind
+from flasher.tasks import TaskStatus
+from sandbox.images import make_image
+from tests.support.install_env import InstallWorld, build_pool
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+DELL, SUPERMICRO = 0, 1
+SM_PLATFORM = {"Firmware": {"bmc": {"version": "01.02.20"}, "bios": {"version": "1.5a"}}}
+DELL_BIOS_AND_NICS = {"Firmware": {"bios": {"version": "2.12.0"}, "nic": {"version": "22.32.0"}}}
+
+
+def _messages(data: dict[str, Any]) -> str:
+    return "\n".join(data.get("messages", []))
+
+
+def _power(world: InstallWorld, index: int) -> str:
+    return str(world.fleet.state(index)["power"]["state"])
+
+
+def _set_power(world: InstallWorld, index: int, action: str) -> None:
+    with BMC(world.fleet.address(index), "root", "calvin", settings=world.settings.bmc) as bmc:
+        bmc.set_power(action, timeout=10)
+
+
+def _check_no_overlap(world: InstallWorld, index: int) -> list[dict[str, Any]]:
+    audit = world.fleet.audit(index)
+    assert audit["overlapping_installs"] == 0, audit
+    installs: list[dict[str, Any]] = audit["installs"]
+    return installs
+
+
+# -- success in each install mode ------------------------------------------------------------------------------------
+def test_explicit_firmware_installs_the_bmc_through_its_own_restart_and_the_bios(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid, final = w.run(SUPERMICRO, SM_PLATFORM)
+
+    assert final["status"] == "success", final
+    assert (final["worker"], final["attempts"], final["mode"]) == ("worker-a", 1, "PredefinedFirmware")
+    assert final["completedAt"] and final.get("error") is None
+    for slug, version in (("bmc", "01.02.20"), ("bios", "1.5a")):
+        spec = final["Firmware"][slug]
+        assert (spec["status"], spec["installedVersion"]) == ("installed", version), spec
+        assert spec["message"] == f"installed {version} (confirmed by the BMC)"
+        assert spec["bmcTask"].startswith("/redfish/v1/TaskService/Tasks/")
+    assert final["initialPowerState"] == "On"
+    assert len(final["messages"]) <= 10 and final["messages"][-1].endswith("success: 2 installed")
+    installs = _check_no_overlap(w, SUPERMICRO)
+    assert [(i["component"], i["to_version"], i["outcome"]) for i in installs] == [
+        ("bmc", "01.02.20", "success"),
+        ("bios", "1.5a", "success"),
+    ]
+    audit = w.fleet.audit(SUPERMICRO)
+    assert [r["reason"] for r in audit["bmc_resets"]] == ["firmware update"]  # it went offline and came back
+    assert audit["power"] == []  # nothing asked for a power change
+    versions = w.installed(uuid)
+    assert versions["bmc:SM000001"] == "01.02.20" and versions["bios:SM000001"] == "1.5a"
+
+
+@pytest.mark.parametrize("initial", ["On", "Off"])
+def test_named_set_on_dell_resets_the_host_for_the_bios_and_restores_its_power(
+    install_world: InstallWorld, initial: str
+) -> None:
+    w = install_world
+    if initial == "Off":
+        _set_power(w, DELL, "off")
+    w.fleet.reset_audit(DELL)
+    _, final = w.run(DELL, {"firmwareSet": "dell-r6515-platform"})
+
+    assert final["status"] == "success", final
+    assert final["mode"] == "PredefinedFirmwareSet" and final["initialPowerState"] == initial
+    assert final["Firmware"]["bios"]["installedVersion"] == "2.12.0"
+    assert final["Firmware"]["bmc"]["installedVersion"] == "6.10.90.00"
+    assert "the BMC applies 2.12.0 at the next host reset: resetting the host" in _messages(final)
+    installs = _check_no_overlap(w, DELL)
+    assert [(i["method"], i["component"], i["apply_time"], i["outcome"]) for i in installs] == [
+        ("SimpleUpdate", "bmc", "Immediate", "success"),
+        ("SimpleUpdate", "bios", "OnReset", "success"),
+    ]
+    power = [(p["action"], p["to_state"]) for p in w.fleet.audit(DELL)["power"]]
+    if initial == "On":
+        assert power == [("ForceRestart", "On")]
+    else:
+        assert power == [("On", "On"), ("ForceOff", "Off")]  # booted to apply it, then off again
+        assert "host power restored to Off" in _messages(final)
+    assert _power(w, DELL) == initial
+
+
+def test_resolved_set_installs_every_nic_and_drive_as_its_own_component(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid, final = w.run(DELL, {})
+
+    assert final["status"] == "success", final
+    assert (final["mode"], final["firmwareSet"]) == ("ResolveFirmware", "dell-r6515")
+    expected = {
+        "nic": ("22.32.0", ["DL000000-NIC1", "DL000000-NIC2"]),
+        "drive": ("XCV1DL69", ["DL000000-D0", "DL000000-D1"]),
+    }
+    for slug, (version, serials) in expected.items():
+        spec = final["Firmware"][slug]
+        assert spec["status"] == "installed" and spec["installedVersion"] == version
+        assert sorted(i["serial"] for i in spec["instances"]) == serials
+        assert all(i["status"] == "installed" and i["installedVersion"] == version for i in spec["instances"])
+        assert all(i["bmcTask"] for i in spec["instances"])
+    installs = _check_no_overlap(w, DELL)
+    assert sorted((i["component"], len(i["targets"]), i["outcome"]) for i in installs) == [
+        ("drive", 1, "success"),
+        ("drive", 1, "success"),
+        ("nic", 1, "success"),
+        ("nic", 1, "success"),
+    ]
+    assert len({t for i in installs for t in i["targets"]}) == 4  # each device flashed once
+    versions = w.installed(uuid)
+    assert versions["nic:DL000000-NIC2"] == "22.32.0" and versions["drive:DL000000-D1"] == "XCV1DL69"
+
+
+# -- nothing to do, dry run ------------------------------------------------------------------------------------------
+def test_a_component_the_bmc_already_runs_is_skipped_even_when_the_inventory_is_stale(
+    install_world: InstallWorld,
+) -> None:
+    w = install_world
+    uuid = w.servers[SUPERMICRO]
+    bios = next(c for c in w.inventory.list_components(uuid) if c.component_type_slug == "bios")
+    w.inventory.set_installed_firmware(uuid, bios, "1.3a")  # the inventory thinks an upgrade is due
+    data = make_image("bios", "supermicro", "1.4a", ["x12stw"])
+    url = w.images.put("supermicro-bios-1.4a.bin", data)
+    entry = {
+        "version": "1.4a",
+        "updateFileURL": url,
+        "updateFileChecksum": "sha256:" + hashlib.sha256(data).hexdigest(),
+    }
+    _, final = w.run(SUPERMICRO, {"Firmware": {"bios": entry}})
+
+    assert final["status"] == "success", final
+    assert final["Firmware"]["bios"]["status"] == "skipped"
+    assert final["Firmware"]["bios"]["message"] == "already at 1.4a"
+    assert w.installs(SUPERMICRO) == []
+    assert w.installed(uuid)["bios:SM000001"] == "1.4a"  # corrected from what the BMC reports
+
+
+def test_dry_run_writes_the_plan_and_the_bmc_versions_and_changes_nothing(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid, final = w.run(DELL, {"firmwareSet": "dell-r6515-platform", "dryRun": True})
+
+    assert final["status"] == "success", final
+    bios = final["Firmware"]["bios"]
+    assert (bios["status"], bios["installedVersion"]) == ("pending", "2.11.4")
+    assert bios["message"].startswith("dry run: would install")
+    assert "dry run: would install bmc 6.10.80.00 → 6.10.90.00, bios 2.11.4 → 2.12.0" in _messages(final)
+    audit = w.fleet.audit(DELL)
+    assert audit["installs"] == [] and audit["power"] == [] and audit["bmc_resets"] == []
+    assert w.installed(uuid)["bios:DL000000"] == "2.11.4"
+
+
+# -- faults ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"task_exception": {"component": "bios"}}, "ended Exception"),
+        ({"task_hang": {"component": "bios"}}, "has not ended after 2 s"),
+        ({"completed_critical": {"component": "bios"}}, "ended Completed with health Critical"),
+        ({"version_unchanged": {"component": "bios"}}, "reports 2.11.4 after 3 s, expected 2.12.0"),
+        ({"image_rejected": {"component": "bios"}}, "was rejected"),
+        ({"refuse_credentials": True}, "refused the credentials"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
+)
+def test_a_bmc_fault_fails_the_component_and_stops_the_rest(
+    install_world: InstallWorld, fault: dict[str, Any], error: str
+) -> None:
+    w = install_world
+    w.fleet.set_faults(DELL, fault)
+    settings = w.with_settings(steps={"install": {"timeout": 2}})
+    _, final = w.run(DELL, DELL_BIOS_AND_NICS, settings)
+
+    assert final["status"] == "failed", final
+    assert error in final["error"], final["error"]
+    installs = _check_no_overlap(w, DELL)
+    assert all(i["component"] == "bios" for i in installs)  # the NICs were never attempted
+    if "refuse_credentials" in fault:
+        assert final["Firmware"]["bios"]["status"] == "pending" and installs == []
+        return
+    assert final["error"].startswith("bios: ")
+    assert final["Firmware"]["bios"]["status"] == "failed"
+    nic = final["Firmware"]["nic"]
+    assert nic["status"] == "pending"
+    assert all(i["message"] == "not attempted: the install stopped after bios failed" for i in nic["instances"])
+    assert _power(w, DELL) == "On"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"http_5xx_burst": {"component": "bios", "count": 4}}, {"slow_seconds": {"component": "bios", "seconds": 0.3}}],
+    ids=["http_5xx_burst", "slow_seconds"],
+)
+def test_transient_bmc_trouble_is_ridden_out(install_world: InstallWorld, fault: dict[str, Any]) -> None:
+    w = install_world
+    w.fleet.set_faults(SUPERMICRO, fault)
+    _, final = w.run(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    assert final["status"] == "success", final
+    assert [i["outcome"] for i in _check_no_overlap(w, SUPERMICRO)] == ["success"]
+
+
+def test_a_pushed_image_the_bmc_rejects_fails_with_its_message(install_world: InstallWorld) -> None:
+    w = install_world
+    w.fleet.set_faults(SUPERMICRO, {"image_rejected": {"component": "bios"}})
+    _, final = w.run(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    assert final["status"] == "failed", final
+    assert "the update package failed verification" in final["error"]
+    assert [i["outcome"] for i in w.installs(SUPERMICRO)] == ["rejected"]
+
+
+def test_a_checksum_mismatch_never_reaches_the_bmc(install_world: InstallWorld) -> None:
+    w = install_world
+    url = w.images.put("tampered-bios.bin", make_image("bios", "supermicro", "1.5a", ["x12stw"]) + b"extra")
+    entry = {"version": "1.5a", "updateFileURL": url, "updateFileChecksum": "sha256:" + "ab" * 32}
+    _, final = w.run(SUPERMICRO, {"Firmware": {"bios": entry}})
+    assert final["status"] == "failed", final
+    assert "checksum mismatch" in final["error"] and final["Firmware"]["bios"]["status"] == "failed"
+    assert w.installs(SUPERMICRO) == []
+
+
+# -- cancel, shutdown, a lost lease ----------------------------------------------------------------------------------
+def test_cancel_stops_at_the_next_safe_point_and_restores_power(install_world: InstallWorld) -> None:
+    w = install_world
+    task = {"Firmware": {"bmc": {"version": "01.02.20", "preActions": ["powerOffHost"]}, "bios": {"version": "1.5a"}}}
+    uuid = w.flag(SUPERMICRO, task)
+    with w.pool():
+        w.wait_for_task(uuid, "bmc")
+        w.cancel(uuid)  # while the BMC flashes itself
+        final = w.wait_final(uuid)
+
+    assert final["status"] == "cancelled", final
+    assert final["Firmware"]["bmc"]["status"] == "installed"  # the flash in progress was finished, not cut
+    assert final["Firmware"]["bios"]["status"] == "pending"
+    assert final["Firmware"]["bios"]["message"] == "not installed: the task was cancelled"
+    assert "host power restored to On" in _messages(final)
+    assert [(i["component"], i["outcome"]) for i in _check_no_overlap(w, SUPERMICRO)] == [("bmc", "success")]
+    assert _power(w, SUPERMICRO) == "On"
+
+
+def test_shutdown_releases_the_task_at_a_safe_point_and_another_worker_resumes_it(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid = w.flag(SUPERMICRO, SM_PLATFORM)
+    pool, fileserver = build_pool(w.settings, worker_id="worker-a")
+    pool.start()
+    try:
+        w.wait_for_task(uuid, "bmc")
+        assert pool.stop(grace=30)
+    finally:
+        pool.stop(10)
+        fileserver.stop()
+    released = w.attribute(uuid)
+    assert released["status"] == "queued", released
+    assert "released at shutdown" in _messages(released)
+    assert released["Firmware"]["bmc"]["status"] == "installed"
+    with w.pool(worker_id="worker-b"):
+        final = w.wait_final(uuid)
+    assert final["status"] == "success" and final["worker"] == "worker-b", final
+    assert final["Firmware"]["bmc"]["message"].startswith("installed 01.02.20 by an earlier attempt")
+    assert [i["component"] for i in _check_no_overlap(w, SUPERMICRO)] == ["bmc", "bios"]
+
+
+def test_a_worker_that_lost_its_lease_stops_writing_at_once(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid = w.flag(SUPERMICRO, SM_PLATFORM)
+    with w.pool() as pool:
+        w.wait_for_task(uuid, "bmc")
+        assert w.queue.drop(uuid)  # an operator drops the task from Redis
+        deadline = time.monotonic() + 10
+        while pool.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool.running() == []
+        before = w.attribute(uuid)
+        time.sleep(2.0)
+        after = w.attribute(uuid)
+    assert after == before and after["status"] == "active"
+    assert after["Firmware"]["bios"]["status"] == "pending"
+    assert [i["component"] for i in _check_no_overlap(w, SUPERMICRO)] == ["bmc"]  # nothing more was started
+
+
+# -- the pool itself -------------------------------------------------------------------------------------------------
+def test_an_exception_escaping_a_runner_fails_that_task_not_the_pool(
+    install_world: InstallWorld, tmp_path: Any
+) -> None:
+    w = install_world
+    real = InstallRunner(FirmwareStore(w.settings.store), None)
+    broken = w.servers[DELL]
+
+    def runner(ctx: RunContext[Any]) -> RunResult:
+        if str(ctx.server.uuid) == broken:
+            raise RuntimeError("boom")
+        return real(ctx)
+
+    pool = WorkerPool(
+        w.queue,
+        w.inventory,
+        w.settings,
+        {TaskKind.INSTALL: runner},
+        lambda a, u, p: BMC(a, u, p, settings=w.settings.bmc),
+        worker_id="worker-a",
+        idle_wait=0.1,
+    )
+    first = w.flag(DELL, {"Firmware": {"bios": {"version": "2.12.0"}}})
+    second = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    pool.start()
+    try:
+        failed, succeeded = w.wait_final(first), w.wait_final(second)
+    finally:
+        pool.stop(10)
+    assert failed["status"] == "failed" and failed["error"] == "internal error: RuntimeError: boom", failed
+    assert succeeded["status"] == "success", succeeded
+
+
+def test_a_final_status_the_inventory_refuses_is_written_when_it_is_back(install_world: InstallWorld) -> None:
+    w = install_world
+    settings = w.with_settings(steps={"inventory_write": {"timeout": 0.5}})
+    done = threading.Event()
+
+    def runner(ctx: RunContext[Any]) -> RunResult:
+        ctx.writer.update(message="working")
+        w.inventory_server.set_faults(every=1, methods=["PUT"], path_regex="attributes")
+        written = ctx.writer.finish(TaskStatus.SUCCESS, message="success: done")
+        done.set()
+        return RunResult(Outcome.SUCCESS, "done" if written else "not written")
+
+    pool = WorkerPool(
+        w.queue,
+        w.inventory,
+        settings,
+        {TaskKind.INSTALL: runner},
+        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
+        worker_id="worker-a",
+        idle_wait=0.1,
+        pending_flush_every=0.2,
+    )
+    uuid = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    pool.start()
+    try:
+        assert done.wait(20)
+        deadline = time.monotonic() + 5
+        while not len(pool.pending) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(pool.pending) == 1 and w.queue.entry(uuid) is None  # acked, kept for later
+        assert w.attribute(uuid)["status"] == "active"
+        w.inventory_server.clear_faults()
+        final = w.wait_final(uuid, timeout=10)
+    finally:
+        w.inventory_server.clear_faults()
+        pool.stop(10)
+    assert final["status"] == "success" and final["messages"][-1].endswith("success: done")
+    assert len(pool.pending) == 0
