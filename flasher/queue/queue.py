@@ -16,6 +16,7 @@ Fencing: a lease is valid while Redis holds its token and epoch for the server a
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Collection
@@ -87,12 +88,16 @@ class TaskQueue:
         self.retry_deadline = retry_deadline
         self._lease_ms = str(round(settings.lease_seconds * 1000))
         self._max_attempts = str(settings.max_attempts)
-        self._scripts: dict[str, tuple[Script, tuple[str, ...]]] = {
-            name: (client.register_script(scripts.PRELUDE + body), self.keys.all)
-            for name, body in scripts.BODIES.items()
+        all_keys = tuple(key.encode() for key in self.keys.all)  # bytes: nothing to encode on each call
+        lease_keys = tuple(key.encode() for key in self.keys.lease)
+        self._scripts: dict[str, tuple[Script, tuple[bytes, ...]]] = {
+            name: (client.register_script(scripts.PRELUDE + body), all_keys) for name, body in scripts.BODIES.items()
         }
         for name, body in scripts.LEASE_BODIES.items():
-            self._scripts[name] = (client.register_script(scripts.LEASE_PRELUDE + body), self.keys.lease)
+            self._scripts[name] = (client.register_script(scripts.LEASE_PRELUDE + body), lease_keys)
+        # Epoch candidates (see claim): unique per instance and call, without a system call for randomness.
+        self._epoch_prefix = uuid.uuid4().hex[:16]
+        self._epoch_counter = itertools.count()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, retry_deadline: float | None = None) -> TaskQueue:
@@ -122,8 +127,8 @@ class TaskQueue:
             raise LeaseLost(lease.server_id, lease.task_id, lease.token, _text(reply[1]))
         return reply
 
-    def _lease_args(self, lease: Lease) -> tuple[str, str, str, str]:
-        return (lease.server_id, lease.task_id, str(lease.token), lease.epoch)
+    def _lease_args(self, lease: Lease) -> tuple[str, str, str]:
+        return (lease.server_id, str(lease.token), lease.epoch)
 
     def _lease_state(self, reply: list[Any]) -> LeaseState:
         expires_ms, cancel, now_ms = int(reply[1]), int(reply[2]), int(reply[3])
@@ -171,11 +176,12 @@ class TaskQueue:
         nothing is claimable. The lease lasts ``settings.lease_seconds``; keep it with :meth:`extend`.
         """
         _require_id("worker", worker)
-        wanted = KINDS if kinds is None else tuple(kinds)
-        unknown = [kind for kind in wanted if kind not in KINDS]
-        if unknown or not wanted:
+        wanted = () if kinds is None else tuple(kinds)  # none: every kind
+        if kinds is not None and (not wanted or any(kind not in KINDS for kind in wanted)):
             raise ValueError(f"kinds: must be among {', '.join(KINDS)} (got {list(wanted)!r})")
-        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, uuid.uuid4().hex, *wanted)
+        # The epoch of a data set is the candidate of the first claim that finds none (after Redis lost its data).
+        epoch = f"{self._epoch_prefix}{next(self._epoch_counter):x}"
+        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, epoch, *wanted)
         if reply is None:
             return None
         raw, epoch, token, expires_ms = reply

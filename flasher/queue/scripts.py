@@ -32,7 +32,7 @@ local function holder(server)
 end
 
 -- While (token, epoch) holds the server's task: the lease's expiry (ms) and whether a cancel was requested;
--- else nil, nil and why not. ARGV[2] is the lease's task id (for the reason only).
+-- else nil, nil and why not.
 local function held(server, token, epoch, now)
   if redis.call('HGET', META, 'epoch') ~= epoch then
     return nil, nil, 'Redis lost its data since the claim (epoch changed)'
@@ -43,10 +43,7 @@ local function held(server, token, epoch, now)
     local raw = redis.call('HGET', TASKS, server)
     if not raw then return nil, nil, 'the task is no longer in Redis' end
     local rec = cjson.decode(raw)
-    if rec.task_id ~= ARGV[2] then
-      return nil, nil, 'another task (' .. rec.task_id .. ') holds the server now'
-    end
-    return nil, nil, 'the task is ' .. rec.state .. ' now'
+    return nil, nil, "the server's task is now " .. rec.task_id .. ' (' .. rec.state .. ')'
   end
   local expires = tonumber(redis.call('ZSCORE', LEASES, server))
   if not expires or expires <= now then return nil, nil, 'the lease expired' end
@@ -186,14 +183,19 @@ make_ready(server, rec)
 return {'added', save(server, rec)}
 """
 
-# ARGV: worker, lease_ms, max_attempts, epoch_candidate, kind...  ->  {record, epoch, token, expires} or nil
+# ARGV: worker, lease_ms, max_attempts, epoch_candidate, kind... (none: every kind)
+#   ->  {record, epoch, token, expires} or nil
 CLAIM: Final = r"""
 local now, now_us = clock()
 reclaim(now, tonumber(ARGV[3]), 64)
 for _ = 1, 64 do
   local best_key, best_server, best_score
-  for i = 5, #ARGV do
-    local key = READY[ARGV[i]]
+  local keys = READY
+  if #ARGV > 4 then
+    keys = {}
+    for i = 5, #ARGV do keys[ARGV[i]] = READY[ARGV[i]] end
+  end
+  for _, key in pairs(keys) do
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if head[1] then
       local s = tonumber(head[2])
@@ -221,30 +223,30 @@ end
 return false
 """
 
-# ARGV: server, task_id, token, epoch, lease_ms  ->  {'ok', expires_ms, cancel, now_ms} or {'lost', why}
+# ARGV: server, token, epoch, lease_ms  ->  {'ok', expires_ms, cancel, now_ms} or {'lost', why}
 EXTEND: Final = r"""
 local now = clock()
-local expires, cancel, why = held(ARGV[1], ARGV[3], ARGV[4], now)
+local expires, cancel, why = held(ARGV[1], ARGV[2], ARGV[3], now)
 if not expires then return {'lost', why} end
-expires = now + tonumber(ARGV[5])
+expires = now + tonumber(ARGV[4])
 redis.call('ZADD', LEASES, expires, ARGV[1])
 return {'ok', expires, cancel and 1 or 0, now}
 """
 
-# ARGV: server, task_id, token, epoch, min_remaining_ms  ->  {'ok', expires_ms, cancel, now_ms} or {'lost', why}
+# ARGV: server, token, epoch, min_remaining_ms  ->  {'ok', expires_ms, cancel, now_ms} or {'lost', why}
 CHECK: Final = r"""
 local now = clock()
-local expires, cancel, why = held(ARGV[1], ARGV[3], ARGV[4], now)
+local expires, cancel, why = held(ARGV[1], ARGV[2], ARGV[3], now)
 if not expires then return {'lost', why} end
-if expires - now < tonumber(ARGV[5]) then
-  return {'lost', 'only ' .. (expires - now) .. ' ms of the lease left, ' .. ARGV[5] .. ' ms needed'}
+if expires - now < tonumber(ARGV[4]) then
+  return {'lost', 'only ' .. (expires - now) .. ' ms of the lease left, ' .. ARGV[4] .. ' ms needed'}
 end
 return {'ok', expires, cancel and 1 or 0, now}
 """
 
-# ARGV: server, task_id, token, epoch  ->  {'ok'} or {'lost', why}
+# ARGV: server, token, epoch  ->  {'ok'} or {'lost', why}
 ACK: Final = r"""
-local server, token, epoch = ARGV[1], ARGV[3], ARGV[4]
+local server, token, epoch = ARGV[1], ARGV[2], ARGV[3]
 local expires, _, why = held(server, token, epoch, clock())
 if not expires then
   if ended_by(server, token, epoch, 'ack') then return {'ok'} end
@@ -255,10 +257,10 @@ end_lease(server, token, epoch, 'ack', 'acked')
 return {'ok'}
 """
 
-# ARGV: server, task_id, token, epoch, retry (0|1), delay_ms (-1: backoff), reason, max_attempts, base_ms, cap_ms
+# ARGV: server, token, epoch, retry (0|1), delay_ms (-1: backoff), reason, max_attempts, base_ms, cap_ms
 #   ->  {'ok', 'retry_scheduled'|'dead'|'ended'} or {'lost', why}
 FAIL: Final = r"""
-local server, token, epoch = ARGV[1], ARGV[3], ARGV[4]
+local server, token, epoch = ARGV[1], ARGV[2], ARGV[3]
 local now = clock()
 local expires, cancel, why = held(server, token, epoch, now)
 if not expires then
@@ -267,12 +269,12 @@ if not expires then
   return {'lost', why}
 end
 local outcome
-if ARGV[5] == '0' then
+if ARGV[4] == '0' then
   redis.call('HDEL', TASKS, server)
   outcome = 'ended'
 else
   local rec = load(server)
-  local reason, max_attempts = ARGV[7], tonumber(ARGV[8])
+  local reason, max_attempts = ARGV[6], tonumber(ARGV[7])
   rec.attempts = rec.attempts + 1
   if cancel then
     make_dead(server, rec, 'cancelled; ' .. reason, now)
@@ -282,8 +284,8 @@ else
     outcome = 'dead'
   else
     rec.reason = reason
-    local delay = tonumber(ARGV[6])
-    if delay < 0 then delay = math.min(tonumber(ARGV[9]) * 2 ^ (rec.attempts - 1), tonumber(ARGV[10])) end
+    local delay = tonumber(ARGV[5])
+    if delay < 0 then delay = math.min(tonumber(ARGV[8]) * 2 ^ (rec.attempts - 1), tonumber(ARGV[9])) end
     delay = math.floor(delay)
     if delay <= 0 then
       make_ready(server, rec)
@@ -299,9 +301,9 @@ end_lease(server, token, epoch, 'fail', outcome)
 return {'ok', outcome}
 """
 
-# ARGV: server, task_id, token, epoch  ->  {'ok'} or {'lost', why}
+# ARGV: server, token, epoch  ->  {'ok'} or {'lost', why}
 RELEASE: Final = r"""
-local server, token, epoch = ARGV[1], ARGV[3], ARGV[4]
+local server, token, epoch = ARGV[1], ARGV[2], ARGV[3]
 local now = clock()
 local expires, cancel, why = held(server, token, epoch, now)
 if not expires then

@@ -251,7 +251,7 @@ def test_ack_fail_and_release_repeated_after_a_lost_reply_report_the_first_outco
         queue.fail(acked, retry=False)
     # Once the server is enqueued again, the old lease is simply stale.
     queue.enqueue("a", kind="install", task_id="t-a2", priority=1)
-    with pytest.raises(LeaseLost, match="another task"):
+    with pytest.raises(LeaseLost, match="task is now t-a2"):
         queue.ack(acked)
 
 
