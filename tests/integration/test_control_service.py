@@ -80,7 +80,7 @@ def test_a_control_task_waits_for_the_running_install_on_its_server(install_worl
     admission = Admission(w.inventory, w.queue, w.settings, worker_id="admission")
     uuid = w.flag(SUPERMICRO, PLATFORM)  # install: BMC (with its own restart) and BIOS
     with both_kinds(w):
-        w.wait_for(uuid, "claimed by worker-a")
+        w.wait_until(uuid, lambda d: d.get("status") == "active", "the install running")
         w.inventory.upsert_attribute(
             uuid,
             SERVER_CONTROL_NAMESPACE,
