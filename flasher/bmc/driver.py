@@ -246,7 +246,8 @@ class BMC:
     @_counted
     def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:
         """Restart the BMC (``Manager.Reset``: GracefulRestart, else ForceRestart); with ``wait``, wait until it
-        stops answering and answers again, then log in anew."""
+        stops answering and answers again, then log in anew. A reset sent whose answer is lost (the BMC restarts
+        while answering) counts as sent; only one that never connected raises :class:`BMCUnreachable`."""
         self._service = None
         power.reset_bmc(self._conn, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
 

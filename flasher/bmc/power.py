@@ -28,7 +28,7 @@ import sushy
 from loguru import logger
 
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupported, BMCTimeout, BMCUnreachable, translated
-from flasher.bmc.session import Connection
+from flasher.bmc.session import Connection, RequestNotRepeatedError
 
 POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "on": (("On", "ForceOn"), "On"),
@@ -210,11 +210,29 @@ def _same_bmc_session(conn: Connection, probe: str, session_key: str | None) -> 
     return session_key is None or conn.session_key() == session_key
 
 
+def _reached_the_bmc(exc: BaseException) -> bool:
+    """True when ``exc`` comes from a request that was sent and then lost its connection or its answer (the
+    session's :class:`~flasher.bmc.session.RequestNotRepeatedError` is in its chain); False for one that never
+    connected."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RequestNotRepeatedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def reset_bmc(
     conn: Connection, *, wait: bool, timeout: float, poll: float, sleep: Callable[[float], None] = time.sleep
 ) -> None:
     """``Manager.Reset`` with GracefulRestart (else ForceRestart); when ``wait``, wait until the BMC stops
     answering and then answers again with a new session, ``timeout`` s in all.
+
+    A reset whose connection drops or whose answer times out after it was sent (a BMC may restart before its
+    answer is out) counts as sent: the wait goes on as after an answer. Only a reset that never connected
+    raises :class:`BMCUnreachable`.
 
     Raises :class:`BMCNotSupported` when the Manager has no Reset action (sushy raises a plain AttributeError for
     a Manager without ``Actions``) or allows neither restart; :class:`BMCTimeout` when the BMC never went away or
@@ -231,15 +249,23 @@ def reset_bmc(
         raise BMCNotSupported(f"BMC {conn.base_url}: Manager.Reset allows {', '.join(sorted(allowed))}, no restart")
     logger.info("BMC {}: resetting the BMC ({})", conn.base_url, chosen)
     session_key = conn.session_key()
-    with translated("reset the BMC"):
-        bmc.reset_manager(sushy.ResetType(chosen))
+    sent = f"accepted {chosen}"
+    try:
+        with translated("reset the BMC"):
+            bmc.reset_manager(sushy.ResetType(chosen))
+    except BMCUnreachable as exc:
+        if not _reached_the_bmc(exc):
+            raise
+        # A BMC may restart before its answer is out: the connection drops, or the answer never comes.
+        logger.warning("BMC {}: no answer to {} ({}); it is probably restarting", conn.base_url, chosen, exc)
+        sent = f"was sent {chosen} (its answer was lost)"
     if not wait:
         conn.drop()
         return
     deadline = time.monotonic() + timeout
     while _same_bmc_session(conn, bmc.path, session_key):
         if time.monotonic() >= deadline:
-            raise BMCTimeout(f"BMC {conn.base_url} accepted {chosen} but kept answering for {timeout:.0f} s")
+            raise BMCTimeout(f"BMC {conn.base_url} {sent} but kept answering for {timeout:.0f} s")
         sleep(min(poll, 0.5))
     logger.info("BMC {} went away; waiting for it to come back", conn.base_url)
     conn.drop()
