@@ -13,7 +13,7 @@ after the inventory answered 401 (:meth:`InventoryAuth.invalidate`). Every token
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -22,13 +22,24 @@ from authlib.integrations.requests_client import OAuth2Session
 from flasher import redact
 from flasher.config import InventorySettings, OAuth2Settings
 
+#: requests' failures of a token request that was, or may have been, under way: worth retrying.
+_TRANSIENT: Final = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    requests.exceptions.RetryError,
+)
+
 
 class TokenError(Exception):
     """No token could be obtained from the OAuth2 issuer.
 
-    ``kind`` says what to do about it: ``unavailable`` (connection error, timeout, 429 or 5xx: worth retrying),
-    ``refused`` (the issuer rejected the client: ``invalid_client``, ``invalid_scope``, 4xx) or ``malformed`` (the
-    issuer's answer is not a token). The message names the issuer's error code, never the client secret.
+    ``kind`` says what to do about it: ``unavailable`` (connection error, timeout, an answer cut off in transit,
+    429 or 5xx: worth retrying), ``refused`` (the issuer rejected the client: ``invalid_client``,
+    ``invalid_scope``, 4xx; or a request that cannot succeed: too many redirects, an invalid URL) or
+    ``malformed`` (the issuer's answer is not a token). Every ``requests`` failure is one of these. The message
+    names the issuer's error code, never the client secret.
     """
 
     def __init__(self, kind: Literal["unavailable", "refused", "malformed"], reason: str, status: int | None = None):
@@ -150,9 +161,14 @@ class OAuth2ClientCredentials:
                 "unavailable" if status is None or status == 429 or status >= 500 else "refused"
             )
             raise TokenError(kind, f"the OAuth2 token endpoint answered HTTP {status}", status) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except _TRANSIENT as exc:
             raise TokenError("unavailable", f"cannot reach the OAuth2 token endpoint: {type(exc).__name__}") from None
-        except ValueError as exc:  # a 2xx answer that is not a JSON object
+        except requests.JSONDecodeError as exc:  # a 2xx answer that is not JSON
+            raise TokenError("malformed", f"the OAuth2 token endpoint's answer is not a token: {exc}") from None
+        except requests.RequestException as exc:  # too many redirects, an invalid URL or header: retrying won't help
+            reason = f"the OAuth2 token request cannot be made: {type(exc).__name__}"
+            raise TokenError("refused", f"{reason} (check inventory.oauth2.token_url)") from None
+        except ValueError as exc:  # an answer that is not a JSON object
             raise TokenError("malformed", f"the OAuth2 token endpoint's answer is not a token: {exc}") from None
         access_token = token.get("access_token") if isinstance(token, dict) else None
         if not isinstance(access_token, str) or not access_token:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+import requests
 import responses
 from authlib.oauth2.rfc6749 import wrappers
 
@@ -190,3 +191,43 @@ def test_oauth2_answer_that_is_not_a_token(
     rsps.post(TOKEN_URL, **answer)
     with pytest.raises(MalformedResponseError, match="token endpoint"):
         oauth2_client(fake_time).get_server(SERVER_ID)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead(10 bytes read)"),
+        requests.exceptions.ContentDecodingError("Received response with content-encoding: gzip, but failed"),
+        requests.exceptions.RetryError("Max retries exceeded"),
+    ],
+    ids=type,
+)
+def test_oauth2_issuer_answer_broken_in_transit_is_unavailable(
+    fake_time: FakeTime, rsps: responses.RequestsMock, failure: requests.RequestException
+) -> None:
+    rsps.post(TOKEN_URL, body=failure)
+    with pytest.raises(UnavailableError, match=type(failure).__name__) as info:
+        oauth2_client(fake_time).get_server(SERVER_ID)
+    assert info.value.call == "GET /servers/{uuid}"
+    assert len(token_calls(rsps)) > 1  # transient: retried until the deadline
+    assert api_calls(rsps) == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.exceptions.TooManyRedirects("Exceeded 30 redirects."),
+        requests.exceptions.InvalidHeader("Invalid leading whitespace in header value"),
+        requests.exceptions.InvalidURL("Failed to parse the redirect target"),
+    ],
+    ids=type,
+)
+def test_oauth2_issuer_request_that_cannot_succeed_is_unauthorised(
+    fake_time: FakeTime, rsps: responses.RequestsMock, failure: requests.RequestException
+) -> None:
+    rsps.post(TOKEN_URL, body=failure)
+    with pytest.raises(UnauthorizedError, match=type(failure).__name__) as info:
+        oauth2_client(fake_time).get_server(SERVER_ID)
+    assert CLIENT_SECRET not in str(info.value)
+    assert len(token_calls(rsps)) == 1  # not retried
+    assert api_calls(rsps) == []
