@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from flasher.bmc import BMC
+from flasher.constants import TASK_NAMESPACE
 from flasher.install.runner import InstallRunner
 from flasher.install.store import FirmwareStore
 from flasher.service.worker import WorkerPool
@@ -297,6 +298,25 @@ def test_a_worker_that_lost_its_lease_stops_writing_at_once(install_world: Insta
     assert after == before and after["status"] == "active"
     assert after["Firmware"]["bios"]["status"] == "pending"
     assert [i["component"] for i in _check_no_overlap(w, SUPERMICRO)] == ["bmc"]  # nothing more was started
+
+
+def test_a_new_request_written_over_a_running_task_is_left_alone(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid = w.flag(SUPERMICRO, SM_PLATFORM)
+    new = {"method": "out-of-band", "status": "", "requester": "bob", "Firmware": {"bios": {"version": "1.5a"}}}
+    with w.pool() as pool:
+        w.wait_for_task(uuid, "bmc")
+        deadline, writes = time.monotonic() + 20, 0
+        while pool.running() and time.monotonic() < deadline:
+            if w.attribute(uuid) != new:  # written again when a status write raced it (one round trip wide)
+                w.inventory.replace_attribute(uuid, TASK_NAMESPACE, new)
+                writes += 1
+            time.sleep(0.1)
+        assert pool.running() == [] and writes <= 3
+    assert w.attribute(uuid) == new  # the operator's words, untouched
+    assert w.queue.entry(uuid) is None  # acked: admission queues the new request
+    assert [(i["component"], i["outcome"]) for i in _check_no_overlap(w, SUPERMICRO)] == [("bmc", "success")]
+    assert _power(w, SUPERMICRO) == "On"
 
 
 # -- the pool itself -------------------------------------------------------------------------------------------------
