@@ -128,22 +128,6 @@ def test_another_task_of_any_kind_holds_the_server(queue: TaskQueue) -> None:
     assert queue.enqueue("srv", kind="server_control", task_id="power-1", priority=3).outcome is EnqueueOutcome.ADDED
 
 
-@pytest.mark.parametrize(
-    ("field", "kwargs"),
-    [
-        ("priority", {"kind": "install", "task_id": "t", "priority": 4}),
-        ("priority", {"kind": "install", "task_id": "t", "priority": -1}),
-        ("priority", {"kind": "install", "task_id": "t", "priority": True}),
-        ("kind", {"kind": "firmware", "task_id": "t", "priority": 1}),
-        ("task_id", {"kind": "install", "task_id": "", "priority": 1}),
-    ],
-)
-def test_bad_enqueue_arguments_name_the_field(queue: TaskQueue, field: str, kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError, match=field):
-        queue.enqueue("srv", **kwargs)  # type: ignore[arg-type]
-    assert queue.depth()["queued"] == 0
-
-
 # -- leases and fencing -------------------------------------------------------------------------------------
 
 
