@@ -86,10 +86,9 @@ class ActionRun:
     def read_state(self, *, settle: bool = False) -> str:
         """The host's power state (retried while the BMC does not answer); with ``settle``, once it is not
         changing. Raises :class:`ActionFailed` ("error identifying current power state: ...")."""
+        read = settled_power_state if settle else read_power_state
         try:
-            if settle:
-                return settled_power_state(self.bmc.power_state, timeout=self.timeouts.power_timeout, poll=self.poll)
-            return read_power_state(self.bmc.power_state, timeout=self.timeouts.power_timeout, poll=self.poll)
+            return read(self.bmc.power_state, timeout=self.timeouts.power_timeout, poll=self.poll, sleep=self.sleep)
         except BMCError as exc:
             raise ActionFailed(messages.failure(messages.ERR_IDENTIFY_POWER, exc)) from exc
 

@@ -64,14 +64,20 @@ def poll_power(
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 
-def read_power_state(read: Callable[[], str], *, timeout: float, poll: float) -> str:
+def read_power_state(
+    read: Callable[[], str], *, timeout: float, poll: float, sleep: Callable[[float], None] = time.sleep
+) -> str:
     """One power state reading, retried while the BMC does not answer (for up to ``timeout`` s)."""
-    return poll_power(read, lambda _: True, timeout=timeout, poll=poll, expected="an answer")
+    return poll_power(read, lambda _: True, timeout=timeout, poll=poll, expected="an answer", sleep=sleep)
 
 
-def settled_power_state(read: Callable[[], str], *, timeout: float, poll: float) -> str:
+def settled_power_state(
+    read: Callable[[], str], *, timeout: float, poll: float, sleep: Callable[[float], None] = time.sleep
+) -> str:
     """The power state once it is not :data:`TRANSITIONAL` (a change in progress would refuse another)."""
-    return poll_power(read, lambda s: s not in TRANSITIONAL, timeout=timeout, poll=poll, expected="On or Off")
+    return poll_power(
+        read, lambda s: s not in TRANSITIONAL, timeout=timeout, poll=poll, expected="On or Off", sleep=sleep
+    )
 
 
 def wait_for_power(
