@@ -31,12 +31,16 @@ Decisions (:func:`decide`), from the installed version (the inventory's at plan 
 =====================================  =================================  ======================================
 installed vs target                    without force                      with force
 =====================================  =================================  ======================================
-unknown (not reported)                 skip                               install
+unknown (see below)                    skip                               install
 equal (:func:`~.compare_versions`)     skip                               install (reinstall)
 lower                                  install (upgrade)                  install
 higher                                 refuse (downgrade)                 install (downgrade)
 cannot compare                         refuse, saying why                 install
 =====================================  =================================  ======================================
+
+Unknown: no version reported, or one that says it is unknown: ``N/A``, ``Unknown``, ``-`` or blank, in any case
+(:func:`~flasher.install.versions.is_unknown_version`). Such a component is skipped like one that reports
+nothing, not refused as "cannot compare" (which would fail the task).
 
 Errors: :class:`PlanError` when the task cannot be planned at all (the task should fail with its message);
 :class:`~flasher.inventory.errors.InventoryError` from the inventory calls propagates (usually transient: retry).
@@ -54,7 +58,7 @@ from pydantic import BaseModel, ConfigDict
 
 from flasher.checksum import Checksum, ChecksumError
 from flasher.constants import INSTALL_ORDER, MODEL_AGNOSTIC_COMPONENTS
-from flasher.install.versions import IncomparableVersions, compare_versions
+from flasher.install.versions import IncomparableVersions, compare_versions, is_unknown_version
 from flasher.inventory.errors import ConflictError, NotFoundError
 from flasher.inventory.filters import FilterError
 from flasher.inventory.models import Component, FirmwareSet, FirmwareVersion, Server
@@ -289,11 +293,16 @@ def _label(item: PlannedInstall) -> str:
 
 
 def decide(installed: str | None, target: str, *, force: bool) -> tuple[Decision, str]:
-    """The decision for one component and its reason (see the module's table)."""
-    if installed is None or not installed.strip():
+    """The decision for one component and its reason (see the module's table). ``installed`` counts as unknown
+    when :func:`~flasher.install.versions.is_unknown_version` says so (``None``, blank, ``N/A``, ``Unknown``,
+    ``-``)."""
+    if installed is None or is_unknown_version(installed):
+        unknown = "installed version unknown" + (
+            f" (reported as {installed.strip()!r})" if installed and installed.strip() else ""
+        )
         if force:
-            return Decision.INSTALL, f"installed version unknown; installing {target} because force is set"
-        return Decision.SKIP, f"installed version unknown; not installing {target} (set force to install anyway)"
+            return Decision.INSTALL, f"{unknown}; installing {target} because force is set"
+        return Decision.SKIP, f"{unknown}; not installing {target} (set force to install anyway)"
     try:
         order = compare_versions(installed, target)
     except IncomparableVersions as exc:

@@ -19,6 +19,9 @@ form                            read as
 ``0x1a``, ``0x0B000040``        a hex number (CPLD, microcode); compares only with another hex number
 ==============================  ================================================================================
 
+A value that says the version is unknown (``N/A``, ``Unknown``, ``-``, empty) is not a version:
+:func:`is_unknown_version` tells it apart, and callers treat it as "not reported".
+
 Two versions whose text is equal ignoring case and spacing are equal, whatever their form. Otherwise
 :func:`compare_versions` raises :class:`IncomparableVersions`, saying why, rather than guess:
 
@@ -256,6 +259,18 @@ def compare_versions(a: str, b: str) -> int:
     if result == 0 and pa.released and pb.released:
         return _sign(pa.released, pb.released)
     return result
+
+
+#: What BMCs and inventory collectors write for a version they could not read (compared case-insensitively,
+#: after stripping): not a version at all.
+UNKNOWN_VERSION_MARKERS: Final = frozenset({"", "n/a", "unknown", "-"})
+
+
+def is_unknown_version(version: str | None) -> bool:
+    """True when ``version`` is missing or says it is unknown: ``None``, empty or blank, or one of
+    :data:`UNKNOWN_VERSION_MARKERS` (``N/A``, ``Unknown``, ``-``; any case, surrounding spaces ignored). Such a
+    value is no version to compare: :func:`compare_versions` would call it incomparable."""
+    return version is None or version.strip().lower() in UNKNOWN_VERSION_MARKERS
 
 
 def versions_equal(a: str, b: str) -> bool:

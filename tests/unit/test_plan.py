@@ -191,6 +191,35 @@ def test_decide(installed: str | None, target: str, force: bool, decision: Decis
     assert decide(installed, target, force=force) == (decision, reason)
 
 
+@pytest.mark.parametrize("installed", ["N/A", "n/a", "Unknown", "unknown", "UNKNOWN", " - ", "-", "", "   "])
+def test_a_version_that_says_it_is_unknown_is_unknown(installed: str) -> None:
+    """BMCs and inventory collectors write ``N/A``, ``Unknown`` or ``-`` for a version they could not read: that is
+    an unknown version (skip unless force), not one that cannot be compared (which refuses and fails the task)."""
+    decision, reason = decide(installed, "2.7.3", force=False)
+    assert decision is Decision.SKIP
+    assert reason.startswith("installed version unknown")
+    assert "set force to install anyway" in reason
+    decision, reason = decide(installed, "2.7.3", force=True)
+    assert decision is Decision.INSTALL
+    assert reason.startswith("installed version unknown")
+
+
+def test_a_component_reporting_na_is_skipped_not_refused() -> None:
+    catalog = Catalog([firmware("bios", "2.7.3")])
+    plan = plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, [component("bios", "N/A")], catalog)
+    assert [(i.decision, i.installed_version) for i in plan.items] == [(Decision.SKIP, "N/A")]
+    assert plan.refusal() is None
+    rechecked = recheck(plan, {"bios": "Unknown"})
+    assert [(i.decision, i.version_source) for i in rechecked.items] == [(Decision.SKIP, "bmc")]
+
+
+@pytest.mark.parametrize("installed", ["NA-1", "unknown-2.7", "N/A 2.7"])
+def test_a_version_that_only_contains_an_unknown_word_is_compared(installed: str) -> None:
+    decision, reason = decide(installed, "2.7.3", force=False)
+    assert decision is Decision.REFUSE
+    assert reason.startswith("cannot compare")
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Modes
 
