@@ -325,7 +325,7 @@ class InstallEngine:
             error = f"host power not restored to {target}: {exc}"
             self.reporter.report(self.state, error)
             return error
-        self.reporter.report(self.state, f"host power restored to {target}")
+        self.reporter.report(self.state, f"host power restored to {target}", replace_last=True)
         return None
 
     # -- components ---------------------------------------------------------------------------------------------
@@ -451,8 +451,9 @@ class InstallEngine:
             lambda: self.images.fetch(item, on_progress=on_progress, deadline=deadline),
             component=item.component,
         )
+        digest = f"{image.checksum.algorithm}:{image.checksum.hexdigest[:12]}…"
         self.reporter.report(
-            self.state, f"image verified: {image.checksum} ({image.size} bytes)", component=label, replace_last=True
+            self.state, f"image verified ({digest}, {image.size} bytes)", component=label, replace_last=True
         )
         return image
 
