@@ -63,7 +63,8 @@ class CancelOutcome(StrEnum):
     NOT_FOUND = "not_found"
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply element as text."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -109,7 +110,7 @@ class QueueEntry:
         cancel = False
         state = EntryState(rec["state"])
         if holder is not None:
-            token_text, cancel_flag, owner = _text(holder).split(" ", 2)
+            token_text, cancel_flag, owner = as_text(holder).split(" ", 2)
             token, cancel, state = int(token_text), cancel_flag == "1", EntryState.INFLIGHT
         return cls(
             server_id=rec["server_id"],

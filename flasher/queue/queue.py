@@ -44,16 +44,13 @@ from flasher.queue.models import (
     LeaseState,
     QueueEntry,
     QueueSnapshot,
+    as_text,
 )
 
 T = TypeVar("T")
 
 #: Expired leases and due retries handled per script run (claim, reap); reap loops until none are left.
 _RECLAIM_BATCH = 64
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _require_id(field: str, value: str) -> None:
@@ -65,8 +62,8 @@ class TaskQueue:
     """The Redis priority queue with leases shared by flasher replicas.
 
     ``client`` is a redis-py client (built by :meth:`from_settings` in the service; a ``RedisCluster`` works too:
-    every key shares one hash tag); ``settings`` gives the lease
-    length, attempts and retry backoff (every replica should use the same); keys are ``{key_prefix}:...``.
+    every key shares one hash tag); ``settings`` gives the lease length, attempts and retry backoff (every
+    replica should use the same); keys are ``{key_prefix}:...``.
     Connection problems are retried for ``retry_deadline`` seconds, then raised as
     :class:`~flasher.queue.errors.QueueUnavailable`; a refused command raises
     :class:`~flasher.queue.errors.QueueError`. Instances are thread-safe (redis-py's connection pool is).
@@ -123,8 +120,8 @@ class TaskQueue:
 
     def _lease_reply(self, lease: Lease, reply: list[Any]) -> list[Any]:
         """``reply`` of a lease script when it says ``ok``; raises :class:`LeaseLost` when it says ``lost``."""
-        if _text(reply[0]) == "lost":
-            raise LeaseLost(lease.server_id, lease.task_id, lease.token, _text(reply[1]))
+        if as_text(reply[0]) == "lost":
+            raise LeaseLost(lease.server_id, lease.task_id, lease.token, as_text(reply[1]))
         return reply
 
     def _lease_args(self, lease: Lease) -> tuple[str, str, str]:
@@ -154,7 +151,7 @@ class TaskQueue:
         if isinstance(priority, bool) or not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise ValueError(f"priority: must be an integer {MIN_PRIORITY}..{MAX_PRIORITY} (got {priority!r})")
         outcome, *view = self._run("enqueue", server_id, kind, task_id, priority)
-        return EnqueueResult(EnqueueOutcome(_text(outcome)), QueueEntry.from_record(*view))
+        return EnqueueResult(EnqueueOutcome(as_text(outcome)), QueueEntry.from_record(*view))
 
     def cancel(self, server_id: str, *, task_id: str | None = None) -> CancelOutcome:
         """Cancel the server's live task (only if it is ``task_id``, when given).
@@ -165,7 +162,7 @@ class TaskQueue:
         (dead entries are left for :meth:`forget_dead`).
         """
         (outcome,) = self._run("cancel", server_id, task_id or "")
-        return CancelOutcome(_text(outcome))
+        return CancelOutcome(as_text(outcome))
 
     # -- workers --------------------------------------------------------------------------------------------
 
@@ -194,7 +191,7 @@ class TaskQueue:
             attempts=int(rec["attempts"]),
             worker=worker,
             token=int(token),
-            epoch=_text(epoch),
+            epoch=as_text(epoch),
             expires_at=int(expires_ms) / 1000.0,
         )
 
@@ -245,7 +242,7 @@ class TaskQueue:
             round(self.settings.retry_base_delay * 1000),
             round(self.settings.retry_max_delay * 1000),
         )
-        return FailOutcome(_text(self._lease_reply(lease, reply)[1]))
+        return FailOutcome(as_text(self._lease_reply(lease, reply)[1]))
 
     def release(self, lease: Lease) -> None:
         """Give the task back without counting an attempt (graceful shutdown): it goes to the front of its

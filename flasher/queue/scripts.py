@@ -188,14 +188,14 @@ return {'added', save(server, rec)}
 CLAIM: Final = r"""
 local now, now_us = clock()
 reclaim(now, tonumber(ARGV[3]), 64)
-for _ = 1, 64 do
+local queues = READY
+if #ARGV > 4 then
+  queues = {}
+  for i = 5, #ARGV do queues[ARGV[i]] = READY[ARGV[i]] end
+end
+for _ = 1, 64 do  -- the head of the queues, skipping stray members (hand edits) up to 64 times
   local best_key, best_server, best_score
-  local keys = READY
-  if #ARGV > 4 then
-    keys = {}
-    for i = 5, #ARGV do keys[ARGV[i]] = READY[ARGV[i]] end
-  end
-  for _, key in pairs(keys) do
+  for _, key in pairs(queues) do
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if head[1] then
       local s = tonumber(head[2])
@@ -205,7 +205,7 @@ for _ = 1, 64 do
   if not best_server then return false end
   redis.call('ZREM', best_key, best_server)
   local raw = redis.call('HGET', TASKS, best_server)
-  if raw and redis.call('HEXISTS', HOLDERS, best_server) == 0 then  -- else a stray member: dropped
+  if raw and redis.call('HEXISTS', HOLDERS, best_server) == 0 then
     local meta = redis.call('HMGET', META, 'epoch', 'token')
     local epoch = meta[1]
     if not epoch then
