@@ -177,8 +177,8 @@ class TaskQueue:
         if kinds is not None and (not wanted or any(kind not in KINDS for kind in wanted)):
             raise ValueError(f"kinds: must be among {', '.join(KINDS)} (got {list(wanted)!r})")
         # The epoch of a data set is the candidate of the first claim that finds none (after Redis lost its data).
-        epoch = f"{self._epoch_prefix}{next(self._epoch_counter):x}"
-        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, epoch, *wanted)
+        candidate = f"{self._epoch_prefix}{next(self._epoch_counter):x}"
+        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, candidate, *wanted)
         if reply is None:
             return None
         raw, epoch, token, expires_ms = reply
