@@ -132,6 +132,10 @@ class WorkerPool:
         """True once :meth:`stop` was called."""
         return self._stopping.is_set()
 
+    def alive(self) -> bool:
+        """True while every worker thread runs (before :meth:`stop`); a dead thread means the pool is broken."""
+        return bool(self._threads) and not self._stopping.is_set() and all(t.is_alive() for t in self._threads)
+
     def running(self) -> list[RunningTask]:
         """The tasks running right now."""
         with self._lock:
