@@ -170,6 +170,11 @@ class Poller:
         scheduler.start()
         self._scheduler = scheduler
 
+    @property
+    def running(self) -> bool:
+        """True while polls are scheduled (between :meth:`start` and :meth:`stop`)."""
+        return self._scheduler is not None and bool(self._scheduler.running)
+
     def stop(self) -> None:
         """Stop scheduling polls and wait for a running one to end."""
         if self._scheduler is not None:
