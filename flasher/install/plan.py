@@ -19,9 +19,14 @@ A task that already carries a ``mode`` (written back by flasher) is planned the 
 its ``Firmware`` is flasher's report and is re-derived from the set, so planning is idempotent.
 
 Matching: the firmware's ``component`` is the component's type slug, its ``vendor`` the component's vendor (the
-server's vendor when the component has none), and the component's model is in the firmware's ``model`` list,
-except for :data:`~flasher.constants.MODEL_AGNOSTIC_COMPONENTS` (BMC, BIOS, CPLD, chassis, backplane, CPU). All
-compared case-insensitively. Each of several components of one type (drives, NICs) is its own planned install.
+server's vendor when the component has none), and the component's model is in the firmware's ``model`` list.
+:data:`~flasher.constants.MODEL_AGNOSTIC_COMPONENTS` (BMC, BIOS, CPLD, chassis, backplane, CPU) match without the
+component's model, but their images are built for server models: when the firmware lists models and the server's
+model is known, the server's model must be among them (a set named for another model must not put that model's
+BIOS on this server). All compared case-insensitively. Each of several components of one type (drives, NICs) is its
+own planned install. An operator's ``updateFileURL`` is one image for every component of its type, so it is
+refused (:class:`PlanError`, naming them) when those components are of several vendors or models (two NIC
+models): such firmware must come through the inventory, per model.
 Order: :data:`~flasher.constants.INSTALL_ORDER`, then types it does not list (alphabetically), then by component
 name and serial.
 
@@ -368,15 +373,22 @@ def _vendor(component: Component, server: Server) -> str:
     return (component.vendor or server.vendor or "").lower()
 
 
+def _model_fits(firmware: FirmwareVersion, component: Component, server: Server) -> bool:
+    """True when ``firmware``'s model list allows ``component``: it lists the component's model; for a
+    model-agnostic type, it lists the server's model, or lists none, or the server's model is unknown."""
+    models = {model.lower() for model in firmware.model}
+    if _slug(component) in MODEL_AGNOSTIC_COMPONENTS:
+        return not models or not server.model or server.model.lower() in models
+    return component.model.lower() in models
+
+
 def _fits(firmware: FirmwareVersion, component: Component, server: Server) -> bool:
-    """True when ``firmware`` is for ``component``: same type and vendor, and a listed model (or a
-    model-agnostic type)."""
+    """True when ``firmware`` is for ``component``: same type and vendor, and a model that fits
+    (:func:`_model_fits`)."""
     slug = _slug(component)
     if normalise_slug(firmware.component) != slug or firmware.vendor.lower() != _vendor(component, server):
         return False
-    if slug in MODEL_AGNOSTIC_COMPONENTS:
-        return True
-    return component.model.lower() in {model.lower() for model in firmware.model}
+    return _model_fits(firmware, component, server)
 
 
 def _describe_firmware(firmware: FirmwareVersion) -> str:
@@ -461,13 +473,11 @@ def _plan_predefined(
                 f" (its components: {_describe_components(components)})"
             )
         force = task.force or spec.force
+        if spec.update_file_url:
+            _check_operator_image(slug, spec, server, matching)
         for component in matching:
             firmware_uuid: str | None = None
             if spec.update_file_url:
-                if spec.checksum is None:
-                    raise PlanError(
-                        f"Firmware.{slug}: updateFileURL is given without updateFileChecksum; every image is verified"
-                    )
                 image: tuple[str, str, str] | str = (
                     spec.update_file_url,
                     str(spec.checksum),
@@ -478,11 +488,15 @@ def _plan_predefined(
                 model = "" if slug in MODEL_AGNOSTIC_COMPONENTS else component.model
                 key = (vendor, model.lower(), slug, spec.version)
                 if key not in lookups:
-                    lookups[key] = _lookup(inventory, slug, spec, vendor, model)
+                    lookups[key] = _lookup(inventory, spec, component, server)
                 found = lookups[key]
-                sought = (
-                    f"vendor {vendor!r}, model {model!r}" if model else f"vendor {vendor!r}, any model"
-                ) + f", component {slug!r}, version {spec.version!r}"
+                if model:
+                    sought = f"vendor {vendor!r}, model {model!r}"
+                elif server.model:
+                    sought = f"vendor {vendor!r}, server model {server.model!r}"
+                else:
+                    sought = f"vendor {vendor!r}, any model"
+                sought += f", component {slug!r}, version {spec.version!r}"
                 if spec.checksum is not None:
                     sought += f", checksum {spec.checksum}"
                 if not found:
@@ -509,11 +523,28 @@ def _plan_predefined(
     return items
 
 
+def _check_operator_image(slug: str, spec: FirmwareSpec, server: Server, components: Sequence[Component]) -> None:
+    """Refuse an operator's ``updateFileURL`` without a checksum, or for components of several vendors or models:
+    the one image would go to each of them (two NIC models, say), so one would get the other's firmware."""
+    if spec.checksum is None:
+        raise PlanError(f"Firmware.{slug}: updateFileURL is given without updateFileChecksum; every image is verified")
+    kinds = {(_vendor(c, server), c.model.lower()): f"{_vendor(c, server)} {c.model or '?'}" for c in components}
+    if len(kinds) > 1:
+        raise PlanError(
+            f"Firmware.{slug}: updateFileURL gives one image to every {slug} component, but server {server.uuid}"
+            f" has {slug} components of {len(kinds)} vendors or models ({', '.join(sorted(kinds.values()))});"
+            " give the firmware through the inventory instead (a firmware version per model, named here by"
+            " version without updateFileURL, or a firmware set)"
+        )
+
+
 def _lookup(
-    inventory: FirmwareCatalog, slug: str, spec: FirmwareSpec, vendor: str, model: str
+    inventory: FirmwareCatalog, spec: FirmwareSpec, component: Component, server: Server
 ) -> list[FirmwareVersion]:
-    """The inventory's firmware for one entry: the filters, then an exact check of each (the server's filters
-    are looser: case, model list containment)."""
+    """The inventory's firmware for one entry and ``component``: the filters, then an exact check of each (the
+    server's filters are looser: case, model list containment), models by :func:`_model_fits`."""
+    slug, vendor = _slug(component), _vendor(component, server)
+    model = "" if slug in MODEL_AGNOSTIC_COMPONENTS else component.model
     found = sorted(
         inventory.list_firmware(vendor=vendor, model=model or None, version=spec.version, component=slug),
         key=lambda fw: (fw.filename, fw.uuid or ""),
@@ -525,7 +556,7 @@ def _lookup(
             continue
         if fw.version.strip().lower() != spec.version.strip().lower():
             continue
-        if model and model.lower() not in {m.lower() for m in fw.model}:
+        if not _model_fits(fw, component, server):
             continue
         if checksum is not None:
             try:
@@ -644,8 +675,9 @@ def build_plan(
     """The plan for ``task`` on ``server`` with its ``components`` (installed versions read from them).
 
     Firmware versions and sets are read through ``inventory``. Raises :class:`PlanError` when the task cannot
-    be planned: an unsupported install method, a PredefinedFirmware entry for a type the server lacks, no or
-    several matching firmware versions, a missing or ambiguous set, zero or several sets for ResolveFirmware (or a
+    be planned: an unsupported install method, a PredefinedFirmware entry for a type the server lacks, an
+    entry's ``updateFileURL`` without a checksum or for components of several vendors or models, no or several
+    matching firmware versions, a missing or ambiguous set, zero or several sets for ResolveFirmware (or a
     vendor or model with a '~', which no label filter can carry), a set with nothing for this server, a recorded
     mode whose input is gone. Inventory errors propagate.
     """

@@ -252,8 +252,14 @@ ERRORS: list[tuple[str, dict[str, Any], str]] = [
     (
         "r6515-a",
         {"Firmware": {"bios": {"version": "3.0.0"}}},
-        "Firmware.bios: no firmware in the inventory matches vendor 'dell', any model, component 'bios',"
+        "Firmware.bios: no firmware in the inventory matches vendor 'dell', server model 'r6515', component 'bios',"
         " version '3.0.0'",
+    ),
+    (
+        "r6525-a",
+        {"Firmware": {"bmc": {"version": "2.70.70.70"}}},  # exists, for r6515 only: not for this server's BMC
+        "Firmware.bmc: no firmware in the inventory matches vendor 'dell', server model 'r6525', component 'bmc',"
+        " version '2.70.70.70'",
     ),
     (
         "r6515-a",
@@ -264,9 +270,10 @@ ERRORS: list[tuple[str, dict[str, Any], str]] = [
     (
         "r6515-a",
         {"Firmware": {"bios": {"version": "2.9.0"}}},
-        "Firmware.bios: 2 firmware in the inventory match vendor 'dell', any model, component 'bios', version"
-        " '2.9.0': {fw:BIOS_2.9.0.bin} (BIOS_2.9.0.bin, bios dell [r6515] 2.9.0); {fw:BIOS_2.9.0.exe} (BIOS_2.9.0.exe,"
-        " bios dell [r6515] 2.9.0) (give updateFileURL and updateFileChecksum to choose)",
+        "Firmware.bios: 2 firmware in the inventory match vendor 'dell', server model 'r6515', component 'bios',"
+        " version '2.9.0': {fw:BIOS_2.9.0.bin} (BIOS_2.9.0.bin, bios dell [r6515] 2.9.0);"
+        " {fw:BIOS_2.9.0.exe} (BIOS_2.9.0.exe, bios dell [r6515] 2.9.0) (give updateFileURL and updateFileChecksum"
+        " to choose)",
     ),
     (
         "r6515-a",

@@ -275,11 +275,68 @@ def test_predefined_url_without_checksum_is_refused() -> None:
         )
 
 
-def test_predefined_matches_model_agnostic_types_without_a_model() -> None:
-    catalog = Catalog([firmware("bios", "2.7.3", models=["r6525"])])  # listed for another model: still fits
+def test_predefined_matches_model_agnostic_types_without_the_components_model() -> None:
+    catalog = Catalog([firmware("bios", "2.7.3", models=["r6525", "R6515"])])  # the server's model, any case
     plan = plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, [component("bios", "2.6.0", model="")], catalog)
     assert plan.items[0].decision is Decision.INSTALL
     assert plan.items[0].image_url == "https://fw.example.com/bios-2.7.3-1.bin"
+
+
+@pytest.mark.parametrize(
+    ("models", "srv"),
+    [([], server()), (["r6525"], server(model=None))],
+    ids=["firmware-lists-no-model", "server-model-unknown"],
+)
+def test_predefined_model_agnostic_firmware_fits_when_no_model_rules_it_out(models: list[str], srv: Server) -> None:
+    catalog = Catalog([firmware("bios", "2.7.3", models=models)])
+    plan = plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, [component("bios", "2.6.0", model="")], catalog, srv)
+    assert plan.items[0].image_url == "https://fw.example.com/bios-2.7.3-1.bin"
+
+
+def test_predefined_model_agnostic_firmware_for_another_server_model_does_not_fit() -> None:
+    """A BIOS (BMC, CPLD...) image is built for server models: the firmware's model list must hold the server's."""
+    other = firmware("bios", "2.7.3", models=["r6525"], n=1, filename="r6525.bin")
+    with pytest.raises(PlanError) as caught:
+        plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, [component("bios", "2.6.0")], Catalog([other]))
+    assert str(caught.value) == (
+        "Firmware.bios: no firmware in the inventory matches vendor 'dell', server model 'r6515',"
+        " component 'bios', version '2.7.3'"
+    )
+    own = firmware("bios", "2.7.3", models=["r6515"], n=2, filename="r6515.bin")
+    plan = plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, [component("bios", "2.6.0")], Catalog([other, own]))
+    assert [i.filename for i in plan.items] == ["r6515.bin"]  # not "2 firmware match"
+
+
+def test_a_set_for_another_server_model_plans_nothing_for_model_agnostic_types() -> None:
+    """A wrongly named set (another model's) must not put that model's BIOS or BMC firmware on this server."""
+    items = [firmware("bmc", "2.80.80.80", models=["r6525"], n=1), firmware("bios", "2.7.3", models=["r6525"], n=2)]
+    catalog = Catalog(sets=[firmware_set("dell-r6525", items, {"vendor": "dell", "model": "r6525"})])
+    components = [component("bmc", "2.75.75.75"), component("bios", "2.6.0")]
+    with pytest.raises(PlanError, match="firmware set 'dell-r6525' has no firmware for any component"):
+        plan_for({"firmwareSet": "dell-r6525"}, components, catalog)
+    items.append(firmware("bios", "2.7.4", models=["R6515"], n=3))
+    catalog = Catalog(sets=[firmware_set("dell-mixed", items)])
+    plan = plan_for({"firmwareSet": "dell-mixed"}, components, catalog)
+    assert [(i.component, i.version) for i in plan.items] == [("bios", "2.7.4")]
+    assert plan.unmatched == ("bmc dell [r6525] 2.80.80.80", "bios dell [r6525] 2.7.3")
+
+
+def test_predefined_url_for_components_of_several_models_is_refused() -> None:
+    """One operator image for every NIC would put one model's firmware on another."""
+    nics = [
+        component("nic", "22.31.6", vendor="mellanox", model="cx5", name="NIC 0"),
+        component("nic", "22.31.6", vendor="mellanox", model="CX6", name="NIC 1"),
+    ]
+    spec = {"version": "22.36.1010", "updateFileURL": "https://fw.example.com/nic.bin", "updateFileChecksum": _sha(3)}
+    with pytest.raises(PlanError) as caught:
+        plan_for({"Firmware": {"nic": spec}}, nics, Catalog())
+    message = str(caught.value)
+    assert message.startswith("Firmware.nic: updateFileURL gives one image to every nic component")
+    assert "mellanox cx5" in message and "mellanox CX6" in message
+    assert "through the inventory" in message
+    same = [nics[0], component("nic", "22.31.6", vendor="Mellanox", model="CX5", name="NIC 1")]
+    plan = plan_for({"Firmware": {"nic": spec}}, same, Catalog())  # one model, any case: one image fits both
+    assert [i.image_url for i in plan.items] == ["https://fw.example.com/nic.bin"] * 2
 
 
 def test_predefined_needs_the_model_for_other_types() -> None:
@@ -305,7 +362,8 @@ def test_predefined_checksum_narrows_several_candidates() -> None:
         plan_for({"Firmware": {"bios": {"version": "2.7.3"}}}, components, catalog)
     message = str(caught.value)
     assert message.startswith(
-        "Firmware.bios: 2 firmware in the inventory match vendor 'dell', any model, component 'bios', version '2.7.3': "
+        "Firmware.bios: 2 firmware in the inventory match vendor 'dell', server model 'r6515', component 'bios',"
+        " version '2.7.3': "
     )
     assert (
         "11111111-0000-4000-8000-000000000001 (a.bin" in message
