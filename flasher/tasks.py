@@ -511,9 +511,7 @@ def _firmware_map(value: Any) -> Any:
                 continue
             slug = normalise_slug(component) if isinstance(component, str) else ""
             if not slug:
-                problems.append(
-                    (f"{where}.component", component, "is not a component type slug (bmc, bios, drive, ...)")
-                )
+                problems.append((f"{where}.component", component, _NOT_A_SLUG))
             elif slug in result:
                 problems.append((f"{where}.component", component, f"names component {slug!r} a second time"))
             else:

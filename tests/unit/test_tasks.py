@@ -260,6 +260,12 @@ INSTALL_ERRORS: list[tuple[Any, str, Any, str]] = [
         "field 'Firmware[0].component': value \"  \" is not a component type slug (bmc, bios, drive, ...)",
     ),
     (
+        {"Firmware": {" ": {"version": "1"}}},
+        "Firmware. ",
+        " ",
+        "field 'Firmware. ': value \" \" is not a component type slug (bmc, bios, drive, ...)",
+    ),
+    (
         {"Firmware": {"drive": {"version": "1", "instances": [{"name": "Disk 0", "status": "done"}]}}},
         "Firmware.drive.instances[0].status",
         "done",
