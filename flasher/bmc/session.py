@@ -27,7 +27,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import sushy
-import urllib3
 from loguru import logger
 from pydantic import SecretStr
 from sushy import auth as sushy_auth
@@ -37,6 +36,7 @@ from sushy import exceptions as sushy_exc
 from flasher import redact
 from flasher.bmc.errors import BMCAddressError, BMCAuthError, BMCError, BMCUnreachable, translate, translated
 from flasher.config import BMCSettings
+from flasher.netfail import never_connected
 
 _ROOT = "/redfish/v1/"
 
@@ -95,14 +95,6 @@ class RequestNotRepeatedError(requests.RequestException):
     family, and turns this one into its ``ConnectionError`` at once."""
 
 
-def _never_connected(exc: requests.RequestException) -> bool:
-    """True when the request never left: connect timeout, connection refused, name not resolved."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's MaxRetryError
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
-
-
 class _Session(requests.Session):
     """requests' session that keeps sushy from repeating a POST that may have reached the BMC."""
 
@@ -111,7 +103,7 @@ class _Session(requests.Session):
             return super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             verb = method.decode() if isinstance(method, bytes) else method
-            if verb.upper() in REPEATABLE_METHODS or _never_connected(exc):
+            if verb.upper() in REPEATABLE_METHODS or never_connected(exc):
                 raise
             raise RequestNotRepeatedError(
                 f"{exc} (a {verb.upper()} is not sent again: the BMC may have run it)"

@@ -31,7 +31,6 @@ from urllib.parse import quote
 import requests
 import tenacity
 from loguru import logger
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from flasher import redact
 from flasher.config import InventorySettings
@@ -46,6 +45,7 @@ from flasher.inventory.errors import (
     UnavailableError,
 )
 from flasher.metrics import INVENTORY_ERRORS
+from flasher.netfail import never_connected
 
 API_PREFIX = "/api/v1"
 #: 400 error text of a unique-constraint violation (``pq: duplicate key value violates unique constraint``).
@@ -103,14 +103,6 @@ def _retry_after(response: requests.Response) -> float | None:
 def _snippet(response: requests.Response) -> str:
     text = " ".join(response.text[: _SNIPPET * 4].split())
     return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
-
-
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when the request cannot have reached the server: refused or timed-out TCP connect."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 class Transport:
@@ -266,7 +258,7 @@ class Transport:
             raise UnavailableError(call, reason, target=path) from None
         except requests.ConnectionError as exc:
             error = UnavailableError(call, f"cannot connect to {self.root_url} ({type(exc).__name__})", target=path)
-            if req.retry == "all" or _never_connected(exc):
+            if req.retry == "all" or never_connected(exc):
                 raise _RetryableError(error) from None
             raise UnavailableError(
                 call, f"connection lost ({type(exc).__name__}); the write may have been applied", target=path
