@@ -474,7 +474,9 @@ def _plan_predefined(
             )
         force = task.force or spec.force
         if spec.update_file_url:
-            _check_operator_image(slug, spec, server, matching)
+            # A task carrying a mode was checked when first planned, and its URL may be flasher's own fill-in
+            # from one inventory firmware that lists every model: only the first planning checks the models.
+            _check_operator_image(slug, spec, server, matching, models=task.mode is None)
         for component in matching:
             firmware_uuid: str | None = None
             if spec.update_file_url:
@@ -523,13 +525,15 @@ def _plan_predefined(
     return items
 
 
-def _check_operator_image(slug: str, spec: FirmwareSpec, server: Server, components: Sequence[Component]) -> None:
-    """Refuse an operator's ``updateFileURL`` without a checksum, or for components of several vendors or models:
-    the one image would go to each of them (two NIC models, say), so one would get the other's firmware."""
+def _check_operator_image(
+    slug: str, spec: FirmwareSpec, server: Server, components: Sequence[Component], *, models: bool = True
+) -> None:
+    """Refuse an operator's ``updateFileURL`` without a checksum, or (``models``) for components of several vendors
+    or models: the one image would go to each of them (two NIC models, say), so one would get the other's firmware."""
     if spec.checksum is None:
         raise PlanError(f"Firmware.{slug}: updateFileURL is given without updateFileChecksum; every image is verified")
     kinds = {(_vendor(c, server), c.model.lower()): f"{_vendor(c, server)} {c.model or '?'}" for c in components}
-    if len(kinds) > 1:
+    if models and len(kinds) > 1:
         raise PlanError(
             f"Firmware.{slug}: updateFileURL gives one image to every {slug} component, but server {server.uuid}"
             f" has {slug} components of {len(kinds)} vendors or models ({', '.join(sorted(kinds.values()))});"
