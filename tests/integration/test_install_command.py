@@ -53,11 +53,14 @@ def _image(tmp_path: Path, component: str, vendor: str, version: str, models: li
     return path
 
 
+def _sm_bios(bmcsim: BmcFleet, image: Path, version: str = "1.5a") -> list[str]:
+    """The arguments installing ``image`` on the Supermicro-like BMC's BIOS."""
+    return ["--bmc", bmcsim.address(SUPERMICRO), "--component", "bios", "--version", version, "--file", str(image)]
+
+
 def test_a_local_file_pushed_to_the_bmc(bmcsim: BmcFleet, config: Path, tmp_path: Path) -> None:
     image = _image(tmp_path, "bios", "supermicro", "1.5a", ["x12stw"])
-    code, output = _run(
-        config, "--bmc", bmcsim.address(SUPERMICRO), "--component", "bios", "--version", "1.5a", "--file", str(image)
-    )
+    code, output = _run(config, *_sm_bios(bmcsim, image))
     assert code == 0, output
     assert "[bios] installing 1.5a (installed: 1.4a)" in output
     assert "[bios] installing 1.5a: Running" in output  # progress as it goes
@@ -98,18 +101,7 @@ def test_a_url_pulled_by_the_bmc_from_a_file_server_of_its_own_with_the_host_res
 
 def test_dry_run_reads_and_tells_and_changes_nothing(bmcsim: BmcFleet, config: Path, tmp_path: Path) -> None:
     image = _image(tmp_path, "bios", "supermicro", "1.5a", ["x12stw"])
-    code, output = _run(
-        config,
-        "--bmc",
-        bmcsim.address(SUPERMICRO),
-        "--component",
-        "bios",
-        "--version",
-        "1.5a",
-        "--file",
-        str(image),
-        "--dry-run",
-    )
+    code, output = _run(config, *_sm_bios(bmcsim, image), "--dry-run")
     assert code == 0, output
     assert "dry run: would install bios 1.4a → 1.5a; nothing was changed on the BMC" in output
     audit = bmcsim.audit(SUPERMICRO)
@@ -120,19 +112,7 @@ def test_an_image_that_does_not_match_its_checksum_never_reaches_the_bmc(
     bmcsim: BmcFleet, config: Path, tmp_path: Path
 ) -> None:
     image = _image(tmp_path, "bios", "supermicro", "1.5a", ["x12stw"])
-    code, output = _run(
-        config,
-        "--bmc",
-        bmcsim.address(SUPERMICRO),
-        "--component",
-        "bios",
-        "--version",
-        "1.5a",
-        "--file",
-        str(image),
-        "--checksum",
-        "sha256:" + "0" * 64,
-    )
+    code, output = _run(config, *_sm_bios(bmcsim, image), "--checksum", "sha256:" + "0" * 64)
     assert code == 1, output
     assert "checksum mismatch" in output
     assert bmcsim.audit(SUPERMICRO)["installs"] == []
@@ -140,7 +120,7 @@ def test_an_image_that_does_not_match_its_checksum_never_reaches_the_bmc(
 
 def test_a_downgrade_is_refused_without_force(bmcsim: BmcFleet, config: Path, tmp_path: Path) -> None:
     image = _image(tmp_path, "bios", "supermicro", "1.3a", ["x12stw"])
-    args = ["--bmc", bmcsim.address(SUPERMICRO), "--component", "bios", "--version", "1.3a", "--file", str(image)]
+    args = _sm_bios(bmcsim, image, "1.3a")
     code, output = _run(config, *args)
     assert code == 1 and "downgrade from 1.4a to 1.3a refused (set force to allow it)" in output, output
     assert bmcsim.audit(SUPERMICRO)["installs"] == []
