@@ -165,8 +165,12 @@ class InstallEngine:
             return EngineResult(Outcome.LOST, f"stopped: {exc}", str(exc), self.state)
 
     def _run(self) -> EngineResult:
+        # A BMC that an earlier attempt was flashing may be restarting into its new firmware: wait for it as
+        # long as a BMC may be away while it flashes itself (bmc.offline_grace), not just the connect policy.
+        resuming = any(p.status is ComponentStatus.ACTIVE for p in self.prior.values())
+        patience = self.steps.settings.bmc.offline_grace if resuming else None
         try:
-            bmc = self.steps.run("connect", self.connect, transient=(BMCUnreachable,))
+            bmc = self.steps.run("connect", self.connect, transient=(BMCUnreachable,), patience=patience)
         except BMCUnreachable as exc:
             return EngineResult(Outcome.RETRY, f"BMC unreachable: {exc}", f"BMC unreachable: {exc}")
         except BMCError as exc:
@@ -237,7 +241,8 @@ class InstallEngine:
         """``1 to install, 1 to resume, 2 skipped (bios 1.4a → 1.5a, bmc 01.02.14 → 01.02.20)``."""
         counts = {what: 0 for what in _PLAN_WORDS.values()}
         for state in self.state.items:
-            counts[_PLAN_WORDS[(state.status, state.resume)]] += 1
+            what = _PLAN_WORDS.get((state.status, state.resume), state.status.value)
+            counts[what] = counts.get(what, 0) + 1
         line = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing planned"
         changes = ", ".join(
             f"{self.state.label(s)} {s.installed_version or '?'} → {s.item.version}"
@@ -399,11 +404,17 @@ class InstallEngine:
             return self._installed(state, replace=not ran)
         except BMCInterrupted as exc:  # keep_going said no: the lease is gone
             raise LeaseLostError(str(exc)) from exc
+        except (_Stopped, LeaseLostError):
+            raise
         except (BMCError, StoreError) as exc:
-            state.status = ComponentStatus.FAILED
-            state.message = f"installed {item.version}, but {exc}" if confirmed else str(exc)
-            self.reporter.report(self.state, f"failed: {state.message}", component=label)
-            return False
+            error = str(exc)
+        except Exception as exc:  # a bug must not skip the power restore: the component fails, the run goes on
+            logger.exception("unexpected error while installing {}", label)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+        state.status = ComponentStatus.FAILED
+        state.message = f"installed {item.version}, but {error}" if confirmed else error
+        self.reporter.report(self.state, f"failed: {state.message}", component=label)
+        return False
 
     def _installed(self, state: ItemState, how: str = "", *, replace: bool) -> bool:
         """Mark ``state`` installed; its message replaces the previous line (``confirming ...``) unless

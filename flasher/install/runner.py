@@ -12,8 +12,10 @@
    differ from what the inventory holds, retried under the ``inventory_write`` policy; not in a dry run;
 4. writes the final status: ``success``, ``failed`` with ``error``, or ``cancelled``, with ``completedAt``.
 
-Outcomes: an unplannable task fails; the inventory or the BMC unreachable before anything changed is ``retry``;
-a lost lease is ``lost`` (nothing written); a shutdown is ``released``; a replaced attribute is ``replaced``.
+Outcomes: an unplannable task (or a server without a BMC address) fails; the inventory or the BMC unreachable
+before anything changed is ``retry``; a lost lease is ``lost`` (nothing written); a shutdown is ``released``; a
+replaced attribute is ``replaced`` (nothing more written: the versions are recorded by the next run, which reads
+them from the BMC again).
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ class InstallRunner:
             return _finish(ctx.writer, Outcome.FAILED, f"cannot plan the install: {exc}")
         except InventoryError as exc:
             return RunResult(Outcome.RETRY, f"inventory unavailable: {exc}")
+        if not ctx.server.bmc_address:
+            return _finish(
+                ctx.writer,
+                Outcome.FAILED,
+                f"server {server_id} has no BMC address (attribute sh.hollow.bmc_info, key address)",
+            )
         prior = prior_items(task, plan)
         if started(prior):
             ctx.writer.update(message=f"resuming (attempt {ctx.attempt}): re-reading the installed versions first")
@@ -150,13 +158,9 @@ class InstallRunner:
             result = engine.run()
         except InventoryError as exc:  # the BMC's credentials could not be read: nothing changed yet
             return RunResult(Outcome.RETRY, f"inventory unavailable: {exc}")
-        except ValueError as exc:  # no BMC address
-            return _finish(ctx.writer, Outcome.FAILED, str(exc))
-        if result.outcome in (Outcome.LOST, Outcome.RETRY, Outcome.RELEASED):
+        if result.outcome in (Outcome.LOST, Outcome.RETRY, Outcome.RELEASED, Outcome.REPLACED):
             return RunResult(result.outcome, result.error or result.summary)
         note = None if task.dry_run else _record_versions(ctx, components, result)
-        if result.outcome is Outcome.REPLACED:
-            return RunResult(Outcome.REPLACED, result.summary)
         return _finish(ctx.writer, result.outcome, result.error, summary=result.summary, note=note)
 
 

@@ -29,6 +29,7 @@ from typing import Final, TypeVar
 
 from loguru import logger
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential
 
 from flasher.config import Settings, StepPolicy
@@ -50,6 +51,8 @@ STEP_NAMES: Final[tuple[str, ...]] = (
 )
 #: The ``component`` label of steps that concern the whole server (connect, power...).
 NO_COMPONENT: Final = "-"
+#: Longest wait between attempts of a step run with ``patience`` (seconds).
+PATIENT_WAIT: Final = 30.0
 
 
 class Steps:
@@ -78,18 +81,28 @@ class Steps:
         *,
         component: str = NO_COMPONENT,
         transient: tuple[type[BaseException], ...] = (),
+        patience: float | None = None,
     ) -> T:
         """Call ``fn`` under step ``name``'s policy and return its result.
 
         An exception of a ``transient`` type is retried (exponential backoff from ``backoff`` seconds) until the
         policy's ``attempts`` are used or its ``timeout`` has passed since the first attempt, then re-raised;
-        any other exception is raised at once. The duration (all attempts) goes to ``STEP_DURATION``.
+        any other exception is raised at once. ``patience`` (seconds) replaces both bounds when longer: retry for
+        that long, however many attempts it takes (waits capped at :data:`PATIENT_WAIT`). The duration (all
+        attempts) goes to ``STEP_DURATION``.
         """
         policy = self.policy(name)
         started = time.monotonic()
+        stop: stop_base
+        if patience is not None and patience > policy.timeout:
+            stop = stop_after_delay(patience)
+            longest = max(policy.backoff, PATIENT_WAIT)
+        else:
+            stop = stop_after_attempt(policy.attempts) | stop_after_delay(policy.timeout)
+            longest = max(policy.backoff, policy.timeout)
         retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.timeout),
-            wait=wait_exponential(multiplier=policy.backoff, max=max(policy.backoff, policy.timeout)),
+            stop=stop,
+            wait=wait_exponential(multiplier=policy.backoff, max=longest),
             retry=retry_if_exception_type(transient),
             reraise=True,
             sleep=self._sleep,

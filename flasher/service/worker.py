@@ -253,7 +253,8 @@ class WorkerPool:
         except Exception as exc:
             logger.exception("{} runner failed with an unexpected error", kind.value)
             error = redact.scrub(f"internal error: {type(exc).__name__}: {exc}")
-            self._write(writer, lambda: writer.finish(TaskStatus.FAILED, error=error, message=f"failed: {error}"))
+            if not is_terminal(writer.task.status):  # a runner may fail after writing its final status
+                self._write(writer, lambda: writer.finish(TaskStatus.FAILED, error=error, message=f"failed: {error}"))
             return RunResult(Outcome.FAILED, error)
 
     # -- settling the lease -------------------------------------------------------------------------------------

@@ -271,3 +271,20 @@ def test_connect_is_retried_under_its_policy(tmp_path: Path, failures: int, outc
     assert result.outcome is outcome and len(tries) == min(failures + 1, 3)
     if outcome is Outcome.RETRY:
         assert result.error == "BMC unreachable: connection refused" and bmc.calls == []
+
+
+def test_a_resumed_task_waits_for_a_bmc_restarting_into_its_new_firmware(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "2"}, {"bmc": "2"})
+    tries: list[int] = []
+
+    def connect() -> BMC:
+        tries.append(1)
+        if len(tries) <= 6:  # more than the connect policy's 3 attempts
+            raise BMCUnreachable("connection refused")
+        return cast(BMC, bmc)
+
+    prior = {"u-bmc": PriorItem(ComponentStatus.ACTIVE, bmc_task="/tasks/bmc")}
+    result = _engine(connect, Reporter(), tmp_path, _item("bmc", "1", "2"), prior=prior).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert len(tries) == 7 and "install bmc" not in bmc.calls
+    assert result.state is not None and result.state.items[0].message.startswith("installed 2 by the earlier attempt")
