@@ -21,12 +21,22 @@ from typing import Any
 
 import requests
 import yaml
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from sandbox.procs import ManagedProcess, free_port, free_port_range, wait_until
 from sandbox.up.scenario import Scenario
 
 HOST = "127.0.0.1"
+
+
+def _reader() -> requests.Session:
+    """A session for the stack's own reads and writes, riding out the 5xx that fault tests inject."""
+    session = requests.Session()
+    retry = Retry(total=8, backoff_factor=0.05, status_forcelist=(500, 502, 503, 504), allowed_methods=None)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
 
 
 def _script(name: str) -> list[str]:
@@ -107,6 +117,7 @@ class Stack:
         self.images: ImageServer | None = None
         self.replicas: dict[str, ManagedProcess] = {}
         self.replica_ports: dict[str, int] = {}
+        self.http = _reader()
 
     # -- the servers ----------------------------------------------------------------------------------------
 
@@ -267,10 +278,23 @@ class Stack:
     def flag(self, server_uuid: str, namespace: str, data: dict[str, Any]) -> None:
         """Write a task attribute as an operator's tool would (create, or replace when it exists)."""
         url = f"{self.inventory_url}/api/v1/servers/{server_uuid}/attributes"
-        response = requests.put(f"{url}/{namespace}", json={"data": data}, timeout=30)
+        response = self.http.put(f"{url}/{namespace}", json={"data": data}, timeout=30)
         if response.status_code == 404:
-            response = requests.post(url, json={"namespace": namespace, "data": data}, timeout=30)
+            response = self.http.post(url, json={"namespace": namespace, "data": data}, timeout=30)
         response.raise_for_status()
+
+    def set_inventory_faults(self, rule: dict[str, Any] | None) -> None:
+        """Make the inventory answer 5xx by ``rule`` (``{"every": 5}``: one call in five); ``None`` clears it."""
+        url = f"{self.inventory_url}/_sandbox/faults"
+        response = requests.delete(url, timeout=30) if rule is None else requests.put(url, json=rule, timeout=30)
+        response.raise_for_status()
+
+    def replica_health(self, name: str) -> int:
+        """The HTTP status of replica ``name``'s ``/healthz`` (0 when it does not answer)."""
+        try:
+            return requests.get(f"http://{HOST}:{self.replica_ports[name]}/healthz", timeout=5).status_code
+        except requests.RequestException:
+            return 0
 
     def flag_all(self) -> None:
         """Write every task of the scenario."""
@@ -284,7 +308,7 @@ class Stack:
         for namespace in (TASK_NAMESPACE, SERVER_CONTROL_NAMESPACE):
             page = 1
             while True:
-                response = requests.get(
+                response = self.http.get(
                     f"{self.inventory_url}/api/v1/servers",
                     params={"attr": namespace, "page": page, "limit": 1000},
                     timeout=60,
@@ -302,14 +326,14 @@ class Stack:
 
     def fleet_audit(self) -> dict[str, Any]:
         """The simulated BMCs' audit: every install and power change, and the overlapping install count."""
-        response = requests.get(f"{self.control_url}/fleet/audit", timeout=60)
+        response = self.http.get(f"{self.control_url}/fleet/audit", timeout=60)
         response.raise_for_status()
         audit: dict[str, Any] = response.json()
         return audit
 
     def bmc_state(self, index: int) -> dict[str, Any]:
         """BMC ``index``'s simulator state (power, boot, versions)."""
-        response = requests.get(f"{self.control_url}/fleet/state/{self.bmc_base_port + index}", timeout=30)
+        response = self.http.get(f"{self.control_url}/fleet/state/{self.bmc_base_port + index}", timeout=30)
         response.raise_for_status()
         state: dict[str, Any] = response.json()
         return state
