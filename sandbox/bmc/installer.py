@@ -284,9 +284,7 @@ def _name_task(bmc: SimulatedBmc, task: InstallTask) -> None:
 def _accept(bmc: SimulatedBmc, task: InstallTask) -> InstallTask:
     task.record.task = task.id
     bmc.audit.begin_install(task.record)
-    bmc.tasks[task.id] = task
-    if task.monitor_uri is not None:
-        bmc.monitors[task.id] = task
+    bmc.remember(task)
     task.runner = bmc.spawn(run(bmc, task))
     logger.info("BMC {} accepted {} as task {} ({})", bmc.port, task.method, task.id, task.target_names)
     return task

@@ -29,6 +29,8 @@ from sandbox.bmc.tasks import InstallTask
 
 #: Seconds between the answer to a request that reboots the BMC and the port closing.
 REBOOT_GRACE = 0.05
+#: Tasks a BMC keeps; past this the oldest ended ones are forgotten (``CompletedTaskOverWritePolicy: Oldest``).
+MAX_TASKS = 256
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,18 @@ class SimulatedBmc:
     def active_tasks(self) -> list[InstallTask]:
         """Tasks not yet terminal (New, Running, Pending)."""
         return [t for t in self.tasks.values() if not t.terminal]
+
+    def remember(self, task: InstallTask) -> None:
+        """Add ``task`` to the TaskService, forgetting the oldest ended tasks past :data:`MAX_TASKS`."""
+        self.tasks[task.id] = task
+        if task.monitor_uri is not None:
+            self.monitors[task.id] = task
+        for old_id, old in list(self.tasks.items()):
+            if len(self.tasks) <= MAX_TASKS:
+                break
+            if old.terminal:
+                del self.tasks[old_id]
+                self.monitors.pop(old_id, None)
 
     def installing_slugs(self) -> list[str]:
         """Component types of the installs in progress (for component-scoped request faults)."""

@@ -13,6 +13,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,9 @@ class BmcFleet:
         workdir: Path,
         *,
         count: int | None = None,
-        install_seconds: float = 1.0,
-        offline_seconds: float = 1.0,
-        power_seconds: float = 0.5,
+        install_seconds: float | None = None,
+        offline_seconds: float | None = None,
+        power_seconds: float | None = None,
         config: FleetSpec | None = None,
         username: str = "root",
         password: str = "calvin",
@@ -77,9 +78,11 @@ class BmcFleet:
             count = len(config.bmcs) if config is not None else 2
         self.workdir = workdir
         self.count = count
-        self.install_seconds = install_seconds
-        self.offline_seconds = offline_seconds
-        self.power_seconds = power_seconds
+        defaults = (config.install_seconds, config.offline_seconds, config.power_seconds) if config else (1.0, 1.0, 0.5)
+        #: The fleet-wide timings (a config's BMC may override its own).
+        self.install_seconds = defaults[0] if install_seconds is None else install_seconds
+        self.offline_seconds = defaults[1] if offline_seconds is None else offline_seconds
+        self.power_seconds = defaults[2] if power_seconds is None else power_seconds
         self.config = config
         self.username = username
         self.password = password
@@ -122,25 +125,36 @@ class BmcFleet:
             else:
                 argv += ["--username", self.username, "--password", self.password]
             self.process = ManagedProcess(argv, self.workdir / f"bmcsim-{self.base_port}.log").start()
-            try:
-                wait_until(self._all_answer, timeout, f"{self.count} simulated BMCs on {self.base_port}")
+            if self._wait_bound(timeout):
+                self._check_all_answer()
                 return self
-            except TimeoutError:
-                alive = self.process.alive()
-                log = self.process.tail()
-                self.process.stop()
-                if alive or "cannot listen" not in log:
-                    raise RuntimeError(f"simulated BMCs did not start:\n{log}") from None
+            alive = self.process.alive()
+            log = self.process.tail()
+            self.process.stop()
+            if alive or "cannot listen" not in log:
+                raise RuntimeError(f"simulated BMCs did not start within {timeout:.0f} s:\n{log}")
         raise RuntimeError("simulated BMCs could not bind their ports three times in a row")
 
-    def _all_answer(self) -> bool:
+    def _wait_bound(self, timeout: float) -> bool:
+        """True once the control port answers (the fleet binds it after every BMC's port); False when the
+        process exits or ``timeout`` passes first."""
         assert self.process is not None
-        if not self.process.alive():
-            raise TimeoutError("process exited")
-        fleet = self.http.get(f"http://{HOST}:{self.control_port}/fleet", timeout=2).json()
-        if fleet["count"] != self.count:
-            return False
-        return all(self.http.get(f"{url}/redfish/v1", timeout=2).status_code == 200 for url in self.urls)
+        deadline = time.monotonic() + timeout
+        while self.process.alive() and time.monotonic() < deadline:
+            try:
+                fleet = self.http.get(f"http://{HOST}:{self.control_port}/fleet", timeout=2).json()
+                if fleet["count"] == self.count:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def _check_all_answer(self) -> None:
+        for url in self.urls:
+            response = requests.get(f"{url}/redfish/v1", timeout=10)
+            if response.status_code != 200:
+                raise RuntimeError(f"simulated BMC {url} answers {response.status_code}:\n{self.log()}")
 
     def stop(self) -> None:
         """Stop the process."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -12,6 +13,8 @@ from sandbox.bmc.components import build_components
 from sandbox.bmc.config import BmcSpec, ComponentSpec, FleetSpec, default_bmc, default_fleet, load_fleet
 from sandbox.bmc.faults import FaultBook, parse_fault
 from sandbox.bmc.shapes import DELL, SUPERMICRO
+from sandbox.bmc.simulator import MAX_TASKS, SimulatedBmc, Timings
+from sandbox.bmc.tasks import InstallTask
 
 REQUIRED = {"bmc", "bios", "cpld", "nic", "drive", "storage-controller", "psu"}
 
@@ -203,3 +206,38 @@ def test_audit_counts_installs_started_or_refused_while_another_runs() -> None:
     assert audit.overlapping_installs == 1  # the install running across the reset still counts
     audit.clear(forget_in_progress=True)
     assert audit.as_json()["installs_in_progress"] == 0
+
+
+# ---- task history -------------------------------------------------------------------------------------------
+
+
+def test_a_bmc_forgets_its_oldest_ended_tasks_but_never_a_running_one() -> None:
+    def no_client() -> Any:
+        raise AssertionError("no downloads here")
+
+    bmc = SimulatedBmc(
+        default_bmc(1),
+        index=0,
+        host="127.0.0.1",
+        port=1,
+        timings=Timings(1, 1, 1),
+        username="u",
+        password="p",
+        http=no_client,
+    )
+    for n in range(MAX_TASKS + 50):
+        task = InstallTask(
+            id=str(n),
+            uri=f"/t/{n}",
+            monitor_uri=f"/m/{n}",
+            name="t",
+            method="HttpPush",
+            apply_time="Immediate",
+            record=_install(),
+            image_name="x",
+        )
+        if n > 0:
+            task.end("Completed", "OK")
+        bmc.remember(task)
+    assert len(bmc.tasks) == MAX_TASKS and len(bmc.monitors) == MAX_TASKS
+    assert "0" in bmc.tasks and "1" not in bmc.tasks and str(MAX_TASKS + 49) in bmc.tasks
