@@ -10,28 +10,14 @@ import pytest
 
 from flasher.config import InventorySettings
 from flasher.constants import TASK_NAMESPACE
-from flasher.fencing import FenceState, LeaseLostError
+from flasher.fencing import LeaseLostError
 from flasher.inventory import InventoryClient
 from flasher.taskrun import StatusWriter, TaskKind, TaskReplacedError
 from flasher.tasks import TaskStatus, parse_install_task
+from tests.integration.control_helpers import TestFence as FakeFence
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
-
-
-class FakeFence:
-    """A fence the test controls: ``lost`` makes checks fail, ``cancel`` reports a cancel."""
-
-    def __init__(self) -> None:
-        self.lost = False
-        self.cancel = False
-        self.checks = 0
-
-    def check(self, *, min_remaining: float = 0.0) -> FenceState:
-        self.checks += 1
-        if self.lost:
-            raise LeaseLostError("lease lost")
-        return FenceState(cancel_requested=self.cancel)
 
 
 def client(server: InventoryServer, deadline: float = 0.3) -> InventoryClient:
