@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -22,30 +21,9 @@ import requests
 
 from sandbox.bmc.config import FleetSpec
 from sandbox.images import make_image
-from tests.support.processes import ManagedProcess, wait_until
+from tests.support.processes import ManagedProcess, free_port_range, wait_until
 
 HOST = "127.0.0.1"
-
-
-def free_port_range(count: int, host: str = HOST, attempts: int = 200) -> int:
-    """The first of ``count`` consecutive TCP ports on ``host`` that nothing listens on right now."""
-    import random
-
-    for _ in range(attempts):
-        base = random.randrange(20000, 60000 - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {count} consecutive free ports on {host}")
 
 
 def _sandbox_command() -> list[str]:
