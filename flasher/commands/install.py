@@ -37,7 +37,7 @@ from flasher.install.fileserver import FileServer
 from flasher.install.images import StoreImages
 from flasher.install.plan import InstallPlan, PlannedInstall, decide
 from flasher.install.state import EngineResult, InstallState, StopReason
-from flasher.install.store import FirmwareStore
+from flasher.install.store import FirmwareStore, StoreError
 from flasher.taskrun import Outcome
 from flasher.tasks import FirmwareAction, InstallMode, normalise_slug
 
@@ -213,8 +213,10 @@ class _LazyFileServer:
             server = FileServer(self.settings.fileserver, self.store)
             try:
                 server.start()
-            except OSError as exc:
-                fail(f"cannot start the file server on {server.base_url} (fileserver.host/port): {exc}")
+            except OSError as exc:  # fails the component; the engine still restores the host's power
+                raise StoreError(
+                    f"cannot start the file server on {server.base_url} (fileserver.host/port): {exc}"
+                ) from exc
             console.print(f"serving the image to the BMC from {server.base_url}", highlight=False)
             self.server = server
         return self.server
