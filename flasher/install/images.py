@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from flasher.install.download import ProgressCallback
 from flasher.install.fileserver import FileServer
 from flasher.install.plan import PlannedInstall
-from flasher.install.state import ProgressCallback
 from flasher.install.store import CachedImage, DisallowedURL, FirmwareStore
 
 

@@ -8,11 +8,11 @@ pulls).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from flasher.install.download import ProgressCallback
 from flasher.install.plan import Decision, InstallPlan, PlannedInstall
 from flasher.install.store import CachedImage
 from flasher.taskrun import Outcome
@@ -158,9 +158,6 @@ class Reporter(Protocol):
         component: str | None = None,
         replace_last: bool = False,
     ) -> None: ...
-
-
-ProgressCallback = Callable[[int, int | None], None]
 
 
 class ImageSource(Protocol):
