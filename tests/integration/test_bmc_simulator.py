@@ -18,6 +18,7 @@ from sushy.taskmonitor import TaskMonitor
 
 from sandbox.bmc.config import BmcSpec, ComponentSpec, FleetSpec
 from sandbox.images import make_image
+from tests.fixtures.bmcsim import BmcFleetPool
 from tests.support.bmcsim import BmcFleet, FirmwareServer
 
 pytestmark = pytest.mark.integration
@@ -25,6 +26,13 @@ pytestmark = pytest.mark.integration
 DELL, SMC = 0, 1
 TERMINAL = {"Completed", "Exception", "Killed", "Cancelled", "Interrupted"}
 REQUIRED_SLUGS = {"bmc", "bios", "cpld", "nic", "drive", "storage-controller", "psu"}
+
+
+@pytest.fixture
+def slow_bmcsim(bmcsim_pool: BmcFleetPool) -> BmcFleet:
+    """Longer timings (install 3 s, reboot 2 s, power 2 s) for tests that watch states change, so that they see
+    every state even on a loaded machine."""
+    return bmcsim_pool.get(install_seconds=3.0, offline_seconds=2.0, power_seconds=2.0)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
@@ -205,8 +213,9 @@ def test_update_service_offers_each_shapes_install_methods(bmcsim: BmcFleet) -> 
 
 
 def test_simple_update_with_targets_changes_only_the_target_and_only_at_completion(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer
+    slow_bmcsim: BmcFleet, firmware_server: FirmwareServer
 ) -> None:
+    bmcsim = slow_bmcsim
     url = firmware_server.image("nic", "broadcom", "23.10.1", ["bcm5720"])
     target = inventory_uri(bmcsim, DELL, "nic", 1)
     before = bmcsim.state(DELL)["versions"]
@@ -258,11 +267,14 @@ def test_simple_update_without_targets_picks_components_from_the_image_header(
 def test_sushy_task_monitor_returns_early_on_dell_and_waits_on_supermicro(
     bmcsim: BmcFleet, firmware_server: FirmwareServer
 ) -> None:
+    bmcsim.set_faults(DELL, {"task_hang": True})  # the task stays Running for as long as this test looks
     dell = sushy.Sushy(bmcsim.redfish(DELL), username="root", password="calvin", server_side_retries=1)
     monitor = dell.get_update_service().simple_update(firmware_server.image("cpld", "dell", "1.0.9", ["r6515"]))
     monitor.wait(30)
-    assert monitor.get_task().task_state != sushy.TaskState.COMPLETED  # the pitfall: "done" while running
-    assert poll_task(rf(bmcsim, DELL), bmcsim.url(DELL) + monitor.task_monitor_uri)[-1][1]["TaskState"] == "Completed"
+    assert not monitor.is_processing  # the pitfall: sushy thinks it is done...
+    assert monitor.get_task().task_state in (sushy.TaskState.NEW, sushy.TaskState.RUNNING)  # ...while it runs
+    with rf(bmcsim, DELL) as s:
+        assert s.delete(bmcsim.url(DELL) + monitor.task_monitor_uri, timeout=5).status_code == 204
 
     smc = sushy.Sushy(bmcsim.redfish(SMC), username="root", password="calvin", server_side_retries=1)
     connector = smc._conn
@@ -425,8 +437,9 @@ def test_dell_bios_install_with_immediate_apply_time_does_not_wait(bmcsim: BmcFl
 
 @pytest.mark.parametrize("i", [DELL, SMC])
 def test_bmc_self_update_takes_the_bmc_offline_then_reports_the_new_version(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer, i: int
+    slow_bmcsim: BmcFleet, firmware_server: FirmwareServer, i: int
 ) -> None:
+    bmcsim = slow_bmcsim
     vendor = "dell" if i == DELL else "supermicro"
     login = requests.post(
         bmcsim.redfish(i, "/SessionService/Sessions"), json={"UserName": "root", "Password": "calvin"}, timeout=5
@@ -481,7 +494,8 @@ def test_manager_reset_reboots_the_bmc_and_sushy_logs_in_again(bmcsim: BmcFleet)
 # ---- power and boot -----------------------------------------------------------------------------------------
 
 
-def test_power_transitions_take_time_and_are_audited(bmcsim: BmcFleet) -> None:
+def test_power_transitions_take_time_and_are_audited(slow_bmcsim: BmcFleet) -> None:
+    bmcsim = slow_bmcsim
     root = sushy.Sushy(bmcsim.redfish(DELL), username="root", password="calvin", server_side_retries=1)
     system = root.get_system()
     system.reset_system(sushy.ResetType.FORCE_OFF)
@@ -503,7 +517,8 @@ def test_power_transitions_take_time_and_are_audited(bmcsim: BmcFleet) -> None:
     assert bmcsim.state(DELL)["power"]["boots"] == 1
 
 
-def test_power_cycle_reads_off_then_on_and_supermicro_ignores_repeated_requests(bmcsim: BmcFleet) -> None:
+def test_power_cycle_reads_off_then_on_and_supermicro_ignores_repeated_requests(slow_bmcsim: BmcFleet) -> None:
+    bmcsim = slow_bmcsim
     assert reset_host(bmcsim, SMC, "On").status_code == 200  # already on: a no-op on Supermicro-like
     assert reset_host(bmcsim, SMC, "PowerCycle").status_code == 200
     states = []
@@ -650,17 +665,17 @@ def test_http_5xx_burst_then_normal_answers(bmcsim: BmcFleet) -> None:
 
 
 def test_5xx_scoped_to_a_component_only_during_its_install(bmcsim: BmcFleet) -> None:
-    bmcsim.set_faults(SMC, {"http_5xx_burst": {"component": "bmc", "sticky": True}})
+    bmcsim.set_faults(SMC, {"http_5xx_burst": {"component": "bmc", "sticky": True}, "task_hang": {"sticky": True}})
     with rf(bmcsim, SMC) as s:
         assert s.get(bmcsim.redfish(SMC, "/Systems"), timeout=5).status_code == 200
-        response = multipart(bmcsim, SMC, make_image("nic", "intel", "5.0", ["x710"]), {"Targets": []})
-        assert s.get(bmcsim.url(SMC) + response.headers["Location"], timeout=5).status_code == 202
-        response = multipart(bmcsim, SMC, make_image("bmc", "supermicro", "02.00.00", []), {"Targets": []})
-        assert response.status_code == 503  # the previous NIC install is still running: refused
-        bmcsim.wait_for(SMC, lambda st: st["installs_in_progress"] == 0, 10)
+        nic = multipart(bmcsim, SMC, make_image("nic", "intel", "5.0", ["x710"]), {"Targets": []})
+        assert s.get(bmcsim.url(SMC) + nic.headers["Location"], timeout=5).status_code == 202  # a NIC install: no 5xx
+        refused_bmc = multipart(bmcsim, SMC, make_image("bmc", "supermicro", "02.00.00", []), {"Targets": []})
+        assert refused_bmc.status_code == 503  # the NIC install still runs: Supermicro-like refuses a second one
+        assert s.delete(bmcsim.url(SMC) + nic.headers["Location"], timeout=5).status_code == 204
         response = multipart(bmcsim, SMC, make_image("bmc", "supermicro", "02.00.00", []), {"Targets": []})
         assert response.status_code == 202
-        assert s.get(bmcsim.redfish(SMC, "/Systems"), timeout=5).status_code == 500
+        assert s.get(bmcsim.redfish(SMC, "/Systems"), timeout=5).status_code == 500  # while the BMC installs
 
 
 def test_slow_answers(bmcsim: BmcFleet) -> None:
@@ -725,10 +740,14 @@ def test_sim_faults_api_on_the_bmcs_own_port(bmcsim: BmcFleet) -> None:
 
 
 def test_concurrent_installs_are_counted_as_overlaps(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+    bmcsim.set_faults(DELL, {"task_hang": {"component": "cpld"}})  # the first install runs until killed
+    bmcsim.set_faults(SMC, {"task_hang": {"component": "cpld"}})
     first = simple_update(bmcsim, DELL, firmware_server.image("cpld", "dell", "1.3", []))
     second = simple_update(bmcsim, DELL, firmware_server.image("psu", "dell", "00.4C.00", []))
     assert first.status_code == second.status_code == 202  # iDRAC queues jobs: accepted, but recorded
     run_to_end(bmcsim, DELL, second)
+    with rf(bmcsim, DELL) as s:
+        s.delete(bmcsim.url(DELL) + first.headers["Location"], timeout=5)
     dell = bmcsim.audit(DELL)
     assert dell["overlapping_installs"] == 1 and dell["max_concurrent_installs"] == 2
     assert [i["overlapped"] for i in dell["installs"]] == [False, True]
@@ -740,7 +759,8 @@ def test_concurrent_installs_are_counted_as_overlaps(bmcsim: BmcFleet, firmware_
     assert "ServiceTemporarilyUnavailable" in busy.json()["error"]["code"]
     smc = bmcsim.audit(SMC)
     assert smc["overlapping_installs"] == 1 and [i["outcome"] for i in smc["installs"]][1] == "refused"
-    run_to_end(bmcsim, SMC, accepted)
+    with rf(bmcsim, SMC) as s:
+        s.delete(bmcsim.url(SMC) + accepted.headers["Location"], timeout=5)
     assert bmcsim.fleet_audit()["overlapping_installs"] == 2
     bmcsim.reset_audit()
     assert bmcsim.fleet_audit()["overlapping_installs"] == 0
@@ -773,7 +793,7 @@ def test_fleet_control_lists_bmcs_and_sets_faults_by_port(bmcsim: BmcFleet) -> N
 
 
 def test_a_configured_fleet_has_its_vendor_model_credentials_components_and_faults(
-    bmcsim_pool: Any, firmware_server: FirmwareServer
+    bmcsim_pool: BmcFleetPool, firmware_server: FirmwareServer
 ) -> None:
     components = [
         ComponentSpec(slug="bmc", name="BMC", manufacturer="Acme", model="a1", serial="S-1", version="1.0"),
