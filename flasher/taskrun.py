@@ -234,7 +234,7 @@ class StatusWriter(Generic[T]):
         """
         with self._lock:
             self._task.transition(status)
-            self._task.error = redact.scrub(error) if error else None
+            self._task.set_error(error)
             if message is not None:
                 self._add_message(message, None, False)
             self._dirty = True

@@ -553,6 +553,15 @@ class TaskBase(_AttributeModel):
         """The attribute's ``data`` to write back: original key names, unknown keys kept, absent keys left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
+    def set_error(self, text: str | None) -> None:
+        """Set ``error`` (secrets masked), or remove the key when ``text`` is ``None``/empty: a task that has no
+        error writes no ``error`` key (not ``"error": null``)."""
+        if text:
+            self.error = redact.scrub(text)
+        else:
+            self.error = None
+            self.model_fields_set.discard("error")
+
     def add_message(self, text: str, *, component: str | None = None, now: datetime | None = None) -> str:
         """Append ``"<RFC 3339 UTC> [component] text"`` to ``messages``, keep the newest :data:`MAX_MESSAGES`,
         and return the line. Secrets registered with :mod:`flasher.redact` are masked."""

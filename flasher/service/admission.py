@@ -47,7 +47,6 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from flasher import redact
 from flasher.config import Settings
 from flasher.install.plan import PlanError, build_plan
 from flasher.inventory.errors import InventoryError
@@ -195,7 +194,7 @@ class Admission:
         task.worker = self._worker
         task.created_at = now
         task.attempts = 0
-        task.error = None
+        task.set_error(None)
         task.add_message(f"queued by {self._worker} (priority {task.priority})", now=now)
         self._write(server_id, kind, task.to_attribute())
         logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
@@ -271,7 +270,7 @@ class Admission:
         task = task.model_copy(deep=True)
         now = self._now()
         task.transition(TaskStatus.FAILED, now=now)
-        task.error = redact.scrub(reason)
+        task.set_error(reason)
         task.add_message(f"failed: {reason}", now=now)
         self._write(server_id, kind, task.to_attribute())
         logger.warning("{} task {} failed: {}", kind.value, task.task_id, reason)

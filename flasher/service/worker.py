@@ -231,7 +231,7 @@ class WorkerPool:
         task.transition(TaskStatus.ACTIVE)
         task.worker = self.worker_id
         task.attempts = attempt
-        task.error = None
+        task.set_error(None)
 
     def _run(self, kind: TaskKind, server: Any, writer: StatusWriter[Any], attempt: int) -> RunResult:
         ctx: RunContext[Any] = RunContext(

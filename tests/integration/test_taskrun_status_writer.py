@@ -162,6 +162,7 @@ def test_finish_insists_until_the_inventory_answers(clean_inventory: InventorySe
 
     after = stored(inventory, uuid)
     assert after["status"] == "success" and after["completedAt"]
+    assert "error" not in after  # no "error": null
     assert after["messages"][-1].endswith("all components installed")
 
 
