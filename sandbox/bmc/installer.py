@@ -24,6 +24,7 @@ from loguru import logger
 from sandbox.bmc.audit import InstallRecord, now_iso
 from sandbox.bmc.components import Component
 from sandbox.bmc.errors import BASE, RedfishError, bad_request
+from sandbox.bmc.shapes import TASK_MONITORS, TASKS
 from sandbox.bmc.tasks import InstallTask
 from sandbox.images import MAX_HEADER_BYTES, ImageHeader, InvalidImage, read_header
 
@@ -256,10 +257,10 @@ def _new_task(
     apply_time: str | None,
 ) -> InstallTask:
     task_id = bmc.next_task_id()
-    monitor = f"/redfish/v1/TaskMonitor/{task_id}" if bmc.shape.has_task_monitor else None
+    monitor = f"{TASK_MONITORS}/{task_id}" if bmc.shape.has_task_monitor else None
     task = InstallTask(
         id=task_id,
-        uri=f"/redfish/v1/TaskService/Tasks/{task_id}",
+        uri=f"{TASKS}/{task_id}",
         monitor_uri=monitor,
         name="Firmware Update",
         method=record.method,

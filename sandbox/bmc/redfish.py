@@ -21,21 +21,14 @@ from aiohttp import BasicAuth, BodyPartReader, web
 from sandbox.bmc import installer, simapi
 from sandbox.bmc.errors import BASE, RedfishError, bad_request, conflict, not_found, unauthorized
 from sandbox.bmc.faults import RequestEffects
-from sandbox.bmc.resources import (
-    SESSIONS,
-    SIMPLE_UPDATE,
-    TASKS,
-    UPDATE_SERVICE,
-    static_resources,
-)
-from sandbox.bmc.shapes import REDFISH
+from sandbox.bmc.resources import SESSIONS, SIMPLE_UPDATE, UPDATE_SERVICE, static_resources
+from sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from sandbox.bmc.simulator import SimulatedBmc
 from sandbox.bmc.tasks import InstallTask
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
-TASK_MONITORS: Final = f"{REDFISH}/TaskMonitor"
 _HEADERS: Final = {"OData-Version": "4.0", "Cache-Control": "no-cache"}
 _EFFECTS: Final = web.RequestKey("effects", RequestEffects)
 _CHUNK: Final = 1 << 16
@@ -154,12 +147,11 @@ class RedfishService:
         if handler is not None:
             return await handler(request)
         for verb, base, tail_handler in self.by_tail:
-            if path.startswith(base + "/"):
-                tail = path[len(base) + 1 :]
-                if verb == method and tail and "/" not in tail:
-                    return await tail_handler(request, tail)
+            tail = self._tail(path, base)
+            if tail and verb == method:
+                return await tail_handler(request, tail)
         allowed = sorted({m for m, p in self.actions if p == path} | ({"GET"} if path in self.static else set()))
-        allowed += sorted({v for v, base, _ in self.by_tail if path.startswith(base + "/")} - set(allowed))
+        allowed += sorted({v for v, base, _ in self.by_tail if self._tail(path, base)} - set(allowed))
         if allowed:
             raise RedfishError(
                 405,
@@ -169,6 +161,14 @@ class RedfishService:
                 headers={"Allow": ", ".join(allowed)},
             )
         raise not_found(path)
+
+    @staticmethod
+    def _tail(path: str, base: str) -> str | None:
+        """The last segment of ``path`` when ``path`` is ``base/<segment>``, else ``None``."""
+        if not path.startswith(base + "/"):
+            return None
+        tail = path[len(base) + 1 :]
+        return tail if tail and "/" not in tail else None
 
     def _authenticate(self, request: web.Request) -> None:
         """Accept a live session token or the BMC's Basic credentials. Raises 401."""

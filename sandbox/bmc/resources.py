@@ -16,7 +16,7 @@ from sandbox.bmc.components import FIRMWARE_INVENTORY, Component
 from sandbox.bmc.installer import APPLY_TIMES, MAX_IMAGE_BYTES, TRANSFER_PROTOCOLS
 from sandbox.bmc.power import BOOT_MODES
 from sandbox.bmc.sessions import SESSION_TIMEOUT
-from sandbox.bmc.shapes import REDFISH
+from sandbox.bmc.shapes import REDFISH, TASKS
 
 if TYPE_CHECKING:
     from sandbox.bmc.simulator import SimulatedBmc
@@ -28,7 +28,6 @@ UPDATE_SERVICE = f"{REDFISH}/UpdateService"
 SIMPLE_UPDATE = f"{UPDATE_SERVICE}/Actions/UpdateService.SimpleUpdate"
 SIMPLE_UPDATE_INFO = f"{UPDATE_SERVICE}/SimpleUpdateActionInfo"
 TASK_SERVICE = f"{REDFISH}/TaskService"
-TASKS = f"{TASK_SERVICE}/Tasks"
 SESSION_SERVICE = f"{REDFISH}/SessionService"
 SESSIONS = f"{SESSION_SERVICE}/Sessions"
 _OK = {"State": "Enabled", "Health": "OK"}

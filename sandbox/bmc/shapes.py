@@ -21,6 +21,10 @@ from typing import Final
 from sandbox.bmc.config import ShapeName
 
 REDFISH: Final = "/redfish/v1"
+#: The Task collection (both shapes).
+TASKS: Final = f"{REDFISH}/TaskService/Tasks"
+#: Where Supermicro-like task monitors live.
+TASK_MONITORS: Final = f"{REDFISH}/TaskMonitor"
 
 #: iDRAC-style component ids (the number in ``Installed-<id>__<FQDD>``) by component type.
 _DELL_COMPONENT_IDS: Final[dict[str, int]] = {
