@@ -34,6 +34,11 @@ class BMCUnreachable(BMCError):  # noqa: N818  (names fixed by the driver API)
     """The BMC did not answer: connection refused or reset, timeout, TLS failure, or HTTP 5xx."""
 
 
+class BMCRequestUnanswered(BMCUnreachable):
+    """A write request went out but no answer came back (read timeout, connection reset after sending): the BMC
+    may have acted on it. Never send it again blindly: look at the BMC's tasks and versions first."""
+
+
 class BMCAuthError(BMCError):
     """The BMC refused the credentials (HTTP 401) or the operation (HTTP 403, e.g. a licence is missing)."""
 

@@ -48,6 +48,8 @@ from flasher.bmc import (
     BMCError,
     BMCInterrupted,
     BMCNotSupported,
+    BMCRequestUnanswered,
+    BMCTaskFailed,
     BMCUnreachable,
     TaskHandle,
     TaskProgress,
@@ -485,20 +487,30 @@ class InstallEngine:
     def _start(
         self, bmc: BMC, state: ItemState, component: BMCComponent, image: CachedImage, url: str | None
     ) -> TaskHandle:
-        """Hand the image to the BMC. A request that got no answer may have started an install, so before
-        trying again the BMC's running tasks are read and a running one is followed instead."""
+        """Hand the image to the BMC. A request that never reached the BMC is sent again under the ``upload``
+        policy. A request that went out but got no answer (:class:`~flasher.bmc.BMCRequestUnanswered`) may have
+        started an install, so it is never sent again: the BMC's newest running task is followed instead, and
+        without one the component fails, saying so (a re-run re-reads the installed version first)."""
         item = state.item
-        sent = [False]
+        unanswered = [False]
 
         def attempt() -> TaskHandle:
             self.reporter.fence()
-            if sent[0]:
+            if unanswered[0]:
                 running = bmc.running_tasks()
                 if running:
                     logger.warning("BMC {}: an install request got no answer; following task {}", bmc.base_url, running)
                     return running[-1]
-            sent[0] = True
-            return bmc.install(component, image_url=url, image_path=image.path)
+                raise BMCTaskFailed(
+                    f"the install request for {item.component} {item.version} got no answer and the BMC shows no"
+                    " running task: not sent again, because the BMC may have applied it; run the task again to"
+                    " re-read the installed version"
+                )
+            try:
+                return bmc.install(component, image_url=url, image_path=image.path)
+            except BMCRequestUnanswered:
+                unanswered[0] = True
+                raise
 
         handle = self.steps.run("upload", attempt, component=item.component, transient=(BMCUnreachable,))
         state.bmc_task = handle.uri

@@ -22,6 +22,7 @@ from flasher.bmc import (
     BMCError,
     BMCInterrupted,
     BMCNotSupported,
+    BMCRequestUnanswered,
     BMCTaskFailed,
     BMCTimeout,
     BMCUnreachable,
@@ -216,9 +217,27 @@ def test_rejected_image_is_task_failed_with_the_bmc_message(rsps: responses.Requ
 def test_install_post_is_not_retried_on_a_read_timeout(rsps: responses.RequestsMock, bmc: BMC) -> None:
     rsps.get(UPDATE, json=update_service_doc())
     rsps.post(SIMPLE, body=requests.ReadTimeout("read timed out"))
-    with pytest.raises(BMCUnreachable, match="read timeout"):
+    with pytest.raises(BMCRequestUnanswered, match="read timeout"):
         bmc.install(BIOS, image_url="http://files.test/bios.bin")
     assert sum(1 for c in rsps.calls if c.request.url == SIMPLE) == 1
+
+
+def test_an_install_post_that_never_connected_is_plainly_unreachable(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    """Refused before anything was sent: safe to send again, so not a BMCRequestUnanswered."""
+    import urllib3
+
+    refused = requests.ConnectionError(
+        urllib3.exceptions.MaxRetryError(
+            None,  # type: ignore[arg-type]
+            SIMPLE,
+            urllib3.exceptions.NewConnectionError(None, "[Errno 111] Connection refused"),  # type: ignore[arg-type]
+        )
+    )
+    rsps.get(UPDATE, json=update_service_doc())
+    rsps.post(SIMPLE, body=refused)
+    with pytest.raises(BMCUnreachable) as caught:
+        bmc.install(BIOS, image_url="http://files.test/bios.bin")
+    assert not isinstance(caught.value, BMCRequestUnanswered)
 
 
 # -- push ------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from flasher.bmc import (
     BMC,
     BMCComponent,
     BMCInterrupted,
+    BMCRequestUnanswered,
     BMCTimeout,
     BMCUnreachable,
     TaskHandle,
@@ -199,11 +200,39 @@ def _engine(
 
 def test_an_install_request_without_an_answer_is_followed_on_the_bmc_not_sent_again(tmp_path: Path) -> None:
     bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
-    bmc.install_errors.append(BMCUnreachable("no answer; the install may have started"))
+    bmc.install_errors.append(BMCRequestUnanswered("no answer; the install may have started"))
     result = _engine(bmc, Reporter(), tmp_path, _item("bios", "1", "2")).run()
     assert result.outcome is Outcome.SUCCESS, result
     assert [c for c in bmc.calls if c.startswith(("install", "follow"))] == ["install bios", "follow bios"]
     assert result.versions == {"u-bios": "2"}
+
+
+def test_an_unanswered_install_request_without_a_bmc_task_fails_and_is_never_sent_again(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.install_errors.append(BMCRequestUnanswered("no answer; the install may have started"))
+    bmc.running_tasks = lambda: []  # type: ignore[method-assign]  # a BMC without a TaskService
+    result = _engine(bmc, Reporter(), tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.FAILED
+    assert [c for c in bmc.calls if c.startswith("install")] == ["install bios"]
+    assert "not sent again" in (result.error or "")
+
+
+def test_an_install_request_that_never_reached_the_bmc_is_sent_again(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.install_errors.append(BMCUnreachable("connection refused"))
+    bmc.running = []
+    original = bmc.install
+
+    def install(component: BMCComponent, **kw: Any) -> TaskHandle:
+        if bmc.install_errors:  # refused: the BMC never saw it
+            bmc.calls.append(f"install {component.slug}")
+            raise bmc.install_errors.pop(0)
+        return original(component, **kw)
+
+    bmc.install = install  # type: ignore[method-assign]
+    result = _engine(bmc, Reporter(), tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith("install")] == ["install bios", "install bios"]
 
 
 def test_a_lease_lost_while_the_bmc_flashes_stops_at_once_without_touching_power(tmp_path: Path) -> None:
