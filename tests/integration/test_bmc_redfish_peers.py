@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from flasher.bmc import BMC, BMCNotSupported, BMCUnreachable
 from flasher.cli import app
 from flasher.config import BMCSettings
 from tests.fixtures.redfish_mockup import MockupServer
 from tests.fixtures.sushy_emulator import SushyEmulator
+from tests.support.cli import invoke
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def test_cli_inventory_json(redfish_mockup: MockupServer, tmp_path: Path, monkey
     password = tmp_path / "pw"
     password.write_text("mockup-password\n")
     monkeypatch.setenv("FLASHER_BMC__SCHEME", "http")
-    result = CliRunner().invoke(
+    result = invoke(
         app,
         ["bmc", "inventory", redfish_mockup.url.removeprefix("http://"), "--password-file", str(password), "--json"],
     )
@@ -68,11 +68,11 @@ def test_cli_inventory_json(redfish_mockup: MockupServer, tmp_path: Path, monkey
 
 def test_cli_power_and_missing_password(redfish_mockup: MockupServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLASHER_BMC__PASSWORD", "mockup-password")
-    result = CliRunner().invoke(app, ["bmc", "power", redfish_mockup.url])
+    result = invoke(app, ["bmc", "power", redfish_mockup.url])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "On"
     monkeypatch.delenv("FLASHER_BMC__PASSWORD")
-    result = CliRunner().invoke(app, ["bmc", "power", redfish_mockup.url])
+    result = invoke(app, ["bmc", "power", redfish_mockup.url])
     assert result.exit_code == 2
     assert "no BMC password" in result.output
 

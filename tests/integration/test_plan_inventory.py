@@ -15,7 +15,6 @@ import json
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from flasher.cli import app
 from flasher.config import InventorySettings
@@ -23,6 +22,7 @@ from flasher.constants import TASK_NAMESPACE
 from flasher.install.plan import Decision, InstallPlan, PlanError, build_plan
 from flasher.inventory import InventoryClient
 from flasher.tasks import InstallMode, parse_install_task
+from tests.support.cli import invoke
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
@@ -374,7 +374,7 @@ def test_write_back_round_trip_through_the_inventory(fleet: Fleet) -> None:
 
 def _run(fleet: Fleet, *args: str) -> Any:
     env = {"FLASHER_INVENTORY__URL": fleet.inventory.url, "FLASHER_INVENTORY__RETRY_DEADLINE": "5", "COLUMNS": "250"}
-    return CliRunner().invoke(app, ["plan", *args], env=env)
+    return invoke(app, ["plan", *args], env=env)
 
 
 def test_cli_plan_reads_the_attribute(fleet: Fleet) -> None:

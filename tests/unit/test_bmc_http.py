@@ -502,9 +502,8 @@ def test_http_push_refused_while_another_client_holds_the_targets(
 
 # -- flasher bmc on a BMC that lacks things --------------------------------------------------------------------------
 def test_cli_inventory_without_update_service_or_firmware_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
     from flasher.cli import app
+    from tests.support.cli import invoke
 
     monkeypatch.setenv("FLASHER_BMC__PASSWORD", PASSWORD)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -516,11 +515,11 @@ def test_cli_inventory_without_update_service_or_firmware_inventory(monkeypatch:
             json={"@odata.id": "/redfish/v1/Managers/1", "Id": "1", "FirmwareVersion": "1.2.3", "ManagerType": "BMC"},
         )
         mock.get(f"{BASE}/redfish/v1/Systems/1", json={"@odata.id": "/redfish/v1/Systems/1", "Id": "1"})
-        result = CliRunner().invoke(app, ["bmc", "inventory", "bmc.test"])
+        result = invoke(app, ["bmc", "inventory", "bmc.test"])
         assert result.exit_code == 0, result.output
         assert "1.2.3" in result.stdout
         assert "install methods: none" in result.stdout
-        result = CliRunner().invoke(app, ["bmc", "power", "bmc.test"])
+        result = invoke(app, ["bmc", "power", "bmc.test"])
         assert result.exit_code == 1
         assert "reports no PowerState" in result.output
         assert "Traceback" not in result.output
