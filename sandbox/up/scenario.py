@@ -13,7 +13,8 @@ and the tasks an operator flags — each with the end it is expected to reach.
 * a task per server, cycling through the install modes (named set, explicit ``Firmware``, resolved set) and
   priorities 0..3, plus a few with a known different end: a BIOS install the BMC fails (``failed``), a dry run
   (``success``, nothing changes), a cancelled request, a downgrade refused at admission, and power cycles sent
-  to servers that also install (a server-control task waits for the install on the same server).
+  to servers that also install (a server-control task waits for the install on the same server);
+* or, for benchmarks (``special=False, component="bios"``), one plain install of that one component per server.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ _TARGETS: dict[str, tuple[tuple[str, str | None, str], ...]] = {
 #: Older BMC firmware per shape, in the inventory too: asking for it without ``force`` is a refused downgrade.
 _OLDER_BMC: dict[str, str] = {"dell": "5.10.50.00", "supermicro": "01.01.06"}
 _NAME_PREFIX = {"dell": "r6515", "supermicro": "x12"}
+#: The components :func:`build` can make every task install alone: model-agnostic, one per server, newer firmware
+#: for both shapes.
+ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
 _NAMESPACE_UUID = uuid.UUID("6f1b7f1e-5b0c-4a4e-9d7a-0c6f1a5e2b10")
 
 
@@ -184,12 +188,20 @@ def build(
     power_seconds: float = 0.5,
     image_size: int = 256 * 1024,
     special: bool = True,
+    component: str | None = None,
 ) -> Scenario:
     """The demo world for ``servers`` servers (at least 2). ``special`` adds the tasks with a different end
     (failed BIOS install, dry run, cancel, refused downgrade, power cycles); without it every task is a plain
-    install expected to succeed (benchmarks)."""
+    install expected to succeed (benchmarks).
+
+    ``component`` (one of :data:`ONE_COMPONENT_CHOICES`: ``bmc`` or ``bios``) makes every plain task install
+    that one component only, as an explicit ``Firmware`` request (benchmarks: one install of
+    ``install_seconds`` per server); without it the tasks cycle through the install modes. A ``ValueError``
+    names a count or a component that cannot be built."""
     if servers < 2:
         raise ValueError(f"the demo needs at least 2 servers (one per vendor), got {servers}")
+    if component is not None and component not in ONE_COMPONENT_CHOICES:
+        raise ValueError(f"component: {component!r} is not one of {', '.join(ONE_COMPONENT_CHOICES)}")
     bmcs = [default_bmc(i) for i in range(servers)]
     names = [f"{_NAME_PREFIX[b.shape_name]}-{i:03d}" for i, b in enumerate(bmcs)]
     uuids = {name: str(uuid.uuid5(_NAMESPACE_UUID, name)) for name in names}
@@ -210,7 +222,7 @@ def build(
             ],
         }
     tasks = [
-        _plain_task(index, name, sets[bmc.shape_name]["name"], _full_versions(bmc))
+        _plain_task(index, name, sets[bmc.shape_name]["name"], _full_versions(bmc), component)
         for index, (name, bmc) in enumerate(zip(names, bmcs, strict=True))
     ]
     if special:
@@ -229,10 +241,16 @@ def _full_versions(bmc: BmcSpec) -> dict[str, str]:
     return versions
 
 
-def _plain_task(index: int, name: str, set_name: str, full: dict[str, str]) -> FlaggedTask:
+def _plain_task(
+    index: int, name: str, set_name: str, full: dict[str, str], component: str | None = None
+) -> FlaggedTask:
     priority = index % 4
     mode = index % 3
     base = {"status": "", "priority": priority, "requester": "sandbox-demo", "method": "out-of-band"}
+    if component is not None:
+        version = full[component]
+        data = {**base, "Firmware": {component: {"version": version}}}
+        return FlaggedTask(name, TASK_NAMESPACE, data, "success", f"{component} only", {component: version})
     if mode == 0:
         return FlaggedTask(name, TASK_NAMESPACE, {**base, "firmwareSet": set_name}, "success", "named set", full)
     if mode == 1:

@@ -200,6 +200,12 @@ class Stack:
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}; its log:\n{process.tail()}") from None
 
+    def processes(self) -> dict[str, ManagedProcess]:
+        """The stack's child processes started so far, by role: ``redis`` (when started here), ``bmcs``,
+        ``inventory``, then each replica by name (for benchmarks reading their CPU time)."""
+        found = {"redis": self._redis, "bmcs": self._bmcs, "inventory": self._inventory}
+        return {name: process for name, process in found.items() if process is not None} | self.replicas
+
     # -- flasher replicas -----------------------------------------------------------------------------------
 
     def replica_config(self, name: str, options: ReplicaOptions) -> Path:
