@@ -67,6 +67,20 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
+class _CurrentStderr:
+    """A file-like sink that writes to whatever ``sys.stderr`` is at the moment of writing (not at set-up), so a
+    replaced or closed stream (a test runner's capture) never breaks logging."""
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def setup_logging(level: str = "INFO", fmt: LogFormat = "text", sink: TextIO | None = None) -> None:
     """Replace loguru's handlers with one sink (stderr by default) at ``level`` in format ``fmt``.
 
@@ -76,7 +90,7 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text", sink: TextIO | N
         raise ValueError(f"log format {fmt!r}: use 'text' or 'json'")
     level = level.upper()
     logger.level(level)  # raises ValueError for an unknown level
-    target = sink if sink is not None else sys.stderr
+    target: Any = sink if sink is not None else _CurrentStderr()
     logger.remove()
     logger.configure(patcher=_patch)
     if fmt == "json":

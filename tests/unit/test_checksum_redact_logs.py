@@ -86,3 +86,19 @@ def test_text_log_lines_carry_server_and_task() -> None:
 def test_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log format 'xml'"):
         setup_logging("INFO", "xml")  # type: ignore[arg-type]
+
+
+def test_default_sink_follows_a_replaced_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test runner swaps and closes sys.stderr between invocations; logging must write to the current one."""
+    import sys
+
+    setup_logging("INFO", "text")
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logger.warning("to the first stream")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.warning("to the second stream")
+    assert "to the second stream" in second.getvalue()
+    assert "Logging error" not in second.getvalue()
