@@ -143,10 +143,30 @@ def _http_error(action: str, exc: sushy_exc.HTTPError) -> BMCError:
     return BMCError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
 
 
+class RequestNotRepeatedError(requests.RequestException):
+    """Raised by the BMC session (:mod:`flasher.bmc.session`) for a write that may have reached the BMC and must
+    not be sent again by a hidden retry. It is a plain ``RequestException`` on purpose: sushy's connector
+    retries only its ``ConnectionError``/``Timeout`` family, and turns this one into its ``ConnectionError`` at
+    once. :func:`translate` turns it into :class:`BMCRequestUnanswered`."""
+
+
+def _went_out_unanswered(exc: BaseException) -> bool:
+    """True when a :class:`RequestNotRepeatedError` is in ``exc``'s chain of causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RequestNotRepeatedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate(action: str, exc: BaseException) -> BMCError:
     """The :class:`BMCError` for ``exc`` raised while doing ``action`` (a short phrase: "read the task").
 
-    sushy ``ConnectionError`` and requests exceptions → :class:`BMCUnreachable`; HTTP 401/403 →
+    sushy ``ConnectionError`` and requests exceptions → :class:`BMCUnreachable` (:class:`BMCRequestUnanswered` for a
+    write that went out and got no answer); HTTP 401/403 →
     :class:`BMCAuthError`; 5xx → :class:`BMCUnreachable`; 404/405, missing attributes or actions, values the BMC
     does not allow, no default System/Manager → :class:`BMCNotSupported`; other HTTP errors → :class:`BMCError`.
     """
@@ -155,7 +175,8 @@ def translate(action: str, exc: BaseException) -> BMCError:
     if isinstance(exc, sushy_exc.HTTPError):
         return _http_error(action, exc)
     if isinstance(exc, sushy_exc.ConnectionError | requests.RequestException):
-        return BMCUnreachable(f"{action}: the BMC did not answer: {connection_reason(str(exc))}")
+        reason = f"{action}: the BMC did not answer: {connection_reason(str(exc))}"
+        return BMCRequestUnanswered(reason) if _went_out_unanswered(exc) else BMCUnreachable(reason)
     if isinstance(
         exc,
         sushy_exc.MissingAttributeError

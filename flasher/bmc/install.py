@@ -22,7 +22,6 @@ from flasher.bmc.errors import (
     BMCNotSupported,
     BMCRequestUnanswered,
     BMCTaskFailed,
-    BMCUnreachable,
     messages_of,
     translate,
     translated,
@@ -31,7 +30,6 @@ from flasher.bmc.models import BMCComponent, TaskHandle
 from flasher.bmc.multipart import MultipartBody
 from flasher.bmc.session import Connection
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, transfer_protocol
-from flasher.netfail import never_connected
 
 _B = TypeVar("_B", bound="IO[bytes] | MultipartBody")
 
@@ -110,10 +108,7 @@ def _send(conn: Connection, what: str, path: str, **kwargs: Any) -> requests.Res
         return conn.connector.send_once("POST", path, **kwargs)
     except (SushyError, requests.RequestException) as exc:
         err = translate(what, exc)
-        if isinstance(err, BMCUnreachable) and getattr(exc, "status_code", None) is None:  # no answer at all
-            cause = exc if isinstance(exc, requests.RequestException) else exc.__cause__
-            if isinstance(cause, requests.RequestException) and never_connected(cause):
-                raise err from exc  # the request never reached the BMC: sending it again is safe
+        if isinstance(err, BMCRequestUnanswered):  # it went out, no answer came: it may have started
             note = "the install may have started: look at the BMC's tasks and the installed version"
             raise BMCRequestUnanswered(f"{err}; {note}", bmc_messages=err.bmc_messages) from exc
         if type(err) is BMCError and getattr(exc, "status_code", None) in (400, 409, 412, 415, 422):

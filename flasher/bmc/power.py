@@ -27,8 +27,16 @@ from typing import Any
 import sushy
 from loguru import logger
 
-from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupported, BMCTimeout, BMCUnreachable, translated
-from flasher.bmc.session import Connection, RequestNotRepeatedError
+from flasher.bmc.errors import (
+    BMCAuthError,
+    BMCError,
+    BMCNotSupported,
+    BMCRequestUnanswered,
+    BMCTimeout,
+    BMCUnreachable,
+    translated,
+)
+from flasher.bmc.session import Connection
 
 POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "on": (("On", "ForceOn"), "On"),
@@ -210,20 +218,6 @@ def _same_bmc_session(conn: Connection, probe: str, session_key: str | None) -> 
     return session_key is None or conn.session_key() == session_key
 
 
-def _reached_the_bmc(exc: BaseException) -> bool:
-    """True when ``exc`` comes from a request that was sent and then lost its connection or its answer (the
-    session's :class:`~flasher.bmc.session.RequestNotRepeatedError` is in its chain); False for one that never
-    connected."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, RequestNotRepeatedError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def reset_bmc(
     conn: Connection, *, wait: bool, timeout: float, poll: float, sleep: Callable[[float], None] = time.sleep
 ) -> None:
@@ -253,9 +247,7 @@ def reset_bmc(
     try:
         with translated("reset the BMC"):
             bmc.reset_manager(sushy.ResetType(chosen))
-    except BMCUnreachable as exc:
-        if not _reached_the_bmc(exc):
-            raise
+    except BMCRequestUnanswered as exc:
         # A BMC may restart before its answer is out: the connection drops, or the answer never comes.
         logger.warning("BMC {}: no answer to {} ({}); it is probably restarting", conn.base_url, chosen, exc)
         sent = f"was sent {chosen} (its answer was lost)"

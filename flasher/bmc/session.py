@@ -34,7 +34,15 @@ from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 
 from flasher import redact
-from flasher.bmc.errors import BMCAddressError, BMCAuthError, BMCError, BMCUnreachable, translate, translated
+from flasher.bmc.errors import (
+    BMCAddressError,
+    BMCAuthError,
+    BMCError,
+    BMCUnreachable,
+    RequestNotRepeatedError,
+    translate,
+    translated,
+)
 from flasher.config import BMCSettings
 from flasher.netfail import never_connected
 
@@ -87,12 +95,6 @@ def tls_verify(settings: BMCSettings, base_url: str) -> bool | str:
 #: Methods sushy's connection-level retry may repeat: reads, and writes that set absolute values (PATCH of the
 #: boot override or of HttpPushUriTargets, DELETE of a session). A POST starts something and is not among them.
 REPEATABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
-
-
-class RequestNotRepeatedError(requests.RequestException):
-    """A request that may have reached the BMC and must not be sent again by a hidden retry. It is a plain
-    ``RequestException`` on purpose: sushy's connector retries only its ``ConnectionError``/``Timeout``
-    family, and turns this one into its ``ConnectionError`` at once."""
 
 
 class _Session(requests.Session):
