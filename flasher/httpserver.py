@@ -103,8 +103,14 @@ class BackgroundServer:
                     dispatcher.close()
             socket_map.clear()
 
-        wake = next(d for d in list(socket_map.values()) if isinstance(d, waitress_trigger.trigger))
-        wake.pull_trigger(close_all)
+        wake = next((d for d in list(socket_map.values()) if isinstance(d, waitress_trigger.trigger)), None)
+        try:
+            if wake is None:
+                raise OSError("waitress's trigger is gone")
+            wake.pull_trigger(close_all)
+        except OSError as exc:  # the trigger's pipe is closed: the event loop has ended, close from here
+            logger.debug("{}: cannot wake the event loop ({}); closing its sockets directly", self.name, exc)
+            close_all()
         thread.join(timeout)
         if thread.is_alive():
             logger.warning("{} did not stop within {:.0f} s", self.name, timeout)

@@ -87,3 +87,17 @@ def test_bad_arguments_are_refused() -> None:
         BackgroundServer(_hello, "127.0.0.1", 0, threads=0, name="x")
     with pytest.raises(ValueError, match="port"):
         BackgroundServer(_hello, "127.0.0.1", 70000, name="x")
+
+
+def test_stop_still_closes_when_the_event_loops_trigger_is_gone() -> None:
+    """A closed wake-up pipe (the loop ended on its own) must not make stop() raise EBADF."""
+    from waitress import trigger as waitress_trigger
+
+    server = BackgroundServer(_hello, "127.0.0.1", 0, threads=1, name="test").start()
+    port = server.port
+    inner = server._server
+    socket_map = inner.map if hasattr(inner, "map") else inner._map
+    wake = next(d for d in list(socket_map.values()) if isinstance(d, waitress_trigger.trigger))
+    wake.close()
+    server.stop(timeout=2)
+    assert not port_open("127.0.0.1", port)
