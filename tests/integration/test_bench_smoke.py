@@ -1,0 +1,75 @@
+"""The service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``) run end to end at a tiny size,
+so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it measured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bench.poll.run import measure as measure_poll
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(name: str, *args: str) -> str:
+    before = set(Path(tempfile.gettempdir()).glob(f"bench-{name}-*"))
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}.run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert done.returncode == 0, f"bench.{name} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+    left = set(Path(tempfile.gettempdir()).glob(f"bench-{name}-*")) - before
+    assert not left, f"the work directory was left behind: {left}"
+    return done.stdout
+
+
+def table_rows(output: str) -> list[list[str]]:
+    lines = [line for line in output.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def test_rollout_runs_every_task_to_success() -> None:
+    output = run_bench(
+        "rollout",
+        *("--servers", "4", "--point", "1,2,0.5", "--poll-interval", "0.5", "--heartbeat", "1"),
+        *("--idle-seconds", "0.5", "--power-seconds", "0.1", "--image-kib", "16", "--timeout", "90"),
+    )
+
+    [row] = table_rows(output)
+    assert row[0] == "4" and row[1] == "1 x 2" and row[4] == "1"  # ideal: ceil(4 / 2) * 0.5 s
+    assert row[-1] == "4/4, overlaps 0"
+    assert float(row[8]) > 0  # replica CPU seconds per task were read from /proc
+
+
+def test_detection_times_each_admission() -> None:
+    output = run_bench("detection", "--intervals", "0.5", "--samples", "3", "--timeout", "30")
+
+    [row] = table_rows(output)
+    assert row[0] == "0.5" and row[2] == "1" and row[3] == "3"
+    low, median, high = float(row[4]), float(row[5]), float(row[7])
+    assert 0 < low <= median <= high
+
+
+def test_poll_requests_follow_the_servers_with_a_task(tmp_path: Path) -> None:
+    quiet = measure_poll(servers=40, flagged=4, finished=0, polls=2, page_size=2, root=tmp_path)
+    busy = measure_poll(servers=40, flagged=4, finished=6, polls=2, page_size=2, root=tmp_path)
+
+    first, later = quiet["polls"]
+    assert first["actions"] == {"queued": 4} and first["errors"] == []
+    # The first poll plans and writes each new request; a later one only lists (2 pages of 2, and one empty page
+    # for the server-control namespace) and re-enqueues in Redis.
+    assert first["by_path"]["PUT /api/v1/servers/{id}/attributes/sh.hollow.flasher.task"] == 4
+    assert later["by_path"] == {"GET /api/v1/servers": 3}
+    # Ended tasks keep their attribute, and the listing carries them: 10 servers in pages of 2.
+    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 6}
+    assert busy["polls"][1]["seen"] == 10
