@@ -36,8 +36,10 @@ def expected_wait(interval: float, jitter: float, replicas: int) -> float:
 
     APScheduler 3's ``IntervalTrigger`` fires each poll ``interval + U(0, jitter)`` after the previous one, so
     the gaps G are uniform on [I, I + j]; a flag at a random moment waits the residual of its gap, whose mean
-    is E[G²] / (2 E[G]) (the inspection paradox). Several replicas poll independently: the first poll of any
-    of them admits, and the wait is the least of their residuals (estimated here by simulation for R > 1).
+    is E[G²] / (2 E[G]) (the inspection paradox). With several replicas the first poll of any of them admits:
+    the wait is the least of their residuals, estimated here by simulation assuming their phases independent
+    and uniformly random. Replicas started together are not: their phase offset only drifts by the jitter, so
+    over a short run they may poll almost in step (no gain) or half an interval apart (the most gain).
     """
     if replicas == 1:
         mean = interval + jitter / 2

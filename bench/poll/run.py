@@ -35,7 +35,7 @@ from typing import Any
 import requests
 from loguru import logger
 
-from bench.support import cpu_seconds, workdir
+from bench.support import LoadSampler, cpu_seconds, workdir
 from flasher.config import Settings
 from flasher.constants import TASK_NAMESPACE
 from flasher.inventory import InventoryClient
@@ -51,7 +51,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 def finished_attribute(request: dict[str, Any], index: int) -> dict[str, Any]:
-    """An ended install task as flasher leaves it (about 1.5 KiB): the request, plan, ``success``, ten messages."""
+    """An ended install task as flasher leaves it (about 1.3 KiB): the request, plan, ``success``, ten messages."""
     stamp = "2026-11-20T10:00:00Z"
     messages = [f"{stamp} [bios] installing 2.12.2: Running {10 * n}% (step {n} of the BMC task)" for n in range(9)]
     return {
@@ -179,10 +179,12 @@ def main() -> None:
     if args.polls < 2:
         parser.error("--polls: at least 2 (the first admits; the others are the steady state)")
     results = []
+    load = LoadSampler().start()
     with workdir("bench-poll-") as root:
         for servers in args.servers:
             for finished in args.finished:
                 results.append(measure(servers, args.flagged, finished, args.polls, args.page_size, root))
+    load.stop()
     print(
         "| servers | flagged (new) | ended tasks | attributes seen | first poll (s) | its requests "
         "| later polls, median (s) | their requests | poller CPU (ms) | inventory CPU (ms) |"
@@ -200,6 +202,7 @@ def main() -> None:
         errors = [e for p in result["polls"] for e in p["errors"]]
         if errors:
             print(f"  - errors: {errors[:5]}")
+    print(f"- {load.summary()}")
     if args.json:
         print(json.dumps(results, indent=2))
 
