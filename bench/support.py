@@ -34,18 +34,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # fields 14 and 15: utime, stime
 
 
-def threads_cpu_seconds(pid: int) -> float:
-    """The same sum over the live threads (``/proc/<pid>/task/*/stat``): a cross-check of :func:`cpu_seconds`
-    (smaller by what ended threads used)."""
-    total = 0.0
-    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
-        with contextlib.suppress(FileNotFoundError):
-            text = stat.read_text()
-            fields = text[text.rindex(")") + 2 :].split()
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
-    return total
-
-
 def percentile(values: Sequence[float], q: float) -> float:
     """The nearest-rank ``q`` percentile (0 < q ≤ 100) of ``values`` (not empty)."""
     ordered = sorted(values)
