@@ -257,6 +257,11 @@ class ServiceSettings(_Section):
     concurrency: int = Field(4, ge=1, le=256)
     poll_interval: float = Field(15.0, gt=0)
     poll_jitter: float = Field(3.0, ge=0)
+    #: Every this many polls (and the first), list every flagged server, not only open tasks: finds attributes
+    #: without a ``status`` and refreshes the counts of ended tasks.
+    full_poll_every: int = Field(20, ge=1)
+    #: Seconds a poll may spend admitting new requests; the rest wait for the next poll.
+    admission_budget: float = Field(30.0, gt=0)
     #: An ``active`` task whose heartbeat (``updatedAt``) is older than this, with no lease, is reclaimed.
     stale_after: float = Field(300.0, gt=0)
     #: Seconds a heartbeat may be late before the lease is extended anyway.

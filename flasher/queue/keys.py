@@ -23,6 +23,8 @@ key                     type    meaning
 ``{p}:dead:fresh``      set     server ids that died since the last ``reap`` (which returns and empties it)
 ``{p}:ready:<kind>``    zset    server id -> claim score of a claimable task of that kind:
                                 ``(3 - priority) * 2**50 + 2**49 + order`` (lowest claimed first)
+``{p}:admitting:<id>``  string  the replica admitting the new request with task id ``<id>`` (SET NX PX):
+                                shares admission work among replicas; expires by itself
 ======================  ======  ==========================================================================
 
 Lease scripts (check, extend, ack) receive only the first five keys (:attr:`QueueKeys.lease`); every other
@@ -65,6 +67,10 @@ class QueueKeys:
             self.fresh_dead,
             *self._ready.values(),
         )
+
+    def admitting(self, task_id: str) -> str:
+        """The admission claim of the new request ``task_id`` (not part of :attr:`all`: no script touches it)."""
+        return f"{{{self.prefix}}}:admitting:{task_id}"
 
     def ready(self, kind: str) -> str:
         """The claimable-task zset of ``kind`` (one of :data:`~flasher.queue.models.KINDS`)."""

@@ -334,6 +334,35 @@ class TaskQueue:
         ready, (delayed, inflight, dead) = values[: len(KINDS)], values[len(KINDS) :]
         return {"queued": sum(ready), "delayed": delayed, "inflight": inflight, "dead": dead}
 
+    def claim_admission(self, task_id: str, worker: str, *, ttl: float) -> bool:
+        """Take the right to admit the new request ``task_id`` for ``ttl`` seconds (``SET NX PX``).
+
+        True: this replica admits it. False: another replica is admitting it (or just did), so this one skips it
+        rather than plan and write the same thing again. Only shares work: admission stays correct without it
+        (it is idempotent), so a claim held by a replica that died only delays the request by ``ttl``.
+        """
+        _require_id("task_id", task_id)
+        key = self.keys.admitting(task_id)
+        return bool(self._call("claim_admission", lambda: self.client.set(key, worker, nx=True, px=int(ttl * 1000))))
+
+    def release_admission(self, task_id: str, worker: str) -> None:
+        """Give up the admission claim on ``task_id`` if ``worker`` holds it (the request could not be admitted
+        now: the next poll of any replica tries again)."""
+        key = self.keys.admitting(task_id)
+
+        def release() -> None:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)
+                    if as_text(pipe.get(key) or b"") == worker:
+                        pipe.multi()
+                        pipe.delete(key)
+                        pipe.execute()
+                except redis.WatchError:  # it changed hands meanwhile: not ours to delete
+                    pass
+
+        self._call("release_admission", release)
+
     def ping(self) -> bool:
         """One PING, no retries: whether Redis answers right now (for readiness checks)."""
         try:

@@ -12,9 +12,10 @@ does not parse                  ``failed`` with the validation message naming th
                                 worker holds it (it will stop, the attribute no longer holds its task)
 new, ``cancel: true``           ``cancelled``
 new, install method unsupported ``failed`` saying so
-new                             install: plan it (a plan error or a refused component → ``failed`` with the
-                                reason); write ``queued`` with the plan, ``taskID``, ``worker``,
-                                ``createdAt``; then enqueue with the task's priority
+new                             claim it (one replica admits a request, the others skip it); install: plan
+                                it (a plan error or a refused component → ``failed`` with the reason);
+                                write ``queued`` with the plan, ``taskID``, ``worker``, ``createdAt``; then
+                                enqueue with the task's priority
 queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
                                 ``queued`` and enqueueing, or another task held the server (a server-control
                                 task waits for a running install, and the reverse)
@@ -64,6 +65,10 @@ from flasher.tasks import (
     is_terminal,
     utc_now,
 )
+
+#: How long a replica's claim on admitting one new request lasts (it is not released after a success, so a
+#: replica polling with a listing from before the admission skips the request instead of admitting it again).
+ADMISSION_CLAIM_SECONDS = 60.0
 
 
 class Action(StrEnum):
@@ -174,9 +179,19 @@ class Admission:
 
     def _admit(self, server: Server, kind: TaskKind, task: TaskBase, data: Any) -> Result:
         server_id = str(server.uuid)
+        task_id = request_task_id(server_id, kind, data)
+        if not self._queue.claim_admission(task_id, self._worker, ttl=ADMISSION_CLAIM_SECONDS):
+            return Result(Action.SKIPPED, "another replica is admitting it")
+        result = self._admit_claimed(server, kind, task, task_id)
+        if result.action is Action.SKIPPED:  # could not be admitted now: let the next poll of any replica try
+            self._queue.release_admission(task_id, self._worker)
+        return result
+
+    def _admit_claimed(self, server: Server, kind: TaskKind, task: TaskBase, task_id: str) -> Result:
+        server_id = str(server.uuid)
         now = self._now()
         task = task.model_copy(deep=True)
-        task.task_id = request_task_id(server_id, kind, data)
+        task.task_id = task_id
         if task.cancel:
             task.transition(TaskStatus.CANCELLED, now=now)
             task.add_message("cancelled before it was queued", now=now)

@@ -1,9 +1,16 @@
-"""The poller: one filtered, paged inventory query per task namespace, then admission of what it found.
+"""The poller: filtered, paged inventory queries for open tasks, then admission of what they found.
 
-Each poll lists the servers that carry a task attribute (``attr=<namespace>``, optionally limited to
-``inventory.facility``): its cost follows the number of flagged servers, not the size of the fleet. Every
-attribute found goes through :meth:`~flasher.service.admission.Admission.reconcile`, highest priority first;
-then the queue's expired leases are reaped and tasks it declared dead are written ``failed``.
+A poll lists the servers whose task attribute is open — one query per namespace and open status
+(``attr=<namespace>~status~eq~<s>`` for ``""``, ``requested``, ``queued``, ``active``; optionally limited to
+``inventory.facility``) — so its cost follows the number of open tasks, not the size of the fleet, nor the
+ended tasks whose attributes stay on their servers. Every ``service.full_poll_every``-th poll (and the first)
+lists every flagged server instead (``attr=<namespace>``), to find attributes the status queries cannot (no
+``status`` key, or one that is not a string) and refresh the task counts of every status.
+
+Work goes in two phases: first the tasks already admitted (queued, active, cancels), quick and never held up;
+then new requests, highest priority first, oldest first, for at most ``service.admission_budget`` seconds (the
+rest wait for the next poll, so a burst of thousands of requests cannot hold up cancels and reclaims). Then the
+queue's expired leases are reaped and tasks it declared dead are written ``failed``.
 
 Replicas may all poll: admission is idempotent, so the result is the same. Within one replica, APScheduler runs
 the poll on an interval with jitter, coalesced, never two at once.
@@ -31,6 +38,20 @@ from flasher.service.admission import Action, Admission
 from flasher.taskrun import TaskKind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The statuses of a task that is not over (an ended task's attribute stays on its server, unpolled).
+OPEN_STATUSES: tuple[str, ...] = ("", "requested", "queued", "active")
+_NEW = frozenset({"", "requested"})
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One task attribute to reconcile, with what orders it (priority, request time)."""
+
+    server: Server
+    kind: TaskKind
+    rank: int
+    created: datetime
+    new: bool
 
 
 @dataclass
@@ -41,6 +62,8 @@ class PollReport:
     actions: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     duration: float = 0.0
+    full: bool = False
+    deferred: int = 0
 
 
 class Poller:
@@ -56,6 +79,7 @@ class Poller:
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: PollReport | None = None
         self.last_success: float | None = None
+        self._polls = 0
 
     def poll_once(self) -> PollReport:
         """List flagged servers, reconcile every task attribute, reap the queue. Never raises: failures are
@@ -64,11 +88,23 @@ class Poller:
             logger.debug("poll skipped: the previous one is still running")
             return PollReport()
         started = time.monotonic()
-        report = PollReport()
+        report = PollReport(full=self._polls % self._settings.service.full_poll_every == 0)
+        self._polls += 1
         try:
             work = self._list(report)
-            for server, kind in work:
-                self._reconcile(server, kind, report)
+            for item in work:
+                if not item.new:
+                    self._reconcile(item.server, item.kind, report)
+            budget_end = time.monotonic() + self._settings.service.admission_budget
+            new = [item for item in work if item.new]
+            for index, item in enumerate(new):
+                if index > 0 and time.monotonic() > budget_end:  # at least one per poll: always progress
+                    report.deferred = len(new) - index
+                    logger.info(
+                        "poll: {} new requests left for the next poll (admission budget spent)", report.deferred
+                    )
+                    break
+                self._reconcile(item.server, item.kind, report)
             self._reap(report)
             self._export(report)
         finally:
@@ -87,29 +123,35 @@ class Poller:
         )
         return report
 
-    def _list(self, report: PollReport) -> list[tuple[Server, TaskKind]]:
+    def _list(self, report: PollReport) -> list[_Item]:
         facility = self._settings.inventory.facility
-        found: list[tuple[int, datetime, str, Server, TaskKind]] = []
+        found: dict[tuple[str, TaskKind], _Item] = {}
         for kind in TaskKind:
-            try:
-                servers = self._inventory.list_servers(attr=[kind.namespace], facility=facility)
-            except InventoryError as exc:
-                report.errors.append(f"listing {kind.namespace}: {exc}")
-                logger.warning("poll: cannot list servers with {}: {}", kind.namespace, exc)
-                continue
-            for server in servers:
-                attribute = server.attribute(kind.namespace)
-                if attribute is None:
+            if report.full:
+                queries = [kind.namespace]
+            else:
+                queries = [f"{kind.namespace}~status~eq~{status}" for status in OPEN_STATUSES]
+            for query in queries:
+                try:
+                    servers = self._inventory.list_servers(attr=[query], facility=facility)
+                except InventoryError as exc:
+                    report.errors.append(f"listing {query}: {exc}")
+                    logger.warning("poll: cannot list servers with {}: {}", query, exc)
                     continue
-                data = attribute.data if isinstance(attribute.data, dict) else {}
-                status = data.get("status")
-                report.seen[(kind.value, status if isinstance(status, str) else "invalid")] += 1
-                priority = data.get("priority")
-                rank = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
-                found.append((rank, attribute.created_at or _EPOCH, kind.value, server, kind))
+                for server in servers:
+                    attribute = server.attribute(kind.namespace)
+                    key = (str(server.uuid), kind)
+                    if attribute is None or key in found:
+                        continue
+                    data = attribute.data if isinstance(attribute.data, dict) else {}
+                    status = data.get("status")
+                    report.seen[(kind.value, status if isinstance(status, str) else "invalid")] += 1
+                    priority = data.get("priority")
+                    rank = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
+                    new = not isinstance(status, str) or status in _NEW
+                    found[key] = _Item(server, kind, rank, attribute.created_at or _EPOCH, new)
         # Highest priority first, then the oldest request: admission order is enqueue order within a poll.
-        found.sort(key=lambda item: (-item[0], item[1], item[2]))
-        return [(server, kind) for _, _, _, server, kind in found]
+        return sorted(found.values(), key=lambda item: (-item.rank, item.created, item.kind.value))
 
     def _reconcile(self, server: Server, kind: TaskKind, report: PollReport) -> None:
         try:
@@ -142,7 +184,12 @@ class Poller:
             report.actions[f"dead-{result.action.value}"] += 1
 
     def _export(self, report: PollReport) -> None:
-        TASKS.clear()
+        if report.full:  # every status was listed: replace every series
+            TASKS.clear()
+        else:  # only open statuses were listed: the ended ones keep the last full poll's counts
+            for task_kind in TaskKind:
+                for open_status in OPEN_STATUSES:
+                    TASKS.labels(kind=task_kind.value, status=open_status or "new").set(0)
         for (kind, status), count in report.seen.items():
             TASKS.labels(kind=kind, status=status or "new").set(count)
         try:

@@ -87,10 +87,21 @@ def test_two_replicas_admitting_the_same_request_agree(world: dict[str, Any]) ->
     first = world["admission"].reconcile(server, TaskKind.INSTALL)
     second = other.reconcile(server, TaskKind.INSTALL)
 
-    assert first.action is Action.QUEUED and second.action is Action.QUEUED
-    assert second.detail == "unchanged"
+    assert first.action is Action.QUEUED
+    assert second.action is Action.SKIPPED and "another replica" in second.detail  # no second plan and write
     assert attribute(world, uuid)["taskID"] == request_task_id(uuid, TaskKind.INSTALL, request)
+    assert attribute(world, uuid)["worker"] == "flasher-a"
     assert len(world["queue"].snapshot().queued) == 1
+
+
+def test_a_request_that_could_not_be_admitted_is_left_to_any_replica(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515"})
+    server = world["inventory"].get_server(uuid)
+    with world["server"].faults(every=1, status=503, path_regex="server-component-firmware-sets"):
+        assert world["admission"].reconcile(server, TaskKind.INSTALL).action is Action.SKIPPED
+    other = Admission(world["inventory"], world["queue"], world["settings"], worker_id="flasher-b")
+    assert other.reconcile(server, TaskKind.INSTALL).action is Action.QUEUED  # the claim was given up
+    assert attribute(world, uuid)["worker"] == "flasher-b"
 
 
 @pytest.mark.parametrize(
@@ -277,6 +288,42 @@ def test_the_poller_admits_everything_flagged_and_buries_dead_tasks(world: dict[
     data = attribute(world, b)
     assert data["status"] == "failed" and "lease expired" in data["error"]
     assert queue.dead() == []
+
+
+def test_polls_list_open_tasks_and_a_full_poll_finds_the_rest(world: dict[str, Any]) -> None:
+    settings = world["settings"].model_copy(
+        update={"service": world["settings"].service.model_copy(update={"full_poll_every": 2})}
+    )
+    poller = Poller(world["inventory"], world["queue"], world["admission"], settings)
+    done = flag(world, "r6515-a03", {"status": "success", "taskID": "t-old", "firmwareSet": "dell-r6515"})
+    assert poller.poll_once().full  # the first poll lists everything
+    sloppy = flag(world, "r6515-a01", {"firmwareSet": "dell-r6515"})  # no status key at all: a new request
+    calls: list[str] = []
+    world["inventory"].transport.session.hooks["response"].append(lambda r, *a, **k: calls.append(r.request.url))
+
+    second = poller.poll_once()
+    assert not second.full
+    assert all("status~eq~" in url for url in calls if "/servers?" in url)  # only open statuses are listed
+    assert ("install", "success") not in second.seen and attribute(world, sloppy).get("status") is None
+
+    third = poller.poll_once()
+    assert third.full and third.seen[("install", "success")] == 1
+    assert attribute(world, sloppy)["status"] == "queued"
+    assert attribute(world, done)["status"] == "success"
+
+
+def test_new_requests_past_the_admission_budget_wait_for_the_next_poll(world: dict[str, Any]) -> None:
+    settings = world["settings"].model_copy(
+        update={"service": world["settings"].service.model_copy(update={"admission_budget": 1e-9})}
+    )
+    poller = Poller(world["inventory"], world["queue"], world["admission"], settings)
+    for name in ("r6515-a01", "r6515-a02", "x12-b01"):
+        flag(world, name, {"status": "", "priority": 2})
+    report = poller.poll_once()
+    assert report.actions["queued"] == 1 and report.deferred == 2  # one admitted before the budget ran out
+    assert poller.poll_once().deferred == 1
+    assert poller.poll_once().deferred == 0
+    assert len(world["queue"].snapshot().queued) == 3
 
 
 def test_the_poller_survives_inventory_errors(world: dict[str, Any]) -> None:

@@ -66,10 +66,11 @@ def test_poll_requests_follow_the_servers_with_a_task(tmp_path: Path) -> None:
 
     first, later = quiet["polls"]
     assert first["actions"] == {"queued": 4} and first["errors"] == []
-    # The first poll plans and writes each new request; a later one only lists (2 pages of 2, and one empty page
-    # for the server-control namespace) and re-enqueues in Redis.
+    # The first poll plans and writes each new request; a later one only lists the open statuses (the 4 queued
+    # tasks in 2 pages of 2, one empty page for each other open status of both namespaces: 9 requests) and
+    # re-enqueues in Redis.
     assert first["by_path"]["PUT /api/v1/servers/{id}/attributes/sh.hollow.flasher.task"] == 4
-    assert later["by_path"] == {"GET /api/v1/servers": 3}
-    # Ended tasks keep their attribute, and the listing carries them: 10 servers in pages of 2.
-    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 6}
-    assert busy["polls"][1]["seen"] == 10
+    assert later["by_path"] == {"GET /api/v1/servers": 9}
+    # Ended tasks keep their attribute, but a later poll does not list them: the same 9 requests, 4 tasks seen.
+    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 9}
+    assert busy["polls"][1]["seen"] == 4

@@ -470,3 +470,19 @@ def test_runs_on_redis_cluster(redis_cluster_url: str) -> None:
     assert queue.fail(lease, retry=True, delay=60) is FailOutcome.RETRY_SCHEDULED
     assert queue.cancel("srv") is CancelOutcome.REMOVED
     assert queue.reap() == [] and queue.dead() == []
+
+
+def test_one_replica_at_a_time_claims_the_admission_of_a_request(queue: TaskQueue) -> None:
+    assert queue.claim_admission("t-abc", "replica-a", ttl=30)
+    assert not queue.claim_admission("t-abc", "replica-b", ttl=30)
+    assert queue.claim_admission("t-other", "replica-b", ttl=30)  # another request is free
+    queue.release_admission("t-abc", "replica-b")  # not b's: nothing happens
+    assert not queue.claim_admission("t-abc", "replica-b", ttl=30)
+    queue.release_admission("t-abc", "replica-a")
+    assert queue.claim_admission("t-abc", "replica-b", ttl=30)
+
+
+def test_an_admission_claim_expires_by_itself(queue: TaskQueue) -> None:
+    assert queue.claim_admission("t-abc", "replica-a", ttl=0.2)
+    time.sleep(0.3)
+    assert queue.claim_admission("t-abc", "replica-b", ttl=30)
