@@ -133,7 +133,7 @@ def test_three_replicas_survive_one_killed_mid_run(make_stack: Callable[[Scenari
 
 
 def test_every_task_finishes_when_redis_loses_its_data(make_stack: Callable[[Scenario], Stack]) -> None:
-    scenario = world(24)
+    scenario = world(14)
     stack = make_stack(scenario)
     for name in ("flasher-0", "flasher-1"):
         stack.start_replica(name, FAST)
@@ -157,7 +157,7 @@ def test_every_task_finishes_when_redis_loses_its_data(make_stack: Callable[[Sce
 def test_every_task_finishes_with_the_inventory_failing_one_call_in_five(
     make_stack: Callable[[Scenario], Stack],
 ) -> None:
-    scenario = world(16)
+    scenario = world(10)
     stack = make_stack(scenario)
     stack.flag_all()
     stack.set_inventory_faults({"every": 5, "status": 503})
