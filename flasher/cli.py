@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 #: Sub-commands: (module under flasher.commands, name). A module defines ``command`` (one command) or ``app``
-#: (a group). A module that is not there yet is skipped.
+#: (a group).
 _GROUPS: tuple[tuple[str, str], ...] = (
     ("inventory", "inventory"),
     ("plan", "plan"),
@@ -77,12 +77,7 @@ def _root(
 
 def _mount() -> None:
     for module_name, name in _GROUPS:
-        try:
-            module = importlib.import_module(f"flasher.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"flasher.commands.{module_name}":
-                continue
-            raise
+        module = importlib.import_module(f"flasher.commands.{module_name}")
         if hasattr(module, "command"):  # a single command: flasher plan, flasher install, flasher run
             app.command(name=name)(module.command)
         else:  # a group: flasher inventory servers, flasher queue ls, ...

@@ -35,8 +35,10 @@ def _mount() -> None:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
+            if exc.name is not None and not exc.name.startswith(("sandbox", "flasher")):
+                raise SystemExit(
+                    f"flasher-sandbox needs the sandbox extra ({exc.name} is missing): pip install 'flasher[sandbox]'"
+                ) from exc
             raise
         app.command(name=name)(module.command)
 
