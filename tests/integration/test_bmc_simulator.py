@@ -226,10 +226,13 @@ def test_simple_update_with_targets_changes_only_the_target_and_only_at_completi
         seen: list[tuple[int, dict[str, Any]]] = []
         versions_while_running = []
         while not seen or seen[-1][1]["TaskState"] not in TERMINAL:
+            # The version is read before the task: when the task is still not Completed after that read, the
+            # version read must be the old one (reading it after the task would race with the completion).
+            version = bmcsim.version(DELL, "nic", 1)
             r = s.get(bmcsim.url(DELL) + response.headers["Location"], timeout=5)
             seen.append((r.status_code, r.json()))
             if r.json()["TaskState"] != "Completed":
-                versions_while_running.append(bmcsim.version(DELL, "nic", 1))
+                versions_while_running.append(version)
             time.sleep(0.05)
     states = [doc["TaskState"] for _, doc in seen]
     assert states[0] == "New" and "Running" in states and states[-1] == "Completed"
