@@ -33,7 +33,12 @@ same id and the second enqueue is a no-op.
 
 Admission writes without a lease: it only writes where no worker holds the task (new; queued or active but
 unknown to Redis), and a worker's own status writes re-read the attribute, so a late admission write is
-corrected by the worker's next one.
+corrected by the worker's next one. The listing a poll works from may be seconds old (a poll lists first, then
+plans one request after another), so every admission write first re-reads the attribute and writes only when it
+is still what the decision was made on; otherwise the attribute is skipped (:attr:`Action.SKIPPED`) and the next
+poll looks again. An operator's edit, a worker's final status or a slow worker's heartbeat made after the listing
+is so never overwritten, nor a request that ran meanwhile queued again. The window left is one round trip:
+Serverservice offers no compare-and-swap on attributes.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from loguru import logger
 
 from flasher.config import Settings
 from flasher.install.plan import PlanError, build_plan
-from flasher.inventory.errors import InventoryError
+from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.inventory.models import Server
 from flasher.logs import task_context
 from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, TaskQueue
@@ -89,6 +94,10 @@ class Result:
 
     action: Action
     detail: str = ""
+
+
+class AttributeMovedError(Exception):
+    """The attribute changed (or was deleted) since the listing admission decided on: nothing was written."""
 
 
 class AdmissionInventory(Protocol):
@@ -154,17 +163,25 @@ class Admission:
         except TaskValidationError as exc:
             return self._invalid(server_id, kind, data, exc)
         with task_context(server_id, task.task_id):
-            if is_terminal(task.status):
-                return Result(Action.NONE, f"task is {task.status.value}")
-            if is_new(task.status):
-                return self._admit(server, kind, task, data)
-            if task.task_id is None:
-                return self._fail(server_id, kind, task, f"status is {task.status.value} but taskID is missing")
-            if task.cancel:
-                return self._cancel(server_id, kind, task)
-            if task.status is TaskStatus.QUEUED:
-                return self._enqueue(server_id, kind, task, again=True)
-            return self._check_active(server_id, kind, task)
+            try:
+                return self._reconcile(server, kind, task, data)
+            except AttributeMovedError as exc:
+                logger.info("{} attribute of server {} not written: {}", kind.namespace, server_id, exc)
+                return Result(Action.SKIPPED, str(exc))
+
+    def _reconcile(self, server: Server, kind: TaskKind, task: TaskBase, data: Any) -> Result:
+        server_id = str(server.uuid)
+        if is_terminal(task.status):
+            return Result(Action.NONE, f"task is {task.status.value}")
+        if is_new(task.status):
+            return self._admit(server, kind, task, data)
+        if task.task_id is None:
+            return self._fail(server_id, kind, task, f"status is {task.status.value} but taskID is missing", seen=data)
+        if task.cancel:
+            return self._cancel(server_id, kind, task, seen=data)
+        if task.status is TaskStatus.QUEUED:
+            return self._enqueue(server_id, kind, task, seen=data, again=True)
+        return self._check_active(server_id, kind, task, seen=data)
 
     def _invalid(self, server_id: str, kind: TaskKind, data: Any, error: TaskValidationError) -> Result:
         status = data.get("status") if isinstance(data, dict) else None
@@ -173,8 +190,11 @@ class Admission:
         entry = self._queue.entry(server_id)
         if entry is not None and entry.kind == kind.value and entry.state == "inflight":
             return Result(Action.NONE, "does not parse, but a worker holds the server: it will stop first")
+        try:
+            self._write(server_id, kind, failed_attribute(data, error, now=self._now()), seen=data)
+        except AttributeMovedError as exc:
+            return Result(Action.SKIPPED, str(exc))
         logger.warning("{} attribute of server {} is invalid: {}", kind.namespace, server_id, error)
-        self._write(server_id, kind, failed_attribute(data, error, now=self._now()))
         return Result(Action.FAILED, str(error))
 
     def _admit(self, server: Server, kind: TaskKind, task: TaskBase, data: Any) -> Result:
@@ -182,12 +202,12 @@ class Admission:
         task_id = request_task_id(server_id, kind, data)
         if not self._queue.claim_admission(task_id, self._worker, ttl=ADMISSION_CLAIM_SECONDS):
             return Result(Action.SKIPPED, "another replica is admitting it")
-        result = self._admit_claimed(server, kind, task, task_id)
+        result = self._admit_claimed(server, kind, task, task_id, data)  # AttributeMovedError: the claim stays
         if result.action is Action.SKIPPED:  # could not be admitted now: let the next poll of any replica try
             self._queue.release_admission(task_id, self._worker)
         return result
 
-    def _admit_claimed(self, server: Server, kind: TaskKind, task: TaskBase, task_id: str) -> Result:
+    def _admit_claimed(self, server: Server, kind: TaskKind, task: TaskBase, task_id: str, seen: Any) -> Result:
         server_id = str(server.uuid)
         now = self._now()
         task = task.model_copy(deep=True)
@@ -195,13 +215,13 @@ class Admission:
         if task.cancel:
             task.transition(TaskStatus.CANCELLED, now=now)
             task.add_message("cancelled before it was queued", now=now)
-            self._write(server_id, kind, task.to_attribute())
+            self._write(server_id, kind, task.to_attribute(), seen=seen)
             return Result(Action.CANCELLED)
         if isinstance(task, InstallTask):
             try:
                 task = self._plan(server, task)
             except PlanError as exc:
-                return self._fail(server_id, kind, task, str(exc))
+                return self._fail(server_id, kind, task, str(exc), seen=seen)
             except InventoryError as exc:
                 logger.warning("cannot plan task for server {} now: {}", server_id, exc)
                 return Result(Action.SKIPPED, str(exc))
@@ -211,9 +231,9 @@ class Admission:
         task.attempts = 0
         task.set_error(None)
         task.add_message(f"queued by {self._worker} (priority {task.priority})", now=now)
-        self._write(server_id, kind, task.to_attribute())
+        written = self._write(server_id, kind, task.to_attribute(), seen=seen)
         logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
-        return self._enqueue(server_id, kind, task)
+        return self._enqueue(server_id, kind, task, seen=written)
 
     def _plan(self, server: Server, task: InstallTask) -> InstallTask:
         if reason := task.unsupported_reason():
@@ -226,13 +246,17 @@ class Admission:
         planned.add_message(f"plan ({plan.mode.value}): {plan.summary()}")
         return planned
 
-    def _enqueue(self, server_id: str, kind: TaskKind, task: TaskBase, *, again: bool = False) -> Result:
-        """Enqueue a task whose attribute says ``queued``; ``again`` when it was queued before this poll."""
+    def _enqueue(self, server_id: str, kind: TaskKind, task: TaskBase, *, seen: Any, again: bool = False) -> Result:
+        """Enqueue a task whose attribute says ``queued`` (its data is ``seen``); ``again`` when it was queued
+        before this poll."""
         assert task.task_id is not None
         result = self._queue.enqueue(server_id, kind=kind.value, task_id=task.task_id, priority=task.priority)
-        if result.outcome is EnqueueOutcome.DEAD:
+        if result.outcome is EnqueueOutcome.DEAD:  # written first: if it cannot be, the next poll finds it dead again
+            failed = self._fail(
+                server_id, kind, task, f"the queue gave it up: {result.entry.reason or 'dead'}", seen=seen
+            )
             self._queue.forget_dead(server_id, task.task_id)
-            return self._fail(server_id, kind, task, f"the queue gave it up: {result.entry.reason or 'dead'}")
+            return failed
         if result.outcome is not EnqueueOutcome.HELD_BY_OTHER:
             if again and result.outcome is EnqueueOutcome.ADDED:
                 logger.info("re-enqueued {} task {}: Redis did not hold it", kind.value, task.task_id)
@@ -242,11 +266,11 @@ class Admission:
         if not task.messages or not task.messages[-1].endswith(note):
             task = task.model_copy(deep=True)
             task.add_message(note, now=self._now())
-            self._write(server_id, kind, task.to_attribute())
+            self._write(server_id, kind, task.to_attribute(), seen=seen)
             logger.info("{} task {} waits: {}", kind.value, task.task_id, detail)
         return Result(Action.WAITING, detail)
 
-    def _cancel(self, server_id: str, kind: TaskKind, task: TaskBase) -> Result:
+    def _cancel(self, server_id: str, kind: TaskKind, task: TaskBase, *, seen: Any) -> Result:
         assert task.task_id is not None
         outcome = self._queue.cancel(server_id, task_id=task.task_id)
         if outcome is CancelOutcome.FLAGGED:
@@ -256,11 +280,11 @@ class Admission:
         task.transition(TaskStatus.CANCELLED, now=now)
         where = "removed from the queue" if outcome is CancelOutcome.REMOVED else "no worker held it"
         task.add_message(f"cancelled by the operator ({where})", now=now)
-        self._write(server_id, kind, task.to_attribute())
+        self._write(server_id, kind, task.to_attribute(), seen=seen)
         logger.info("cancelled {} task {}: {}", kind.value, task.task_id, where)
         return Result(Action.CANCELLED, where)
 
-    def _check_active(self, server_id: str, kind: TaskKind, task: TaskBase) -> Result:
+    def _check_active(self, server_id: str, kind: TaskKind, task: TaskBase, *, seen: Any) -> Result:
         assert task.task_id is not None
         if self._queue.known(server_id):
             return Result(Action.NONE, "held")
@@ -270,7 +294,11 @@ class Admission:
             return Result(Action.NONE, f"no lease, but its heartbeat is {age:.0f} s old")
         if task.attempts >= self._settings.queue.max_attempts:
             return self._fail(
-                server_id, kind, task, f"gave up after {task.attempts} attempts: the last worker stopped heartbeating"
+                server_id,
+                kind,
+                task,
+                f"gave up after {task.attempts} attempts: the last worker stopped heartbeating",
+                seen=seen,
             )
         task = task.model_copy(deep=True)
         now = self._now()
@@ -278,16 +306,16 @@ class Admission:
         task.add_message(
             f"reclaimed by {self._worker}: heartbeat {age:.0f} s old and no replica holds its lease", now=now
         )
-        self._write(server_id, kind, task.to_attribute())
-        return self._enqueue(server_id, kind, task, again=True)
+        written = self._write(server_id, kind, task.to_attribute(), seen=seen)
+        return self._enqueue(server_id, kind, task, seen=written, again=True)
 
-    def _fail(self, server_id: str, kind: TaskKind, task: TaskBase, reason: str) -> Result:
+    def _fail(self, server_id: str, kind: TaskKind, task: TaskBase, reason: str, *, seen: Any) -> Result:
         task = task.model_copy(deep=True)
         now = self._now()
         task.transition(TaskStatus.FAILED, now=now)
         task.set_error(reason)
         task.add_message(f"failed: {reason}", now=now)
-        self._write(server_id, kind, task.to_attribute())
+        self._write(server_id, kind, task.to_attribute(), seen=seen)
         logger.warning("{} task {} failed: {}", kind.value, task.task_id, reason)
         return Result(Action.FAILED, reason)
 
@@ -313,12 +341,26 @@ class Admission:
                     f"lease expired {entry.attempts} times: the worker holding it stopped heartbeating"
                     f" (crashed, or lost Redis){': ' + entry.reason if entry.reason else ''}"
                 )
-                result = self._fail(entry.server_id, kind, task, reason)
+                try:
+                    result = self._fail(entry.server_id, kind, task, reason, seen=data)
+                except AttributeMovedError as exc:  # the operator wrote meanwhile: theirs stands
+                    result = Result(Action.NONE, str(exc))
             self._queue.forget_dead(entry.server_id, entry.task_id)
             return result
 
-    def _write(self, server_id: str, kind: TaskKind, data: dict[str, Any]) -> None:
+    def _write(self, server_id: str, kind: TaskKind, data: dict[str, Any], *, seen: Any) -> dict[str, Any]:
+        """Write ``data`` if the attribute still holds ``seen`` (what the decision was made on); returns ``data``.
+
+        Raises :class:`AttributeMovedError` (nothing written) when it changed or was deleted since.
+        """
+        try:
+            current = self._inventory.get_attribute(server_id, kind.namespace).data
+        except NotFoundError:
+            raise AttributeMovedError("the attribute was deleted since the poll listed it") from None
+        if current != seen:
+            raise AttributeMovedError("the attribute changed since the poll listed it; the next poll looks again")
         self._inventory.replace_attribute(server_id, kind.namespace, data)
+        return data
 
 
 def _describe_holder(holder: QueueEntry) -> str:

@@ -333,3 +333,72 @@ def test_the_poller_survives_inventory_errors(world: dict[str, Any]) -> None:
         report = poller.poll_once()
     assert report.errors and all("503" in e or "unavailable" in e.lower() for e in report.errors)
     assert poller.poll_once().actions == {"queued": 1}
+
+
+# -- the listing a poll works from is older than the attribute: admission must not write over what changed --------
+
+
+def test_a_stale_listing_of_a_cancel_does_not_overwrite_the_result_its_worker_wrote(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515"})
+    reconcile(world, uuid)
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, {**attribute(world, uuid), "status": "active"})
+    flag(world, "r6515-a01", {**attribute(world, uuid), "cancel": True})
+    listed = world["inventory"].get_server(uuid)  # the poll lists the running task with the cancel
+    # ...then its worker ends it (the cancel came too late: the last flash was done) and acks the lease.
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, {**attribute(world, uuid), "status": "success"})
+    queue.ack(lease)
+
+    result = world["admission"].reconcile(listed, TaskKind.INSTALL)
+
+    assert result.action is Action.SKIPPED
+    assert attribute(world, uuid)["status"] == "success"
+
+
+def test_a_stale_listing_of_a_request_does_not_queue_it_again_after_it_ran(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    request = {"status": "", "action": "set_power_state", "action_parameter": "cycle"}
+    uuid = flag(world, "r6515-a01", request, SERVER_CONTROL_NAMESPACE)
+    listed = world["inventory"].get_server(uuid)  # a slow replica's listing: the request is new
+    other = Admission(world["inventory"], queue, world["settings"], worker_id="flasher-b")
+    assert reconcile(world, uuid, TaskKind.SERVER_CONTROL, who="admission").action is Action.QUEUED
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    done = {**attribute(world, uuid, SERVER_CONTROL_NAMESPACE), "status": "success"}
+    world["inventory"].replace_attribute(uuid, SERVER_CONTROL_NAMESPACE, done)
+    queue.ack(lease)
+    queue.release_admission(lease.task_id, "flasher-a")  # the admission claim expired meanwhile
+
+    result = other.reconcile(listed, TaskKind.SERVER_CONTROL)
+
+    assert result.action is Action.SKIPPED
+    assert attribute(world, uuid, SERVER_CONTROL_NAMESPACE)["status"] == "success"  # not power-cycled again
+    assert queue.entry(uuid) is None
+
+
+def test_an_operator_edit_after_the_listing_is_not_overwritten(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "priority": 0, "firmwareSet": "dell-r6515"})
+    listed = world["inventory"].get_server(uuid)
+    edited = {"status": "", "priority": 3, "firmwareSet": "dell-r6515", "requester": "alice"}
+    flag(world, "r6515-a01", edited)  # the operator corrects the request before admission gets to it
+
+    assert world["admission"].reconcile(listed, TaskKind.INSTALL).action is Action.SKIPPED
+    assert attribute(world, uuid) == edited
+
+    assert reconcile(world, uuid).action is Action.QUEUED  # the next poll admits what the operator wrote
+    data = attribute(world, uuid)
+    assert data["priority"] == 3 and data["requester"] == "alice"
+    assert data["taskID"] == request_task_id(uuid, TaskKind.INSTALL, edited)
+
+
+def test_a_stale_active_task_whose_worker_beat_since_the_listing_is_not_reclaimed(world: dict[str, Any]) -> None:
+    uuid = active(world, "r6515-a01", age=120)
+    listed = world["inventory"].get_server(uuid)
+    beat = {**attribute(world, uuid), "updatedAt": rfc3339(utc_now())}  # a slow worker is alive after all
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, beat)
+
+    assert world["admission"].reconcile(listed, TaskKind.INSTALL).action is Action.SKIPPED
+    assert attribute(world, uuid) == beat
+    assert world["queue"].entry(uuid) is None
