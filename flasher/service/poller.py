@@ -13,7 +13,11 @@ rest wait for the next poll, so a burst of thousands of requests cannot hold up 
 queue's expired leases are reaped and tasks it declared dead are written ``failed``.
 
 Replicas may all poll: admission is idempotent, so the result is the same. Within one replica, APScheduler runs
-the poll on an interval with jitter, coalesced, never two at once.
+the poll on an interval with jitter, coalesced, never two at once. :meth:`Poller.stop` ends a running poll at the
+next attribute (shutdown does not wait for a poll's admission budget).
+
+The ``flasher_tasks`` gauge is set from what a poll listed; a poll whose listing failed leaves it as it was (it
+knows nothing about the tasks), rather than report the unlisted tasks as gone.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class PollReport:
     seen: Counter[tuple[str, str]] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    listing_failed: bool = False
     duration: float = 0.0
     full: bool = False
     deferred: int = 0
@@ -80,6 +85,7 @@ class Poller:
         self.last_report: PollReport | None = None
         self.last_success: float | None = None
         self._polls = 0
+        self._stopping = threading.Event()
 
     def poll_once(self) -> PollReport:
         """List flagged servers, reconcile every task attribute, reap the queue. Never raises: failures are
@@ -93,19 +99,18 @@ class Poller:
         try:
             work = self._list(report)
             for item in work:
-                if not item.new:
+                if not item.new and not self._stopping.is_set():
                     self._reconcile(item.server, item.kind, report)
             budget_end = time.monotonic() + self._settings.service.admission_budget
             new = [item for item in work if item.new]
             for index, item in enumerate(new):
-                if index > 0 and time.monotonic() > budget_end:  # at least one per poll: always progress
+                if self._stopping.is_set() or (index > 0 and time.monotonic() > budget_end):  # at least one per poll
                     report.deferred = len(new) - index
-                    logger.info(
-                        "poll: {} new requests left for the next poll (admission budget spent)", report.deferred
-                    )
+                    logger.info("poll: {} new requests left for the next poll", report.deferred)
                     break
                 self._reconcile(item.server, item.kind, report)
-            self._reap(report)
+            if not self._stopping.is_set():
+                self._reap(report)
             self._export(report)
         finally:
             report.duration = time.monotonic() - started
@@ -135,6 +140,7 @@ class Poller:
                 try:
                     servers = self._inventory.list_servers(attr=[query], facility=facility)
                 except InventoryError as exc:
+                    report.listing_failed = True
                     report.errors.append(f"listing {query}: {exc}")
                     logger.warning("poll: cannot list servers with {}: {}", query, exc)
                     continue
@@ -184,6 +190,18 @@ class Poller:
             report.actions[f"dead-{result.action.value}"] += 1
 
     def _export(self, report: PollReport) -> None:
+        self._export_tasks(report)
+        try:
+            depth = self._queue.depth()
+        except QueueError:
+            return
+        for state, count in depth.items():
+            QUEUE_DEPTH.labels(state=state).set(count)
+
+    @staticmethod
+    def _export_tasks(report: PollReport) -> None:
+        if report.listing_failed:  # this poll's counts are partial: keep the last complete ones
+            return
         if report.full:  # every status was listed: replace every series
             TASKS.clear()
         else:  # only open statuses were listed: the ended ones keep the last full poll's counts
@@ -192,17 +210,12 @@ class Poller:
                     TASKS.labels(kind=task_kind.value, status=open_status or "new").set(0)
         for (kind, status), count in report.seen.items():
             TASKS.labels(kind=kind, status=status or "new").set(count)
-        try:
-            depth = self._queue.depth()
-        except QueueError:
-            return
-        for state, count in depth.items():
-            QUEUE_DEPTH.labels(state=state).set(count)
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Poll now, then every ``service.poll_interval`` seconds (± ``poll_jitter``), in a background thread."""
+        self._stopping.clear()
         service = self._settings.service
         scheduler = BackgroundScheduler(daemon=True)
         scheduler.add_job(
@@ -223,7 +236,8 @@ class Poller:
         return self._scheduler is not None and bool(self._scheduler.running)
 
     def stop(self) -> None:
-        """Stop scheduling polls and wait for a running one to end."""
+        """Stop scheduling polls; a running poll ends at the next attribute, and is waited for."""
+        self._stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None

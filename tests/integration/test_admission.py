@@ -402,3 +402,46 @@ def test_a_stale_active_task_whose_worker_beat_since_the_listing_is_not_reclaime
     assert world["admission"].reconcile(listed, TaskKind.INSTALL).action is Action.SKIPPED
     assert attribute(world, uuid) == beat
     assert world["queue"].entry(uuid) is None
+
+
+def tasks_gauge(kind: str, status: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("flasher_tasks", {"kind": kind, "status": status})
+
+
+def test_a_poll_that_could_not_list_keeps_the_task_counts(world: dict[str, Any]) -> None:
+    poller = Poller(world["inventory"], world["queue"], world["admission"], world["settings"])
+    flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515"})
+    poller.poll_once()  # full: admits it
+    assert not poller.poll_once().full
+    assert tasks_gauge("install", "queued") == 1
+
+    with world["server"].faults(every=1, status=503, methods=["GET"], path_regex=r"/servers$"):
+        report = poller.poll_once()
+
+    assert report.errors  # the listing failed: nothing is known about the tasks, so the counts stay
+    assert tasks_gauge("install", "queued") == 1
+
+
+def test_stopping_the_poller_ends_a_running_poll_at_the_next_attribute(world: dict[str, Any]) -> None:
+    for name in ("r6515-a01", "r6515-a02", "x12-b01"):
+        flag(world, name, {"status": "", "priority": 2})
+    admission: Admission = world["admission"]
+    poller = Poller(world["inventory"], world["queue"], admission, world["settings"])
+    seen: list[str] = []
+
+    class StoppingAdmission:
+        def reconcile(self, server: Any, kind: TaskKind) -> Any:
+            seen.append(str(server.uuid))
+            poller.stop()  # SIGTERM arrives while the poll admits the first request
+            return admission.reconcile(server, kind)
+
+        def bury(self, entry: Any) -> Any:
+            return admission.bury(entry)
+
+    poller._admission = StoppingAdmission()  # type: ignore[assignment]
+    report = poller.poll_once()
+
+    assert len(seen) == 1 and report.deferred == 2
+    assert len(world["queue"].snapshot().queued) == 1
