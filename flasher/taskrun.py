@@ -11,9 +11,10 @@ Status writes follow three rules:
   it gets :class:`~flasher.fencing.LeaseLostError` and writes nothing more.
 * **Owned.** Every write re-reads the attribute first. If it no longer holds this task (its ``taskID``
   differs, the operator wrote a new request — status ``""``/``requested`` — or deleted the attribute, or
-  wrote something that does not parse), the writer raises :class:`TaskReplacedError` instead of overwriting
-  the operator's words. ``"cancel": true`` written by the operator while the task runs is taken over into
-  the task, so it is not lost by the write and the runner sees it.
+  wrote something that does not parse, or the task ended with a status other than this writer's own final
+  one: an ended task never becomes ``active`` again), the writer raises :class:`TaskReplacedError` instead of
+  overwriting the operator's words. ``"cancel": true`` written by the operator while the task runs is taken
+  over into the task, so it is not lost by the write and the runner sees it.
 * **Never blocking the work.** A progress write that fails because the inventory is unavailable is kept and
   written with the next one; only :meth:`StatusWriter.finish` insists, retrying for the ``inventory_write``
   step's timeout while the service keeps the lease alive.
@@ -46,6 +47,7 @@ from flasher.tasks import (
     TaskStatus,
     TaskValidationError,
     is_new,
+    is_terminal,
     parse_install_task,
     parse_server_control_task,
     utc_now,
@@ -281,7 +283,12 @@ class StatusWriter(Generic[T]):
             theirs = self.kind.parse(current)
         except TaskValidationError:
             theirs = None
-        if theirs is None or theirs.task_id != self.task_id or is_new(theirs.status):
+        if (
+            theirs is None
+            or theirs.task_id != self.task_id
+            or is_new(theirs.status)
+            or (is_terminal(theirs.status) and theirs.status is not self._task.status)  # ended, not by this writer
+        ):
             self._replaced = True
             raise TaskReplacedError(self._replaced_message())
         if theirs.cancel and not self._task.cancel:

@@ -100,6 +100,8 @@ def test_cancel_through_the_lease_is_reported(clean_inventory: InventoryServer) 
         {"status": "", "firmwareSet": "dell-r6515-v2"},  # a new request over the running one
         {"status": "active", "taskID": "task-2"},  # another task
         {"priority": 9},  # garbage that does not parse
+        {"status": "failed", "error": "stopped by hand"},  # the operator ended it: flasher never moves it back
+        {"status": "cancelled"},
     ],
 )
 def test_a_replaced_attribute_is_never_overwritten(
@@ -175,3 +177,12 @@ def test_finish_gives_up_after_its_timeout(clean_inventory: InventoryServer) -> 
     assert writer.final_attribute()["status"] == "failed"
     assert writer.final_attribute()["error"] == "BMC said no"
     assert stored(inventory, uuid)["status"] == "active"
+
+
+def test_a_final_status_written_once_may_be_written_again(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    assert writer.finish(TaskStatus.SUCCESS, message="done")
+    writer.heartbeat()  # a beat racing the end of the run: its own final status is not someone else's
+    assert stored(inventory, uuid)["status"] == "success"
