@@ -58,7 +58,7 @@ from flasher.install.plan import PlanError, build_plan
 from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.inventory.models import Server
 from flasher.logs import task_context
-from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, TaskQueue
+from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, QueueError, TaskQueue
 from flasher.taskrun import TaskKind
 from flasher.tasks import (
     InstallTask,
@@ -202,8 +202,12 @@ class Admission:
         task_id = request_task_id(server_id, kind, data)
         if not self._queue.claim_admission(task_id, self._worker, ttl=ADMISSION_CLAIM_SECONDS):
             return Result(Action.SKIPPED, "another replica is admitting it")
-        result = self._admit_claimed(server, kind, task, task_id, data)  # AttributeMovedError: the claim stays
-        if result.action is Action.SKIPPED:  # could not be admitted now: let the next poll of any replica try
+        try:
+            result = self._admit_claimed(server, kind, task, task_id, data)  # AttributeMovedError: the claim stays
+        except (InventoryError, QueueError):  # a write failed: the next poll of any replica tries again
+            self._queue.release_admission(task_id, self._worker)
+            raise
+        if result.action is Action.SKIPPED:  # could not be planned now: likewise
             self._queue.release_admission(task_id, self._worker)
         return result
 

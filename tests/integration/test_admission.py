@@ -12,6 +12,7 @@ import yaml
 from flasher.config import Settings
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.inventory import InventoryClient
+from flasher.inventory.errors import InventoryError
 from flasher.queue import TaskQueue
 from flasher.service.admission import Action, Admission, request_task_id
 from flasher.service.poller import Poller
@@ -445,3 +446,13 @@ def test_stopping_the_poller_ends_a_running_poll_at_the_next_attribute(world: di
 
     assert len(seen) == 1 and report.deferred == 2
     assert len(world["queue"].snapshot().queued) == 1
+
+
+def test_a_request_whose_admission_write_failed_is_left_to_any_replica(world: dict[str, Any]) -> None:
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515"})
+    server = world["inventory"].get_server(uuid)
+    with world["server"].faults(every=1, status=503, methods=["PUT"]), pytest.raises(InventoryError):
+        world["admission"].reconcile(server, TaskKind.INSTALL)
+    other = Admission(world["inventory"], world["queue"], world["settings"], worker_id="flasher-b")
+    assert other.reconcile(server, TaskKind.INSTALL).action is Action.QUEUED  # not held up by a stale claim
+    assert attribute(world, uuid)["worker"] == "flasher-b"
