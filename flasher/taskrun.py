@@ -222,7 +222,7 @@ class StatusWriter(Generic[T]):
                 self._add_message(message, component, replace_last)
             self._task.updated_at = utc_now()
             self._dirty = True
-            return self._write(insist=False)
+            return self._write()
 
     def heartbeat(self) -> FenceState:
         """Move ``updatedAt`` (the inventory does not move an attribute's own timestamp on PUT) and write."""
@@ -240,8 +240,15 @@ class StatusWriter(Generic[T]):
             if message is not None:
                 self._add_message(message, None, False)
             self._dirty = True
-            self._write(insist=True)
-            return not self._dirty
+        deadline = self._clock() + self._write_timeout
+        while True:
+            with self._lock:  # not held between tries: the heartbeat (which extends the lease) goes on meanwhile
+                self._write()
+                if not self._dirty:
+                    return True
+            if self._clock() >= deadline:
+                return False
+            self._sleep(self._retry_interval)
 
     def final_attribute(self) -> dict[str, Any]:
         """The attribute data as the writer would write it now (for a write handed on after :meth:`finish`)."""
@@ -259,23 +266,18 @@ class StatusWriter(Generic[T]):
     def _replaced_message(self) -> str:
         return f"the {self.kind.namespace} attribute of server {self.server_id} no longer holds task {self.task_id}"
 
-    def _write(self, *, insist: bool) -> FenceState:
-        deadline = self._clock() + self._write_timeout
-        while True:
-            state = self.check()
-            try:
-                self._merge_and_put()
-                self._dirty = False
-                return state
-            except InventoryError as exc:
-                if isinstance(exc, NotFoundError) and exc.call.startswith("GET"):
-                    self._replaced = True
-                    raise TaskReplacedError(self._replaced_message() + " (it was deleted)") from None
-                if not insist or self._clock() >= deadline:
-                    logger.warning("status of task {} not written yet: {}", self.task_id, exc)
-                    return state
-                logger.warning("status of task {} not written, retrying: {}", self.task_id, exc)
-                self._sleep(self._retry_interval)
+    def _write(self) -> FenceState:
+        """One fenced, owned write of the task; an unavailable inventory leaves it :attr:`pending`."""
+        state = self.check()
+        try:
+            self._merge_and_put()
+            self._dirty = False
+        except InventoryError as exc:
+            if isinstance(exc, NotFoundError) and exc.call.startswith("GET"):
+                self._replaced = True
+                raise TaskReplacedError(self._replaced_message() + " (it was deleted)") from None
+            logger.warning("status of task {} not written yet: {}", self.task_id, exc)
+        return state
 
     def _merge_and_put(self) -> None:
         current = self._inventory.get_attribute(self.server_id, self.kind.namespace).data

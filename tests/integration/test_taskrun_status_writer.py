@@ -12,9 +12,12 @@ from flasher.config import InventorySettings
 from flasher.constants import TASK_NAMESPACE
 from flasher.fencing import LeaseLostError
 from flasher.inventory import InventoryClient
+from flasher.queue import LeaseFence
+from flasher.service.heartbeat import Heartbeat
 from flasher.taskrun import StatusWriter, TaskKind, TaskReplacedError
 from flasher.tasks import TaskStatus, parse_install_task
 from tests.integration.control_helpers import TestFence as FakeFence
+from tests.integration.queue_helpers import make_queue
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
@@ -186,3 +189,30 @@ def test_a_final_status_written_once_may_be_written_again(clean_inventory: Inven
     assert writer.finish(TaskStatus.SUCCESS, message="done")
     writer.heartbeat()  # a beat racing the end of the run: its own final status is not someone else's
     assert stored(inventory, uuid)["status"] == "success"
+
+
+def test_the_heartbeat_keeps_the_lease_while_finish_waits_for_the_inventory(
+    clean_inventory: InventoryServer, redis_url: str
+) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    queue = make_queue(redis_url, lease_seconds=2)
+    queue.drop(uuid)
+    queue.enqueue(uuid, kind="install", task_id="task-1", priority=2)
+    lease = queue.claim("flasher-0")
+    assert lease is not None and lease.server_id == uuid
+    writer = writer_for(inventory, uuid, data, LeaseFence(queue, lease), write_timeout=60, retry_interval=0.1)  # type: ignore[arg-type]
+    heartbeat = Heartbeat(queue, lease, writer, interval=0.2).start()
+    clean_inventory.set_faults(every=1, status=503)
+    back = threading.Timer(5.0, clean_inventory.clear_faults)  # down for longer than the lease
+    back.start()
+    try:
+        assert writer.finish(TaskStatus.SUCCESS, message="all components installed")
+    finally:
+        back.cancel()
+        heartbeat.stop()
+        clean_inventory.clear_faults()
+
+    assert stored(inventory, uuid)["status"] == "success"
+    assert not heartbeat.lost
+    queue.ack(lease)  # still held
