@@ -180,8 +180,8 @@ class Admission:
         if task.cancel:
             return self._cancel(server_id, kind, task, seen=data)
         if task.status is TaskStatus.QUEUED:
-            return self._enqueue(server_id, kind, task, seen=data, again=True)
-        return self._check_active(server_id, kind, task, seen=data)
+            return self._enqueue(server, kind, task, seen=data, again=True)
+        return self._check_active(server, kind, task, seen=data)
 
     def _invalid(self, server_id: str, kind: TaskKind, data: Any, error: TaskValidationError) -> Result:
         status = data.get("status") if isinstance(data, dict) else None
@@ -237,7 +237,7 @@ class Admission:
         task.add_message(f"queued by {self._worker} (priority {task.priority})", now=now)
         written = self._write(server_id, kind, task.to_attribute(), seen=seen)
         logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
-        return self._enqueue(server_id, kind, task, seen=written)
+        return self._enqueue(server, kind, task, seen=written)
 
     def _plan(self, server: Server, task: InstallTask) -> InstallTask:
         if reason := task.unsupported_reason():
@@ -250,10 +250,17 @@ class Admission:
         planned.add_message(f"plan ({plan.mode.value}): {plan.summary()}")
         return planned
 
-    def _enqueue(self, server_id: str, kind: TaskKind, task: TaskBase, *, seen: Any, again: bool = False) -> Result:
+    def _enqueue(self, server: Server, kind: TaskKind, task: TaskBase, *, seen: Any, again: bool = False) -> Result:
         """Enqueue a task whose attribute says ``queued`` (its data is ``seen``); ``again`` when it was queued
-        before this poll."""
+        before this poll.
+
+        Not while the server's task of the other kind is ``active`` with a live heartbeat: Redis holds one task
+        per server, but after it lost its data only the inventory knows that a worker still runs the other one.
+        """
         assert task.task_id is not None
+        server_id = str(server.uuid)
+        if running := self._other_running(server, kind):
+            return self._wait(server_id, kind, task, running, seen=seen)
         result = self._queue.enqueue(server_id, kind=kind.value, task_id=task.task_id, priority=task.priority)
         if result.outcome is EnqueueOutcome.DEAD:  # written first: if it cannot be, the next poll finds it dead again
             failed = self._fail(
@@ -265,7 +272,30 @@ class Admission:
             if again and result.outcome is EnqueueOutcome.ADDED:
                 logger.info("re-enqueued {} task {}: Redis did not hold it", kind.value, task.task_id)
             return Result(Action.QUEUED, result.outcome.value)
-        detail = _describe_holder(result.entry)
+        return self._wait(server_id, kind, task, _describe_holder(result.entry), seen=seen)
+
+    def _other_running(self, server: Server, kind: TaskKind) -> str | None:
+        """The server's task of the other kind when its attribute (as listed) is ``active`` with a heartbeat younger
+        than ``service.stale_after``, described for a message; else ``None``."""
+        other = next(k for k in TaskKind if k is not kind)
+        attribute = server.attribute(other.namespace)
+        if attribute is None:
+            return None
+        try:
+            task = other.parse(attribute.data)
+        except TaskValidationError:
+            return None
+        age = heartbeat_age(task, self._now())
+        if (
+            task.status is not TaskStatus.ACTIVE
+            or age is None
+            or age.total_seconds() >= self._settings.service.stale_after
+        ):
+            return None
+        return f"{other.value} task {task.task_id} is running on this server"
+
+    def _wait(self, server_id: str, kind: TaskKind, task: TaskBase, detail: str, *, seen: Any) -> Result:
+        """Say once in the attribute that the task waits for ``detail``; :attr:`Action.WAITING`."""
         note = f"waiting: {detail}"
         if not task.messages or not task.messages[-1].endswith(note):
             task = task.model_copy(deep=True)
@@ -288,8 +318,9 @@ class Admission:
         logger.info("cancelled {} task {}: {}", kind.value, task.task_id, where)
         return Result(Action.CANCELLED, where)
 
-    def _check_active(self, server_id: str, kind: TaskKind, task: TaskBase, *, seen: Any) -> Result:
+    def _check_active(self, server: Server, kind: TaskKind, task: TaskBase, *, seen: Any) -> Result:
         assert task.task_id is not None
+        server_id = str(server.uuid)
         if self._queue.known(server_id):
             return Result(Action.NONE, "held")
         beat_age = heartbeat_age(task, self._now())
@@ -311,7 +342,7 @@ class Admission:
             f"reclaimed by {self._worker}: heartbeat {age:.0f} s old and no replica holds its lease", now=now
         )
         written = self._write(server_id, kind, task.to_attribute(), seen=seen)
-        return self._enqueue(server_id, kind, task, seen=written, again=True)
+        return self._enqueue(server, kind, task, seen=written, again=True)
 
     def _fail(self, server_id: str, kind: TaskKind, task: TaskBase, reason: str, *, seen: Any) -> Result:
         task = task.model_copy(deep=True)

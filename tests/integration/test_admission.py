@@ -456,3 +456,22 @@ def test_a_request_whose_admission_write_failed_is_left_to_any_replica(world: di
     other = Admission(world["inventory"], world["queue"], world["settings"], worker_id="flasher-b")
     assert other.reconcile(server, TaskKind.INSTALL).action is Action.QUEUED  # not held up by a stale claim
     assert attribute(world, uuid)["worker"] == "flasher-b"
+
+
+def test_after_redis_lost_its_data_a_control_task_waits_for_an_install_still_active(world: dict[str, Any]) -> None:
+    uuid = active(world, "r6515-a01", age=1)  # its worker still runs it (it is about to learn its lease is gone)
+    request = {"status": "", "action": "set_power_state", "action_parameter": "cycle", "priority": 3}
+    flag(world, "r6515-a01", request, SERVER_CONTROL_NAMESPACE)
+    assert world["queue"].entry(uuid) is None  # Redis lost everything
+
+    first = reconcile(world, uuid, TaskKind.SERVER_CONTROL)  # admitted: written queued, but not enqueued
+    again = reconcile(world, uuid, TaskKind.SERVER_CONTROL)
+
+    assert first.action is Action.WAITING and again.action is Action.WAITING
+    assert "install task t-running is running" in first.detail
+    assert world["queue"].entry(uuid) is None  # no power cycle while the BMC may be flashing
+    assert attribute(world, uuid, SERVER_CONTROL_NAMESPACE)["status"] == "queued"
+
+    stale = {**attribute(world, uuid), "updatedAt": rfc3339(utc_now() - timedelta(seconds=120))}
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, stale)  # its worker is gone after all
+    assert reconcile(world, uuid, TaskKind.SERVER_CONTROL).action is Action.QUEUED
