@@ -194,11 +194,13 @@ class WorkerPool:
         heartbeat = Heartbeat(self.queue, lease, writer, self.settings.service.heartbeat_interval).start()
         try:
             result = self._run(kind, server, writer, attempt)
+            # The heartbeat keeps the lease while the final status is written (an inventory outage longer than
+            # the lease must not lose it); _settle stops it before acking, failing or releasing.
+            self._settle(lease, writer, result, attempt, before_queue=heartbeat.stop)
         finally:
             heartbeat.stop()
             with self._lock:
                 self._running.pop(me, None)
-        self._settle(lease, writer, result, attempt)
 
     def _leased_task(self, lease: Lease, kind: TaskKind) -> tuple[Any, TaskBase] | None:
         """The server and the task of ``lease``; ``None`` (lease settled) when the attribute no longer holds it."""
@@ -259,7 +261,15 @@ class WorkerPool:
 
     # -- settling the lease -------------------------------------------------------------------------------------
 
-    def _settle(self, lease: Lease, writer: StatusWriter[Any], result: RunResult, attempt: int) -> None:
+    def _settle(
+        self,
+        lease: Lease,
+        writer: StatusWriter[Any],
+        result: RunResult,
+        attempt: int,
+        *,
+        before_queue: Callable[[], None] = lambda: None,
+    ) -> None:
         action = lease_action(
             result.outcome,
             attempt=attempt,
@@ -283,6 +293,7 @@ class WorkerPool:
         if write is not None and not self._write(writer, write):
             return
         self._count_and_keep(lease, writer)
+        before_queue()
         if action is LeaseAction.RELEASE:
             self._queue_call("release", lambda: self.queue.release(lease))
         elif action is LeaseAction.REQUEUE:

@@ -18,6 +18,8 @@ from flasher.bmc import BMC
 from flasher.constants import TASK_NAMESPACE
 from flasher.install.runner import InstallRunner
 from flasher.install.store import FirmwareStore
+from flasher.inventory import InventoryClient
+from flasher.queue import TaskQueue
 from flasher.service.worker import WorkerPool
 from flasher.taskrun import Outcome, RunContext, RunResult, TaskKind
 from flasher.tasks import TaskStatus
@@ -390,3 +392,45 @@ def test_a_final_status_the_inventory_refuses_is_written_when_it_is_back(install
         pool.stop(10)
     assert final["status"] == "success" and final["messages"][-1].endswith("success: done")
     assert len(pool.pending) == 0
+
+
+def test_the_lease_is_kept_while_a_final_status_waits_out_an_inventory_outage(install_world: InstallWorld) -> None:
+    """The pool writes the final status of a cancelled task itself; an inventory outage longer than the lease
+    must not lose the lease meanwhile (the heartbeat goes on until the lease is settled)."""
+    w = install_world
+    settings = w.with_settings(
+        queue={"lease_seconds": 1.5},
+        steps={"inventory_write": {"timeout": 30}},
+        inventory={"retry_deadline": 0.2, "retry_max_wait": 0.05},  # the writer retries, checking its lease each time
+    )
+    inventory = InventoryClient(settings.inventory)
+    queue = TaskQueue.from_settings(settings)  # leases of 1.5 s
+    outage_started = threading.Event()
+
+    def runner(ctx: RunContext[Any]) -> RunResult:
+        ctx.writer.update(lambda t: setattr(t, "cancel", True), message="working")
+        w.inventory_server.set_faults(every=1, methods=["GET", "PUT"], path_regex="attributes")
+        outage_started.set()
+        return RunResult(Outcome.RETRY, "the BMC was unreachable")  # a cancel was asked: the pool cancels it
+
+    pool = WorkerPool(
+        queue,
+        inventory,
+        settings,
+        {TaskKind.INSTALL: runner},
+        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
+        worker_id="worker-a",
+        idle_wait=0.1,
+    )
+    uuid = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    pool.start()
+    try:
+        assert outage_started.wait(20)
+        time.sleep(4)  # more than twice the lease
+        w.inventory_server.clear_faults()
+        final = w.wait_final(uuid, timeout=20)
+    finally:
+        w.inventory_server.clear_faults()
+        pool.stop(10)
+    assert final["status"] == "cancelled", final
+    assert w.queue.entry(uuid) is None
