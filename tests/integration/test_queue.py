@@ -24,6 +24,7 @@ from flasher.queue import (
 )
 from tests.integration.queue_helpers import SHORT_LEASE, make_queue, redis_time
 from tests.support.processes import free_port
+from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -215,6 +216,16 @@ def test_lease_fence_adapts_a_lease_to_the_fencing_protocol(queue: TaskQueue) ->
     assert fence.check().cancel_requested is True
     queue.drop("srv")
     with pytest.raises(LeaseLostError, match="no longer in Redis"):
+        fence.check()
+
+
+def test_a_lease_nobody_can_confirm_counts_as_lost(fresh_redis: RedisServer) -> None:
+    """Redis unreachable past the retry deadline: task code must stop as for a lost lease, not crash."""
+    queue = make_queue(fresh_redis.url, retry_deadline=0.3)
+    queue.enqueue("srv", kind="install", task_id="t1", priority=1)
+    fence = LeaseFence(queue, claim(queue))
+    fresh_redis.stop()
+    with pytest.raises(LeaseLostError, match="cannot confirm the lease"):
         fence.check()
 
 
