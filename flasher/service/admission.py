@@ -270,7 +270,11 @@ class Admission:
             return failed
         if result.outcome is not EnqueueOutcome.HELD_BY_OTHER:
             if again and result.outcome is EnqueueOutcome.ADDED:
-                logger.info("re-enqueued {} task {}: Redis did not hold it", kind.value, task.task_id)
+                logger.info(
+                    "enqueued {} task {} again: Redis did not hold it (lost its data, or it waited for another task)",
+                    kind.value,
+                    task.task_id,
+                )
             return Result(Action.QUEUED, result.outcome.value)
         return self._wait(server_id, kind, task, _describe_holder(result.entry), seen=seen)
 
@@ -342,6 +346,9 @@ class Admission:
             f"reclaimed by {self._worker}: heartbeat {age:.0f} s old and no replica holds its lease", now=now
         )
         written = self._write(server_id, kind, task.to_attribute(), seen=seen)
+        logger.warning(
+            "reclaimed {} task {}: heartbeat {:.0f} s old and no replica holds its lease", kind.value, task.task_id, age
+        )
         return self._enqueue(server, kind, task, seen=written, again=True)
 
     def _fail(self, server_id: str, kind: TaskKind, task: TaskBase, reason: str, *, seen: Any) -> Result:

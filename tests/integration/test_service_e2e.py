@@ -150,6 +150,8 @@ def test_every_task_finishes_when_redis_loses_its_data(make_stack: Callable[[Sce
     attributes = wait_for(stack, all_ended(scenario), 300)
 
     assert_everything_as_expected(stack, scenario, attributes)
+    logs = "".join(path.read_text() for path in stack.logs.glob("flasher-*.log"))
+    assert "reclaimed install task" in logs, "no task that was active when Redis lost its data was reclaimed"
     for name in ("flasher-0", "flasher-1"):
         assert stack.stop_replica(name) == 0
 
