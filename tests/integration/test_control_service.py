@@ -10,13 +10,7 @@ from typing import Any
 
 import pytest
 
-from flasher.bmc import BMC
 from flasher.constants import SERVER_CONTROL_NAMESPACE
-from flasher.control import run_server_control
-from flasher.install.fileserver import FileServer
-from flasher.install.runner import InstallRunner
-from flasher.install.store import FirmwareStore
-from flasher.queue import TaskQueue
 from flasher.service.admission import Action, Admission
 from flasher.service.worker import WorkerPool
 from flasher.taskrun import TaskKind
@@ -32,26 +26,9 @@ PLATFORM = {"Firmware": {"bmc": {"version": "01.02.20"}, "bios": {"version": "1.
 
 @contextmanager
 def both_kinds(world: InstallWorld) -> Iterator[WorkerPool]:
-    """A running worker pool with the install runner and the server-control runner (two threads)."""
-    settings = world.settings
-    store = FirmwareStore(settings.store, attempts=2, backoff=0.1)
-    fileserver = FileServer(settings.fileserver, store)
-    fileserver.start()
-    pool = WorkerPool(
-        TaskQueue.from_settings(settings),
-        world.inventory,
-        settings,
-        {TaskKind.INSTALL: InstallRunner(store, fileserver), TaskKind.SERVER_CONTROL: run_server_control},
-        lambda address, username, password: BMC(address, username, password, settings=settings.bmc),
-        worker_id="worker-a",
-        idle_wait=0.1,
-    )
-    pool.start()
-    try:
+    """A running worker pool with the install runner and the server-control runner."""
+    with world.pool(worker_id="worker-a", server_control=True) as pool:
         yield pool
-    finally:
-        pool.stop(10)
-        fileserver.stop()
 
 
 def control_attribute(world: InstallWorld, uuid: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from flasher.bmc import BMC
 from flasher.config import Settings
 from flasher.constants import MODEL_AGNOSTIC_COMPONENTS, TASK_NAMESPACE
+from flasher.control import run_server_control
 from flasher.install.fileserver import FileServer
 from flasher.install.runner import InstallRunner
 from flasher.install.store import FirmwareStore
@@ -170,16 +171,22 @@ def seed_for(fleet: BmcFleet, indexes: Sequence[int], images: FirmwareServer) ->
     return {"firmware": firmware, "firmware_sets": firmware_sets, "servers": servers}
 
 
-def build_pool(settings: Settings, *, worker_id: str | None = None) -> tuple[WorkerPool, FileServer]:
-    """A worker pool running the install runner (file server started; the caller stops both)."""
+def build_pool(
+    settings: Settings, *, worker_id: str | None = None, server_control: bool = False
+) -> tuple[WorkerPool, FileServer]:
+    """A worker pool running the install runner, and the server-control runner with ``server_control`` (file
+    server started; the caller stops both)."""
     store = FirmwareStore(settings.store, attempts=2, backoff=0.1)
     fileserver = FileServer(settings.fileserver, store)
     fileserver.start()
+    runners: dict[TaskKind, Any] = {TaskKind.INSTALL: InstallRunner(store, fileserver)}
+    if server_control:
+        runners[TaskKind.SERVER_CONTROL] = run_server_control
     pool = WorkerPool(
         TaskQueue.from_settings(settings),
         InventoryClient(settings.inventory),
         settings,
-        {TaskKind.INSTALL: InstallRunner(store, fileserver)},
+        runners,
         lambda address, username, password: BMC(address, username, password, settings=settings.bmc),
         worker_id=worker_id or settings.service.worker_id,
         idle_wait=0.1,
@@ -272,9 +279,11 @@ class InstallWorld:
             time.sleep(0.05)
 
     @contextmanager
-    def pool(self, settings: Settings | None = None, *, worker_id: str | None = None) -> Iterator[WorkerPool]:
-        """A running worker pool (stopped on exit)."""
-        pool, fileserver = build_pool(settings or self.settings, worker_id=worker_id)
+    def pool(
+        self, settings: Settings | None = None, *, worker_id: str | None = None, server_control: bool = False
+    ) -> Iterator[WorkerPool]:
+        """A running worker pool (stopped on exit); ``server_control`` adds the server-control runner."""
+        pool, fileserver = build_pool(settings or self.settings, worker_id=worker_id, server_control=server_control)
         pool.start()
         try:
             yield pool
