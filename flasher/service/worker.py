@@ -292,8 +292,8 @@ class WorkerPool:
             write = lambda: writer.update(lambda t: t.transition(TaskStatus.QUEUED), message=message)  # noqa: E731
         if write is not None and not self._write(writer, write):
             return
+        before_queue()  # the heartbeat is quiet from here: nothing else writes the attribute for this run
         self._count_and_keep(lease, writer)
-        before_queue()
         if action is LeaseAction.RELEASE:
             self._queue_call("release", lambda: self.queue.release(lease))
         elif action is LeaseAction.REQUEUE:
