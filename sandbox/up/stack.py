@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 import yaml
@@ -66,11 +66,11 @@ class ImageServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="image-server", daemon=True)
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         return f"http://{HOST}:{self._server.server_address[1]}"
 
-    def start(self) -> ImageServer:
+    def start(self) -> Self:
         """Serve in a daemon thread."""
         self._thread.start()
         return self
@@ -155,7 +155,7 @@ class Stack:
             self.logs / "bmcs.log",
         ).start()
         seed_path = self.workdir / "seed.yaml"
-        seed = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.url)
+        seed = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url)
         seed_path.write_text(yaml.safe_dump(seed, sort_keys=False))
         self._inventory = ManagedProcess(
             [

@@ -7,11 +7,8 @@ faults, state, audit, restore. :class:`FirmwareServer` serves image files to the
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +18,7 @@ import requests
 
 from sandbox.bmc.config import FleetSpec
 from sandbox.images import make_image
+from sandbox.up.stack import ImageServer
 from tests.support.processes import ManagedProcess, free_port_range, wait_until
 
 HOST = "127.0.0.1"
@@ -252,33 +250,13 @@ class BmcFleet:
         wait_until(lambda: requests.get(self.redfish(i), timeout=1).status_code == 200, timeout, f"BMC {i} back online")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class FirmwareServer:
-    """Image files served over loopback HTTP (stdlib ``http.server`` in a thread), for SimpleUpdate."""
+class FirmwareServer(ImageServer):
+    """Image files served over loopback HTTP (the sandbox's image server), for SimpleUpdate."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self._server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="firmware-server", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self._server.server_address[1]}"
-
-    def start(self) -> FirmwareServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(root)
 
     def url(self, name: str) -> str:
         """URL of file ``name`` (it need not exist: a missing file answers 404)."""
