@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY flasher ./flasher
-COPY sandbox ./sandbox
+COPY flasher_sandbox ./flasher_sandbox
 RUN pip install . && rm -rf /src
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/flasher --create-home flasher \

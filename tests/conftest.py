@@ -1,13 +1,14 @@
 """Shared pytest set-up.
 
-Fixtures that start real servers (Redis, the sandbox inventory, simulated BMCs, sushy-tools) live in
-``tests/fixtures/<name>.py``; every module there is loaded as a plugin, so adding one needs no change here.
+Test helpers live in ``tests/support/``. Fixtures that start real servers (Redis, the sandbox inventory,
+simulated BMCs, sushy-tools) live in ``tests/support/fixtures/<name>.py``; every module there is loaded as a
+plugin, so adding one needs no change here.
 """
 
 from pathlib import Path
 
 pytest_plugins = sorted(
-    f"tests.fixtures.{path.stem}"
-    for path in (Path(__file__).parent / "fixtures").glob("*.py")
+    f"tests.support.fixtures.{path.stem}"
+    for path in (Path(__file__).parent / "support" / "fixtures").glob("*.py")
     if not path.stem.startswith("_")
 )

@@ -3,7 +3,7 @@ poll interval.
 
     .venv/bin/python -m bench.detection.run --intervals 2 5 --samples 30
 
-For each ``--intervals`` value I: a fresh sandbox (:class:`sandbox.up.stack.Stack`) with ``--samples`` simulated
+For each ``--intervals`` value I: a fresh sandbox (:class:`flasher_sandbox.up.stack.Stack`) with ``--samples`` simulated
 servers (one BIOS install of 1 s each) and ``--replicas`` replicas of ``flasher run`` polling every I seconds with
 ``service.poll_jitter`` = ``--jitter-ratio`` x I. The servers are flagged one at a time, each at a random
 moment (a pause drawn uniformly from [0, I) after the previous one was seen admitted, so flags fall at random
@@ -27,8 +27,8 @@ from typing import Any
 
 from bench.support import LoadSampler, spread, workdir
 from flasher.constants import TASK_NAMESPACE
-from sandbox.up.scenario import build
-from sandbox.up.stack import ReplicaOptions, Stack
+from flasher_sandbox.up.scenario import build
+from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
 
 def expected_wait(interval: float, jitter: float, replicas: int) -> float:

@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from flasher.constants import TASK_NAMESPACE
-from sandbox.inventory.seed import load_seed
+from flasher_sandbox.inventory.seed import load_seed
 
 
 def fleet(servers: int, flagged: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@ servers.
     .venv/bin/python -m bench.poll.run --servers 10000 1000 --flagged 100 --finished 0 1000
 
 For each fleet size and each ``--finished`` count: a sandbox inventory seeded with ``load_seed`` (the servers of
-:func:`sandbox.up.scenario.build`, each with its 9 components, BMC address and credentials, vendor attributes;
+:func:`flasher_sandbox.up.scenario.build`, each with its 9 components, BMC address and credentials, vendor attributes;
 both vendors' firmware and sets) in which ``--flagged`` servers carry a new install request (the demo's mix of
 named set, explicit firmware and resolved set) and ``--finished`` others an ended task (``success``, with a
 plan, ten messages and timestamps, as flasher leaves it: the attribute stays after a task ends), and a fresh
@@ -42,8 +42,8 @@ from flasher.inventory import InventoryClient
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.poller import Poller
-from sandbox.inventory.seed import load_seed
-from sandbox.up.scenario import build
+from flasher_sandbox.inventory.seed import load_seed
+from flasher_sandbox.up.scenario import build
 from tests.support.inventory import InventoryServer
 from tests.support.redis import RedisServer
 

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.rollout.run --servers 1000 --point 2,8,5 --point 2,16,5
 
-Each ``--point R,C,T`` starts a fresh sandbox (:class:`sandbox.up.stack.Stack`: Redis, the inventory, one
+Each ``--point R,C,T`` starts a fresh sandbox (:class:`flasher_sandbox.up.stack.Stack`: Redis, the inventory, one
 ``flasher-sandbox bmc`` process simulating every BMC, an image server) with one firmware install of ``T`` seconds
-per server (``--component``, BIOS by default: :func:`sandbox.up.scenario.build` with ``component=``), starts
+per server (``--component``, BIOS by default: :func:`flasher_sandbox.up.scenario.build` with ``component=``), starts
 ``R`` replicas of ``flasher run`` with ``C`` workers each, measures their idle CPU, flags every server at once
 (``--flag-threads`` concurrent PUTs), waits until every task has ended, and reports:
 
@@ -37,9 +37,9 @@ from typing import Any
 
 from bench.support import LoadSampler, cpu_seconds, spread, status_count, workdir
 from flasher.constants import TASK_NAMESPACE
-from sandbox.up.command import check
-from sandbox.up.scenario import ONE_COMPONENT_CHOICES, build
-from sandbox.up.stack import ReplicaOptions, Stack
+from flasher_sandbox.up.command import check
+from flasher_sandbox.up.scenario import ONE_COMPONENT_CHOICES, build
+from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
 _ENDED = ("success", "failed", "cancelled")
 

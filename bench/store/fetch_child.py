@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from flasher.config import StoreSettings
-from flasher.install.store import FirmwareStore
+from flasher.store.store import FirmwareStore
 
 
 def _status_kib(field: str) -> int:

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 from flasher.config import FileServerSettings, StoreSettings
-from flasher.install.fileserver import FileServer
-from flasher.install.store import FirmwareStore
+from flasher.store.fileserver import FileServer
+from flasher.store.store import FirmwareStore
 from tests.support.processes import ManagedProcess, free_port, port_open, wait_until
 
 MIB = 1024 * 1024

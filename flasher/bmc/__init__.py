@@ -3,7 +3,7 @@
 Modules: :mod:`~flasher.bmc.errors` (typed errors), :mod:`~flasher.bmc.session` (address, TLS, timeouts,
 login), :mod:`~flasher.bmc.classify` and :mod:`~flasher.bmc.inventory` (installed firmware),
 :mod:`~flasher.bmc.updateservice`, :mod:`~flasher.bmc.multipart` and :mod:`~flasher.bmc.install` (starting an
-install), :mod:`~flasher.bmc.tasks` (following a task), :mod:`~flasher.bmc.power` (power, boot override, BMC
+install), :mod:`~flasher.bmc.taskmonitor` (following a task), :mod:`~flasher.bmc.power` (power, boot override, BMC
 reset), :mod:`~flasher.bmc.driver` (the :class:`BMC` class that ties them together).
 """
 
@@ -12,12 +12,12 @@ from flasher.bmc.errors import (
     BMCAddressError,
     BMCAuthError,
     BMCError,
-    BMCInterrupted,
-    BMCNotSupported,
-    BMCRequestUnanswered,
-    BMCTaskFailed,
-    BMCTimeout,
-    BMCUnreachable,
+    BMCInterruptedError,
+    BMCNotSupportedError,
+    BMCRequestUnansweredError,
+    BMCTaskFailedError,
+    BMCTimeoutError,
+    BMCUnreachableError,
 )
 from flasher.bmc.models import (
     INSTALL_METHODS,
@@ -39,12 +39,12 @@ __all__ = [
     "BMCAuthError",
     "BMCComponent",
     "BMCError",
-    "BMCInterrupted",
-    "BMCNotSupported",
-    "BMCRequestUnanswered",
-    "BMCTaskFailed",
-    "BMCTimeout",
-    "BMCUnreachable",
+    "BMCInterruptedError",
+    "BMCNotSupportedError",
+    "BMCRequestUnansweredError",
+    "BMCTaskFailedError",
+    "BMCTimeoutError",
+    "BMCUnreachableError",
     "TaskHandle",
     "TaskProgress",
     "UpdateCapabilities",

@@ -12,8 +12,8 @@ from typing import ParamSpec, TypeVar
 from loguru import logger
 from pydantic import SecretStr
 
-from flasher.bmc import inventory, power, tasks
-from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeout, BMCUnreachable
+from flasher.bmc import inventory, power, taskmonitor
+from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.install import start_install
 from flasher.bmc.models import BMCComponent, TaskHandle, TaskProgress, UpdateCapabilities
 from flasher.bmc.session import Connection
@@ -48,10 +48,10 @@ class BMC:
     ``settings.scheme`` when absent. The constructor connects and checks the credentials.
 
     Every error is a :class:`~flasher.bmc.errors.BMCError` carrying the BMC's own messages:
-    :class:`~flasher.bmc.errors.BMCUnreachable` (no answer, TLS failure, 5xx),
-    :class:`~flasher.bmc.errors.BMCAuthError` (401/403), :class:`~flasher.bmc.errors.BMCNotSupported` (the BMC
-    lacks a resource, action, method or value), :class:`~flasher.bmc.errors.BMCTaskFailed`,
-    :class:`~flasher.bmc.errors.BMCTimeout`, :class:`~flasher.bmc.errors.BMCInterrupted`. Bad arguments raise
+    :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
+    :class:`~flasher.bmc.errors.BMCAuthError` (401/403), :class:`~flasher.bmc.errors.BMCNotSupportedError` (the BMC
+    lacks a resource, action, method or value), :class:`~flasher.bmc.errors.BMCTaskFailedError`,
+    :class:`~flasher.bmc.errors.BMCTimeoutError`, :class:`~flasher.bmc.errors.BMCInterruptedError`. Bad arguments raise
     ``ValueError`` naming the argument.
     """
 
@@ -84,7 +84,7 @@ class BMC:
     def firmware_inventory(self) -> list[BMCComponent]:
         """The installed firmware components (rules: :mod:`flasher.bmc.inventory`, :mod:`flasher.bmc.classify`).
 
-        Raises :class:`BMCNotSupported` when the BMC reports no firmware version at all.
+        Raises :class:`BMCNotSupportedError` when the BMC reports no firmware version at all.
         """
         return inventory.read_firmware_inventory(self._conn)
 
@@ -95,7 +95,7 @@ class BMC:
 
     @_counted
     def update_capabilities(self) -> UpdateCapabilities:
-        """What the UpdateService offers (:class:`BMCNotSupported` when the BMC has none)."""
+        """What the UpdateService offers (:class:`BMCNotSupportedError` when the BMC has none)."""
         return self._update_service().capabilities
 
     @_counted
@@ -115,10 +115,10 @@ class BMC:
         ``http_push``. ``apply_time``: ``@Redfish.OperationApplyTime`` (``Immediate``, ``OnReset``,
         ``OnStartUpdateRequest``...), checked against what the BMC advertises. The image is streamed from disk.
 
-        Raises :class:`BMCNotSupported` (method, scheme or apply time not offered, naming what is),
-        :class:`BMCTaskFailed` (the BMC refused the request: image rejected, conflicting job),
+        Raises :class:`BMCNotSupportedError` (method, scheme or apply time not offered, naming what is),
+        :class:`BMCTaskFailedError` (the BMC refused the request: image rejected, conflicting job),
         :class:`BMCError` (an answer without a task to follow), ``ValueError`` (bad arguments). The request is
-        sent once, never retried: on :class:`BMCUnreachable` the install may or may not have started, so look
+        sent once, never retried: on :class:`BMCUnreachableError` the install may or may not have started, so look
         for it with :meth:`running_tasks` and the installed version.
         """
         self._service = read_update_service(self._conn)  # fresh: push targets and busy flags change
@@ -135,9 +135,9 @@ class BMC:
     # -- tasks --------------------------------------------------------------------------------------------------
     @_counted
     def task_progress(self, handle: TaskHandle) -> TaskProgress:
-        """One reading of the task (rules: :mod:`flasher.bmc.tasks`). Raises :class:`BMCUnreachable` /
+        """One reading of the task (rules: :mod:`flasher.bmc.taskmonitor`). Raises :class:`BMCUnreachableError` /
         :class:`BMCAuthError` when the BMC does not answer or refuses the session."""
-        return tasks.read_task(self._conn, handle)
+        return taskmonitor.read_task(self._conn, handle)
 
     @_counted
     def wait_for_task(
@@ -156,11 +156,12 @@ class BMC:
         ``return_on_awaiting_reset`` is false (use that after resetting the host). A ``Vanished`` task returns
         as succeeded: the caller must confirm with :meth:`wait_for_version` in every case.
 
-        Raises :class:`BMCTaskFailed` (the task ended in failure, with the BMC's messages), :class:`BMCTimeout`
-        (``timeout`` s passed), :class:`BMCUnreachable` (no good answer for ``settings.offline_grace`` s),
-        :class:`BMCInterrupted` (``keep_going`` returned false; checked at least every 0.5 s).
+        Raises :class:`BMCTaskFailedError` (the task ended in failure, with the BMC's messages),
+        :class:`BMCTimeoutError` (``timeout`` s passed), :class:`BMCUnreachableError` (no good answer for
+        ``settings.offline_grace`` s),
+        :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
         """
-        return tasks.wait_for_task(
+        return taskmonitor.wait_for_task(
             self._conn,
             handle,
             timeout=timeout,
@@ -181,7 +182,7 @@ class BMC:
         try:
             service = self._update_service()
         except BMCError as exc:
-            if isinstance(exc, BMCUnreachable | BMCAuthError):
+            if isinstance(exc, BMCUnreachableError | BMCAuthError):
                 raise
             service = None
         if service is not None:
@@ -193,7 +194,7 @@ class BMC:
             ):
                 if uri:
                     methods[self._conn.relative(uri).rstrip("/")] = method
-        return tasks.running_tasks(self._conn, methods)
+        return taskmonitor.running_tasks(self._conn, methods)
 
     @_counted
     def wait_for_version(self, component: BMCComponent, version: str, *, timeout: float) -> BMCComponent:
@@ -201,7 +202,7 @@ class BMC:
 
         The device is found again by identity (Dell FQDD, else member URI; see
         :func:`flasher.bmc.inventory.find_component`). While the BMC restarts (no answer, 5xx, 401) the reads
-        are retried with a new session. Raises :class:`BMCTimeout` naming the version last seen when ``timeout``
+        are retried with a new session. Raises :class:`BMCTimeoutError` naming the version last seen when ``timeout``
         s pass (e.g. the BMC said Completed but kept the old version).
         """
         deadline = time.monotonic() + timeout
@@ -214,11 +215,11 @@ class BMC:
                 if found is not None and inventory.versions_match(found.version, version):
                     logger.info("BMC {}: {} {!r} now reports {}", self.base_url, component.slug, component.id, version)
                     return found
-            except (BMCUnreachable, BMCAuthError) as exc:
+            except (BMCUnreachableError, BMCAuthError) as exc:
                 seen = f"(BMC not answering: {exc})"
                 self._conn.drop()
             if time.monotonic() >= deadline:
-                raise BMCTimeout(
+                raise BMCTimeoutError(
                     f"BMC {self.base_url}: {component.slug} {component.name!r} reports {seen} after "
                     f"{timeout:.0f} s, expected {version}"
                 )
@@ -233,7 +234,7 @@ class BMC:
     @_counted
     def set_power(self, action: str, *, wait: bool = True, timeout: float = 300.0) -> str:
         """Power ``action`` (``on``, ``off``, ``soft``, ``cycle``, ``reset``; table in :mod:`flasher.bmc.power`);
-        with ``wait``, poll until the host reaches the target state (:class:`BMCTimeout` after ``timeout`` s).
+        with ``wait``, poll until the host reaches the target state (:class:`BMCTimeoutError` after ``timeout`` s).
         Returns the last state read."""
         return power.set_power(self._conn, action, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
 
@@ -247,12 +248,12 @@ class BMC:
     def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:
         """Restart the BMC (``Manager.Reset``: GracefulRestart, else ForceRestart); with ``wait``, wait until it
         stops answering and answers again, then log in anew. A reset sent whose answer is lost (the BMC restarts
-        while answering) counts as sent; only one that never connected raises :class:`BMCUnreachable`."""
+        while answering) counts as sent; only one that never connected raises :class:`BMCUnreachableError`."""
         self._service = None
         power.reset_bmc(self._conn, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
 
     @_counted
     def wait_until_reachable(self, timeout: float) -> None:
-        """Log in again until the BMC answers (:class:`BMCTimeout` after ``timeout`` s)."""
+        """Log in again until the BMC answers (:class:`BMCTimeoutError` after ``timeout`` s)."""
         self._service = None
         power.wait_until_reachable(self._conn, timeout, self.settings.poll_interval)

@@ -30,11 +30,11 @@ class BMCError(Exception):
         self.message = text
 
 
-class BMCUnreachable(BMCError):  # noqa: N818  (names fixed by the driver API)
+class BMCUnreachableError(BMCError):
     """The BMC did not answer: connection refused or reset, timeout, TLS failure, or HTTP 5xx."""
 
 
-class BMCRequestUnanswered(BMCUnreachable):
+class BMCRequestUnansweredError(BMCUnreachableError):
     """A write request went out but no answer came back (read timeout, connection reset after sending): the BMC
     may have acted on it. Never send it again blindly: look at the BMC's tasks and versions first."""
 
@@ -43,20 +43,20 @@ class BMCAuthError(BMCError):
     """The BMC refused the credentials (HTTP 401) or the operation (HTTP 403, e.g. a licence is missing)."""
 
 
-class BMCNotSupported(BMCError):  # noqa: N818  (names fixed by the driver API)
+class BMCNotSupportedError(BMCError):
     """The BMC lacks what was asked for: a resource, an action, an install method or an allowed value."""
 
 
-class BMCTaskFailed(BMCError):  # noqa: N818  (names fixed by the driver API)
+class BMCTaskFailedError(BMCError):
     """A BMC task ended in failure (Exception, Killed, Cancelled, Interrupted, or Completed with Critical health),
     or the BMC refused to start one (e.g. the image was rejected)."""
 
 
-class BMCTimeout(BMCError):  # noqa: N818  (names fixed by the driver API)
+class BMCTimeoutError(BMCError):
     """A wait ran out: a task, a power state, a version read-back, or the BMC coming back after a reset."""
 
 
-class BMCInterrupted(BMCError):  # noqa: N818  (names fixed by the driver API)
+class BMCInterruptedError(BMCError):
     """The caller's ``keep_going`` said stop; the BMC may still be working on the task."""
 
 
@@ -135,11 +135,11 @@ def _http_error(action: str, exc: sushy_exc.HTTPError) -> BMCError:
             return BMCAuthError(f"{action}: the BMC refused the operation (HTTP 403)", bmc_messages=said)
         return BMCAuthError(f"{action}: the BMC refused the credentials (HTTP {status})", bmc_messages=said)
     if isinstance(exc, sushy_exc.ServerSideError):
-        return BMCUnreachable(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
+        return BMCUnreachableError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
     if isinstance(exc, sushy_exc.ResourceNotFoundError):
-        return BMCNotSupported(f"{action}: the BMC has no such resource (HTTP 404)", bmc_messages=said)
+        return BMCNotSupportedError(f"{action}: the BMC has no such resource (HTTP 404)", bmc_messages=said)
     if status == 405:
-        return BMCNotSupported(f"{action}: the BMC does not allow this method (HTTP 405)", bmc_messages=said)
+        return BMCNotSupportedError(f"{action}: the BMC does not allow this method (HTTP 405)", bmc_messages=said)
     return BMCError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
 
 
@@ -147,7 +147,7 @@ class RequestNotRepeatedError(requests.RequestException):
     """Raised by the BMC session (:mod:`flasher.bmc.session`) for a write that may have reached the BMC and must
     not be sent again by a hidden retry. It is a plain ``RequestException`` on purpose: sushy's connector
     retries only its ``ConnectionError``/``Timeout`` family, and turns this one into its ``ConnectionError`` at
-    once. :func:`translate` turns it into :class:`BMCRequestUnanswered`."""
+    once. :func:`translate` turns it into :class:`BMCRequestUnansweredError`."""
 
 
 def _went_out_unanswered(exc: BaseException) -> bool:
@@ -165,10 +165,10 @@ def _went_out_unanswered(exc: BaseException) -> bool:
 def translate(action: str, exc: BaseException) -> BMCError:
     """The :class:`BMCError` for ``exc`` raised while doing ``action`` (a short phrase: "read the task").
 
-    sushy ``ConnectionError`` and requests exceptions → :class:`BMCUnreachable` (:class:`BMCRequestUnanswered` for a
-    write that went out and got no answer); HTTP 401/403 →
-    :class:`BMCAuthError`; 5xx → :class:`BMCUnreachable`; 404/405, missing attributes or actions, values the BMC
-    does not allow, no default System/Manager → :class:`BMCNotSupported`; other HTTP errors → :class:`BMCError`.
+    sushy ``ConnectionError`` and requests exceptions → :class:`BMCUnreachableError`
+    (:class:`BMCRequestUnansweredError` for a write that went out and got no answer); HTTP 401/403 →
+    :class:`BMCAuthError`; 5xx → :class:`BMCUnreachableError`; 404/405, missing attributes or actions, values the BMC
+    does not allow, no default System/Manager → :class:`BMCNotSupportedError`; other HTTP errors → :class:`BMCError`.
     """
     if isinstance(exc, BMCError):
         return exc
@@ -176,7 +176,7 @@ def translate(action: str, exc: BaseException) -> BMCError:
         return _http_error(action, exc)
     if isinstance(exc, sushy_exc.ConnectionError | requests.RequestException):
         reason = f"{action}: the BMC did not answer: {connection_reason(str(exc))}"
-        return BMCRequestUnanswered(reason) if _went_out_unanswered(exc) else BMCUnreachable(reason)
+        return BMCRequestUnansweredError(reason) if _went_out_unanswered(exc) else BMCUnreachableError(reason)
     if isinstance(
         exc,
         sushy_exc.MissingAttributeError
@@ -184,7 +184,7 @@ def translate(action: str, exc: BaseException) -> BMCError:
         | sushy_exc.UnknownDefaultError
         | sushy_exc.InvalidParameterValueError,
     ):
-        return BMCNotSupported(f"{action}: {exc}")
+        return BMCNotSupportedError(f"{action}: {exc}")
     if isinstance(exc, sushy_exc.SushyError):
         return BMCError(f"{action}: {exc}")
     return BMCError(f"{action}: {type(exc).__name__}: {exc}")

@@ -19,9 +19,9 @@ from sushy.exceptions import SushyError
 
 from flasher.bmc.errors import (
     BMCError,
-    BMCNotSupported,
-    BMCRequestUnanswered,
-    BMCTaskFailed,
+    BMCNotSupportedError,
+    BMCRequestUnansweredError,
+    BMCTaskFailedError,
     messages_of,
     translate,
     translated,
@@ -108,12 +108,12 @@ def _send(conn: Connection, what: str, path: str, **kwargs: Any) -> requests.Res
         return conn.connector.send_once("POST", path, **kwargs)
     except (SushyError, requests.RequestException) as exc:
         err = translate(what, exc)
-        if isinstance(err, BMCRequestUnanswered):  # it went out, no answer came: it may have started
+        if isinstance(err, BMCRequestUnansweredError):  # it went out, no answer came: it may have started
             note = "the install may have started: look at the BMC's tasks and the installed version"
-            raise BMCRequestUnanswered(f"{err}; {note}", bmc_messages=err.bmc_messages) from exc
+            raise BMCRequestUnansweredError(f"{err}; {note}", bmc_messages=err.bmc_messages) from exc
         if type(err) is BMCError and getattr(exc, "status_code", None) in (400, 409, 412, 415, 422):
             # The BMC refused the request itself: the image, a parameter, or a conflicting job (iDRAC LC068).
-            raise BMCTaskFailed(str(err), bmc_messages=err.bmc_messages) from exc
+            raise BMCTaskFailedError(str(err), bmc_messages=err.bmc_messages) from exc
         raise err from exc
 
 
@@ -146,7 +146,7 @@ def multipart_push(
     if apply_time is not None:
         parameters["@Redfish.OperationApplyTime"] = apply_time
     if apply_time == "OnStartUpdateRequest" and service.start_update_target is None:
-        raise BMCNotSupported(
+        raise BMCNotSupportedError(
             "apply time OnStartUpdateRequest needs the UpdateService.StartUpdate action, which the BMC lacks"
         )
     boundary = secrets.token_hex(16)

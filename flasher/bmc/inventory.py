@@ -18,7 +18,7 @@ from typing import Any
 from loguru import logger
 
 from flasher.bmc import classify
-from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupported, BMCUnreachable
+from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupportedError, BMCUnreachableError
 from flasher.bmc.models import BMCComponent
 from flasher.bmc.session import Connection
 
@@ -91,7 +91,7 @@ def _fetch_related(conn: Connection, members: list[dict[str, Any]]) -> dict[str,
             continue
         try:
             docs[related[0]] = conn.get_json(related[0], action="read a firmware component's device")
-        except (BMCAuthError, BMCUnreachable):
+        except (BMCAuthError, BMCUnreachableError):
             raise
         except BMCError as exc:
             logger.debug("BMC {}: related item {} unreadable: {}", conn.base_url, related[0], exc)
@@ -107,7 +107,7 @@ def _first_member(conn: Connection, key: str, prefer: tuple[str, str] | None = N
         return None
     try:
         members = conn.members(path, action=f"read {key}")
-    except BMCNotSupported:
+    except BMCNotSupportedError:
         return None
     if prefer is not None:
         for member in members:
@@ -151,8 +151,8 @@ def fallback_components(conn: Connection, missing: set[str]) -> list[BMCComponen
 def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
     """Every installed component the BMC reports, plus the bmc/bios fallbacks where needed.
 
-    Raises :class:`BMCNotSupported` when the BMC reports neither a FirmwareInventory nor a Manager firmware
-    version nor a System BIOS version; :class:`BMCUnreachable` / :class:`BMCAuthError` as the session does.
+    Raises :class:`BMCNotSupportedError` when the BMC reports neither a FirmwareInventory nor a Manager firmware
+    version nor a System BIOS version; :class:`BMCUnreachableError` / :class:`BMCAuthError` as the session does.
     """
     members: list[dict[str, Any]] = []
     update_service = conn.link("UpdateService")
@@ -163,12 +163,12 @@ def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
             link = doc.get("FirmwareInventory")
             if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
                 inventory_path = link["@odata.id"]
-        except BMCNotSupported:
+        except BMCNotSupportedError:
             inventory_path = None
     if inventory_path is not None:
         try:
             members = conn.members(inventory_path, action="read the FirmwareInventory")
-        except BMCNotSupported:
+        except BMCNotSupportedError:
             logger.info(
                 "BMC {} has no FirmwareInventory ({}); using Manager and System versions", conn.base_url, inventory_path
             )
@@ -176,7 +176,7 @@ def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
     missing = {"bmc", "bios"} - {c.slug for c in components}
     components.extend(fallback_components(conn, missing))
     if not components:
-        raise BMCNotSupported(
+        raise BMCNotSupportedError(
             f"BMC {conn.base_url} reports no firmware: no FirmwareInventory, Manager FirmwareVersion "
             "or System BiosVersion"
         )

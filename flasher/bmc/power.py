@@ -30,10 +30,10 @@ from loguru import logger
 from flasher.bmc.errors import (
     BMCAuthError,
     BMCError,
-    BMCNotSupported,
-    BMCRequestUnanswered,
-    BMCTimeout,
-    BMCUnreachable,
+    BMCNotSupportedError,
+    BMCRequestUnansweredError,
+    BMCTimeoutError,
+    BMCUnreachableError,
     translated,
 )
 from flasher.bmc.session import Connection
@@ -71,7 +71,7 @@ BOOT_TARGETS: dict[str, str] = {
 def _member_paths(conn: Connection, key: str) -> list[tuple[str, Any]]:
     path = conn.link(key)
     if path is None:
-        raise BMCNotSupported(f"BMC {conn.base_url} has no {key}")
+        raise BMCNotSupportedError(f"BMC {conn.base_url} has no {key}")
     members = conn.get_json(path, action=f"list the BMC's {key}").get("Members")
     out = []
     for member in members if isinstance(members, list) else []:
@@ -81,11 +81,13 @@ def _member_paths(conn: Connection, key: str) -> list[tuple[str, Any]]:
 
 
 def system(conn: Connection) -> Any:
-    """The BMC's one ComputerSystem, freshly read (sushy ``System``); :class:`BMCNotSupported` unless there is
+    """The BMC's one ComputerSystem, freshly read (sushy ``System``); :class:`BMCNotSupportedError` unless there is
     exactly one."""
     paths = _member_paths(conn, "Systems")
     if len(paths) != 1:
-        raise BMCNotSupported(f"BMC {conn.base_url} has {len(paths)} Systems; flasher drives BMCs with exactly one")
+        raise BMCNotSupportedError(
+            f"BMC {conn.base_url} has {len(paths)} Systems; flasher drives BMCs with exactly one"
+        )
     with translated("read the BMC's System"):
         return conn.root.get_system(paths[0][0])
 
@@ -101,7 +103,7 @@ def manager(conn: Connection) -> Any:
             candidate = conn.root.get_manager(path)
             if candidate.json.get("ManagerType") == "BMC":
                 return candidate
-    raise BMCNotSupported(f"BMC {conn.base_url} has {len(paths)} Managers and none of ManagerType BMC")
+    raise BMCNotSupportedError(f"BMC {conn.base_url} has {len(paths)} Managers and none of ManagerType BMC")
 
 
 def power_state(conn: Connection) -> str:
@@ -113,7 +115,7 @@ def power_state(conn: Connection) -> str:
 def _state_of(conn: Connection, host: Any) -> str:
     state = host.json.get("PowerState")
     if not isinstance(state, str) or not state:
-        raise BMCNotSupported(f"BMC {conn.base_url}: the System reports no PowerState")
+        raise BMCNotSupportedError(f"BMC {conn.base_url}: the System reports no PowerState")
     return state
 
 
@@ -124,7 +126,9 @@ def _wait_power(conn: Connection, target: str, timeout: float, poll: float) -> s
         if state == target:
             return state
         if time.monotonic() >= deadline:
-            raise BMCTimeout(f"BMC {conn.base_url}: host power is {state} after {timeout:.0f} s, expected {target}")
+            raise BMCTimeoutError(
+                f"BMC {conn.base_url}: host power is {state} after {timeout:.0f} s, expected {target}"
+            )
         time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
 
 
@@ -144,7 +148,7 @@ def set_power(conn: Connection, action: str, *, wait: bool, timeout: float, poll
         allowed = {value.value for value in host.get_allowed_reset_system_values()}
     chosen = next((c for c in candidates if c in allowed), None)
     if chosen is None:
-        raise BMCNotSupported(
+        raise BMCNotSupportedError(
             f"BMC {conn.base_url}: power {action} needs ResetType {' or '.join(candidates)}; "
             f"the BMC allows {', '.join(sorted(allowed)) or 'none'}"
         )
@@ -170,7 +174,7 @@ def boot_target(target: str) -> str:
 def set_boot_device(conn: Connection, target: str, *, persistent: bool, uefi: bool) -> None:
     """Set the boot override (sushy ``set_system_boot_options``) and read the target back.
 
-    Raises :class:`BMCNotSupported` when the BMC does not allow the target, :class:`BMCError` when it accepts
+    Raises :class:`BMCNotSupportedError` when the BMC does not allow the target, :class:`BMCError` when it accepts
     the change but reads back another target (skipped when the System has a ``@Redfish.Settings`` resource,
     where changes apply at the next boot). ``BootSourceOverrideEnabled`` is not checked: sushy-tools, for one,
     always reads back ``Continuous``.
@@ -194,15 +198,15 @@ def set_boot_device(conn: Connection, target: str, *, persistent: bool, uefi: bo
 
 def wait_until_reachable(conn: Connection, timeout: float, poll: float) -> None:
     """Log in again until the BMC answers, for up to ``timeout`` s. Refused credentials count as "not back yet"
-    (BMCs answer 401 while their account service starts); :class:`BMCTimeout` names the last error."""
+    (BMCs answer 401 while their account service starts); :class:`BMCTimeoutError` names the last error."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             conn.reopen()
             return
-        except (BMCUnreachable, BMCAuthError) as exc:
+        except (BMCUnreachableError, BMCAuthError) as exc:
             if time.monotonic() >= deadline:
-                raise BMCTimeout(f"BMC {conn.base_url} not reachable after {timeout:.0f} s: {exc}") from exc
+                raise BMCTimeoutError(f"BMC {conn.base_url} not reachable after {timeout:.0f} s: {exc}") from exc
             logger.debug("BMC {} not back yet: {}", conn.base_url, exc)
         time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
 
@@ -226,10 +230,10 @@ def reset_bmc(
 
     A reset whose connection drops or whose answer times out after it was sent (a BMC may restart before its
     answer is out) counts as sent: the wait goes on as after an answer. Only a reset that never connected
-    raises :class:`BMCUnreachable`.
+    raises :class:`BMCUnreachableError`.
 
-    Raises :class:`BMCNotSupported` when the Manager has no Reset action (sushy raises a plain AttributeError for
-    a Manager without ``Actions``) or allows neither restart; :class:`BMCTimeout` when the BMC never went away or
+    Raises :class:`BMCNotSupportedError` when the Manager has no Reset action (sushy raises a plain AttributeError for
+    a Manager without ``Actions``) or allows neither restart; :class:`BMCTimeoutError` when the BMC never went away or
     never came back.
     """
     bmc = manager(conn)
@@ -237,17 +241,19 @@ def reset_bmc(
         with translated("read the Manager's reset types"):
             allowed = {value.value for value in bmc.get_allowed_reset_manager_values()}
     except AttributeError:
-        raise BMCNotSupported(f"BMC {conn.base_url}: the Manager has no actions, so it cannot be reset") from None
+        raise BMCNotSupportedError(f"BMC {conn.base_url}: the Manager has no actions, so it cannot be reset") from None
     chosen = next((c for c in ("GracefulRestart", "ForceRestart") if c in allowed), None)
     if chosen is None:
-        raise BMCNotSupported(f"BMC {conn.base_url}: Manager.Reset allows {', '.join(sorted(allowed))}, no restart")
+        raise BMCNotSupportedError(
+            f"BMC {conn.base_url}: Manager.Reset allows {', '.join(sorted(allowed))}, no restart"
+        )
     logger.info("BMC {}: resetting the BMC ({})", conn.base_url, chosen)
     session_key = conn.session_key()
     sent = f"accepted {chosen}"
     try:
         with translated("reset the BMC"):
             bmc.reset_manager(sushy.ResetType(chosen))
-    except BMCRequestUnanswered as exc:
+    except BMCRequestUnansweredError as exc:
         # A BMC may restart before its answer is out: the connection drops, or the answer never comes.
         logger.warning("BMC {}: no answer to {} ({}); it is probably restarting", conn.base_url, chosen, exc)
         sent = f"was sent {chosen} (its answer was lost)"
@@ -257,7 +263,7 @@ def reset_bmc(
     deadline = time.monotonic() + timeout
     while _same_bmc_session(conn, bmc.path, session_key):
         if time.monotonic() >= deadline:
-            raise BMCTimeout(f"BMC {conn.base_url} {sent} but kept answering for {timeout:.0f} s")
+            raise BMCTimeoutError(f"BMC {conn.base_url} {sent} but kept answering for {timeout:.0f} s")
         sleep(min(poll, 0.5))
     logger.info("BMC {} went away; waiting for it to come back", conn.base_url)
     conn.drop()

@@ -38,7 +38,7 @@ from flasher.bmc.errors import (
     BMCAddressError,
     BMCAuthError,
     BMCError,
-    BMCUnreachable,
+    BMCUnreachableError,
     RequestNotRepeatedError,
     translate,
     translated,
@@ -172,7 +172,7 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
 class Connection:
     """A logged-in sushy ``Sushy`` root for one BMC, re-created by :meth:`reopen` after the BMC restarts.
 
-    Raises, from :meth:`open`: :class:`~flasher.bmc.errors.BMCUnreachable` (no answer, TLS failure, 5xx),
+    Raises, from :meth:`open`: :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
     :class:`~flasher.bmc.errors.BMCAuthError` (credentials refused), :class:`~flasher.bmc.errors.BMCAddressError`.
     """
 
@@ -317,7 +317,7 @@ class Connection:
         if self.supports_expand():
             try:
                 doc = self.get_json(f"{collection.rstrip('/')}?$expand=.($levels=1)", action=action)
-            except (BMCAuthError, BMCUnreachable):
+            except (BMCAuthError, BMCUnreachableError):
                 raise
             except BMCError as exc:  # an expand the BMC gets wrong: read member by member
                 logger.debug("$expand of {} failed ({}); reading members one by one", collection, exc)
@@ -336,7 +336,7 @@ class Connection:
                 continue
             try:
                 out.append(self.get_json(path, action=action))
-            except (BMCAuthError, BMCUnreachable):
+            except (BMCAuthError, BMCUnreachableError):
                 raise
             except BMCError as exc:  # a member that is gone or malformed; the others still count
                 logger.warning("BMC {}: skipping {}: {}", self.base_url, path, exc)

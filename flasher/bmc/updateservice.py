@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flasher.bmc.errors import BMCError, BMCNotSupported
+from flasher.bmc.errors import BMCError, BMCNotSupportedError
 from flasher.bmc.models import INSTALL_METHODS, UpdateCapabilities
 from flasher.bmc.session import Connection
 
@@ -68,7 +68,7 @@ def _action_info_parameters(conn: Connection, action: dict[str, Any]) -> dict[st
         return {}
     try:
         info = conn.get_json(path, action="read the SimpleUpdate ActionInfo")
-    except BMCNotSupported:
+    except BMCNotSupportedError:
         return {}
     params = info.get("Parameters")
     if not isinstance(params, list):
@@ -126,10 +126,10 @@ def parse_update_service(conn: Connection, doc: dict[str, Any]) -> UpdateService
 
 
 def read_update_service(conn: Connection) -> UpdateService:
-    """The BMC's UpdateService; :class:`BMCNotSupported` when it has none."""
+    """The BMC's UpdateService; :class:`BMCNotSupportedError` when it has none."""
     path = conn.link("UpdateService")
     if path is None:
-        raise BMCNotSupported(f"BMC {conn.base_url} has no UpdateService")
+        raise BMCNotSupportedError(f"BMC {conn.base_url} has no UpdateService")
     return parse_update_service(conn, conn.get_json(path, action="read the UpdateService"))
 
 
@@ -167,7 +167,7 @@ def choose_method(service: UpdateService, method: str, image_url: str | None, ha
     ``auto``: SimpleUpdate when ``image_url`` is given and its scheme is an allowed transfer protocol, else
     multipart push when an image file is given and the BMC has ``MultipartHttpPushUri``, else ``HttpPushUri``
     with the image file. An explicit ``method`` must be offered and have its input (``simple_update`` needs
-    ``image_url``; the push methods need an image file). Raises :class:`BMCNotSupported` naming what the BMC
+    ``image_url``; the push methods need an image file). Raises :class:`BMCNotSupportedError` naming what the BMC
     offers, ``ValueError`` for an unknown method or missing input.
     """
     caps = service.capabilities
@@ -186,14 +186,14 @@ def choose_method(service: UpdateService, method: str, image_url: str | None, ha
         given = " and ".join(
             what for what, present in (("an image URL", image_url is not None), ("an image file", has_path)) if present
         )
-        raise BMCNotSupported(f"no install method of this BMC fits {given}; it offers: {describe(caps)}")
+        raise BMCNotSupportedError(f"no install method of this BMC fits {given}; it offers: {describe(caps)}")
     if method not in caps.methods:
-        raise BMCNotSupported(f"the BMC does not offer install method {method!r}; it offers: {describe(caps)}")
+        raise BMCNotSupportedError(f"the BMC does not offer install method {method!r}; it offers: {describe(caps)}")
     if method == "simple_update":
         if image_url is None:
             raise ValueError("install method 'simple_update' needs image_url")
         if not url_ok:
-            raise BMCNotSupported(
+            raise BMCNotSupportedError(
                 f"SimpleUpdate does not allow the scheme of {image_url!r}; allowed transfer protocols: "
                 f"{', '.join(caps.transfer_protocols)}"
             )
@@ -213,7 +213,9 @@ def apply_time_for(service: UpdateService, method: str, requested: str | None) -
     advertised = service.http_push_apply_times if method == "http_push" else service.capabilities.apply_times
     if requested is not None:
         if advertised and requested not in advertised:
-            raise BMCNotSupported(f"apply time {requested!r} is not offered; the BMC offers {', '.join(advertised)}")
+            raise BMCNotSupportedError(
+                f"apply time {requested!r} is not offered; the BMC offers {', '.join(advertised)}"
+            )
         return requested
     if method != "multipart":
         return None

@@ -18,7 +18,7 @@ import typer
 from pydantic import SecretStr
 
 from flasher import redact
-from flasher.bmc import BMC, BMCError, BMCNotSupported, UpdateCapabilities
+from flasher.bmc import BMC, BMCError, BMCNotSupportedError, UpdateCapabilities
 from flasher.commands.common import fail, print_json, print_table, state
 from flasher.config import BMCSettings
 
@@ -118,7 +118,7 @@ def inventory(
         reason: str | None = None
         try:
             caps = bmc.update_capabilities()
-        except BMCNotSupported as exc:
+        except BMCNotSupportedError as exc:
             caps, reason = None, str(exc)
     if as_json:
         print_json(

@@ -31,15 +31,15 @@ from flasher.checksum import Checksum, ChecksumError
 from flasher.commands.bmc import InsecureOption, PasswordFileOption, UsernameOption, _password, _settings
 from flasher.commands.common import console, fail, print_table, state
 from flasher.config import Settings
-from flasher.fencing import UnfencedTask
 from flasher.install.engine import InstallEngine
-from flasher.install.fileserver import FileServer
 from flasher.install.images import StoreImages
 from flasher.install.plan import InstallPlan, PlannedInstall, decide
 from flasher.install.state import EngineResult, InstallState, StopReason
-from flasher.install.store import FirmwareStore, StoreError
-from flasher.taskrun import Outcome
-from flasher.tasks import FirmwareAction, InstallMode, normalise_slug
+from flasher.store.fileserver import FileServer
+from flasher.store.store import FirmwareStore, StoreError
+from flasher.task.fence import UnfencedTask
+from flasher.task.model import FirmwareAction, InstallMode, normalise_slug
+from flasher.task.run import Outcome
 
 EXIT_CANCELLED = 130
 
@@ -47,7 +47,7 @@ EXIT_CANCELLED = 130
 class ConsoleReporter:
     """The engine's reporter at a console: messages printed as lines, progress on one live status line.
 
-    Never fenced (the operator owns the BMC); ``fence`` is an :class:`~flasher.fencing.UnfencedTask` whose
+    Never fenced (the operator owns the BMC); ``fence`` is an :class:`~flasher.task.fence.UnfencedTask` whose
     cancel is requested by Ctrl-C.
     """
 

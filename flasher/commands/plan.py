@@ -19,10 +19,11 @@ from rich.markup import escape
 
 from flasher.commands.common import console, fail, print_json, print_table, state
 from flasher.constants import TASK_NAMESPACE
-from flasher.install.plan import InstallPlan, PlanError, build_plan
+from flasher.install.modes import build_plan
+from flasher.install.plan import InstallPlan, PlanError
 from flasher.inventory.client import InventoryClient
 from flasher.inventory.errors import InventoryError
-from flasher.tasks import InstallTask, TaskValidationError, normalise_slug, parse_install_task
+from flasher.task.model import InstallTask, TaskValidationError, normalise_slug, parse_install_task
 
 
 def _overrides(firmware: list[str], firmware_set: str | None, force: bool) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from flasher.commands.common import console, fail, print_json, print_table, state
-from flasher.queue import QueueEntry, QueueError, QueueSnapshot, QueueUnavailable, TaskQueue
+from flasher.queue import QueueEntry, QueueError, QueueSnapshot, QueueUnavailableError, TaskQueue
 
 app = typer.Typer(
     name="queue",
@@ -39,7 +39,7 @@ def _queue_errors(url: str) -> Iterator[None]:
     """Redis errors become one line on stderr (secrets scrubbed) and exit status 1."""
     try:
         yield
-    except QueueUnavailable as exc:
+    except QueueUnavailableError as exc:
         fail(escape(f"cannot reach Redis at {url} (setting redis.url): {exc}"))
     except QueueError as exc:
         fail(escape(f"Redis at {url}: {exc}"))

@@ -25,13 +25,13 @@ from flasher.commands.common import console, fail, print_json, print_table, stat
 from flasher.commands.task_view import TaskView, follow, render
 from flasher.inventory.client import CREATE_ATTRIBUTE, GET_SERVER, InventoryClient
 from flasher.inventory.errors import InventoryError, NotFoundError
-from flasher.taskrun import TaskKind
-from flasher.tasks import (
+from flasher.task.model import (
     BOOT_DEVICES,
     DEFAULT_PRIORITY,
     MAX_PRIORITY,
     MIN_PRIORITY,
     ControlAction,
+    TaskKind,
     TaskStatus,
     TaskValidationError,
     normalise_slug,
@@ -81,7 +81,7 @@ POWER_ACTIONS: Final[dict[PowerChoice, tuple[ControlAction, str | None]]] = {
 
 
 class BootDevice(StrEnum):
-    """``flasher task boot --device``: :data:`flasher.tasks.BOOT_DEVICES`."""
+    """``flasher task boot --device``: :data:`flasher.task.model.BOOT_DEVICES`."""
 
     PXE = "pxe"
     DISK = "disk"
@@ -194,8 +194,8 @@ def _submit(
     wait: bool,
     interval: float,
 ) -> None:
-    """Validate ``data`` as a new ``kind`` request (:func:`flasher.tasks.parse_install_task` or
-    :func:`~flasher.tasks.parse_server_control_task`), refuse to overwrite a running task unless ``replace``,
+    """Validate ``data`` as a new ``kind`` request (:func:`flasher.task.model.parse_install_task` or
+    :func:`~flasher.task.model.parse_server_control_task`), refuse to overwrite a running task unless ``replace``,
     write it, and follow it when ``wait``."""
     try:
         kind.parse(data)

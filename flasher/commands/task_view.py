@@ -19,8 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flasher.inventory.models import Server
-from flasher.taskrun import TaskKind
-from flasher.tasks import MAX_MESSAGES, InstallTask, TaskStatus, TaskValidationError, is_new, is_terminal
+from flasher.task.model import MAX_MESSAGES, InstallTask, TaskKind, TaskStatus, TaskValidationError, is_new, is_terminal
 
 #: How each status is coloured.
 _STYLE = {

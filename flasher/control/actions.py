@@ -36,11 +36,11 @@ from typing import Protocol
 from loguru import logger
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from flasher.bmc import BMCError, BMCUnreachable
+from flasher.bmc import BMCError, BMCUnreachableError
 from flasher.config import ControlSettings
 from flasher.control import messages
 from flasher.control.waits import OFF, ON, read_power_state, restart_window, settled_power_state, wait_for_power
-from flasher.tasks import ACTION_PARAMETERS, ControlAction, ServerControlTask
+from flasher.task.model import ACTION_PARAMETERS, ControlAction, ServerControlTask
 
 #: The host state each ``set_power_state`` parameter ends in.
 POWER_TARGETS: dict[str, str] = {"on": ON, "off": OFF, "soft": OFF, "cycle": ON, "reset": ON}
@@ -60,7 +60,7 @@ class ControlBMC(Protocol):
     def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None: ...
 
 
-class ActionFailed(Exception):  # noqa: N818 (the name says what happened)
+class ActionFailedError(Exception):
     """The action failed; ``str()`` is the status message and error, flipflop-worded:
     ``error setting next boot device: BMC http://...: ... (BMC says: ...)``."""
 
@@ -85,12 +85,12 @@ class ActionRun:
 
     def read_state(self, *, settle: bool = False) -> str:
         """The host's power state (retried while the BMC does not answer); with ``settle``, once it is not
-        changing. Raises :class:`ActionFailed` ("error identifying current power state: ...")."""
+        changing. Raises :class:`ActionFailedError` ("error identifying current power state: ...")."""
         read = settled_power_state if settle else read_power_state
         try:
             return read(self.bmc.power_state, timeout=self.timeouts.power_timeout, poll=self.poll, sleep=self.sleep)
         except BMCError as exc:
-            raise ActionFailed(messages.failure(messages.ERR_IDENTIFY_POWER, exc)) from exc
+            raise ActionFailedError(messages.failure(messages.ERR_IDENTIFY_POWER, exc)) from exc
 
     def _write(self, what: str, send: Callable[[], object], *, repeatable: bool, timeout: float) -> None:
         """``guard()`` then ``send()``; a repeatable write that got no answer is sent again (each time after a
@@ -102,7 +102,7 @@ class ActionRun:
         retrying = Retrying(
             stop=stop_after_delay(timeout),
             wait=wait_fixed(self.poll),
-            retry=retry_if_exception_type(BMCUnreachable),
+            retry=retry_if_exception_type(BMCUnreachableError),
             reraise=True,
             sleep=self.sleep,
             before_sleep=lambda state: logger.warning(
@@ -139,8 +139,8 @@ class ActionRun:
         return messages.identified_power_state(messages.power_word(self.read_state()))
 
     def set_power_state(self, parameter: str) -> str:
-        """``set_power_state`` with ``parameter`` (one of :data:`~flasher.tasks.POWER_STATES`); returns the final
-        message. Raises :class:`ActionFailed`."""
+        """``set_power_state`` with ``parameter`` (one of :data:`~flasher.task.model.POWER_STATES`); returns the final
+        message. Raises :class:`ActionFailedError`."""
         current = self.read_state(settle=True)
         word = messages.power_word(current)
         self.progress(messages.identified_power_state(word))
@@ -149,12 +149,12 @@ class ActionRun:
             try:
                 self.power("on", current)
             except BMCError as exc:
-                raise ActionFailed(messages.failure(messages.ERR_POWER_ON_FROM_OFF, exc)) from exc
+                raise ActionFailedError(messages.failure(messages.ERR_POWER_ON_FROM_OFF, exc)) from exc
             return messages.POWERED_ON
         try:
             self.power(parameter, current)
         except BMCError as exc:
-            raise ActionFailed(messages.failure(messages.error_setting_power(parameter), exc)) from exc
+            raise ActionFailedError(messages.failure(messages.error_setting_power(parameter), exc)) from exc
         return messages.power_state_set(parameter)
 
     def power_cycle_bmc(self) -> str:
@@ -165,7 +165,7 @@ class ActionRun:
                 "BMC reset", lambda: self.bmc.reset_bmc(wait=True, timeout=timeout), repeatable=False, timeout=timeout
             )
         except BMCError as exc:
-            raise ActionFailed(messages.failure(messages.ERR_POWER_CYCLE_BMC, exc)) from exc
+            raise ActionFailedError(messages.failure(messages.ERR_POWER_CYCLE_BMC, exc)) from exc
         return messages.BMC_POWER_CYCLED
 
     def set_next_boot_device(self, device: str, *, persistent: bool, efi: bool) -> str:
@@ -179,7 +179,7 @@ class ActionRun:
                 timeout=self.timeouts.boot_timeout,
             )
         except (BMCError, ValueError) as exc:
-            raise ActionFailed(messages.failure(messages.ERR_BOOT_DEVICE, exc)) from exc
+            raise ActionFailedError(messages.failure(messages.ERR_BOOT_DEVICE, exc)) from exc
         return messages.boot_device_set(device)
 
     def pxe_boot_persistent(self) -> str:
@@ -189,7 +189,7 @@ class ActionRun:
 
 
 def perform(task: ServerControlTask, run: ActionRun) -> str:
-    """Run ``task``'s action; returns the final status message. Raises :class:`ActionFailed` (with the message
+    """Run ``task``'s action; returns the final status message. Raises :class:`ActionFailedError` (with the message
     to write), and whatever ``run.progress``/``run.guard`` raise.
 
     An action or parameter the task model would not accept (a task built without validation) fails listing
@@ -198,11 +198,11 @@ def perform(task: ServerControlTask, run: ActionRun) -> str:
     name = str(task.action)
     parameter = task.action_parameter or ""
     if name not in ACTION_PARAMETERS:
-        raise ActionFailed(f"unsupported action: {name} (valid: {', '.join(a.value for a in ControlAction)})")
+        raise ActionFailedError(f"unsupported action: {name} (valid: {', '.join(a.value for a in ControlAction)})")
     action = ControlAction(name)
     valid = ACTION_PARAMETERS[action]
     if valid and parameter not in valid:
-        raise ActionFailed(f"{name}: parameter {parameter!r} is not valid (valid: {', '.join(valid)})")
+        raise ActionFailedError(f"{name}: parameter {parameter!r} is not valid (valid: {', '.join(valid)})")
     if action is ControlAction.GET_POWER_STATE:
         return run.get_power_state()
     if action is ControlAction.SET_POWER_STATE:

@@ -1,7 +1,7 @@
 """The status messages of server-control tasks, worded as metal-toolbox flipflop writes them.
 
 flipflop (``internal/flipflop/handler.go``) publishes these texts as the condition's status; flasher writes
-them into the attribute's ``messages`` (timestamped by :meth:`flasher.tasks.TaskBase.add_message`) so tooling
+them into the attribute's ``messages`` (timestamped by :meth:`flasher.task.model.TaskBase.add_message`) so tooling
 that reads flipflop's words keeps working. Failures are ``<context>: <the BMC's error>`` as flipflop wraps them
 (``errors.Wrap(err, context)``). Power states are written in lower case (``on``, ``off``, ``poweringon``), as
 bmclib reports them to flipflop.

@@ -1,7 +1,7 @@
 """Run one claimed server-control task: connect to the BMC, perform the action, write the outcome.
 
-The worker pool calls :func:`run_server_control` with a :class:`~flasher.taskrun.RunContext` for a task of
-kind :attr:`~flasher.taskrun.TaskKind.SERVER_CONTROL` and maps the :class:`~flasher.taskrun.RunResult` to the
+The worker pool calls :func:`run_server_control` with a :class:`~flasher.task.run.RunContext` for a task of
+kind :attr:`~flasher.task.model.TaskKind.SERVER_CONTROL` and maps the :class:`~flasher.task.run.RunResult` to the
 lease:
 
 =======================================================  ==========================================  ========
@@ -13,15 +13,15 @@ the BMC refused, failed or never reached the state        the message and ``erro
 ``cancel`` before anything was changed on the BMC         ``cancelled``                               cancelled
 BMC unreachable at connect, inventory unavailable         a message, nothing final                    retry
 the replica stops before anything was changed             nothing                                     released
-the lease was lost (:class:`~flasher.fencing.LeaseLostError`)  nothing more                          lost
+the lease was lost (:class:`~flasher.task.fence.LeaseLostError`)  nothing more                          lost
 the attribute holds another request                       nothing more                                replaced
 =======================================================  ==========================================  ========
 
 Once a request that changes something has been sent to the BMC, the action runs to its end (every wait is
 bounded by ``settings.control``): a cancel or a shutdown is no longer honoured, because re-running a power
 cycle or a BMC reset is not harmless. Every request that changes something on the BMC is preceded by a fence
-check. When the final status cannot be written in time (:meth:`~flasher.taskrun.StatusWriter.finish` returns
-``False``), the writer stays ``pending`` with :meth:`~flasher.taskrun.StatusWriter.final_attribute` for the
+check. When the final status cannot be written in time (:meth:`~flasher.task.writer.StatusWriter.finish` returns
+``False``), the writer stays ``pending`` with :meth:`~flasher.task.writer.StatusWriter.final_attribute` for the
 service to write later; the outcome is returned all the same.
 """
 
@@ -31,18 +31,19 @@ import time
 
 from loguru import logger
 
-from flasher.bmc import BMC, BMCError, BMCTimeout, BMCUnreachable
+from flasher.bmc import BMC, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.control import messages
-from flasher.control.actions import ActionFailed, ActionRun, perform
-from flasher.fencing import LeaseLostError
+from flasher.control.actions import ActionFailedError, ActionRun, perform
 from flasher.inventory.errors import InventoryError, UnavailableError
 from flasher.logs import task_context
 from flasher.metrics import STEP_DURATION
-from flasher.taskrun import Outcome, RunContext, RunResult, TaskReplacedError
-from flasher.tasks import ServerControlTask, TaskStatus
+from flasher.task.fence import LeaseLostError
+from flasher.task.model import ServerControlTask, TaskStatus
+from flasher.task.run import Outcome, RunContext, RunResult
+from flasher.task.writer import TaskReplacedError
 
 
-class _Stop(Exception):  # noqa: N818 (control flow: end the run before anything changed)
+class _StopError(Exception):
     def __init__(self, outcome: Outcome, reason: str) -> None:
         super().__init__(reason)
         self.outcome = outcome
@@ -92,7 +93,7 @@ class _ControlRun:
                 return bmc
             with bmc:
                 return self.perform(bmc)
-        except _Stop as stop:
+        except _StopError as stop:
             if stop.outcome is Outcome.CANCELLED:
                 self.finish(TaskStatus.CANCELLED, message=stop.reason)
             else:
@@ -102,16 +103,16 @@ class _ControlRun:
     def not_started_checks(self) -> None:
         """While nothing was changed on the BMC: a cancel ends the run ``cancelled``, a shutdown ``released``."""
         if self.writer.cancel_requested:
-            raise _Stop(Outcome.CANCELLED, messages.CANCELLED_BEFORE_START)
+            raise _StopError(Outcome.CANCELLED, messages.CANCELLED_BEFORE_START)
         if self.ctx.stopping.is_set():
-            raise _Stop(Outcome.RELEASED, "the replica is stopping; the action had not started")
+            raise _StopError(Outcome.RELEASED, "the replica is stopping; the action had not started")
 
     def connect(self) -> BMC | RunResult:
         """The BMC session, or the result when there is none: unreachable or inventory down → retry (with a
         message), anything else → failed."""
         try:
             return self.ctx.connect_bmc()
-        except (BMCUnreachable, BMCTimeout, UnavailableError) as exc:
+        except (BMCUnreachableError, BMCTimeoutError, UnavailableError) as exc:
             reason = messages.failure(messages.ERR_CONNECT, exc)
             self.progress(f"{reason} (will retry)")
             return RunResult(Outcome.RETRY, reason)
@@ -130,7 +131,7 @@ class _ControlRun:
         started = time.monotonic()
         try:
             final = perform(task, run)
-        except ActionFailed as exc:
+        except ActionFailedError as exc:
             self._observe(task, started)
             return self.fail(str(exc))
         self._observe(task, started)

@@ -1,7 +1,7 @@
 """Waiting for the BMC to report a host power state, riding out a BMC that briefly does not answer.
 
 Every wait polls ``read()`` (the BMC's ``PowerState``, read afresh) every ``poll`` seconds for up to
-``timeout`` seconds (tenacity). A read that fails with :class:`~flasher.bmc.BMCUnreachable` (no answer, HTTP
+``timeout`` seconds (tenacity). A read that fails with :class:`~flasher.bmc.BMCUnreachableError` (no answer, HTTP
 5xx) is retried like a state that is not there yet: BMCs answer 5xx in bursts while the host changes state.
 Other BMC errors (refused credentials, a missing System) end the wait at once.
 """
@@ -14,7 +14,7 @@ from typing import Final
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from flasher.bmc import BMCTimeout, BMCUnreachable
+from flasher.bmc import BMCTimeoutError, BMCUnreachableError
 
 ON: Final = "On"
 OFF: Final = "Off"
@@ -22,7 +22,7 @@ OFF: Final = "Off"
 TRANSITIONAL: Final = frozenset({"PoweringOn", "PoweringOff", "Paused"})
 
 
-class _NotYet(Exception):  # noqa: N818 (a control-flow signal, not an error)
+class _NotYetError(Exception):
     def __init__(self, state: str) -> None:
         super().__init__(state)
         self.state = state
@@ -39,14 +39,14 @@ def poll_power(
 ) -> str:
     """Read the power state until ``done(state)``; return that state.
 
-    ``expected`` names what is waited for in the error. Raises :class:`~flasher.bmc.BMCTimeout` after
+    ``expected`` names what is waited for in the error. Raises :class:`~flasher.bmc.BMCTimeoutError` after
     ``timeout`` s: ``the BMC reports power state On after 300 s, expected Off`` or, when the last read failed,
     ``the BMC did not answer for 300 s ...: <its error>``; other :class:`~flasher.bmc.BMCError` at once.
     """
     retrying = Retrying(
         stop=stop_after_delay(timeout),
         wait=wait_fixed(poll),
-        retry=retry_if_exception_type((_NotYet, BMCUnreachable)),
+        retry=retry_if_exception_type((_NotYetError, BMCUnreachableError)),
         reraise=True,
         sleep=sleep,
     )
@@ -55,12 +55,14 @@ def poll_power(
             with attempt:
                 state = read()
                 if not done(state):
-                    raise _NotYet(state)
+                    raise _NotYetError(state)
                 return state
-    except _NotYet as exc:
-        raise BMCTimeout(f"the BMC reports power state {exc.state} after {timeout:g} s, expected {expected}") from None
-    except BMCUnreachable as exc:
-        raise BMCTimeout(f"the BMC did not answer for {timeout:g} s while waiting for {expected}: {exc}") from exc
+    except _NotYetError as exc:
+        raise BMCTimeoutError(
+            f"the BMC reports power state {exc.state} after {timeout:g} s, expected {expected}"
+        ) from None
+    except BMCUnreachableError as exc:
+        raise BMCTimeoutError(f"the BMC did not answer for {timeout:g} s while waiting for {expected}: {exc}") from exc
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 

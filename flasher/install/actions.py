@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from flasher.tasks import FirmwareAction
+from flasher.task.model import FirmwareAction
 
 ON: Final = "On"
 OFF: Final = "Off"

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from flasher.install.plan import InstallPlan, PlannedInstall
 from flasher.install.state import InstallState, PriorItem
-from flasher.tasks import ComponentStatus, FirmwareSpec, InstallTask, InstanceResult
+from flasher.task.model import ComponentStatus, FirmwareSpec, InstallTask, InstanceResult
 
 #: Attribute keys flasher adds for the install steps (besides the task's own).
 BMC_TASK_KEY: Final = "bmcTask"

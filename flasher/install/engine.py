@@ -15,7 +15,7 @@ and gets images from an :class:`~flasher.install.state.ImageSource`; the service
 Rules that keep a server and its task understandable whatever happens:
 
 * **Fenced.** ``reporter.fence()`` before every step that writes to the BMC (install, power, BMC reset), and at
-  least every second while a BMC task is followed; on :class:`~flasher.fencing.LeaseLostError` the engine stops
+  least every second while a BMC task is followed; on :class:`~flasher.task.fence.LeaseLostError` the engine stops
   at once and writes nothing more, not even the host's power (the next owner restores it from
   ``initialPowerState``). Outcome ``lost``.
 * **Safe points.** A cancel, a replaced attribute or a shutdown is acted on only before a component starts,
@@ -46,27 +46,27 @@ from flasher.bmc import (
     BMC,
     BMCComponent,
     BMCError,
-    BMCInterrupted,
-    BMCNotSupported,
-    BMCRequestUnanswered,
-    BMCTaskFailed,
-    BMCUnreachable,
+    BMCInterruptedError,
+    BMCNotSupportedError,
+    BMCRequestUnansweredError,
+    BMCTaskFailedError,
+    BMCUnreachableError,
     TaskHandle,
     TaskProgress,
 )
 from flasher.bmc.inventory import find_component, versions_match
 from flasher.config import Settings
-from flasher.fencing import LeaseLostError
 from flasher.install.actions import final_power, ordered, post_actions_to_run, restore_action
 from flasher.install.matching import match_components
 from flasher.install.plan import Decision, InstallPlan, recheck
 from flasher.install.power import HostPower
 from flasher.install.state import EngineResult, ImageSource, InstallState, ItemState, PriorItem, Reporter, StopReason
 from flasher.install.steps import Steps
-from flasher.install.store import CachedImage, StoreError
-from flasher.install.urls import display_url
-from flasher.taskrun import Outcome
-from flasher.tasks import ComponentStatus, FirmwareAction
+from flasher.store.store import CachedImage, StoreError
+from flasher.store.urls import display_url
+from flasher.task.fence import LeaseLostError
+from flasher.task.model import ComponentStatus, FirmwareAction
+from flasher.task.run import Outcome
 
 _MIB = 1024 * 1024
 #: Seconds between lease checks while a BMC task is followed, and between download progress reports.
@@ -89,7 +89,7 @@ _WHY: dict[StopReason, str] = {
 }
 
 
-class _Stopped(Exception):  # noqa: N818 - internal control flow, never leaves the engine
+class _StoppedError(Exception):
     def __init__(self, reason: StopReason) -> None:
         super().__init__(reason.value)
         self.reason = reason
@@ -123,7 +123,7 @@ def progress_text(version: str, progress: TaskProgress) -> str:
 class InstallEngine:
     """Runs the install steps of ``plan`` on one BMC; :meth:`run` returns an :class:`EngineResult`.
 
-    ``connect()`` opens the BMC (its :class:`~flasher.bmc.BMCUnreachable` is retried under the ``connect``
+    ``connect()`` opens the BMC (its :class:`~flasher.bmc.BMCUnreachableError` is retried under the ``connect``
     policy; anything else it raises that is not a :class:`~flasher.bmc.BMCError`, e.g. an inventory error
     fetching credentials, propagates). ``prior``: what the attribute says about each component from an earlier
     attempt (:func:`flasher.install.attribute.prior_items`); ``initial_power``: the host's power state an
@@ -172,8 +172,8 @@ class InstallEngine:
         resuming = any(p.status is ComponentStatus.ACTIVE for p in self.prior.values())
         patience = self.steps.settings.bmc.offline_grace if resuming else None
         try:
-            bmc = self.steps.run("connect", self.connect, transient=(BMCUnreachable,), patience=patience)
-        except BMCUnreachable as exc:
+            bmc = self.steps.run("connect", self.connect, transient=(BMCUnreachableError,), patience=patience)
+        except BMCUnreachableError as exc:
             return EngineResult(Outcome.RETRY, f"BMC unreachable: {exc}", f"BMC unreachable: {exc}")
         except BMCError as exc:
             return EngineResult(Outcome.FAILED, f"cannot use the BMC: {exc}", f"cannot use the BMC: {exc}")
@@ -183,8 +183,8 @@ class InstallEngine:
     def _with_bmc(self, bmc: BMC) -> EngineResult:
         self.reporter.report(self.state, f"connected to the BMC at {bmc.base_url}")
         try:
-            components = self.steps.run("read_versions", bmc.firmware_inventory, transient=(BMCUnreachable,))
-        except BMCUnreachable as exc:
+            components = self.steps.run("read_versions", bmc.firmware_inventory, transient=(BMCUnreachableError,))
+        except BMCUnreachableError as exc:
             return EngineResult(Outcome.RETRY, f"BMC unreachable: {exc}", f"BMC unreachable: {exc}", self.state)
         except BMCError as exc:
             return self._result(Outcome.FAILED, f"cannot read the installed firmware: {exc}")
@@ -342,9 +342,9 @@ class InstallEngine:
             reason = self.reporter.stop_reason()
             try:
                 if reason is not None:
-                    raise _Stopped(reason)
+                    raise _StoppedError(reason)
                 installed = self._install_item(bmc, power, state)
-            except _Stopped as stop:
+            except _StoppedError as stop:
                 self._leave(todo[index:], stop.reason)
                 return stop.reason.outcome, None
             if not installed:
@@ -389,7 +389,7 @@ class InstallEngine:
             image = self._fetch(state)
             reason = self.reporter.stop_reason()
             if reason is not None:
-                raise _Stopped(reason)
+                raise _StoppedError(reason)
             for action in ordered(item.pre_actions):
                 self._action(power, state, action, "pre-action")
             self.reporter.fence()
@@ -404,9 +404,9 @@ class InstallEngine:
             confirmed = True
             ran = self._post_actions(power, state, host_reset)
             return self._installed(state, replace=not ran)
-        except BMCInterrupted as exc:  # keep_going said no: the lease is gone
+        except BMCInterruptedError as exc:  # keep_going said no: the lease is gone
             raise LeaseLostError(str(exc)) from exc
-        except (_Stopped, LeaseLostError):
+        except (_StoppedError, LeaseLostError):
             raise
         except (BMCError, StoreError) as exc:
             error = str(exc)
@@ -453,7 +453,7 @@ class InstallEngine:
                 return
             reason = self.reporter.stop_reason()
             if reason is not None:
-                raise _Stopped(reason)
+                raise _StoppedError(reason)
             share = f"{received * 100 // total}% ({received / _MIB:.1f} of {total / _MIB:.1f} MiB)" if total else ""
             text = f"downloading {item.version}: {share or f'{received / _MIB:.1f} MiB'}"
             self.reporter.report(self.state, text, component=label, replace_last=True)
@@ -474,9 +474,12 @@ class InstallEngine:
         """A URL for the BMC to pull the image from when it offers SimpleUpdate and images can be served."""
         try:
             caps = self.steps.run(
-                "read_versions", bmc.update_capabilities, component=state.item.component, transient=(BMCUnreachable,)
+                "read_versions",
+                bmc.update_capabilities,
+                component=state.item.component,
+                transient=(BMCUnreachableError,),
             )
-        except BMCNotSupported:
+        except BMCNotSupportedError:
             return None  # the install says what is missing
         if not caps.simple_update:
             return None
@@ -488,7 +491,7 @@ class InstallEngine:
         self, bmc: BMC, state: ItemState, component: BMCComponent, image: CachedImage, url: str | None
     ) -> TaskHandle:
         """Hand the image to the BMC. A request that never reached the BMC is sent again under the ``upload``
-        policy. A request that went out but got no answer (:class:`~flasher.bmc.BMCRequestUnanswered`) may have
+        policy. A request that went out but got no answer (:class:`~flasher.bmc.BMCRequestUnansweredError`) may have
         started an install, so it is never sent again: the BMC's newest running task is followed instead, and
         without one the component fails, saying so (a re-run re-reads the installed version first)."""
         item = state.item
@@ -501,18 +504,18 @@ class InstallEngine:
                 if running:
                     logger.warning("BMC {}: an install request got no answer; following task {}", bmc.base_url, running)
                     return running[-1]
-                raise BMCTaskFailed(
+                raise BMCTaskFailedError(
                     f"the install request for {item.component} {item.version} got no answer and the BMC shows no"
                     " running task: not sent again, because the BMC may have applied it; run the task again to"
                     " re-read the installed version"
                 )
             try:
                 return bmc.install(component, image_url=url, image_path=image.path)
-            except BMCRequestUnanswered:
+            except BMCRequestUnansweredError:
                 unanswered[0] = True
                 raise
 
-        handle = self.steps.run("upload", attempt, component=item.component, transient=(BMCUnreachable,))
+        handle = self.steps.run("upload", attempt, component=item.component, transient=(BMCUnreachableError,))
         state.bmc_task = handle.uri
         self.reporter.report(
             self.state,
@@ -597,14 +600,14 @@ class InstallEngine:
             handles = [TaskHandle(uri=state.bmc_task, method="unknown")]
         else:
             handles = self.steps.run(
-                "read_versions", bmc.running_tasks, component=item.component, transient=(BMCUnreachable,)
+                "read_versions", bmc.running_tasks, component=item.component, transient=(BMCUnreachableError,)
             )
         host_reset = False
         for handle in handles:
             self.reporter.report(self.state, f"following BMC task {handle.uri} of an earlier attempt", component=label)
             host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
         components = self.steps.run(
-            "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachable,)
+            "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
         )
         found = find_component(components, component)
         state.installed_version = found.version if found is not None else None

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from flasher.install.download import ProgressCallback
-from flasher.install.fileserver import FileServer
 from flasher.install.plan import PlannedInstall
-from flasher.install.store import CachedImage, DisallowedURL, FirmwareStore
+from flasher.store.download import ProgressCallback
+from flasher.store.fileserver import FileServer
+from flasher.store.store import CachedImage, DisallowedURLError, FirmwareStore
 
 
 class StoreImages:
@@ -41,7 +41,7 @@ class StoreImages:
         if item.image_url in self._local:
             return self.store.add_file(self._local[item.image_url], item.checksum)
         if item.image_url.lower().startswith("file:"):
-            raise DisallowedURL(item.image_url, "file: URLs are only for images given to flasher install --file")
+            raise DisallowedURLError(item.image_url, "file: URLs are only for images given to flasher install --file")
         return self.store.fetch(item.image_url, item.checksum, on_progress=on_progress, deadline=deadline)
 
     def _server(self) -> FileServer | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from loguru import logger
 
-from flasher.bmc import BMC, BMCNotSupported, BMCTimeout, BMCUnreachable
+from flasher.bmc import BMC, BMCNotSupportedError, BMCTimeoutError, BMCUnreachableError
 from flasher.install.actions import apply_reset_action
 from flasher.install.steps import NO_COMPONENT, Steps
-from flasher.tasks import FirmwareAction
+from flasher.task.model import FirmwareAction
 
 #: Longest wait for a graceful shutdown before the host is forced off (seconds; the power step's timeout when
 #: that is shorter).
@@ -29,7 +29,7 @@ class HostPower:
 
     def state(self) -> str:
         """The host's power state now (``On``, ``Off``, ``PoweringOn``...)."""
-        return self.steps.run("power", self.bmc.power_state, transient=(BMCUnreachable,))
+        return self.steps.run("power", self.bmc.power_state, transient=(BMCUnreachableError,))
 
     def set(self, action: str, component: str = NO_COMPONENT) -> str:
         """Power ``on`` or ``off`` (force) and wait for it; returns the state reached."""
@@ -38,7 +38,7 @@ class HostPower:
             "power",
             lambda: self.bmc.set_power(action, timeout=timeout),
             component=component,
-            transient=(BMCUnreachable,),
+            transient=(BMCUnreachableError,),
         )
 
     def reset(self, component: str = NO_COMPONENT) -> str:
@@ -62,9 +62,9 @@ class HostPower:
                 "power",
                 lambda: self.bmc.set_power("soft", timeout=timeout),
                 component=component,
-                transient=(BMCUnreachable,),
+                transient=(BMCUnreachableError,),
             )
-        except (BMCTimeout, BMCNotSupported) as exc:
+        except (BMCTimeoutError, BMCNotSupportedError) as exc:
             logger.warning(
                 "BMC {}: graceful shutdown did not power the host off ({}); forcing it", self.bmc.base_url, exc
             )

@@ -1,9 +1,9 @@
 """The install runner: what a claimed install task does, for the service's worker pool.
 
-:class:`InstallRunner` is called with a :class:`~flasher.taskrun.RunContext` and returns a
-:class:`~flasher.taskrun.RunResult`; it never touches the queue. It
+:class:`InstallRunner` is called with a :class:`~flasher.task.run.RunContext` and returns a
+:class:`~flasher.task.run.RunResult`; it never touches the queue. It
 
-1. reads the server's components and plans the task again (:func:`~flasher.install.plan.build_plan`; a task that
+1. reads the server's components and plans the task again (:func:`~flasher.install.modes.build_plan`; a task that
    carries a ``mode`` is planned the same way as at admission);
 2. runs the :class:`~flasher.install.engine.InstallEngine` with an :class:`AttributeReporter` (status, progress
    and each component's result written into the attribute under the lease) and the firmware store and file
@@ -24,20 +24,22 @@ import threading
 
 from loguru import logger
 
-from flasher.fencing import LeaseLostError
 from flasher.install.attribute import initial_power_of, prior_items, started, write_state
 from flasher.install.engine import InstallEngine
-from flasher.install.fileserver import FileServer
 from flasher.install.images import StoreImages
-from flasher.install.plan import PlanError, build_plan
+from flasher.install.modes import build_plan
+from flasher.install.plan import PlanError
 from flasher.install.state import EngineResult, InstallState, StopReason
 from flasher.install.steps import Steps
-from flasher.install.store import FirmwareStore
 from flasher.inventory.errors import InventoryError, UnavailableError
 from flasher.inventory.models import Component
 from flasher.logs import task_context
-from flasher.taskrun import Outcome, RunContext, RunResult, StatusWriter, TaskReplacedError
-from flasher.tasks import InstallTask, TaskStatus
+from flasher.store.fileserver import FileServer
+from flasher.store.store import FirmwareStore
+from flasher.task.fence import LeaseLostError
+from flasher.task.model import InstallTask, TaskStatus
+from flasher.task.run import Outcome, RunContext, RunResult
+from flasher.task.writer import StatusWriter, TaskReplacedError
 
 _FINAL_STATUS = {
     Outcome.SUCCESS: TaskStatus.SUCCESS,
@@ -49,7 +51,7 @@ _FINAL_STATUS = {
 class AttributeReporter:
     """The engine's :class:`~flasher.install.state.Reporter` for a claimed task: writes through ``writer``.
 
-    A replaced attribute (:class:`~flasher.taskrun.TaskReplacedError`) is remembered, never raised: the engine
+    A replaced attribute (:class:`~flasher.task.writer.TaskReplacedError`) is remembered, never raised: the engine
     learns it at its next safe point and nothing more is written. ``stopping`` is the service's shutdown event.
     """
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from flasher.install.download import ProgressCallback
 from flasher.install.plan import Decision, InstallPlan, PlannedInstall
-from flasher.install.store import CachedImage
-from flasher.taskrun import Outcome
-from flasher.tasks import ComponentStatus
+from flasher.store.download import ProgressCallback
+from flasher.store.store import CachedImage
+from flasher.task.model import ComponentStatus
+from flasher.task.run import Outcome
 
 
 class StopReason(StrEnum):
@@ -140,7 +140,7 @@ class Reporter(Protocol):
     """Where the engine reports to and learns whether to go on.
 
     ``fence`` is called before every step that writes to the BMC: it raises
-    :class:`~flasher.fencing.LeaseLostError` when the task is no longer this worker's (the engine then stops at
+    :class:`~flasher.task.fence.LeaseLostError` when the task is no longer this worker's (the engine then stops at
     once and writes nothing more). ``stop_reason`` is asked at each safe point. ``report`` writes the state and
     an optional status message (``component``: the message's tag; ``replace_last``: a progress line replacing
     the previous one); it may raise ``LeaseLostError`` too, never anything else.
@@ -164,7 +164,7 @@ class ImageSource(Protocol):
     """Where images come from and how a BMC that pulls gets them.
 
     ``fetch`` returns the verified, cached image of ``item`` (raises
-    :class:`~flasher.install.store.StoreError`; ``on_progress(received, total)`` while downloading; ``deadline``
+    :class:`~flasher.store.store.StoreError`; ``on_progress(received, total)`` while downloading; ``deadline``
     in monotonic seconds). ``publish`` returns a URL the BMC can pull the image from, or ``None`` when images
     cannot be served (the BMC must take a push); ``unpublish`` withdraws it.
     """

@@ -23,7 +23,7 @@ A value that says the version is unknown (``N/A``, ``Unknown``, ``-``, empty) is
 :func:`is_unknown_version` tells it apart, and callers treat it as "not reported".
 
 Two versions whose text is equal ignoring case and spacing are equal, whatever their form. Otherwise
-:func:`compare_versions` raises :class:`IncomparableVersions`, saying why, rather than guess:
+:func:`compare_versions` raises :class:`IncomparableVersionsError`, saying why, rather than guess:
 
 * different families (``P79 v1.45`` vs ``U46 v1.45``), or a family on one side only;
 * no numeric core on a side (``GDC5602Q``, drive firmware and the like are vendor-specific strings);
@@ -58,7 +58,7 @@ from typing import Any, Final
 from packaging.version import InvalidVersion, Version
 
 
-class IncomparableVersions(ValueError):  # noqa: N818 (reads as a statement: "incomparable versions")
+class IncomparableVersionsError(ValueError):
     """Two versions that cannot be ordered. ``a`` and ``b`` are the versions, ``reason`` says why."""
 
     def __init__(self, a: str, b: str, reason: str) -> None:
@@ -229,14 +229,14 @@ def _kind_reason(a: VendorVersion, b: VendorVersion) -> str | None:
 def compare_versions(a: str, b: str) -> int:
     """-1, 0 or 1 as ``a`` is lower than, equal to or higher than ``b``.
 
-    Raises :class:`IncomparableVersions` (with both values and the reason) when they cannot be ordered; see the
+    Raises :class:`IncomparableVersionsError` (with both values and the reason) when they cannot be ordered; see the
     module's documentation for the forms and rules.
     """
     if _normalised(a) == _normalised(b):
         return 0
     pa, pb = parse_version(a), parse_version(b)
     if reason := _kind_reason(pa, pb):
-        raise IncomparableVersions(a, b, reason)
+        raise IncomparableVersionsError(a, b, reason)
     if pa.kind is VersionKind.DATE:
         return _sign(pa.released, pb.released)
     width = max(len(pa.parts), len(pb.parts))
@@ -247,15 +247,15 @@ def compare_versions(a: str, b: str) -> int:
     for index, (part_a, part_b) in enumerate(zip(padded_a, padded_b, strict=True)):
         result = _compare_parts(part_a, part_b)
         if isinstance(result, str):
-            raise IncomparableVersions(a, b, result)
+            raise IncomparableVersionsError(a, b, result)
         numbers = isinstance(part_a, int) and isinstance(part_b, int)
         if result and index > 0 and numbers and (conflict := _decimal_conflict(written_a[index], written_b[index])):
-            raise IncomparableVersions(a, b, conflict)
+            raise IncomparableVersionsError(a, b, conflict)
         if result:
             return result
     result = _compare_suffixes(pa.suffix, pb.suffix)
     if isinstance(result, str):
-        raise IncomparableVersions(a, b, result)
+        raise IncomparableVersionsError(a, b, result)
     if result == 0 and pa.released and pb.released:
         return _sign(pa.released, pb.released)
     return result
@@ -278,5 +278,5 @@ def versions_equal(a: str, b: str) -> bool:
     :func:`compare_versions`); False when they differ or cannot be compared."""
     try:
         return compare_versions(a, b) == 0
-    except IncomparableVersions:
+    except IncomparableVersionsError:
         return False

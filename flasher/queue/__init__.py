@@ -3,7 +3,7 @@
 See :mod:`flasher.queue.queue` for the semantics and :mod:`flasher.queue.keys` for the data in Redis.
 """
 
-from flasher.queue.errors import LeaseLost, QueueError, QueueUnavailable
+from flasher.queue.errors import LeaseLostError, QueueError, QueueUnavailableError
 from flasher.queue.fence import LeaseFence
 from flasher.queue.models import (
     KINDS,
@@ -28,11 +28,11 @@ __all__ = [
     "FailOutcome",
     "Lease",
     "LeaseFence",
-    "LeaseLost",
+    "LeaseLostError",
     "LeaseState",
     "QueueEntry",
     "QueueError",
     "QueueSnapshot",
-    "QueueUnavailable",
+    "QueueUnavailableError",
     "TaskQueue",
 ]

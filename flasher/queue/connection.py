@@ -3,7 +3,7 @@
 Connection problems (refused, reset, timeouts, a Redis still loading its data, a replica that became read-only
 during a fail-over, a cluster that is re-sharding) are retried with exponential backoff and jitter until
 ``retry_deadline`` seconds have passed since the first failure, then raised as
-:class:`~flasher.queue.errors.QueueUnavailable`. Every script of the queue is safe to run twice (see
+:class:`~flasher.queue.errors.QueueUnavailableError`. Every script of the queue is safe to run twice (see
 :mod:`flasher.queue.scripts`), so a call whose reply was lost may be retried.
 """
 
@@ -22,7 +22,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 
 from flasher import redact
 from flasher.config import RedisSettings
-from flasher.queue.errors import QueueError, QueueUnavailable
+from flasher.queue.errors import QueueError, QueueUnavailableError
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ def client_from_settings(settings: RedisSettings) -> redis.Redis:
 def call(operation: str, fn: Callable[[], T], deadline: float) -> T:
     """Run ``fn``; on a connection problem retry it with backoff until ``deadline`` seconds have passed.
 
-    Raises :class:`QueueUnavailable` when the deadline passes, :class:`QueueError` when Redis refuses the call
+    Raises :class:`QueueUnavailableError` when the deadline passes, :class:`QueueError` when Redis refuses the call
     (authentication, a script error); the redis-py exception is chained as the cause.
     """
     try:
@@ -92,5 +92,5 @@ def call(operation: str, fn: Callable[[], T], deadline: float) -> T:
         return retrying(fn)
     except redis.RedisError as exc:
         if transient(exc):
-            raise QueueUnavailable(operation, deadline, exc) from exc
+            raise QueueUnavailableError(operation, deadline, exc) from exc
         raise _refused(operation, exc) from exc

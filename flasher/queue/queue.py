@@ -11,7 +11,7 @@ life of a task::
 
 Fencing: a lease is valid while Redis holds its token and epoch for the server and the lease has not expired;
 :meth:`TaskQueue.check` before every BMC or status write, and :meth:`TaskQueue.extend` as the heartbeat, raise
-:class:`~flasher.queue.errors.LeaseLost` otherwise.
+:class:`~flasher.queue.errors.LeaseLostError` otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from redis.commands.core import Script
 
 from flasher.config import QueueSettings, Settings
 from flasher.queue import connection, scripts
-from flasher.queue.errors import LeaseLost
+from flasher.queue.errors import LeaseLostError
 from flasher.queue.keys import QueueKeys
 from flasher.queue.models import (
     KINDS,
@@ -65,7 +65,7 @@ class TaskQueue:
     every key shares one hash tag); ``settings`` gives the lease length, attempts and retry backoff (every
     replica should use the same); keys are ``{key_prefix}:...``.
     Connection problems are retried for ``retry_deadline`` seconds, then raised as
-    :class:`~flasher.queue.errors.QueueUnavailable`; a refused command raises
+    :class:`~flasher.queue.errors.QueueUnavailableError`; a refused command raises
     :class:`~flasher.queue.errors.QueueError`. Instances are thread-safe (redis-py's connection pool is).
     """
 
@@ -119,9 +119,9 @@ class TaskQueue:
         return self._call(name, lambda: script(keys=keys, args=args))
 
     def _lease_reply(self, lease: Lease, reply: list[Any]) -> list[Any]:
-        """``reply`` of a lease script when it says ``ok``; raises :class:`LeaseLost` when it says ``lost``."""
+        """``reply`` of a lease script when it says ``ok``; raises :class:`LeaseLostError` when it says ``lost``."""
         if as_text(reply[0]) == "lost":
-            raise LeaseLost(lease.server_id, lease.task_id, lease.token, as_text(reply[1]))
+            raise LeaseLostError.of_lease(lease.server_id, lease.task_id, lease.token, as_text(reply[1]))
         return reply
 
     def _lease_args(self, lease: Lease) -> tuple[str, str, str]:
@@ -198,7 +198,7 @@ class TaskQueue:
     def extend(self, lease: Lease) -> LeaseState:
         """Heartbeat: restart the lease at ``settings.lease_seconds`` from now (Redis time).
 
-        Raises :class:`LeaseLost` when the lease is no longer held (stale token, other epoch, expired, gone).
+        Raises :class:`LeaseLostError` when the lease is no longer held (stale token, other epoch, expired, gone).
         """
         reply = self._run("extend", *self._lease_args(lease), self._lease_ms)
         return self._lease_state(self._lease_reply(lease, reply))
@@ -206,7 +206,7 @@ class TaskQueue:
     def check(self, lease: Lease, *, min_remaining: float = 0.0) -> LeaseState:
         """Confirm, before a BMC or status write, that the lease is held with ``min_remaining`` seconds left.
 
-        One cheap read-only round trip. Raises :class:`LeaseLost` when it is not held or less time is left.
+        One cheap read-only round trip. Raises :class:`LeaseLostError` when it is not held or less time is left.
         """
         if min_remaining < 0:
             raise ValueError(f"min_remaining: must be >= 0 seconds (got {min_remaining!r})")
@@ -214,7 +214,7 @@ class TaskQueue:
         return self._lease_state(self._lease_reply(lease, reply))
 
     def ack(self, lease: Lease) -> None:
-        """The task succeeded: remove it. Raises :class:`LeaseLost` when the lease is no longer held.
+        """The task succeeded: remove it. Raises :class:`LeaseLostError` when the lease is no longer held.
 
         Safe to retry: an ack repeated after its reply was lost returns normally.
         """
@@ -227,7 +227,7 @@ class TaskQueue:
         attempt and, while attempts remain, makes the task claimable again after ``delay`` seconds or, when
         ``delay`` is ``None``, ``retry_base_delay * 2**(attempts-1)`` capped at ``retry_max_delay``
         (``RETRY_SCHEDULED``); out of attempts, or cancelled, it becomes dead with ``reason`` (``DEAD``). Raises
-        :class:`LeaseLost` when the lease is no longer held; a call repeated after a lost reply returns the
+        :class:`LeaseLostError` when the lease is no longer held; a call repeated after a lost reply returns the
         first outcome.
         """
         if delay is not None and delay < 0:
@@ -246,7 +246,7 @@ class TaskQueue:
 
     def release(self, lease: Lease) -> None:
         """Give the task back without counting an attempt (graceful shutdown): it goes to the front of its
-        priority. A cancelled task becomes dead instead. Raises :class:`LeaseLost` when the lease is not held.
+        priority. A cancelled task becomes dead instead. Raises :class:`LeaseLostError` when the lease is not held.
         """
         self._lease_reply(lease, self._run("release", *self._lease_args(lease)))
 
@@ -294,7 +294,7 @@ class TaskQueue:
 
     def drop(self, server_id: str) -> bool:
         """Remove whatever Redis holds for the server, in any state. An in-flight holder learns it at its next
-        check (:class:`LeaseLost`). False when there was nothing."""
+        check (:class:`LeaseLostError`). False when there was nothing."""
         return self.take(server_id) is not None
 
     def take(self, server_id: str) -> QueueEntry | None:

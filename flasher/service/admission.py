@@ -54,15 +54,16 @@ from typing import Any, Protocol
 from loguru import logger
 
 from flasher.config import Settings
-from flasher.install.plan import PlanError, build_plan
+from flasher.install.modes import build_plan
+from flasher.install.plan import PlanError
 from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.inventory.models import Server
 from flasher.logs import task_context
 from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, QueueError, TaskQueue
-from flasher.taskrun import TaskKind
-from flasher.tasks import (
+from flasher.task.model import (
     InstallTask,
     TaskBase,
+    TaskKind,
     TaskStatus,
     TaskValidationError,
     failed_attribute,

@@ -21,16 +21,16 @@ from flasher.bmc import BMC
 from flasher.config import Settings
 from flasher.control.runner import run_server_control
 from flasher.httpserver import BackgroundServer
-from flasher.install.fileserver import FileServer
 from flasher.install.runner import InstallRunner
-from flasher.install.store import FirmwareStore
 from flasher.inventory.client import InventoryClient
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.http import create_app
 from flasher.service.poller import Poller
 from flasher.service.worker import WorkerPool
-from flasher.taskrun import TaskKind
+from flasher.store.fileserver import FileServer
+from flasher.store.store import FirmwareStore
+from flasher.task.model import TaskKind
 
 
 def _session(pool_size: int) -> requests.Session:

@@ -11,10 +11,9 @@ from typing import Any
 
 from loguru import logger
 
-from flasher.fencing import LeaseLostError
 from flasher.logs import task_context
-from flasher.queue import Lease, LeaseLost, QueueError, TaskQueue
-from flasher.taskrun import StatusWriter, TaskReplacedError
+from flasher.queue import Lease, LeaseLostError, QueueError, TaskQueue
+from flasher.task.writer import StatusWriter, TaskReplacedError
 
 
 class Heartbeat:
@@ -46,7 +45,7 @@ class Heartbeat:
             while not self._stop.wait(self.interval):
                 try:
                     self.queue.extend(self.lease)
-                except LeaseLost as exc:
+                except LeaseLostError as exc:
                     logger.warning("heartbeat: {}", exc)
                     self.lost = True
                     return

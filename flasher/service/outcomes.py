@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from flasher.taskrun import Outcome
+from flasher.task.run import Outcome
 
 
 class LeaseAction(StrEnum):

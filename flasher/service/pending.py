@@ -21,8 +21,8 @@ from typing import Any
 from loguru import logger
 
 from flasher.inventory.errors import InventoryError, NotFoundError
-from flasher.taskrun import AttributeStore, TaskKind
-from flasher.tasks import TaskStatus, TaskValidationError
+from flasher.task.model import TaskKind, TaskStatus, TaskValidationError
+from flasher.task.writer import AttributeStore
 
 
 @dataclass(frozen=True)

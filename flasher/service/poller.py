@@ -39,7 +39,7 @@ from flasher.inventory.models import Server
 from flasher.metrics import POLL_DURATION, QUEUE_DEPTH, TASKS
 from flasher.queue import QueueError, TaskQueue
 from flasher.service.admission import Action, Admission
-from flasher.taskrun import TaskKind
+from flasher.task.model import TaskKind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The statuses of a task that is not over (an ended task's attribute stays on its server, unpolled).

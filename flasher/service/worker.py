@@ -3,15 +3,15 @@
 Each of ``service.concurrency`` threads loops: claim a task (highest priority, oldest) of a kind it has a runner
 for, run it, settle its lease, claim the next. For one claim:
 
-1. The lease becomes the task's :class:`~flasher.fencing.Fence` (:class:`~flasher.queue.LeaseFence`: every check
-   asks Redis; a lost lease raises :class:`~flasher.fencing.LeaseLostError`).
+1. The lease becomes the task's :class:`~flasher.task.fence.Fence` (:class:`~flasher.queue.LeaseFence`: every check
+   asks Redis; a lost lease raises :class:`~flasher.task.fence.LeaseLostError`).
 2. The server and its attribute are read. When the attribute no longer holds the leased task (another ``taskID``,
    a new request, a finished or deleted task, garbage), the lease is acked and nothing is written.
 3. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
 4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease and moves ``updatedAt`` every
    ``service.heartbeat_interval`` seconds while the runner works.
-5. The runner (``runners[kind]``) gets a :class:`~flasher.taskrun.RunContext` and returns a
-   :class:`~flasher.taskrun.RunResult`. An exception escaping it fails that task with the error (never the pool).
+5. The runner (``runners[kind]``) gets a :class:`~flasher.task.run.RunContext` and returns a
+   :class:`~flasher.task.run.RunResult`. An exception escaping it fails that task with the error (never the pool).
 6. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
    time is kept in :class:`~flasher.service.pending.PendingWrites` and written when it is back.
 
@@ -31,17 +31,17 @@ from loguru import logger
 
 from flasher import redact
 from flasher.config import Settings
-from flasher.fencing import LeaseLostError
 from flasher.inventory.client import InventoryClient
 from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.logs import task_context
 from flasher.metrics import TASKS_FINISHED
-from flasher.queue import Lease, LeaseFence, LeaseLost, QueueError, TaskQueue
+from flasher.queue import Lease, LeaseFence, LeaseLostError, QueueError, TaskQueue
 from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
-from flasher.taskrun import BMCOpener, Outcome, RunContext, RunResult, StatusWriter, TaskKind, TaskReplacedError
-from flasher.tasks import TaskBase, TaskStatus, TaskValidationError, is_new, is_terminal
+from flasher.task.model import TaskBase, TaskKind, TaskStatus, TaskValidationError, is_new, is_terminal
+from flasher.task.run import BMCOpener, Outcome, RunContext, RunResult
+from flasher.task.writer import StatusWriter, TaskReplacedError
 
 Runner = Callable[[RunContext[Any]], RunResult]
 
@@ -335,7 +335,7 @@ class WorkerPool:
     def _queue_call(self, what: str, call: Callable[[], object]) -> None:
         try:
             call()
-        except LeaseLost as exc:
+        except LeaseLostError as exc:
             logger.warning("queue {}: {}", what, exc)
         except QueueError as exc:
             logger.warning("queue {} failed (the lease will expire and the task come back): {}", what, exc)

@@ -16,23 +16,22 @@ from flasher.inventory.errors import InventoryError
 from flasher.queue import TaskQueue
 from flasher.service.admission import Action, Admission, request_task_id
 from flasher.service.poller import Poller
-from flasher.taskrun import TaskKind
-from flasher.tasks import rfc3339, utc_now
+from flasher.task.model import TaskKind, rfc3339, utc_now
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
 
-SEED = Path(__file__).resolve().parents[2] / "sandbox" / "inventory" / "example-seed.yaml"
+SEED = Path(__file__).resolve().parents[2] / "flasher_sandbox" / "inventory" / "example-seed.yaml"
 
 
 @pytest.fixture
 def world(clean_inventory: InventoryServer, redis_url: str) -> dict[str, Any]:
     ids = clean_inventory.seed(yaml.safe_load(SEED.read_text()))
     settings = Settings(
-        inventory={"url": clean_inventory.url, "retry_deadline": 0.5, "retry_max_wait": 0.05},  # type: ignore[arg-type]
-        redis={"url": redis_url},  # type: ignore[arg-type]
-        queue={"lease_seconds": 1, "max_attempts": 2},  # type: ignore[arg-type]
-        service={"stale_after": 30},  # type: ignore[arg-type]
+        inventory={"url": clean_inventory.url, "retry_deadline": 0.5, "retry_max_wait": 0.05},
+        redis={"url": redis_url},
+        queue={"lease_seconds": 1, "max_attempts": 2},
+        service={"stale_after": 30},
     )
     inventory = InventoryClient(settings.inventory)
     queue = TaskQueue.from_settings(settings)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from flasher.bmc import BMC, BMCNotSupported, BMCUnreachable
+from flasher.bmc import BMC, BMCNotSupportedError, BMCUnreachableError
 from flasher.cli import app
 from flasher.config import BMCSettings
-from tests.fixtures.redfish_mockup import MockupServer
-from tests.fixtures.sushy_emulator import SushyEmulator
 from tests.support.cli import invoke
+from tests.support.fixtures.redfish_mockup import MockupServer
+from tests.support.fixtures.sushy_emulator import SushyEmulator
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ def test_emulator_boot_override(sushy_emulator: SushyEmulator) -> None:
     with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
         bmc.set_boot_device("pxe", persistent=False, uefi=True)
         bmc.set_boot_device("disk", persistent=True, uefi=False)
-        with pytest.raises(BMCNotSupported, match="Usb"):
+        with pytest.raises(BMCNotSupportedError, match="Usb"):
             bmc.set_boot_device("usb")  # not among its BootSourceOverrideTarget@Redfish.AllowableValues
         with pytest.raises(ValueError, match="boot device 'tape'"):
             bmc.set_boot_device("tape")
@@ -109,7 +109,7 @@ def test_emulator_boot_override(sushy_emulator: SushyEmulator) -> None:
 
 def test_emulator_manager_has_no_reset(sushy_emulator: SushyEmulator) -> None:
     with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
-        with pytest.raises(BMCNotSupported, match="no actions"):
+        with pytest.raises(BMCNotSupportedError, match="no actions"):
             bmc.reset_bmc()
         with pytest.raises(ValueError, match="power action 'hibernate'"):
             bmc.set_power("hibernate")
@@ -119,5 +119,5 @@ def test_emulator_manager_has_no_reset(sushy_emulator: SushyEmulator) -> None:
 @pytest.mark.timeout(30)
 def test_dead_bmc_fails_fast_with_default_settings() -> None:
     # Default retries (2 attempts, 1 s apart): fails in about a second (figure in the driver's README section).
-    with pytest.raises(BMCUnreachable, match="connection refused"):
+    with pytest.raises(BMCUnreachableError, match="connection refused"):
         BMC(f"127.0.0.1:{free_port()}", "root", "whatever-password", settings=BMCSettings(scheme="http"))

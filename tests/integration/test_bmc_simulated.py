@@ -16,15 +16,15 @@ from flasher.bmc import (
     BMC,
     BMCAuthError,
     BMCComponent,
-    BMCTaskFailed,
-    BMCTimeout,
-    BMCUnreachable,
+    BMCTaskFailedError,
+    BMCTimeoutError,
+    BMCUnreachableError,
     TaskProgress,
 )
 from flasher.config import BMCSettings
-from sandbox.images import make_image
-from tests.fixtures.bmcsim import BmcFleetPool
+from flasher_sandbox.images import make_image
 from tests.support.bmcsim import BmcFleet, FirmwareServer
+from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -163,7 +163,7 @@ def test_failed_tasks_raise_with_the_bmc_message(
     with _connect(bmcsim, DELL) as bmc:
         nic = _component(bmc, "nic")
         handle = bmc.install(nic, image_url=firmware_server.image("nic", "dell", "23.2.0"))
-        with pytest.raises(BMCTaskFailed, match=message) as caught:
+        with pytest.raises(BMCTaskFailedError, match=message) as caught:
             bmc.wait_for_task(handle, timeout=30)
     assert caught.value.bmc_messages  # the BMC's own words are carried
     assert _version_now(bmcsim, DELL, nic.id) == nic.version
@@ -178,7 +178,7 @@ def test_hanging_task_times_out_and_stays_listed(bmcsim: BmcFleet, tmp_path: Pat
     with _connect(bmcsim, SUPERMICRO) as bmc:
         nic = _component(bmc, "nic")
         handle = bmc.install(nic, image_path=_image_file(tmp_path, "nic", "supermicro", "4.30"))
-        with pytest.raises(BMCTimeout, match="has not ended after 2 s"):
+        with pytest.raises(BMCTimeoutError, match="has not ended after 2 s"):
             bmc.wait_for_task(handle, timeout=2)
     with _connect(bmcsim, SUPERMICRO) as bmc:  # a new session, as a worker that took over after a crash
         assert [t.uri for t in bmc.running_tasks()] == [handle.uri]
@@ -198,7 +198,7 @@ def test_5xx_burst_and_slow_answers_are_ridden_out(bmcsim: BmcFleet, firmware_se
 
 def test_answers_slower_than_the_read_timeout_are_unreachable(bmcsim: BmcFleet) -> None:
     bmcsim.set_faults(SUPERMICRO, {"slow_seconds": 2})
-    with pytest.raises(BMCUnreachable, match="read timeout"):
+    with pytest.raises(BMCUnreachableError, match="read timeout"):
         _connect(bmcsim, SUPERMICRO, SETTINGS.model_copy(update={"read_timeout": 0.5}))
 
 
@@ -215,7 +215,7 @@ def test_unchanged_version_after_completed_is_caught(bmcsim: BmcFleet, firmware_
         drive = _component(bmc, "drive")
         handle = bmc.install(drive, image_url=firmware_server.image("drive", "dell", "XCV1DL99"))
         assert bmc.wait_for_task(handle, timeout=30).succeeded  # the task says all is well...
-        with pytest.raises(BMCTimeout, match=f"reports {drive.version} after 1 s, expected XCV1DL99"):
+        with pytest.raises(BMCTimeoutError, match=f"reports {drive.version} after 1 s, expected XCV1DL99"):
             bmc.wait_for_version(drive, "XCV1DL99", timeout=1)  # ...the version says otherwise
 
 
@@ -225,7 +225,7 @@ def test_rejected_image(bmcsim: BmcFleet, tmp_path: Path, shape: int) -> None:
     vendor = "dell" if shape == DELL else "supermicro"
     with _connect(bmcsim, shape) as bmc:
         bios = _component(bmc, "bios")
-        with pytest.raises(BMCTaskFailed, match=r"rejected|failed verification"):
+        with pytest.raises(BMCTaskFailedError, match=r"rejected|failed verification"):
             bmc.install(bios, image_path=_image_file(tmp_path, "bios", vendor, "9.9"), method="multipart")
     assert [r["outcome"] for r in bmcsim.audit(shape)["installs"]] == ["rejected"]
 

@@ -16,10 +16,10 @@ import requests
 import sushy
 from sushy.taskmonitor import TaskMonitor
 
-from sandbox.bmc.config import BmcSpec, ComponentSpec, FleetSpec
-from sandbox.images import make_image
-from tests.fixtures.bmcsim import BmcFleetPool
+from flasher_sandbox.bmc.config import BmcSpec, ComponentSpec, FleetSpec
+from flasher_sandbox.images import make_image
 from tests.support.bmcsim import BmcFleet, FirmwareServer
+from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def simple_update(fleet: BmcFleet, i: int, image_uri: str, **extra: Any) -> requ
 def multipart(fleet: BmcFleet, i: int, data: bytes, parameters: dict[str, Any]) -> requests.Response:
     with rf(fleet, i) as s:
         path = s.get(fleet.redfish(i, "/UpdateService"), timeout=5).json()["MultipartHttpPushUri"]
-        files = {
+        files: dict[str, tuple[str | None, str | bytes, str]] = {
             "UpdateParameters": (None, json.dumps(parameters), "application/json"),
             "UpdateFile": ("firmware.bin", data, "application/octet-stream"),
         }

@@ -13,9 +13,8 @@ import pytest
 from flasher.constants import SERVER_CONTROL_NAMESPACE
 from flasher.service.admission import Action, Admission
 from flasher.service.worker import WorkerPool
-from flasher.taskrun import TaskKind
-from flasher.tasks import is_terminal
-from tests.integration.control_helpers import messages_of
+from flasher.task.model import TaskKind, is_terminal
+from tests.support.control_helpers import messages_of
 from tests.support.install_env import InstallWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

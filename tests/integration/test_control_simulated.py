@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from flasher.control.messages import CANCELLED_BEFORE_START
-from flasher.taskrun import Outcome
-from flasher.tasks import BOOT_DEVICES
-from tests.fixtures.bmcsim import BmcFleetPool
-from tests.integration.control_helpers import claimed_task, control_settings, messages_of
+from flasher.task.model import BOOT_DEVICES
+from flasher.task.run import Outcome
 from tests.support.bmcsim import BmcFleet
+from tests.support.control_helpers import claimed_task, control_settings, messages_of
+from tests.support.fixtures.bmcsim import BmcFleetPool
 from tests.support.inventory import InventoryServer
 from tests.support.processes import free_port
 
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 DELL, SUPERMICRO = 0, 1
 SHAPES = {DELL: "dell", SUPERMICRO: "supermicro"}
-#: The Redfish boot targets each simulated shape allows (sandbox/bmc/shapes.py).
+#: The Redfish boot targets each simulated shape allows (flasher_sandbox/bmc/shapes.py).
 SHAPE_TARGETS = {
     DELL: {"None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"},
     SUPERMICRO: {"None", "Pxe", "Hdd", "Cd", "Usb", "BiosSetup", "UsbCd", "UefiBootNext", "UefiHttp"},

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from flasher.taskrun import Outcome
-from tests.fixtures.sushy_emulator import SushyEmulator
-from tests.integration.control_helpers import claimed_task, control_settings, messages_of
+from flasher.task.run import Outcome
+from tests.support.control_helpers import claimed_task, control_settings, messages_of
+from tests.support.fixtures.sushy_emulator import SushyEmulator
 from tests.support.inventory import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]

@@ -12,8 +12,8 @@ import requests
 from prometheus_client import REGISTRY
 
 from flasher.config import FileServerSettings, StoreSettings
-from flasher.install.fileserver import FileServer
-from flasher.install.store import CachedImage, FirmwareStore, ImageNotCached
+from flasher.store.fileserver import FileServer
+from flasher.store.store import CachedImage, FirmwareStore, ImageNotCachedError
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.integration
@@ -184,7 +184,7 @@ def test_unpublish_stops_serving_and_releases_the_image(
     assert requests.get(url, timeout=10).status_code == 404
     assert server.published() == 0
     assert [str(c) for c in tiny.evict()] == [CHECKSUM]
-    with pytest.raises(ImageNotCached):
+    with pytest.raises(ImageNotCachedError):
         server.publish(image, "bios.bin")
 
 

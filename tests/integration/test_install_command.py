@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flasher.cli import app
-from sandbox.images import make_image
+from flasher_sandbox.images import make_image
 from tests.support.bmcsim import BmcFleet, FirmwareServer
 from tests.support.processes import ManagedProcess
 

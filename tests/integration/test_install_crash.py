@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.images import make_image
+from flasher_sandbox.images import make_image
 from tests.support.imageserver import ImageServer
 from tests.support.install_env import InstallWorld
 from tests.support.processes import ManagedProcess

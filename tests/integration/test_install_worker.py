@@ -17,13 +17,13 @@ import pytest
 from flasher.bmc import BMC
 from flasher.constants import TASK_NAMESPACE
 from flasher.install.runner import InstallRunner
-from flasher.install.store import FirmwareStore
 from flasher.inventory import InventoryClient
 from flasher.queue import TaskQueue
 from flasher.service.worker import WorkerPool
-from flasher.taskrun import Outcome, RunContext, RunResult, TaskKind
-from flasher.tasks import TaskStatus
-from sandbox.images import make_image
+from flasher.store.store import FirmwareStore
+from flasher.task.model import TaskKind, TaskStatus
+from flasher.task.run import Outcome, RunContext, RunResult
+from flasher_sandbox.images import make_image
 from tests.support.install_env import InstallWorld, build_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

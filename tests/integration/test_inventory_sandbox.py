@@ -8,12 +8,12 @@ import pytest
 import requests
 
 from flasher.constants import BMC_INFO_NAMESPACE, FIRMWARE_SET_LABELS_NAMESPACE, OUTOFBAND_STATUS_NAMESPACE
-from sandbox.inventory.seed import SeedError, load_seed
+from flasher_sandbox.inventory.seed import SeedError, load_seed
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE_SEED = Path(__file__).resolve().parents[2] / "sandbox" / "inventory" / "example-seed.yaml"
+EXAMPLE_SEED = Path(__file__).resolve().parents[2] / "flasher_sandbox" / "inventory" / "example-seed.yaml"
 
 
 def _statuses(inventory: InventoryServer, count: int, method: str = "GET", path: str = "/servers") -> list[int]:
@@ -132,7 +132,7 @@ def test_load_seed_from_another_process_while_serving(clean_inventory: Inventory
     }
     result = load_seed(clean_inventory.db_path, fleet)
     assert len(result.server_ids) == 300
-    listed = requests.get(f"{clean_inventory.api}/servers", params={"facility-code": "bulk", "limit": 1}, timeout=30)
+    listed = requests.get(f"{clean_inventory.api}/servers", params={"facility-code": "bulk", "limit": "1"}, timeout=30)
     assert listed.json()["total_record_count"] == 300
 
 

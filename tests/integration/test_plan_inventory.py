@@ -19,9 +19,10 @@ import pytest
 from flasher.cli import app
 from flasher.config import InventorySettings
 from flasher.constants import TASK_NAMESPACE
-from flasher.install.plan import Decision, InstallPlan, PlanError, build_plan
+from flasher.install.modes import build_plan
+from flasher.install.plan import Decision, InstallPlan, PlanError
 from flasher.inventory import InventoryClient
-from flasher.tasks import InstallMode, parse_install_task
+from flasher.task.model import InstallMode, parse_install_task
 from tests.support.cli import invoke
 from tests.support.inventory import InventoryServer
 
@@ -111,7 +112,7 @@ class Fleet:
     def __init__(self, inventory: InventoryServer) -> None:
         self.inventory = inventory
         self.result = inventory.seed(SEED)
-        self.client = InventoryClient(InventorySettings(url=inventory.url, retry_deadline=5))  # type: ignore[arg-type]
+        self.client = InventoryClient(InventorySettings(url=inventory.url, retry_deadline=5))
         self.sets = {s.name: s.uuid for s in self.client.list_firmware_sets()}
         self.firmware = {fw.filename: fw.uuid for fw in self.client.list_firmware()}
 

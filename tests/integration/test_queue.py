@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
 
-from flasher.fencing import LeaseLostError
 from flasher.queue import (
     CancelOutcome,
     EnqueueOutcome,
@@ -17,13 +17,13 @@ from flasher.queue import (
     FailOutcome,
     Lease,
     LeaseFence,
-    LeaseLost,
+    LeaseLostError,
     QueueError,
-    QueueUnavailable,
+    QueueUnavailableError,
     TaskQueue,
 )
-from tests.integration.queue_helpers import SHORT_LEASE, make_queue, redis_time
 from tests.support.processes import free_port
+from tests.support.queue_helpers import SHORT_LEASE, make_queue, redis_time
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -163,9 +163,9 @@ def test_an_expired_lease_is_refused_before_it_is_reaped(redis_url: str) -> None
     queue.enqueue("srv", kind="install", task_id="t1", priority=1)
     lease = claim(queue)
     expire(queue, lease)
-    with pytest.raises(LeaseLost, match="expired"):
+    with pytest.raises(LeaseLostError, match="expired"):
         queue.extend(lease)
-    with pytest.raises(LeaseLost, match="expired"):
+    with pytest.raises(LeaseLostError, match="expired"):
         queue.ack(lease)
     assert queue.reap() == []
     assert (queue.entry("srv") or pytest.fail()).state is EntryState.QUEUED
@@ -178,14 +178,14 @@ def test_stale_token_is_refused_and_the_new_holder_is_untouched(redis_url: str, 
     stale = claim(queue, "slow")
     expire(queue, stale)
     fresh = claim(queue, "w2")
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "ack": lambda: queue.ack(stale),
         "fail": lambda: queue.fail(stale, retry=False),
         "extend": lambda: queue.extend(stale),
         "release": lambda: queue.release(stale),
         "check": lambda: queue.check(stale),
     }
-    with pytest.raises(LeaseLost) as caught:
+    with pytest.raises(LeaseLostError) as caught:
         calls[operation]()
     assert caught.value.server_id == "srv" and caught.value.token == stale.token
     assert "newer claim" in caught.value.reason
@@ -202,7 +202,7 @@ def test_check_refuses_a_lease_with_too_little_time_left(redis_url: str) -> None
     queue.enqueue("srv", kind="install", task_id="t1", priority=1)
     lease = claim(queue)
     assert queue.check(lease, min_remaining=1.0).remaining > 1.0
-    with pytest.raises(LeaseLost, match="ms of the lease left"):
+    with pytest.raises(LeaseLostError, match="ms of the lease left"):
         queue.check(lease, min_remaining=30.0)
     queue.ack(lease)  # still held: check only looked
 
@@ -242,11 +242,11 @@ def test_ack_fail_and_release_repeated_after_a_lost_reply_report_the_first_outco
     queue.release(released)
     assert (queue.entry("c") or pytest.fail()).attempts == 0
     # A different call with the old lease is not a repeat: it is refused.
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLostError):
         queue.fail(acked, retry=False)
     # Once the server is enqueued again, the old lease is simply stale.
     queue.enqueue("a", kind="install", task_id="t-a2", priority=1)
-    with pytest.raises(LeaseLost, match="task is now t-a2"):
+    with pytest.raises(LeaseLostError, match="task is now t-a2"):
         queue.ack(acked)
 
 
@@ -399,7 +399,7 @@ def test_drop_removes_whatever_redis_holds_and_the_holder_learns_it(queue: TaskQ
     lease = claim(queue)
     dropped = queue.take("srv")
     assert dropped is not None and dropped.state is EntryState.INFLIGHT and dropped.owner == "w1"
-    with pytest.raises(LeaseLost, match="no longer in Redis"):
+    with pytest.raises(LeaseLostError, match="no longer in Redis"):
         queue.check(lease)
     assert queue.drop("srv") is False
     assert queue.depth() == {"queued": 0, "delayed": 0, "inflight": 0, "dead": 0}
@@ -432,7 +432,7 @@ def test_tokens_of_an_earlier_epoch_are_refused_after_redis_lost_its_data(queue:
     stale = claim(queue, "before")
     queue.client.flushall()
     assert not queue.known("srv")
-    with pytest.raises(LeaseLost, match="epoch changed"):
+    with pytest.raises(LeaseLostError, match="epoch changed"):
         queue.check(stale)
     # The service re-enqueues from the inventory; a new claim starts a new epoch.
     queue.enqueue("srv", kind="install", task_id="t1", priority=1)
@@ -441,9 +441,9 @@ def test_tokens_of_an_earlier_epoch_are_refused_after_redis_lost_its_data(queue:
     queue.client.hset(queue.keys.meta, "token", "0")  # even if the counter started over entirely ...
     forged = dataclasses.replace(fresh, epoch=stale.epoch)  # ... a token of the old epoch does not pass
     for call in (queue.check, queue.extend, queue.ack, queue.release):
-        with pytest.raises(LeaseLost, match="epoch changed"):
+        with pytest.raises(LeaseLostError, match="epoch changed"):
             call(forged)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLostError):
         queue.check(dataclasses.replace(stale, token=fresh.token))
     queue.ack(fresh)
 
@@ -451,10 +451,10 @@ def test_tokens_of_an_earlier_epoch_are_refused_after_redis_lost_its_data(queue:
 def test_connection_refused_past_the_deadline_is_queue_unavailable() -> None:
     queue = make_queue(f"redis://127.0.0.1:{free_port()}/0", retry_deadline=0.3)
     assert queue.ping() is False
-    with pytest.raises(QueueUnavailable, match="enqueue") as caught:
+    with pytest.raises(QueueUnavailableError, match="enqueue") as caught:
         queue.enqueue("srv", kind="install", task_id="t1", priority=1)
     assert isinstance(caught.value.__cause__, redis.ConnectionError)
-    with pytest.raises(QueueUnavailable):
+    with pytest.raises(QueueUnavailableError):
         queue.snapshot()
 
 
@@ -463,7 +463,7 @@ def test_a_refused_command_is_a_queue_error(redis_url: str) -> None:
     queue.client.set(queue.keys.tasks, "not a hash")
     with pytest.raises(QueueError, match="WRONGTYPE") as caught:
         queue.enqueue("srv", kind="install", task_id="t1", priority=1)
-    assert not isinstance(caught.value, QueueUnavailable)
+    assert not isinstance(caught.value, QueueUnavailableError)
 
 
 def test_runs_on_redis_cluster(redis_cluster_url: str) -> None:
@@ -472,7 +472,7 @@ def test_runs_on_redis_cluster(redis_cluster_url: str) -> None:
 
     client = RedisCluster.from_url(redis_cluster_url)
     queue = TaskQueue(client, settings=make_queue(redis_cluster_url).settings, key_prefix="fleet-a")
-    assert {client.keyslot(key) for key in queue.keys.all} == {client.keyslot("{fleet-a}")}
+    assert {client.keyslot(key) for key in queue.keys.all} == {client.keyslot("{fleet-a}")}  # type: ignore[no-untyped-call]
     queue.enqueue("srv", kind="install", task_id="t1", priority=2)
     lease = claim(queue)
     assert queue.check(lease).remaining > 0

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from flasher.commands.queue import app, duration
 from flasher.queue import TaskQueue
-from tests.integration.queue_helpers import make_queue
 from tests.support.processes import free_port
+from tests.support.queue_helpers import make_queue
 
 pytestmark = pytest.mark.integration
 

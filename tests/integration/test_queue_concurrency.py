@@ -14,9 +14,9 @@ from multiprocessing.pool import Pool
 
 import pytest
 
-from flasher.queue import LeaseLost, QueueError
-from tests.integration.queue_helpers import make_queue, wait_for
-from tests.integration.queue_workers import WorkerReport, run_worker, task_id
+from flasher.queue import LeaseLostError, QueueError
+from tests.support.queue_helpers import make_queue, wait_for
+from tests.support.queue_workers import WorkerReport, run_worker, task_id
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ def test_redis_restart_mid_run_clients_reconnect_and_known_tells_what_was_lost(
                     time.sleep(0.001)  # a write to the BMC
                     holdings.leave(lease.server_id)
                     queue.ack(lease)
-                except LeaseLost as exc:
+                except LeaseLostError as exc:
                     holdings.leave(lease.server_id)
                     lost[exc.reason.split(" (")[0]] += 1
                     continue

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
-from flasher.queue import CancelOutcome, EnqueueOutcome, EntryState, FailOutcome, Lease, LeaseLost, TaskQueue
-from tests.integration.queue_helpers import make_queue
+from flasher.queue import CancelOutcome, EnqueueOutcome, EntryState, FailOutcome, Lease, LeaseLostError, TaskQueue
+from tests.support.queue_helpers import make_queue
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +133,7 @@ class QueueMachine(RuleBasedStateMachine):
         elif self._repeat(lease, "ack") is not None:
             self.queue.ack(lease)
         else:
-            with pytest.raises(LeaseLost):
+            with pytest.raises(LeaseLostError):
                 self.queue.ack(lease)
 
     @rule(lease=leases, retry=st.booleans(), delayed=st.booleans())
@@ -145,7 +145,7 @@ class QueueMachine(RuleBasedStateMachine):
             if repeat is not None:
                 assert self.queue.fail(lease, retry=retry, delay=delay) == FailOutcome(repeat)
             else:
-                with pytest.raises(LeaseLost):
+                with pytest.raises(LeaseLostError):
                     self.queue.fail(lease, retry=retry, delay=delay)
             return
         outcome = self.queue.fail(lease, retry=retry, delay=delay, reason="boom")
@@ -169,7 +169,7 @@ class QueueMachine(RuleBasedStateMachine):
             if self._repeat(lease, "release") is not None:
                 self.queue.release(lease)
             else:
-                with pytest.raises(LeaseLost):
+                with pytest.raises(LeaseLostError):
                     self.queue.release(lease)
             return
         self.queue.release(lease)
@@ -185,7 +185,7 @@ class QueueMachine(RuleBasedStateMachine):
         m = self._current(lease)
         if m is None:
             for call in (self.queue.extend, self.queue.check):
-                with pytest.raises(LeaseLost):
+                with pytest.raises(LeaseLostError):
                     call(lease)
         else:
             assert self.queue.extend(lease).cancel_requested == m.cancel

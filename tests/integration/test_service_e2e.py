@@ -1,8 +1,8 @@
 """flasher run end to end: real replicas (processes), Redis, the sandbox inventory and simulated BMCs.
 
-Each test builds a world with :mod:`sandbox.up.scenario` (mixed install modes and priorities, a BIOS install the
+Each test builds a world with :mod:`flasher_sandbox.up.scenario` (mixed install modes and priorities, a BIOS install the
 BMC fails, a dry run, a cancel, a refused downgrade, power cycles that wait for installs), starts it with
-:class:`sandbox.up.stack.Stack`, breaks something mid-run, and then requires that every task reached its
+:class:`flasher_sandbox.up.stack.Stack`, breaks something mid-run, and then requires that every task reached its
 expected end, none is left queued or active, the BMCs report the expected versions, and the simulators'
 audit shows no overlapping installs on any BMC.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import redis
 
-from sandbox.up.command import check
-from sandbox.up.scenario import Scenario, build
-from sandbox.up.stack import ReplicaOptions, Stack
+from flasher_sandbox.up.command import check
+from flasher_sandbox.up.scenario import Scenario, build
+from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -10,7 +10,7 @@ import requests
 
 from flasher.config import Settings
 from flasher.service.app import Service
-from sandbox.procs import free_port
+from flasher_sandbox.procs import free_port
 from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
@@ -18,11 +18,11 @@ pytestmark = pytest.mark.integration
 
 def service(tmp_path: Path, inventory_url: str, redis_url: str) -> Service:
     settings = Settings(
-        inventory={"url": inventory_url, "retry_deadline": 0.5, "retry_max_wait": 0.05},  # type: ignore[arg-type]
-        redis={"url": redis_url, "retry_deadline": 0.5},  # type: ignore[arg-type]
-        store={"cache_dir": str(tmp_path / "cache")},  # type: ignore[arg-type]
-        fileserver={"enabled": False},  # type: ignore[arg-type]
-        service={"worker_id": "flasher-http-test", "http_port": 0},  # type: ignore[arg-type]
+        inventory={"url": inventory_url, "retry_deadline": 0.5, "retry_max_wait": 0.05},
+        redis={"url": redis_url, "retry_deadline": 0.5},
+        store={"cache_dir": str(tmp_path / "cache")},
+        fileserver={"enabled": False},
+        service={"worker_id": "flasher-http-test", "http_port": 0},
     )
     return Service(settings)
 

@@ -14,15 +14,15 @@ from prometheus_client import REGISTRY
 
 from flasher.checksum import Checksum
 from flasher.config import StoreSettings
-from flasher.install.store import (
-    ChecksumMismatch,
-    DisallowedURL,
+from flasher.store.store import (
+    ChecksumMismatchError,
+    DisallowedURLError,
     DownloadError,
     FirmwareStore,
-    ImageNotCached,
-    ImageTooLarge,
+    ImageNotCachedError,
+    ImageTooLargeError,
     StoreError,
-    TruncatedDownload,
+    TruncatedDownloadError,
 )
 from tests.support.imageserver import ImageServer, self_signed_certificate
 
@@ -107,7 +107,7 @@ def test_checksum_mismatch_caches_nothing(image_server: ImageServer, cache: Path
     wrong = _sha256(data + b"x")
     store = _store(cache)
 
-    with pytest.raises(ChecksumMismatch) as caught:
+    with pytest.raises(ChecksumMismatchError) as caught:
         store.fetch(url, wrong)
 
     assert url in str(caught.value)
@@ -125,7 +125,7 @@ def test_content_length_longer_than_body_is_a_truncated_download(image_server: I
     image_server.length_delta = 1000  # announces 1000 bytes more than it sends, then hangs up
     image_server.honour_range = False
 
-    with pytest.raises(TruncatedDownload) as caught:
+    with pytest.raises(TruncatedDownloadError) as caught:
         _store(cache).fetch(url, _sha256(data))
 
     assert (caught.value.expected, caught.value.got) == (len(data) + 1000, len(data))
@@ -139,7 +139,7 @@ def test_content_length_shorter_than_body_fails_verification(image_server: Image
     url = image_server.add("/fw/bios.bin", data)
     image_server.length_delta = -1000  # the client reads only what was announced
 
-    with pytest.raises(ChecksumMismatch):
+    with pytest.raises(ChecksumMismatchError):
         _store(cache).fetch(url, _sha256(data))
 
     assert _cache_files(cache) == []
@@ -242,7 +242,7 @@ def test_https_verifies_against_the_ca_bundle(tmp_path: Path, cache: Path) -> No
 def test_disallowed_url_is_refused_before_any_request(
     image_server: ImageServer, cache: Path, url: str, settings: dict[str, Any], reason: str
 ) -> None:
-    with pytest.raises(DisallowedURL, match=reason):
+    with pytest.raises(DisallowedURLError, match=reason):
         _store(cache, **settings).fetch(url, _sha256(b"x"))
     assert image_server.requests == []
 
@@ -252,7 +252,7 @@ def test_redirect_to_a_disallowed_host_is_refused(image_server: ImageServer, cac
     image_server.add("/fw/bios.bin", data)
     image_server.redirects["/moved.bin"] = f"http://localhost:{image_server.port}/fw/bios.bin"
 
-    with pytest.raises(DisallowedURL, match="host 'localhost'"):
+    with pytest.raises(DisallowedURLError, match="host 'localhost'"):
         _store(cache, allowed_hosts=["127.0.0.1"]).fetch(image_server.url("/moved.bin"), _sha256(data))
 
     assert [r.path for r in image_server.requests] == ["/moved.bin"]
@@ -336,7 +336,7 @@ def test_a_held_image_is_not_evicted(image_server: ImageServer, cache: Path) -> 
 
     assert store.get(a) is not None
     assert _store(cache, max_bytes=SIZE // 2).evict() == [Checksum.parse(a)]
-    with pytest.raises(ImageNotCached):
+    with pytest.raises(ImageNotCachedError):
         store.hold(a)
 
 
@@ -344,7 +344,7 @@ def test_an_image_larger_than_the_cache_is_refused(image_server: ImageServer, ca
     data = _image(300_000)
     url = image_server.add("/fw/huge.bin", data)
 
-    with pytest.raises(ImageTooLarge) as caught:
+    with pytest.raises(ImageTooLargeError) as caught:
         _store(cache, max_bytes=100_000).fetch(url, _sha256(data))
 
     assert "300000 bytes" in str(caught.value)
@@ -397,7 +397,7 @@ def test_add_file_verifies_and_copies_into_the_cache(tmp_path: Path, cache: Path
     source.write_bytes(data)
     store = _store(cache)
 
-    with pytest.raises(ChecksumMismatch, match=r"BIOS_2\.7\.3\.exe"):
+    with pytest.raises(ChecksumMismatchError, match=r"BIOS_2\.7\.3\.exe"):
         store.add_file(source, _sha256(b"something else"))
     assert _cache_files(cache) == []
 

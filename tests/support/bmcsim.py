@@ -16,9 +16,9 @@ from typing import Any
 
 import requests
 
-from sandbox.bmc.config import FleetSpec
-from sandbox.images import make_image
-from sandbox.up.stack import ImageServer
+from flasher_sandbox.bmc.config import FleetSpec
+from flasher_sandbox.images import make_image
+from flasher_sandbox.up.stack import ImageServer
 from tests.support.processes import ManagedProcess, free_port_range, wait_until
 
 HOST = "127.0.0.1"
@@ -29,7 +29,7 @@ def _sandbox_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("flasher-sandbox")
-    return [found] if found else [sys.executable, "-m", "sandbox.cli"]
+    return [found] if found else [sys.executable, "-m", "flasher_sandbox.cli"]
 
 
 class BmcFleet:
@@ -277,6 +277,6 @@ class FirmwareServer(ImageServer):
         size: int = 65536,
         name: str | None = None,
     ) -> str:
-        """Serve a sandbox firmware image (:func:`sandbox.images.make_image`); returns its URL."""
+        """Serve a sandbox firmware image (:func:`flasher_sandbox.images.make_image`); returns its URL."""
         filename = name or f"{vendor}-{component}-{version}.bin"
         return self.put(filename, make_image(component, vendor, version, list(models), size=size))

@@ -20,16 +20,15 @@ from flasher.bmc import BMC
 from flasher.config import Settings
 from flasher.constants import MODEL_AGNOSTIC_COMPONENTS, TASK_NAMESPACE
 from flasher.control import run_server_control
-from flasher.install.fileserver import FileServer
 from flasher.install.runner import InstallRunner
-from flasher.install.store import FirmwareStore
 from flasher.inventory import InventoryClient
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.worker import WorkerPool
-from flasher.taskrun import TaskKind
-from flasher.tasks import is_terminal
-from sandbox.images import make_image
+from flasher.store.fileserver import FileServer
+from flasher.store.store import FirmwareStore
+from flasher.task.model import TaskKind, is_terminal
+from flasher_sandbox.images import make_image
 from tests.support.bmcsim import BmcFleet, FirmwareServer
 from tests.support.inventory import InventoryServer
 

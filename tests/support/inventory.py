@@ -18,7 +18,7 @@ def sandbox_argv() -> list[str]:
     script = Path(sys.executable).parent / "flasher-sandbox"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from sandbox.cli import main; main()"]
+    return [sys.executable, "-c", "from flasher_sandbox.cli import main; main()"]
 
 
 class InventoryServer:
@@ -113,7 +113,7 @@ class InventoryServer:
 
     def set_faults(self, rule: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         """Set the fault rule (``{"every": 5}``, ``error_rate``, ``status``, ``methods``, ``path_regex``,
-        ``phase``, ``times``, ``delay``; see ``sandbox/inventory/faults.py``); returns the fault state."""
+        ``phase``, ``times``, ``delay``; see ``flasher_sandbox/inventory/faults.py``); returns the fault state."""
         state: dict[str, Any] = self._call("PUT", "/_sandbox/faults", {**(rule or {}), **fields}).json()
         return state
 

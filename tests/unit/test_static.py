@@ -22,7 +22,7 @@ def _tool(name: str) -> str:
 
 def test_ruff_is_clean() -> None:
     result = subprocess.run(
-        [_tool("ruff"), "check", "flasher", "sandbox", "tests", "bench"],
+        [_tool("ruff"), "check", "flasher", "flasher_sandbox", "tests", "bench"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -33,13 +33,15 @@ def test_ruff_is_clean() -> None:
 
 def test_ruff_format_is_clean() -> None:
     result = subprocess.run(
-        [_tool("ruff"), "format", "--check", "flasher", "sandbox", "tests", "bench"],
+        [_tool("ruff"), "format", "--check", "flasher", "flasher_sandbox", "tests", "bench"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert result.returncode == 0, "run `ruff format flasher sandbox tests bench`:\n" + result.stdout + result.stderr
+    assert result.returncode == 0, (
+        "run `ruff format flasher flasher_sandbox tests bench`:\n" + result.stdout + result.stderr
+    )
 
 
 @pytest.mark.slow

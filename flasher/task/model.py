@@ -1,0 +1,765 @@
+"""The task attributes: models, statuses and their transitions, validation, status messages.
+
+Two attributes carry work for flasher (``flasher.constants``):
+
+* ``sh.hollow.flasher.task``: an install task, :class:`InstallTask` (DESIGN.md, "The task attribute");
+* ``sh.hollow.flasher.server_control``: a server-control task, :class:`ServerControlTask` (the actions of
+  metal-toolbox flipflop).
+
+Keys are those of the original flasher and flipflop designs, so existing tooling keeps working: ``firmwareSet``,
+``Firmware``, ``dryRun``, ``preActions``, ``action_parameter``... Python attributes are snake_case with the
+attribute's key as alias; :meth:`TaskBase.to_attribute` writes the original keys back. Keys flasher does not know
+are kept (``extra="allow"``) and written back untouched; keys that were absent stay absent on write-back (only
+keys present in the attribute or set by flasher are written), so ``parse(to_attribute(t)) == t``.
+
+Parsing never raises anything but :class:`TaskValidationError`, whatever JSON value it is given; the error names
+every bad field, its value and the reason: ``field 'priority': value 7 is outside 0..3``.
+
+Defaults for absent keys: ``status`` ``""`` (new), ``priority`` :data:`DEFAULT_PRIORITY` (1), ``method``
+``out-of-band``, ``force``/``dryRun``/``cancel`` false, ``attempts`` 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Self, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from flasher import redact
+from flasher.checksum import Checksum, ChecksumError
+from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+
+#: Priority of a task whose attribute has none (0 lowest, 3 highest).
+DEFAULT_PRIORITY: Final = 1
+MIN_PRIORITY: Final = 0
+MAX_PRIORITY: Final = 3
+#: How many status messages a task keeps (the newest).
+MAX_MESSAGES: Final = 10
+#: The field name used when the attribute's data as a whole is wrong (not a JSON object).
+DATA_FIELD: Final = "data"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Errors
+
+
+class TaskValidationError(ValueError):
+    """An attribute that is not a valid task.
+
+    ``problems`` lists every problem as ``(field, value, reason)`` (``value`` ``None`` for a missing key);
+    ``field``, ``value`` and ``reason`` are those of the first. ``field`` is the key path in the attribute
+    (``priority``, ``Firmware.bmc.updateFileURL``, ``Firmware[1].component``, or ``data`` for the attribute as a
+    whole). ``str()`` is one line naming them all, e.g. ``field 'priority': value 7 is outside 0..3``; registered
+    secrets are masked.
+    """
+
+    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
+        if not problems:
+            raise ValueError("TaskValidationError needs at least one problem")
+        message = redact.scrub("; ".join(_describe(*problem) for problem in problems))
+        self.problems = [(field, None if value is _MISSING else value, reason) for field, value, reason in problems]
+        self.field, self.value, self.reason = self.problems[0]
+        super().__init__(message)
+
+
+class InvalidTransitionError(ValueError):
+    """A status change the task state machine does not allow; ``old`` and ``new`` are the two statuses."""
+
+    def __init__(self, old: TaskStatus, new: TaskStatus, *, by_operator: bool) -> None:
+        self.old, self.new = old, new
+        allowed = ", ".join(_show_status(s) for s in sorted(allowed_next(old, by_operator=by_operator))) or "none"
+        who = "the operator" if by_operator else "flasher"
+        super().__init__(
+            f"status {_show_status(old)} cannot change to {_show_status(new)} by {who} (allowed: {allowed})"
+        )
+
+
+def _show_value(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _describe(field: str, value: Any, reason: str) -> str:
+    if value is _MISSING:
+        return f"field {field!r}: {reason}"
+    return f"field {field!r}: value {_show_value(value)} {reason}"
+
+
+_MISSING: Final[Any] = object()
+
+# --------------------------------------------------------------------------------------------------------------
+# Statuses and transitions
+
+
+class TaskStatus(StrEnum):
+    """A task's ``status``. ``""`` and ``requested`` both mean new (written by the operator)."""
+
+    NEW = ""
+    REQUESTED = "requested"
+    QUEUED = "queued"
+    ACTIVE = "active"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_NEW: Final = frozenset({TaskStatus.NEW, TaskStatus.REQUESTED})
+_TERMINAL: Final = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+#: The transitions flasher may make: from a status to the statuses it may write next.
+#:
+#: ===========  ==================================================  ==============================================
+#: from         to                                                  why
+#: ===========  ==================================================  ==============================================
+#: new          queued, failed, cancelled                           admitted; invalid or unplannable; cancel: true
+#: queued       active, queued, failed, cancelled                   claimed; re-enqueued; dead; cancel: true
+#: active       active, success, failed, cancelled, queued          heartbeat; done; cancel: true; lease released
+#:                                                                  or reclaimed
+#: terminal     (none)                                              only the operator starts a new request
+#: ===========  ==================================================  ==============================================
+TRANSITIONS: Final[Mapping[TaskStatus, frozenset[TaskStatus]]] = {
+    TaskStatus.NEW: frozenset({TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.REQUESTED: frozenset({TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.QUEUED: frozenset({TaskStatus.ACTIVE, TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.ACTIVE: frozenset(
+        {TaskStatus.ACTIVE, TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.QUEUED}
+    ),
+    TaskStatus.SUCCESS: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+#: The transitions only an operator makes: a finished task becomes a new request again.
+OPERATOR_TRANSITIONS: Final[Mapping[TaskStatus, frozenset[TaskStatus]]] = {status: _NEW for status in _TERMINAL}
+
+
+def is_new(status: TaskStatus | str) -> bool:
+    """True for ``""`` and ``requested``: a request flasher has not admitted yet."""
+    return status in _NEW
+
+
+def is_terminal(status: TaskStatus | str) -> bool:
+    """True for ``success``, ``failed`` and ``cancelled``."""
+    return status in _TERMINAL
+
+
+def allowed_next(old: TaskStatus, *, by_operator: bool = False) -> frozenset[TaskStatus]:
+    """The statuses ``old`` may change to (flasher's, plus the operator's when ``by_operator``)."""
+    allowed = TRANSITIONS[old]
+    if by_operator:
+        allowed = allowed | OPERATOR_TRANSITIONS.get(old, frozenset())
+    return allowed
+
+
+def check_transition(old: TaskStatus | str, new: TaskStatus | str, *, by_operator: bool = False) -> None:
+    """Raise :class:`InvalidTransitionError` unless the table allows ``old`` → ``new``.
+
+    ``by_operator`` also allows what only an operator does (a finished task becomes a new request).
+    A status string that is not a :class:`TaskStatus` raises ``ValueError``.
+    """
+    old_status, new_status = TaskStatus(old), TaskStatus(new)
+    if new_status not in allowed_next(old_status, by_operator=by_operator):
+        raise InvalidTransitionError(old_status, new_status, by_operator=by_operator)
+
+
+def _show_status(status: TaskStatus) -> str:
+    return '""' if status is TaskStatus.NEW else status.value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Vocabularies
+
+
+class InstallMethod(StrEnum):
+    """How firmware is installed. Only ``out-of-band`` (through the BMC) is supported so far."""
+
+    OUT_OF_BAND = "out-of-band"
+    IN_BAND = "in-band"
+
+
+#: Methods flasher knows but cannot run yet; their tasks fail saying so (:meth:`InstallTask.unsupported_reason`).
+UNSUPPORTED_METHODS: Final = frozenset({InstallMethod.IN_BAND})
+
+
+class InstallMode(StrEnum):
+    """How the firmware to install was chosen (flasher writes it into ``mode``)."""
+
+    PREDEFINED_FIRMWARE = "PredefinedFirmware"
+    PREDEFINED_FIRMWARE_SET = "PredefinedFirmwareSet"
+    RESOLVE_FIRMWARE = "ResolveFirmware"
+
+
+class FirmwareAction(StrEnum):
+    """A step before (``preActions``) or after (``postActions``) a component's install."""
+
+    RESET_BMC = "resetBMC"
+    RESET_HOST = "resetHost"
+    POWER_OFF_HOST = "powerOffHost"
+
+
+class ComponentStatus(StrEnum):
+    """A component's (or one instance's) install status, written by flasher into ``Firmware.<slug>.status``."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    INSTALLED = "installed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class ControlAction(StrEnum):
+    """A server-control ``action`` (metal-toolbox flipflop)."""
+
+    SET_POWER_STATE = "set_power_state"
+    GET_POWER_STATE = "get_power_state"
+    POWER_CYCLE_BMC = "power_cycle_bmc"
+    SET_NEXT_BOOT_DEVICE = "set_next_boot_device"
+    PXE_BOOT_PERSISTENT = "pxe_boot_persistent"
+
+
+#: ``set_power_state`` parameters. ``cycle`` on a server that is off powers it on.
+POWER_STATES: Final[tuple[str, ...]] = ("on", "off", "soft", "cycle", "reset")
+#: ``set_next_boot_device`` parameters.
+BOOT_DEVICES: Final[tuple[str, ...]] = (
+    "pxe",
+    "disk",
+    "cdrom",
+    "bios",
+    "usb",
+    "diag",
+    "floppy",
+    "none",
+    "remote_drive",
+    "sd_card",
+    "utilities",
+)
+#: The parameters each action takes; an empty tuple means it takes none.
+ACTION_PARAMETERS: Final[Mapping[ControlAction, tuple[str, ...]]] = {
+    ControlAction.SET_POWER_STATE: POWER_STATES,
+    ControlAction.GET_POWER_STATE: (),
+    ControlAction.POWER_CYCLE_BMC: (),
+    ControlAction.SET_NEXT_BOOT_DEVICE: BOOT_DEVICES,
+    ControlAction.PXE_BOOT_PERSISTENT: (),
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# Field types
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _one_of(enum: type[_E], what: str) -> BeforeValidator:
+    """A validator accepting exactly the values of ``enum``; the error lists them."""
+    values = [member.value for member in enum]
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"is not a string (a {what}: {', '.join(_quote_empty(v) for v in values)})")
+        if value not in values:
+            raise ValueError(f"is not a known {what} (known: {', '.join(_quote_empty(v) for v in values)})")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _quote_empty(value: str) -> str:
+    return '""' if value == "" else value
+
+
+def _utc(value: datetime) -> datetime:
+    """Timestamps are kept in UTC; one without an offset is taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+def rfc3339(value: datetime) -> str:
+    """``value`` as RFC 3339 in UTC with a ``Z``: ``2026-11-20T23:55:46Z`` (fractions kept when present)."""
+    return _utc(value).isoformat().replace("+00:00", "Z")
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, to the second (what flasher writes into timestamps)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _priority(value: int) -> int:
+    if not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise ValueError(f"is outside {MIN_PRIORITY}..{MAX_PRIORITY}")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError("is not an http(s) URL")
+    return value
+
+
+def _checksum(value: str) -> str:
+    try:
+        Checksum.parse(value)
+    except ChecksumError:
+        raise ValueError(
+            "is not a checksum (use sha256:, sha512: or md5: followed by hex, or plain hex of 32, 64 or 128 digits)"
+        ) from None
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty")
+    return value
+
+
+def _non_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError("is negative")
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
+Priority = Annotated[StrictInt, AfterValidator(_priority)]
+HttpURL = Annotated[StrictStr, AfterValidator(_http_url)]
+ChecksumText = Annotated[StrictStr, AfterValidator(_checksum)]
+VersionText = Annotated[StrictStr, AfterValidator(_non_empty)]
+Count = Annotated[StrictInt, AfterValidator(_non_negative)]
+StatusField = Annotated[TaskStatus, _one_of(TaskStatus, "task status")]
+MethodField = Annotated[InstallMethod, _one_of(InstallMethod, "install method")]
+ModeField = Annotated[InstallMode, _one_of(InstallMode, "install mode")]
+ActionField = Annotated[FirmwareAction, _one_of(FirmwareAction, "firmware action")]
+ComponentStatusField = Annotated[ComponentStatus, _one_of(ComponentStatus, "component status")]
+ControlActionField = Annotated[ControlAction, _one_of(ControlAction, "server-control action")]
+
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+def normalise_slug(value: str) -> str:
+    """A component type slug as the inventory spells it: lowercase, words joined by ``-``
+    (``Storage Controller`` and ``storage_controller`` → ``storage-controller``); ``""`` when ``value`` cannot be
+    a slug (only ASCII letters, digits, ``.`` and ``-`` remain in one)."""
+    slug = "-".join(value.strip().lower().replace("_", " ").split())
+    return slug if _SLUG.match(slug) else ""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Models
+
+
+class _AttributeModel(BaseModel):
+    """Unknown keys kept; assignments validated; attribute keys as aliases (the only names accepted on input)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _only_given_keys_are_set(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """pydantic counts an unknown key that happens to be a field's Python name (``dry_run``) as setting that
+        field; it did not, and :meth:`TaskBase.to_attribute` must not write the field back for it."""
+        model = handler(data)
+        if isinstance(data, Mapping):
+            for name, info in cls.model_fields.items():
+                if info.alias and info.alias != name and info.alias not in data:
+                    model.__pydantic_fields_set__.discard(name)
+        return model
+
+
+class InstanceResult(_AttributeModel):
+    """The result for one of several components of one type (drives, NICs), in ``Firmware.<slug>.instances``.
+
+    ``name`` and ``serial`` identify the component (as the inventory names it); ``version`` is the target version
+    for this instance (written only in the set modes, where several firmware of one type may apply to
+    different models).
+    """
+
+    name: StrictStr = ""
+    serial: StrictStr = ""
+    version: StrictStr | None = None
+    status: ComponentStatusField = ComponentStatus.PENDING
+    installed_version: StrictStr | None = Field(default=None, alias="installedVersion")
+    message: StrictStr | None = None
+
+
+def aggregate_status(statuses: Iterable[ComponentStatus]) -> ComponentStatus:
+    """The status of a component type from those of its instances.
+
+    ``failed`` if any failed; else ``active`` if any is active or some are done (installed/skipped) while others
+    are pending; ``pending`` if all are pending (or there are none); ``skipped`` if all were skipped; otherwise
+    ``installed`` (all done, at least one installed).
+    """
+    seen = set(statuses)
+    if ComponentStatus.FAILED in seen:
+        return ComponentStatus.FAILED
+    if ComponentStatus.ACTIVE in seen:
+        return ComponentStatus.ACTIVE
+    if not seen or seen == {ComponentStatus.PENDING}:
+        return ComponentStatus.PENDING
+    if ComponentStatus.PENDING in seen:
+        return ComponentStatus.ACTIVE
+    if seen == {ComponentStatus.SKIPPED}:
+        return ComponentStatus.SKIPPED
+    return ComponentStatus.INSTALLED
+
+
+class FirmwareSpec(_AttributeModel):
+    """One entry of ``Firmware``: what to install on the components of one type.
+
+    Operator keys: ``version`` (required), ``preActions``/``postActions`` (``resetBMC``, ``resetHost``,
+    ``powerOffHost``), ``force``, ``updateFileURL`` (http or https), ``updateFileChecksum`` (see
+    :mod:`flasher.checksum`). flasher adds ``status``, ``installedVersion`` and ``message``; where the server has
+    several components of the type, ``instances`` holds one :class:`InstanceResult` each and ``status`` aggregates
+    them (:func:`aggregate_status`).
+    """
+
+    version: VersionText
+    pre_actions: list[ActionField] = Field(default_factory=list, alias="preActions")
+    post_actions: list[ActionField] = Field(default_factory=list, alias="postActions")
+    force: StrictBool = False
+    update_file_url: HttpURL | None = Field(default=None, alias="updateFileURL")
+    update_file_checksum: ChecksumText | None = Field(default=None, alias="updateFileChecksum")
+    status: ComponentStatusField | None = None
+    installed_version: StrictStr | None = Field(default=None, alias="installedVersion")
+    message: StrictStr | None = None
+    instances: list[InstanceResult] | None = None
+
+    @property
+    def checksum(self) -> Checksum | None:
+        """``updateFileChecksum`` parsed, or ``None``."""
+        return Checksum.parse(self.update_file_checksum) if self.update_file_checksum else None
+
+    def record_instance(
+        self,
+        name: str,
+        serial: str,
+        status: ComponentStatus,
+        *,
+        installed_version: str | None = None,
+        message: str | None = None,
+    ) -> InstanceResult:
+        """Set the result of the instance ``(name, serial)`` (adding it when new) and re-aggregate ``status``.
+
+        ``installed_version``/``message`` given as ``None`` keep the instance's previous values.
+        """
+        instances = list(self.instances or [])
+        current = next((i for i in instances if i.name == name and i.serial == serial), None)
+        if current is None:
+            current = InstanceResult(name=name, serial=serial)
+            instances.append(current)
+        current.status = status
+        if installed_version is not None:
+            current.installed_version = installed_version
+        if message is not None:
+            current.message = message
+        self.instances = instances
+        self.status = aggregate_status(i.status for i in instances)
+        return current
+
+
+_NOT_A_SLUG: Final = "is not a component type slug (bmc, bios, drive, ...)"
+
+
+def _firmware_map(value: Any) -> Any:
+    """Accept ``Firmware`` as a map (slug → spec) or a list of specs with a ``component`` key; give the map.
+
+    Slugs are normalised (:func:`normalise_slug`); two entries for one component are an error naming it.
+    """
+    problems: list[tuple[str, Any, str]] = []
+    result: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        for key, spec in value.items():
+            slug = normalise_slug(key) if isinstance(key, str) else ""
+            if not slug:
+                problems.append((f"Firmware.{key}", key, _NOT_A_SLUG))
+            elif slug in result:
+                problems.append((f"Firmware.{key}", key, f"names component {slug!r} a second time"))
+            else:
+                result[slug] = spec
+    elif isinstance(value, list):
+        for index, entry in enumerate(value):
+            where = f"Firmware[{index}]"
+            if not isinstance(entry, Mapping):
+                problems.append((where, entry, "is not an object"))
+                continue
+            component = entry.get("component", _MISSING)
+            if component is _MISSING:
+                problems.append((f"{where}.component", _MISSING, "is missing (each entry names its component)"))
+                continue
+            slug = normalise_slug(component) if isinstance(component, str) else ""
+            if not slug:
+                problems.append((f"{where}.component", component, _NOT_A_SLUG))
+            elif slug in result:
+                problems.append((f"{where}.component", component, f"names component {slug!r} a second time"))
+            else:
+                result[slug] = {k: v for k, v in entry.items() if k != "component"}
+    else:
+        return value  # pydantic reports the type
+    if problems:
+        raise _FieldProblemsError(problems)
+    return result
+
+
+class _FieldProblemsError(ValueError):
+    """Problems found by a before-validator, carried to :func:`_parse` with their own field paths."""
+
+    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
+        super().__init__("; ".join(_describe(*p) for p in problems))
+        self.problems = problems
+
+
+class TaskBase(_AttributeModel):
+    """What both task attributes share: the operator's ``status``, ``priority``, ``requester``, ``cancel``, and
+    what flasher writes: ``worker``, ``taskID``, ``attempts``, ``createdAt``/``updatedAt``/``completedAt``
+    (RFC 3339 UTC; ``updatedAt`` is the heartbeat), ``messages`` (the newest :data:`MAX_MESSAGES`), ``error``."""
+
+    status: StatusField = TaskStatus.NEW
+    priority: Priority = DEFAULT_PRIORITY
+    requester: StrictStr | None = None
+    worker: StrictStr | None = None
+    cancel: StrictBool = False
+    task_id: StrictStr | None = Field(default=None, alias="taskID")
+    attempts: Count = 0
+    created_at: Timestamp | None = Field(default=None, alias="createdAt")
+    updated_at: Timestamp | None = Field(default=None, alias="updatedAt")
+    completed_at: Timestamp | None = Field(default=None, alias="completedAt")
+    messages: list[StrictStr] = Field(default_factory=list)
+    error: StrictStr | None = None
+
+    def to_attribute(self) -> dict[str, Any]:
+        """The attribute's ``data`` to write back: original key names, unknown keys kept, absent keys left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    def set_error(self, text: str | None) -> None:
+        """Set ``error`` (secrets masked), or remove the key when ``text`` is ``None``/empty: a task that has no
+        error writes no ``error`` key (not ``"error": null``)."""
+        if text:
+            self.error = redact.scrub(text)
+        else:
+            self.error = None
+            self.model_fields_set.discard("error")
+
+    def add_message(self, text: str, *, component: str | None = None, now: datetime | None = None) -> str:
+        """Append ``"<RFC 3339 UTC> [component] text"`` to ``messages``, keep the newest :data:`MAX_MESSAGES`,
+        and return the line. Secrets registered with :mod:`flasher.redact` are masked."""
+        line = format_message(text, component=component, now=now)
+        self.messages = [*self.messages, line][-MAX_MESSAGES:]
+        return line
+
+    def transition(self, new: TaskStatus, *, now: datetime | None = None, by_operator: bool = False) -> None:
+        """Move ``status`` to ``new`` (:func:`check_transition`), stamping ``updatedAt``, and ``completedAt`` when
+        ``new`` is terminal. Raises :class:`InvalidTransitionError` and leaves the task unchanged when refused."""
+        check_transition(self.status, new, by_operator=by_operator)
+        stamp = now or utc_now()
+        self.status = new
+        self.updated_at = stamp
+        if is_terminal(new):
+            self.completed_at = stamp
+
+
+def format_message(text: str, *, component: str | None = None, now: datetime | None = None) -> str:
+    """A status message line: ``2026-11-20T23:55:46Z [bios] installing 2.7.3: Running 40%`` (secrets masked)."""
+    stamp = rfc3339((now or utc_now()).replace(microsecond=0))
+    prefix = f"{stamp} [{component}] " if component else f"{stamp} "
+    return redact.scrub(prefix + text)
+
+
+class InstallTask(TaskBase):
+    """The install task attribute (``sh.hollow.flasher.task``).
+
+    The install mode follows from what is given (:mod:`flasher.install.plan`): ``Firmware`` →
+    PredefinedFirmware; else ``firmwareSet`` (name or uuid) → PredefinedFirmwareSet; else ResolveFirmware.
+    ``force`` applies to every component (a component's own ``force`` to that component): it allows
+    downgrades, reinstalls of the installed version, and installs over an unknown or incomparable version.
+    ``dryRun``: plan and report, install nothing.
+    """
+
+    method: MethodField = InstallMethod.OUT_OF_BAND
+    firmware_set: StrictStr | None = Field(default=None, alias="firmwareSet")
+    firmware: Annotated[dict[str, FirmwareSpec] | None, BeforeValidator(_firmware_map)] = Field(
+        default=None, alias="Firmware"
+    )
+    force: StrictBool = False
+    dry_run: StrictBool = Field(default=False, alias="dryRun")
+    mode: ModeField | None = None
+
+    def unsupported_reason(self) -> str | None:
+        """Why flasher cannot run this task although it is valid (``in-band``), or ``None``."""
+        if self.method in UNSUPPORTED_METHODS:
+            return f"install method {self.method.value!r} is known but not supported yet (use 'out-of-band')"
+        return None
+
+
+class ServerControlTask(TaskBase):
+    """The server-control attribute (``sh.hollow.flasher.server_control``), as metal-toolbox flipflop has it.
+
+    ``action`` and ``action_parameter``: ``set_power_state`` with one of :data:`POWER_STATES`;
+    ``get_power_state``; ``power_cycle_bmc``; ``set_next_boot_device`` with one of :data:`BOOT_DEVICES`
+    (``set_next_boot_device_persistent``: every boot rather than the next one; ``set_next_boot_device_efi``: EFI
+    rather than legacy); ``pxe_boot_persistent`` (PXE, persistent, EFI, then power on). Actions without
+    parameters accept an absent or empty ``action_parameter``.
+    """
+
+    action: ControlActionField
+    action_parameter: StrictStr | None = None
+    set_next_boot_device_persistent: StrictBool = False
+    set_next_boot_device_efi: StrictBool = False
+
+    @model_validator(mode="after")
+    def _parameter_fits_action(self) -> Self:
+        valid = ACTION_PARAMETERS[self.action]
+        parameter = self.action_parameter
+        if valid and parameter not in valid:
+            choices = f"action {self.action.value!r} (valid: {', '.join(valid)})"
+            if parameter is None:
+                raise _FieldProblemsError([("action_parameter", _MISSING, f"is missing: it is required by {choices}")])
+            raise _FieldProblemsError([("action_parameter", parameter, f"is not valid for {choices}")])
+        if not valid and parameter:
+            raise _FieldProblemsError(
+                [("action_parameter", parameter, f"is not valid: action {self.action.value!r} takes no parameter")]
+            )
+        return self
+
+    @field_validator("action_parameter", mode="before")
+    @classmethod
+    def _parameter_is_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("is not a string")
+        return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parsing
+
+_TYPE_REASONS: Final[Mapping[str, str]] = {
+    "int_type": "is not an integer",
+    "int_from_float": "is not an integer",
+    "bool_type": "is not a boolean (true or false)",
+    "string_type": "is not a string",
+    "list_type": "is not a list",
+    "dict_type": "is not an object",
+    "model_type": "is not an object",
+    "model_attributes_type": "is not an object",
+    "datetime_type": "is not an RFC 3339 timestamp",
+    "datetime_parsing": "is not an RFC 3339 timestamp",
+    "datetime_from_date_parsing": "is not an RFC 3339 timestamp",
+    "datetime_object_invalid": "is not an RFC 3339 timestamp",
+    "missing": "is missing",
+}
+
+_T = TypeVar("_T", bound=TaskBase)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or DATA_FIELD
+
+
+def _problems_of(error: ValidationError) -> list[tuple[str, Any, str]]:
+    problems: list[tuple[str, Any, str]] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, _FieldProblemsError):
+            prefix = _field_path(loc) if loc and loc[0] != "Firmware" else ""
+            for field, value, reason in cause.problems:
+                problems.append((f"{prefix}.{field}" if prefix else field, value, reason))
+            continue
+        field = _field_path(loc)
+        if item["type"] == "missing":
+            problems.append((field, _MISSING, "is missing"))
+        elif item["type"] == "value_error" and cause is not None:
+            problems.append((field, item["input"], str(cause)))
+        else:
+            reason = _TYPE_REASONS.get(item["type"], f"is not valid ({item['msg']})")
+            problems.append((field, item["input"], reason))
+    return problems
+
+
+def _parse(model: type[_T], data: object) -> _T:
+    if not isinstance(data, Mapping):
+        raise TaskValidationError([(DATA_FIELD, data, "is not a JSON object")])
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise TaskValidationError(_problems_of(exc)) from None
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:  # defence in depth: one error type only
+        raise TaskValidationError([(DATA_FIELD, _MISSING, f"cannot be read: {exc}")]) from None
+
+
+def parse_install_task(data: object) -> InstallTask:
+    """Validate an install task attribute's ``data`` (any JSON value); raise :class:`TaskValidationError`."""
+    return _parse(InstallTask, data)
+
+
+def parse_server_control_task(data: object) -> ServerControlTask:
+    """Validate a server-control attribute's ``data`` (any JSON value); raise :class:`TaskValidationError`."""
+    return _parse(ServerControlTask, data)
+
+
+def failed_attribute(data: object, error: TaskValidationError | str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The ``data`` to write back for an attribute that cannot be run: the operator's keys kept, ``status``
+    ``failed``, ``error`` the reason, a message, ``updatedAt``/``completedAt`` stamped.
+
+    For attributes that do not parse (so no task object exists); ``data`` that is not an object is replaced.
+    Callers apply it to new requests only (``status`` absent, ``""`` or ``requested``): see :func:`is_new`.
+    """
+    stamp = rfc3339(now or utc_now())
+    result: dict[str, Any] = dict(data) if isinstance(data, Mapping) else {}
+    reason = redact.scrub(str(error))
+    old = result.get("messages")
+    messages = [m for m in old if isinstance(m, str)] if isinstance(old, list) else []
+    messages.append(format_message(f"failed: {reason}", now=now))
+    result.update(
+        status=TaskStatus.FAILED.value,
+        error=reason,
+        updatedAt=stamp,
+        completedAt=stamp,
+        messages=messages[-MAX_MESSAGES:],
+    )
+    return result
+
+
+class TaskKind(StrEnum):
+    """The two kinds of task flasher runs; the value is the queue's ``kind``."""
+
+    INSTALL = "install"
+    SERVER_CONTROL = "server_control"
+
+    @property
+    def namespace(self) -> str:
+        """The attribute namespace that carries this kind of task."""
+        return TASK_NAMESPACE if self is TaskKind.INSTALL else SERVER_CONTROL_NAMESPACE
+
+    def parse(self, data: object) -> TaskBase:
+        """Parse an attribute's ``data`` as this kind of task; raises ``TaskValidationError``."""
+        return parse_install_task(data) if self is TaskKind.INSTALL else parse_server_control_task(data)

@@ -1,0 +1,247 @@
+"""The status writer: how a running task's status reaches its attribute in the inventory.
+
+The install steps (:mod:`flasher.install`) and the server-control actions (:mod:`flasher.control`) each run
+one claimed task against one server. They report through a :class:`StatusWriter`, which owns the task
+attribute in the inventory for the duration of the run (:mod:`flasher.task.run` has the rest of the run's
+contract: the context a runner gets and the result it returns).
+
+Status writes follow three rules:
+
+* **Fenced.** Every write first checks the task's lease (:class:`flasher.task.fence.Fence`); a worker that lost
+  it gets :class:`~flasher.task.fence.LeaseLostError` and writes nothing more.
+* **Owned.** Every write re-reads the attribute first. If it no longer holds this task (its ``taskID``
+  differs, the operator wrote a new request — status ``""``/``requested`` — or deleted the attribute, or
+  wrote something that does not parse, or the task ended with a status other than this writer's own final
+  one: an ended task never becomes ``active`` again), the writer raises :class:`TaskReplacedError` instead of
+  overwriting the operator's words. ``"cancel": true`` written by the operator while the task runs is taken
+  over into the task, so it is not lost by the write and the runner sees it.
+* **Never blocking the work.** A progress write that fails because the inventory is unavailable is kept and
+  written with the next one; only :meth:`StatusWriter.finish` insists, retrying for the ``inventory_write``
+  step's timeout while the service keeps the lease alive.
+
+The window between the re-read and the write (one inventory round trip) is the only time an operator's
+concurrent edit can be overwritten: Serverservice offers no compare-and-swap on attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from loguru import logger
+
+from flasher.inventory.errors import InventoryError, NotFoundError
+from flasher.inventory.models import Attributes
+from flasher.task.fence import Fence, FenceState
+from flasher.task.model import (
+    InstallTask,
+    ServerControlTask,
+    TaskKind,
+    TaskStatus,
+    TaskValidationError,
+    is_new,
+    is_terminal,
+    utc_now,
+)
+
+
+class TaskReplacedError(Exception):
+    """The task attribute no longer holds this task: the operator replaced, re-requested or deleted it."""
+
+
+class AttributeStore(Protocol):
+    """The part of :class:`flasher.inventory.client.InventoryClient` the status writer uses."""
+
+    def get_attribute(self, uuid: str, namespace: str) -> Attributes: ...
+
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None: ...
+
+
+T = TypeVar("T", InstallTask, ServerControlTask)
+
+if TYPE_CHECKING:
+    pass
+
+
+class StatusWriter(Generic[T]):
+    """Writes one running task's status into its attribute: fenced, owned, never blocking the work.
+
+    ``task`` is the writer's copy of the task; mutate it only through :meth:`update` (the service's heartbeat
+    thread writes concurrently). Thread-safe.
+
+    Raises from :meth:`update`, :meth:`heartbeat` and :meth:`finish`: :class:`~flasher.task.fence.LeaseLostError`
+    (stop now, write nothing more), :class:`TaskReplacedError` (stop at the next safe point, write nothing
+    more). Inventory errors are not raised: progress is kept and written later; :meth:`finish` returns
+    ``False`` when it could not write the final status in time.
+    """
+
+    def __init__(
+        self,
+        inventory: AttributeStore,
+        server_id: str,
+        kind: TaskKind,
+        task: T,
+        fence: Fence,
+        *,
+        write_timeout: float = 300.0,
+        retry_interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if task.task_id is None:
+            raise ValueError("a running task needs its taskID")
+        self._inventory = inventory
+        self.server_id = server_id
+        self.kind = kind
+        self._task: T = task
+        self._fence = fence
+        self._write_timeout = write_timeout
+        self._retry_interval = retry_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._cancel = task.cancel
+        self._replaced = False
+
+    @property
+    def task(self) -> T:
+        """The writer's copy of the task (read-only use; mutate through :meth:`update`)."""
+        return self._task
+
+    @property
+    def task_id(self) -> str:
+        """The running task's id (``taskID``)."""
+        assert self._task.task_id is not None
+        return self._task.task_id
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once the operator asked to cancel (in the attribute, or through the queue's lease)."""
+        return self._cancel
+
+    @property
+    def pending(self) -> bool:
+        """True when the newest status has not reached the inventory yet."""
+        return self._dirty
+
+    def check(self, *, min_remaining: float = 0.0) -> FenceState:
+        """Check the lease without writing (before a step that writes to the BMC).
+
+        Raises :class:`~flasher.task.fence.LeaseLostError` or, when an earlier write found the attribute
+        replaced, :class:`TaskReplacedError`.
+        """
+        if self._replaced:
+            raise TaskReplacedError(self._replaced_message())
+        state = self._fence.check(min_remaining=min_remaining)
+        if state.cancel_requested:
+            self._cancel = True
+        return FenceState(cancel_requested=self._cancel)
+
+    def update(
+        self,
+        mutate: Callable[[T], None] | None = None,
+        *,
+        message: str | None = None,
+        component: str | None = None,
+        replace_last: bool = False,
+    ) -> FenceState:
+        """Apply ``mutate`` to the task, add ``message`` (for ``component``), stamp ``updatedAt`` and write.
+
+        ``replace_last`` replaces the newest message instead of adding one when it is for the same component
+        (progress lines such as ``installing 2.7.3: Running 40%`` then ``... 60%``). Returns the fence state
+        (``cancel_requested``). An unavailable inventory is not an error here: the status is kept and
+        written with the next update.
+        """
+        with self._lock:
+            if mutate is not None:
+                mutate(self._task)
+            if message is not None:
+                self._add_message(message, component, replace_last)
+            self._task.updated_at = utc_now()
+            self._dirty = True
+            return self._write()
+
+    def heartbeat(self) -> FenceState:
+        """Move ``updatedAt`` (the inventory does not move an attribute's own timestamp on PUT) and write."""
+        return self.update()
+
+    def finish(self, status: TaskStatus, *, error: str | None = None, message: str | None = None) -> bool:
+        """Write the final ``status`` (``success``, ``failed``, ``cancelled``) with ``error`` and ``message``.
+
+        Retries an unavailable inventory until the ``inventory_write`` timeout; returns ``False`` if the
+        status could not be written by then (the caller hands it to the service's pending writes).
+        """
+        with self._lock:
+            self._task.transition(status)
+            self._task.set_error(error)
+            if message is not None:
+                self._add_message(message, None, False)
+            self._dirty = True
+        deadline = self._clock() + self._write_timeout
+        while True:
+            with self._lock:  # not held between tries: the heartbeat (which extends the lease) goes on meanwhile
+                self._write()
+                if not self._dirty:
+                    return True
+            if self._clock() >= deadline:
+                return False
+            self._sleep(self._retry_interval)
+
+    def final_attribute(self) -> dict[str, Any]:
+        """The attribute data as the writer would write it now (for a write handed on after :meth:`finish`)."""
+        with self._lock:
+            return self._task.to_attribute()
+
+    # ------------------------------------------------------------------------------------------------------
+
+    def _add_message(self, text: str, component: str | None, replace_last: bool) -> None:
+        task = self._task
+        if replace_last and task.messages and _component_of(task.messages[-1]) == component:
+            task.messages = task.messages[:-1]
+        task.add_message(text, component=component)
+
+    def _replaced_message(self) -> str:
+        return f"the {self.kind.namespace} attribute of server {self.server_id} no longer holds task {self.task_id}"
+
+    def _write(self) -> FenceState:
+        """One fenced, owned write of the task; an unavailable inventory leaves it :attr:`pending`."""
+        state = self.check()
+        try:
+            self._merge_and_put()
+            self._dirty = False
+        except InventoryError as exc:
+            if isinstance(exc, NotFoundError) and exc.call.startswith("GET"):
+                self._replaced = True
+                raise TaskReplacedError(self._replaced_message() + " (it was deleted)") from None
+            logger.warning("status of task {} not written yet: {}", self.task_id, exc)
+        return state
+
+    def _merge_and_put(self) -> None:
+        current = self._inventory.get_attribute(self.server_id, self.kind.namespace).data
+        try:
+            theirs = self.kind.parse(current)
+        except TaskValidationError:
+            theirs = None
+        if (
+            theirs is None
+            or theirs.task_id != self.task_id
+            or is_new(theirs.status)
+            or (is_terminal(theirs.status) and theirs.status is not self._task.status)  # ended, not by this writer
+        ):
+            self._replaced = True
+            raise TaskReplacedError(self._replaced_message())
+        if theirs.cancel and not self._task.cancel:
+            self._task.cancel = True
+            self._cancel = True
+        self._inventory.replace_attribute(self.server_id, self.kind.namespace, self._task.to_attribute())
+
+
+def _component_of(line: str) -> str | None:
+    """The component tag of a status message line (``<time> [bios] text`` → ``bios``), or ``None``."""
+    parts = line.split(" ", 2)
+    if len(parts) > 2 and parts[1].startswith("[") and parts[1].endswith("]"):
+        return parts[1][1:-1]
+    return None

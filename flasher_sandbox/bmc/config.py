@@ -1,0 +1,238 @@
+"""The simulated fleet's configuration: which BMCs, their vendor, model, credentials, components and faults.
+
+``flasher-sandbox bmc --config fleet.yaml`` reads a :class:`FleetSpec` from YAML (format in
+``flasher_sandbox/bmc/README.md``); ``flasher-sandbox up`` builds one in Python (:func:`default_fleet`,
+:func:`default_bmc`) so that the BMCs' components match the inventory it seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from flasher.constants import INSTALL_ORDER
+from flasher_sandbox.bmc.faults import validate_faults
+
+ShapeName = Literal["dell", "supermicro"]
+InstallMethod = Literal["SimpleUpdate", "HttpPush", "MultipartHttpPush"]
+PowerStateName = Literal["On", "Off"]
+
+#: Install methods each shape offers unless the config says otherwise.
+DEFAULT_INSTALL_METHODS: dict[ShapeName, tuple[InstallMethod, ...]] = {
+    "dell": ("SimpleUpdate", "HttpPush", "MultipartHttpPush"),
+    "supermicro": ("MultipartHttpPush",),
+}
+#: The Redfish ``Manufacturer`` of each shape's system, unless the config says otherwise.
+DEFAULT_MANUFACTURER: dict[ShapeName, str] = {"dell": "Dell Inc.", "supermicro": "Supermicro"}
+#: The shape a vendor gets when the config names none.
+_VENDOR_SHAPES: dict[str, ShapeName] = {"dell": "dell", "supermicro": "supermicro"}
+#: The (vendor slug, model slug) of each shape's default BMCs.
+DEFAULT_MODEL: dict[ShapeName, tuple[str, str]] = {"dell": ("dell", "r6515"), "supermicro": ("supermicro", "x12stw")}
+
+
+class ComponentSpec(BaseModel):
+    """One component with firmware: a FirmwareInventory member and the resource its ``RelatedItem`` names.
+
+    ``slug`` is the component type (``bmc``, ``bios``, ``cpld``, ``nic``, ``drive``, ``storage-controller``,
+    ``psu``, ...); ``manufacturer`` and ``model`` are what Redfish reports; ``id`` overrides the
+    FirmwareInventory member Id the shape would give it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slug: str
+    name: str
+    manufacturer: str
+    model: str
+    serial: str
+    version: str
+    id: str | None = None
+    updateable: bool = True
+    software_id: str | None = None
+
+    @field_validator("slug")
+    @classmethod
+    def _known_slug(cls, value: str) -> str:
+        if value not in INSTALL_ORDER:
+            raise ValueError(f"unknown component slug {value!r}; known: {', '.join(INSTALL_ORDER)}")
+        return value
+
+    @field_validator("name", "manufacturer", "model", "serial", "version")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class BmcSpec(BaseModel):
+    """One simulated BMC and the server behind it.
+
+    ``vendor`` and ``model`` are the inventory's slugs (``dell``, ``r6515``); images must name this vendor (or
+    the target component's manufacturer) and, when they list models, this model or the component's model.
+    ``shape`` picks the Redfish dialect (Dell-like iDRAC or Supermicro-like); it defaults from ``vendor``.
+    The ``*_seconds`` fields override the fleet's timings for this BMC.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    vendor: str
+    model: str
+    serial: str
+    shape: ShapeName | None = None
+    manufacturer: str | None = None
+    product: str | None = None
+    username: str | None = None
+    password: str | None = None
+    components: list[ComponentSpec] | None = None
+    install_methods: list[InstallMethod] | None = None
+    faults: dict[str, Any] = Field(default_factory=dict)
+    power_state: PowerStateName = "On"
+    install_seconds: float | None = Field(default=None, gt=0)
+    offline_seconds: float | None = Field(default=None, ge=0)
+    power_seconds: float | None = Field(default=None, ge=0)
+
+    @field_validator("vendor", "model")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value or value != value.lower() or value.strip() != value:
+            raise ValueError(f"must be a lowercase slug without spaces around it, got {value!r}")
+        return value
+
+    @field_validator("faults")
+    @classmethod
+    def _faults(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return validate_faults(value)
+
+    @field_validator("install_methods")
+    @classmethod
+    def _methods(cls, value: list[InstallMethod] | None) -> list[InstallMethod] | None:
+        if value is not None and not value:
+            raise ValueError("must name at least one install method")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> BmcSpec:
+        shape = self.shape or _VENDOR_SHAPES.get(self.vendor)
+        if shape is None:
+            raise ValueError(f"vendor {self.vendor!r} has no default shape: set shape to dell or supermicro")
+        self.shape = shape
+        if self.manufacturer is None:
+            self.manufacturer = DEFAULT_MANUFACTURER[shape]
+        if self.product is None:
+            self.product = ("PowerEdge " if shape == "dell" else "") + self.model.upper()
+        if self.components is None:
+            self.components = default_components(shape, self.serial)
+        if not self.components:
+            raise ValueError("a BMC needs at least one component")
+        if self.install_methods is None:
+            self.install_methods = list(DEFAULT_INSTALL_METHODS[shape])
+        ids = [c.id for c in self.components if c.id is not None]
+        if len(ids) != len(set(ids)):
+            raise ValueError("component ids must be unique")
+        return self
+
+    @property
+    def shape_name(self) -> ShapeName:
+        """The shape, filled in by validation."""
+        assert self.shape is not None
+        return self.shape
+
+    @property
+    def component_specs(self) -> list[ComponentSpec]:
+        """The components, filled in by validation."""
+        assert self.components is not None
+        return self.components
+
+
+class FleetSpec(BaseModel):
+    """A fleet: default timings and credentials, and one entry per BMC (ports are ``base_port + index``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    install_seconds: float = Field(default=10.0, gt=0)
+    offline_seconds: float = Field(default=8.0, ge=0)
+    power_seconds: float = Field(default=2.0, ge=0)
+    username: str = "root"
+    password: str = "calvin"  # noqa: S105 (the well-known iDRAC default the sandbox mimics)
+    bmcs: list[BmcSpec]
+
+    def dump_yaml(self, path: Path) -> None:
+        """Write the fleet as YAML that :func:`load_fleet` reads back."""
+        path.write_text(yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False))
+
+
+def load_fleet(path: Path) -> FleetSpec:
+    """Read a fleet config from YAML. Raises ``ValueError`` with one line per bad field."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read fleet config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ValueError(f"fleet config {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"fleet config {path} must be a mapping with a 'bmcs' list")
+    try:
+        return FleetSpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"invalid fleet config {path}"]
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "(top)"
+            lines.append(f"  {where}: {error['msg']} (got {error.get('input')!r})")
+        raise ValueError("\n".join(lines)) from exc
+
+
+_COMPONENT_FIELDS = ("slug", "name", "manufacturer", "model", "serial", "version")
+#: Per shape: (slug, name, manufacturer, model, serial suffix, version) of a typical rack server's components.
+_DEFAULT_COMPONENTS: dict[ShapeName, tuple[tuple[str, ...], ...]] = {
+    "dell": (
+        ("bmc", "Integrated Dell Remote Access Controller", "Dell Inc.", "r6515", "", "6.10.80.00"),
+        ("bios", "BIOS", "Dell Inc.", "r6515", "", "2.11.4"),
+        ("cpld", "System CPLD", "Dell Inc.", "r6515", "-CPLD", "1.0.6"),
+        ("nic", "Broadcom Adv. Dual 25Gb Ethernet", "Broadcom Inc.", "bcm57414", "-NIC1", "22.31.6"),
+        ("nic", "Broadcom Gigabit Ethernet BCM5720", "Broadcom Inc.", "bcm5720", "-NIC2", "22.31.6"),
+        ("drive", "SSD 480GB", "Intel", "ssdsc2kb480g8r", "-D0", "XCV1DL67"),
+        ("drive", "SSD 480GB", "Intel", "ssdsc2kb480g8r", "-D1", "XCV1DL67"),
+        ("storage-controller", "PERC H745 Front", "Dell Inc.", "perc-h745", "-RAID", "51.16.0-4076"),
+        ("psu", "Power Supply 750W", "Dell Inc.", "d750e-s6", "-PSU1", "00.1D.7D"),
+    ),
+    "supermicro": (
+        ("bmc", "BMC", "Supermicro", "x12stw", "", "01.02.14"),
+        ("bios", "BIOS", "Supermicro", "x12stw", "", "1.4a"),
+        ("cpld", "CPLD Motherboard", "Supermicro", "x12stw", "-CPLD", "f1.02.1f"),
+        ("nic", "Intel Ethernet Controller E810-XXV", "Intel", "e810-xxv", "-NIC1", "4.20"),
+        ("nic", "Intel Ethernet Controller X710", "Intel", "x710", "-NIC2", "9.20"),
+        ("drive", "Samsung SSD 960GB", "Samsung", "mz7lh960hajr", "-D0", "HXT7404Q"),
+        ("drive", "Samsung SSD 960GB", "Samsung", "mz7lh960hajr", "-D1", "HXT7404Q"),
+        ("storage-controller", "Broadcom SAS3908", "Broadcom", "sas3908", "-RAID", "52.20.0-4341"),
+        ("psu", "PWS-1K62A-1R", "Supermicro", "pws-1k62a-1r", "-PSU1", "1.3"),
+    ),
+}
+
+
+def default_components(shape: ShapeName, serial: str) -> list[ComponentSpec]:
+    """A typical rack server's components for ``shape`` (bmc, bios, cpld, two NICs, two drives, a storage
+    controller, a PSU), with serials derived from the server's ``serial``."""
+    return [
+        ComponentSpec(**dict(zip(_COMPONENT_FIELDS, (*row[:4], serial + row[4], row[5]), strict=True)))
+        for row in _DEFAULT_COMPONENTS[shape]
+    ]
+
+
+def default_bmc(index: int, shape: ShapeName | None = None) -> BmcSpec:
+    """The default BMC at ``index``: Dell-like at even indexes, Supermicro-like at odd ones (unless ``shape``)."""
+    chosen: ShapeName = shape or ("dell" if index % 2 == 0 else "supermicro")
+    vendor, model = DEFAULT_MODEL[chosen]
+    serial = f"{'DL' if chosen == 'dell' else 'SM'}{index:06d}"
+    return BmcSpec(vendor=vendor, model=model, serial=serial, shape=chosen)
+
+
+def default_fleet(count: int, **settings: Any) -> FleetSpec:
+    """``count`` default BMCs (alternating shapes); ``settings`` are :class:`FleetSpec` fields (timings,
+    credentials)."""
+    if count < 1:
+        raise ValueError(f"a fleet needs at least one BMC, got count={count}")
+    return FleetSpec(bmcs=[default_bmc(i) for i in range(count)], **settings)

@@ -1,0 +1,448 @@
+"""The HTTP side of one simulated BMC: routing, authentication, request faults and the Redfish handlers.
+
+Every request goes through :meth:`RedfishService.dispatch`: a BMC that is rebooting aborts the connection;
+``/sim/...`` goes to the simulator's own API (no faults, no credentials); Redfish requests first get the
+request faults (delay, 5xx burst), then need Basic credentials or an ``X-Auth-Token`` (except the service root,
+``/redfish/v1/odata`` and the login), then reach a fixed resource, an action or a task, session or job URI.
+Trailing slashes are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import BasicAuth, BodyPartReader, web
+
+from flasher_sandbox.bmc import installer, simapi
+from flasher_sandbox.bmc.errors import BASE, RedfishError, bad_request, conflict, not_found, unauthorized
+from flasher_sandbox.bmc.faults import RequestEffects
+from flasher_sandbox.bmc.resources import SESSIONS, SIMPLE_UPDATE, UPDATE_SERVICE, static_resources
+from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
+from flasher_sandbox.bmc.simulator import SimulatedBmc
+from flasher_sandbox.bmc.tasks import InstallTask
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+_HEADERS: Final = {"OData-Version": "4.0", "Cache-Control": "no-cache"}
+_EFFECTS: Final = web.RequestKey("effects", RequestEffects)
+_CHUNK: Final = 1 << 16
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer with the Redfish headers."""
+    return web.Response(
+        status=status, text=json.dumps(doc), content_type="application/json", headers={**_HEADERS, **(headers or {})}
+    )
+
+
+def _success() -> dict[str, Any]:
+    return {
+        "@Message.ExtendedInfo": [
+            {"MessageId": f"{BASE}.Success", "Message": "Successfully Completed Request", "Severity": "OK"}
+        ]
+    }
+
+
+def _etag(doc: dict[str, Any]) -> str:
+    return f'W/"{zlib.crc32(json.dumps(doc, sort_keys=True).encode()):08x}"'
+
+
+class RedfishService:
+    """Routes and handlers of one BMC."""
+
+    def __init__(self, bmc: SimulatedBmc) -> None:
+        self.bmc = bmc
+        shape = bmc.shape
+        self.static = static_resources(bmc)
+        self.public: set[tuple[str, str]] = {
+            ("GET", "/redfish"),
+            ("GET", REDFISH),
+            ("GET", f"{REDFISH}/odata"),
+            ("POST", SESSIONS),
+        }
+        self.actions: dict[tuple[str, str], Handler] = {
+            ("POST", SESSIONS): self.login,
+            ("POST", f"{shape.system_uri}/Actions/ComputerSystem.Reset"): self.reset_system,
+            ("PATCH", shape.system_uri): self.patch_system,
+            ("POST", f"{shape.manager_uri}/Actions/Manager.Reset"): self.reset_manager,
+            ("PATCH", UPDATE_SERVICE): self.patch_update_service,
+        }
+        methods = set(bmc.spec.install_methods or [])
+        if "SimpleUpdate" in methods:
+            self.actions[("POST", SIMPLE_UPDATE)] = self.simple_update
+        if "MultipartHttpPush" in methods:
+            self.actions[("POST", shape.multipart_path)] = self.multipart_push
+        if "HttpPush" in methods:
+            self.actions[("POST", shape.http_push_path)] = self.http_push
+        self.by_tail: list[tuple[str, str, TailHandler]] = [
+            ("GET", SESSIONS, self.get_session),
+            ("DELETE", SESSIONS, self.delete_session),
+            ("GET", TASKS, self.get_task),
+            ("DELETE", TASKS, self.delete_task),
+        ]
+        if shape.has_task_monitor:
+            self.by_tail += [("GET", TASK_MONITORS, self.get_monitor), ("DELETE", TASK_MONITORS, self.delete_monitor)]
+        if shape.has_dell_jobs:
+            self.by_tail += [
+                ("GET", shape.dell_jobs_uri, self.get_job),
+                ("GET", f"{shape.manager_uri}/Jobs", self.get_job),
+            ]
+        self._rebooting = False
+
+    # ---- dispatch -------------------------------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        """The single aiohttp handler of the BMC's application."""
+        bmc = self.bmc
+        if not bmc.online:
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable()
+        path = request.path.rstrip("/") or "/"
+        if path == "/sim" or path.startswith("/sim/"):
+            return await simapi.dispatch(bmc, request, path)
+        if not path.startswith("/redfish"):
+            return not_found(path).response()
+        effects = bmc.faults.request_effects(bmc.installing_slugs())
+        request[_EFFECTS] = effects
+        if effects.delay:
+            await asyncio.sleep(effects.delay)
+        if effects.status is not None:
+            if effects.status == 503:
+                error = RedfishError(
+                    503,
+                    f"{BASE}.ServiceTemporarilyUnavailable",
+                    "The service is temporarily unavailable.  Retry in 1 seconds.",
+                    args=["1"],
+                )
+            else:
+                error = RedfishError(
+                    effects.status,
+                    f"{BASE}.InternalError",
+                    "The request failed due to an internal service error.  The service is still operational.",
+                )
+            return error.response()
+        try:
+            return await self._route(request, path)
+        except RedfishError as exc:
+            return exc.response()
+
+    async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
+        method = "GET" if request.method == "HEAD" else request.method
+        if path == "/redfish" and method == "GET":
+            return json_response({"v1": f"{REDFISH}/"})
+        if (method, path) not in self.public:
+            self._authenticate(request)
+        if method == "GET" and path in self.static:
+            doc = self.static[path]()
+            headers = {"ETag": _etag(doc)} if path == self.bmc.shape.system_uri else None
+            return json_response(doc, headers=headers)
+        handler = self.actions.get((method, path))
+        if handler is not None:
+            return await handler(request)
+        for verb, base, tail_handler in self.by_tail:
+            tail = self._tail(path, base)
+            if tail and verb == method:
+                return await tail_handler(request, tail)
+        allowed = sorted({m for m, p in self.actions if p == path} | ({"GET"} if path in self.static else set()))
+        allowed += sorted({v for v, base, _ in self.by_tail if self._tail(path, base)} - set(allowed))
+        if allowed:
+            raise RedfishError(
+                405,
+                f"{BASE}.ActionNotSupported",
+                f"The method {request.method} is not supported by the resource {path}.",
+                args=[request.method],
+                headers={"Allow": ", ".join(allowed)},
+            )
+        raise not_found(path)
+
+    @staticmethod
+    def _tail(path: str, base: str) -> str | None:
+        """The last segment of ``path`` when ``path`` is ``base/<segment>``, else ``None``."""
+        if not path.startswith(base + "/"):
+            return None
+        tail = path[len(base) + 1 :]
+        return tail if tail and "/" not in tail else None
+
+    def _authenticate(self, request: web.Request) -> None:
+        """Accept a live session token or the BMC's Basic credentials. Raises 401."""
+        refuse = request[_EFFECTS].refuse_credentials
+        token = request.headers.get("X-Auth-Token")
+        if token:
+            if refuse or self.bmc.sessions.lookup(token) is None:
+                raise unauthorized()
+            return
+        header = request.headers.get("Authorization", "")
+        try:
+            auth = BasicAuth.decode(header) if header else None
+        except ValueError:
+            auth = None
+        if auth is None or refuse or not self._credentials_ok(auth.login, auth.password):
+            raise unauthorized()
+
+    def _credentials_ok(self, username: Any, password: Any) -> bool:
+        if not isinstance(username, str) or not isinstance(password, str):
+            return False
+        user_ok = secrets.compare_digest(username.encode(), self.bmc.username.encode())
+        password_ok = secrets.compare_digest(password.encode(), self.bmc.password.encode())
+        return user_ok and password_ok
+
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RedfishError(
+                400,
+                f"{BASE}.MalformedJSON",
+                "The request body submitted was malformed JSON and could not be parsed by the receiving service.",
+            ) from exc
+
+    # ---- sessions -------------------------------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        """``POST SessionService/Sessions``: 201 with ``X-Auth-Token`` and ``Location``; 401 on bad credentials."""
+        body = await self._body(request)
+        if not isinstance(body, dict) or "UserName" not in body or "Password" not in body:
+            raise bad_request("PropertyMissing", "The properties UserName and Password are required.", "UserName")
+        if request[_EFFECTS].refuse_credentials or not self._credentials_ok(body["UserName"], body["Password"]):
+            raise unauthorized()
+        session = self.bmc.sessions.create(body["UserName"])
+        uri = f"{SESSIONS}/{session.id}"
+        return json_response(
+            self._session_doc(session.id), status=201, headers={"X-Auth-Token": session.token, "Location": uri}
+        )
+
+    def _session_doc(self, session_id: str) -> dict[str, Any]:
+        session = self.bmc.sessions.get(session_id)
+        if session is None:
+            raise not_found(f"{SESSIONS}/{session_id}")
+        return {
+            "@odata.type": "#Session.v1_6_0.Session",
+            "@odata.id": f"{SESSIONS}/{session.id}",
+            "Id": session.id,
+            "Name": "User Session",
+            "UserName": session.username,
+            "CreatedTime": session.created,
+        }
+
+    async def get_session(self, request: web.Request, session_id: str) -> web.StreamResponse:
+        return json_response(self._session_doc(session_id))
+
+    async def delete_session(self, request: web.Request, session_id: str) -> web.StreamResponse:
+        """Log out: the token stops working."""
+        if not self.bmc.sessions.delete(session_id):
+            raise not_found(f"{SESSIONS}/{session_id}")
+        return web.Response(status=204, headers=_HEADERS)
+
+    # ---- system and manager ---------------------------------------------------------------------------------
+
+    async def reset_system(self, request: web.Request) -> web.StreamResponse:
+        """``ComputerSystem.Reset``: starts a power transition taking ``power_seconds``."""
+        body = await self._body(request)
+        self.bmc.power.reset(body.get("ResetType") if isinstance(body, dict) else None)
+        if self.bmc.shape.name == "dell":
+            return web.Response(status=204, headers=_HEADERS)
+        return json_response(_success())
+
+    async def patch_system(self, request: web.Request) -> web.StreamResponse:
+        """``PATCH`` of the System: only ``Boot`` is writable; ``If-Match`` must match the current ETag."""
+        if_match = request.headers.get("If-Match")
+        if if_match is not None:
+            current = _etag(self.static[self.bmc.shape.system_uri]())
+            if if_match not in (current, current.removeprefix("W/"), "*"):
+                raise RedfishError(412, f"{BASE}.GeneralError", "The ETag in If-Match does not match the resource.")
+        body = await self._body(request)
+        if not isinstance(body, dict) or not body:
+            raise bad_request("EmptyJSON", "The request body submitted contained an empty JSON object.")
+        for key in body:
+            if key != "Boot":
+                raise bad_request("PropertyNotWritable", f"The property {key} is a read only property.", key)
+        self.bmc.power.set_boot(body["Boot"])
+        return json_response(_success())
+
+    async def reset_manager(self, request: web.Request) -> web.StreamResponse:
+        """``Manager.Reset``: the BMC reboots (unreachable for ``offline_seconds``, sessions lost)."""
+        body = await self._body(request)
+        reset_type = body.get("ResetType") if isinstance(body, dict) else None
+        if reset_type not in self.bmc.shape.manager_reset_types:
+            raise bad_request(
+                "PropertyValueNotInList",
+                f"The value {reset_type!r} for the parameter ResetType is not one of "
+                f"{', '.join(self.bmc.shape.manager_reset_types)}.",
+                str(reset_type),
+                "ResetType",
+            )
+        if self._rebooting:
+            raise conflict(f"{BASE}.ResourceInUse", "The BMC is already resetting.")
+        self._rebooting = True
+        self.bmc.spawn(self._reboot())
+        return web.Response(status=204, headers=_HEADERS)
+
+    async def _reboot(self) -> None:
+        try:
+            await self.bmc.reboot("Manager.Reset")
+        finally:
+            self._rebooting = False
+
+    # ---- update service -------------------------------------------------------------------------------------
+
+    async def patch_update_service(self, request: web.Request) -> web.StreamResponse:
+        """``PATCH`` of ``HttpPushUriTargets`` and ``HttpPushUriOptions.HttpPushUriApplyTime.ApplyTime``."""
+        body = await self._body(request)
+        if not isinstance(body, dict) or not body:
+            raise bad_request("EmptyJSON", "The request body submitted contained an empty JSON object.")
+        for key in body:
+            if key not in ("HttpPushUriTargets", "HttpPushUriOptions"):
+                raise bad_request("PropertyNotWritable", f"The property {key} is a read only property.", key)
+        targets = self.bmc.http_push_targets
+        if "HttpPushUriTargets" in body:
+            targets = [c.uri for c in installer.parse_targets(self.bmc, body["HttpPushUriTargets"])]
+        apply_time = self.bmc.http_push_apply_time
+        options = body.get("HttpPushUriOptions")
+        if options is not None:
+            try:
+                apply_time = options["HttpPushUriApplyTime"]["ApplyTime"]
+            except (TypeError, KeyError) as exc:
+                raise bad_request(
+                    "PropertyMissing", "HttpPushUriOptions needs HttpPushUriApplyTime.ApplyTime.", "ApplyTime"
+                ) from exc
+            apply_time = installer.parse_apply_time(apply_time) or "Immediate"
+        self.bmc.http_push_targets, self.bmc.http_push_apply_time = targets, apply_time
+        return json_response(_success())
+
+    async def simple_update(self, request: web.Request) -> web.StreamResponse:
+        """``UpdateService.SimpleUpdate``: 202 and a task that downloads ``ImageURI``."""
+        task = installer.submit_simple_update(self.bmc, await self._body(request))
+        return self._accepted(task)
+
+    async def multipart_push(self, request: web.Request) -> web.StreamResponse:
+        """``MultipartHttpPushUri``: parts ``UpdateParameters`` (JSON) and ``UpdateFile``; 202 and a task."""
+        if not request.content_type.startswith("multipart/"):
+            raise bad_request(
+                "UnrecognizedRequestBody",
+                f"{self.bmc.shape.multipart_path} takes multipart/form-data, got {request.content_type}.",
+            )
+        parameters: Any = None
+        image: bytes | None = None
+        filename = "firmware.bin"
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "UpdateParameters":
+                try:
+                    parameters = json.loads(await part.text())
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise bad_request("MalformedJSON", "The UpdateParameters part is not valid JSON.") from exc
+            elif part.name == "UpdateFile":
+                filename = part.filename or filename
+                image = await self._read_part(part)
+        if image is None or parameters is None:
+            missing = "UpdateFile" if image is None else "UpdateParameters"
+            raise bad_request(
+                "ActionParameterMissing",
+                f"The multipart update requires the part {missing}.",
+                "MultipartHttpPush",
+                missing,
+            )
+        if not isinstance(parameters, dict):
+            raise bad_request("PropertyValueTypeError", "UpdateParameters must be a JSON object.")
+        targets = installer.parse_targets(self.bmc, parameters.get("Targets"))
+        apply_time = installer.parse_apply_time(parameters.get("@Redfish.OperationApplyTime"))
+        task = installer.submit_push(
+            self.bmc, "MultipartHttpPush", image=image, filename=filename, targets=targets, apply_time=apply_time
+        )
+        return self._accepted(task)
+
+    @staticmethod
+    async def _read_part(part: BodyPartReader) -> bytes:
+        data = bytearray()
+        while chunk := await part.read_chunk(_CHUNK):
+            data += chunk
+            if len(data) > installer.MAX_IMAGE_BYTES:
+                raise RedfishError(413, f"{BASE}.GeneralError", "The image is larger than MaxImageSizeBytes.")
+        return bytes(data)
+
+    async def http_push(self, request: web.Request) -> web.StreamResponse:
+        """``HttpPushUri``: the image is the body; targets and apply time come from the UpdateService."""
+        if request.content_type.startswith("multipart/"):
+            raise bad_request(
+                "UnrecognizedRequestBody",
+                f"{self.bmc.shape.http_push_path} takes the image as the body; use MultipartHttpPushUri for multipart.",
+            )
+        image = await request.read()
+        targets = [c for uri in self.bmc.http_push_targets if (c := self.bmc.component_by_uri(uri)) is not None]
+        task = installer.submit_push(
+            self.bmc,
+            "HttpPush",
+            image=image,
+            filename="firmware.bin",
+            targets=targets,
+            apply_time=self.bmc.http_push_apply_time,
+        )
+        return self._accepted(task)
+
+    def _accepted(self, task: InstallTask) -> web.StreamResponse:
+        """202: Dell-like with ``Location`` of the task and an empty body (as iDRAC); Supermicro-like with
+        ``Location`` of the task monitor and the Task in the body."""
+        if task.monitor_uri is not None:
+            return json_response(task.as_redfish(self.bmc.shape), status=202, headers={"Location": task.monitor_uri})
+        return web.Response(status=202, headers={**_HEADERS, "Location": task.uri})
+
+    # ---- tasks and jobs -------------------------------------------------------------------------------------
+
+    def _task(self, task_id: str, uri: str) -> InstallTask:
+        task = self.bmc.tasks.get(task_id)
+        if task is None or task.purged:
+            raise not_found(uri)
+        return task
+
+    def _task_answer(self, task: InstallTask) -> web.StreamResponse:
+        running = self.bmc.shape.task_answers_202_while_running and not task.terminal
+        return json_response(task.as_redfish(self.bmc.shape), status=202 if running else 200)
+
+    async def get_task(self, request: web.Request, task_id: str) -> web.StreamResponse:
+        """A Task: Dell-like 200 always; Supermicro-like 202 until it ends."""
+        return self._task_answer(self._task(task_id, f"{TASKS}/{task_id}"))
+
+    async def get_monitor(self, request: web.Request, task_id: str) -> web.StreamResponse:
+        """A task monitor: 202 with the Task while it runs, 200 with the Task once it has ended."""
+        task = self.bmc.monitors.get(task_id)
+        if task is None or task.purged:
+            raise not_found(f"{TASK_MONITORS}/{task_id}")
+        return self._task_answer(task)
+
+    async def delete_task(self, request: web.Request, task_id: str) -> web.StreamResponse:
+        """Cancel a task (it ends Killed) or forget an ended one."""
+        task = self._task(task_id, f"{TASKS}/{task_id}")
+        if task.terminal:
+            task.purged = True
+        installer.kill(self.bmc, task)
+        return web.Response(status=204, headers=_HEADERS)
+
+    async def delete_monitor(self, request: web.Request, task_id: str) -> web.StreamResponse:
+        if task_id not in self.bmc.monitors:
+            raise not_found(f"{TASK_MONITORS}/{task_id}")
+        return await self.delete_task(request, task_id)
+
+    async def get_job(self, request: web.Request, job_id: str) -> web.StreamResponse:
+        """A Dell job: kept after its task is purged (the fallback iDRAC users need)."""
+        task = self.bmc.tasks.get(job_id)
+        if task is None:
+            raise not_found(f"{self.bmc.shape.dell_jobs_uri}/{job_id}")
+        return json_response(task.as_dell_job(self.bmc.shape))
+
+
+def build_app(bmc: SimulatedBmc) -> web.Application:
+    """The aiohttp application of ``bmc`` (one catch-all route to :meth:`RedfishService.dispatch`)."""
+    app = web.Application(client_max_size=installer.MAX_IMAGE_BYTES + (1 << 20))
+    service = RedfishService(bmc)
+    app.router.add_route("*", "/{tail:.*}", service.dispatch)
+    return app

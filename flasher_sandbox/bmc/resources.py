@@ -1,0 +1,406 @@
+"""The Redfish resources of a simulated BMC as JSON documents, shaped after the DMTF public rack-server mockup
+(``shared/fixtures/redfish/dmtf-public-rackmount1``) and the vendors' published output.
+
+:func:`static_resources` maps every fixed URI to a function rendering it from the BMC's current state; tasks,
+sessions and Dell jobs (URIs with run-time ids) are rendered by the request handlers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from flasher_sandbox.bmc.audit import now_iso
+from flasher_sandbox.bmc.components import FIRMWARE_INVENTORY, Component
+from flasher_sandbox.bmc.installer import APPLY_TIMES, MAX_IMAGE_BYTES, TRANSFER_PROTOCOLS
+from flasher_sandbox.bmc.power import BOOT_MODES
+from flasher_sandbox.bmc.sessions import SESSION_TIMEOUT
+from flasher_sandbox.bmc.shapes import REDFISH, TASKS
+
+if TYPE_CHECKING:
+    from flasher_sandbox.bmc.simulator import SimulatedBmc
+
+Document = dict[str, Any]
+Renderer = Callable[[], Document]
+
+UPDATE_SERVICE = f"{REDFISH}/UpdateService"
+SIMPLE_UPDATE = f"{UPDATE_SERVICE}/Actions/UpdateService.SimpleUpdate"
+SIMPLE_UPDATE_INFO = f"{UPDATE_SERVICE}/SimpleUpdateActionInfo"
+TASK_SERVICE = f"{REDFISH}/TaskService"
+SESSION_SERVICE = f"{REDFISH}/SessionService"
+SESSIONS = f"{SESSION_SERVICE}/Sessions"
+_OK = {"State": "Enabled", "Health": "OK"}
+
+
+def ref(uri: str) -> dict[str, str]:
+    """``{"@odata.id": uri}``."""
+    return {"@odata.id": uri}
+
+
+def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> Document:
+    """A resource collection listing ``members`` (URIs)."""
+    listed = [ref(m) for m in members]
+    return {
+        "@odata.type": f"#{odata_type}.{odata_type}",
+        "@odata.id": uri,
+        "Name": name,
+        "Members": listed,
+        "Members@odata.count": len(listed),
+    }
+
+
+def service_root(bmc: SimulatedBmc) -> Document:
+    """``/redfish/v1``: readable without credentials (sushy reads it before logging in)."""
+    return {
+        "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
+        "@odata.id": REDFISH,
+        "Id": "RootService",
+        "Name": "Root Service",
+        "RedfishVersion": bmc.shape.redfish_version,
+        "UUID": bmc.uuid,
+        "Vendor": bmc.shape.service_vendor,
+        "Product": bmc.shape.product,
+        "ProtocolFeaturesSupported": {"ExpandQuery": {"ExpandAll": False}, "SelectQuery": False, "FilterQuery": False},
+        "Systems": ref(f"{REDFISH}/Systems"),
+        "Chassis": ref(f"{REDFISH}/Chassis"),
+        "Managers": ref(f"{REDFISH}/Managers"),
+        "Tasks": ref(TASK_SERVICE),
+        "SessionService": ref(SESSION_SERVICE),
+        "UpdateService": ref(UPDATE_SERVICE),
+        "Links": {"Sessions": ref(SESSIONS)},
+    }
+
+
+def odata_document() -> Document:
+    """``/redfish/v1/odata``: the OData service document."""
+    names = ("Systems", "Chassis", "Managers", "TaskService", "SessionService", "UpdateService")
+    return {
+        "@odata.context": f"{REDFISH}/$metadata",
+        "value": [{"name": n, "kind": "Singleton", "url": f"{REDFISH}/{n}"} for n in names],
+    }
+
+
+def system(bmc: SimulatedBmc) -> Document:
+    """The ComputerSystem: power, BIOS version, boot override and the reset action."""
+    shape = bmc.shape
+    bios = bmc.component("bios")
+    processors = [c for c in bmc.components if c.slug in ("cpu", "gpu")]
+    return {
+        "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
+        "@odata.id": shape.system_uri,
+        "Id": shape.system_id,
+        "Name": "System",
+        "SystemType": "Physical",
+        "Manufacturer": bmc.spec.manufacturer,
+        "Model": bmc.spec.product,
+        "SerialNumber": bmc.spec.serial,
+        "SKU": bmc.spec.serial,
+        "UUID": bmc.uuid,
+        "HostName": f"{bmc.spec.model}-{bmc.spec.serial.lower()}",
+        "PowerState": bmc.power.state,
+        "BiosVersion": bios.version if bios else None,
+        "Status": _OK,
+        "Boot": {
+            "BootSourceOverrideEnabled": bmc.power.boot.enabled,
+            "BootSourceOverrideTarget": bmc.power.boot.target,
+            "BootSourceOverrideTarget@Redfish.AllowableValues": list(shape.boot_targets),
+            "BootSourceOverrideMode": bmc.power.boot.mode,
+            "BootSourceOverrideMode@Redfish.AllowableValues": list(BOOT_MODES),
+        },
+        "ProcessorSummary": {"Count": max(1, sum(c.slug == "cpu" for c in processors)), "Status": _OK},
+        "MemorySummary": {"TotalSystemMemoryGiB": 256, "Status": _OK},
+        "Processors": ref(f"{shape.system_uri}/Processors"),
+        "Storage": ref(shape.storage_uri),
+        "Links": {"Chassis": [ref(shape.chassis_uri)], "ManagedBy": [ref(shape.manager_uri)]},
+        "Actions": {
+            "#ComputerSystem.Reset": {
+                "target": f"{shape.system_uri}/Actions/ComputerSystem.Reset",
+                "ResetType@Redfish.AllowableValues": list(shape.system_reset_types),
+            }
+        },
+    }
+
+
+def manager(bmc: SimulatedBmc) -> Document:
+    """The BMC's Manager: firmware version and the reset action."""
+    shape = bmc.shape
+    bmc_component = bmc.component("bmc")
+    doc: Document = {
+        "@odata.type": "#Manager.v1_17_0.Manager",
+        "@odata.id": shape.manager_uri,
+        "Id": shape.manager_id,
+        "Name": "Manager",
+        "ManagerType": "BMC",
+        "Model": "iDRAC9" if shape.name == "dell" else bmc.spec.model.upper(),
+        "FirmwareVersion": bmc_component.version if bmc_component else None,
+        "UUID": bmc.uuid,
+        "DateTime": now_iso(),
+        "PowerState": "On",
+        "Status": _OK,
+        "Links": {"ManagerForServers": [ref(shape.system_uri)], "ManagerForChassis": [ref(shape.chassis_uri)]},
+        "Actions": {
+            "#Manager.Reset": {
+                "target": f"{shape.manager_uri}/Actions/Manager.Reset",
+                "ResetType@Redfish.AllowableValues": list(shape.manager_reset_types),
+            }
+        },
+    }
+    if shape.has_dell_jobs:
+        doc["Links"]["Oem"] = {"Dell": {"Jobs": ref(shape.dell_jobs_uri)}}
+    return doc
+
+
+def chassis(bmc: SimulatedBmc, related_collections: Iterable[str]) -> Document:
+    """The Chassis, linking the collections under it that hold component resources."""
+    shape = bmc.shape
+    doc: Document = {
+        "@odata.type": "#Chassis.v1_22_0.Chassis",
+        "@odata.id": shape.chassis_uri,
+        "Id": shape.chassis_id,
+        "Name": "Computer System Chassis",
+        "ChassisType": "RackMount",
+        "Manufacturer": bmc.spec.manufacturer,
+        "Model": bmc.spec.product,
+        "SerialNumber": bmc.spec.serial,
+        "PowerState": bmc.power.state,
+        "Status": _OK,
+        "Links": {"ComputerSystems": [ref(shape.system_uri)], "ManagedBy": [ref(shape.manager_uri)]},
+    }
+    for uri in related_collections:
+        if uri.startswith(shape.chassis_uri + "/"):
+            name = uri[len(shape.chassis_uri) + 1 :].split("/", 1)[0]
+            doc[name] = ref(f"{shape.chassis_uri}/{name}")
+    return doc
+
+
+def related_member(component: Component) -> Document:
+    """The resource a FirmwareInventory member's ``RelatedItem`` names (NIC, drive, PSU, controller...)."""
+    spec = component.spec
+    doc: Document = {
+        "@odata.type": component.related.odata_type,
+        "@odata.id": component.related.uri,
+        "Id": component.related.member_id,
+        "Name": spec.name,
+        "Manufacturer": spec.manufacturer,
+        "Model": spec.model,
+        "SerialNumber": spec.serial,
+        "Status": _OK,
+    }
+    if component.slug == "nic":
+        doc["Controllers"] = [{"FirmwarePackageVersion": component.version}]
+    elif component.slug == "drive":
+        doc.update(Revision=component.version, MediaType="SSD", Protocol="SATA", CapacityBytes=480_103_981_056)
+    elif component.slug == "cpu":
+        doc["ProcessorType"] = "CPU"
+    elif component.slug == "gpu":
+        doc["ProcessorType"] = "GPU"
+    else:
+        doc["FirmwareVersion"] = component.version
+    return doc
+
+
+def firmware_member(component: Component) -> Document:
+    """A FirmwareInventory member (SoftwareInventory)."""
+    spec = component.spec
+    return {
+        "@odata.type": "#SoftwareInventory.v1_9_0.SoftwareInventory",
+        "@odata.id": component.uri,
+        "Id": component.id,
+        "Name": spec.name,
+        "Version": component.version,
+        "Updateable": spec.updateable,
+        "SoftwareId": component.software_id,
+        "Manufacturer": spec.manufacturer,
+        "RelatedItem": [ref(component.related.uri)],
+        "RelatedItem@odata.count": 1,
+        "Status": _OK,
+    }
+
+
+def update_service(bmc: SimulatedBmc) -> Document:
+    """The UpdateService with the install methods this BMC offers."""
+    methods = set(bmc.spec.install_methods or [])
+    actions: Document = {"Oem": {}}
+    if "SimpleUpdate" in methods:
+        actions["#UpdateService.SimpleUpdate"] = {
+            "target": SIMPLE_UPDATE,
+            "TransferProtocol@Redfish.AllowableValues": list(TRANSFER_PROTOCOLS),
+            "@Redfish.ActionInfo": SIMPLE_UPDATE_INFO,
+            "@Redfish.OperationApplyTimeSupport": {
+                "@odata.type": "#Settings.v1_3_5.OperationApplyTimeSupport",
+                "SupportedValues": list(APPLY_TIMES),
+            },
+        }
+    doc: Document = {
+        "@odata.type": "#UpdateService.v1_11_0.UpdateService",
+        "@odata.id": UPDATE_SERVICE,
+        "Id": "UpdateService",
+        "Name": "Update Service",
+        "ServiceEnabled": True,
+        "Status": _OK,
+        "MaxImageSizeBytes": MAX_IMAGE_BYTES,
+        "FirmwareInventory": ref(FIRMWARE_INVENTORY),
+        "Actions": actions,
+    }
+    if "MultipartHttpPush" in methods:
+        doc["MultipartHttpPushUri"] = bmc.shape.multipart_path
+    if "HttpPush" in methods:
+        doc.update(
+            HttpPushUri=bmc.shape.http_push_path,
+            HttpPushUriTargets=list(bmc.http_push_targets),
+            HttpPushUriTargetsBusy=False,
+            HttpPushUriOptions={
+                "HttpPushUriApplyTime": {
+                    "ApplyTime": bmc.http_push_apply_time,
+                    "ApplyTime@Redfish.AllowableValues": list(APPLY_TIMES),
+                }
+            },
+            HttpPushUriOptionsBusy=False,
+        )
+    return doc
+
+
+def simple_update_info() -> Document:
+    """The SimpleUpdate ActionInfo."""
+    return {
+        "@odata.type": "#ActionInfo.v1_3_0.ActionInfo",
+        "@odata.id": SIMPLE_UPDATE_INFO,
+        "Id": "SimpleUpdateActionInfo",
+        "Name": "Simple Update Action Info",
+        "Parameters": [
+            {"Name": "ImageURI", "Required": True, "DataType": "String"},
+            {
+                "Name": "TransferProtocol",
+                "Required": False,
+                "DataType": "String",
+                "AllowableValues": list(TRANSFER_PROTOCOLS),
+            },
+            {"Name": "Targets", "Required": False, "DataType": "StringArray"},
+            {
+                "Name": "@Redfish.OperationApplyTime",
+                "Required": False,
+                "DataType": "String",
+                "AllowableValues": list(APPLY_TIMES),
+            },
+        ],
+    }
+
+
+def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
+    """Every fixed URI of ``bmc`` and the function rendering it. Built once per BMC; renders read live state."""
+    shape = bmc.shape
+    out: dict[str, Renderer] = {
+        REDFISH: lambda: service_root(bmc),
+        f"{REDFISH}/odata": odata_document,
+        f"{REDFISH}/Systems": lambda: collection(
+            f"{REDFISH}/Systems", "ComputerSystemCollection", "Computer System Collection", [shape.system_uri]
+        ),
+        shape.system_uri: lambda: system(bmc),
+        f"{REDFISH}/Managers": lambda: collection(
+            f"{REDFISH}/Managers", "ManagerCollection", "Manager Collection", [shape.manager_uri]
+        ),
+        shape.manager_uri: lambda: manager(bmc),
+        f"{REDFISH}/Chassis": lambda: collection(
+            f"{REDFISH}/Chassis", "ChassisCollection", "Chassis Collection", [shape.chassis_uri]
+        ),
+        UPDATE_SERVICE: lambda: update_service(bmc),
+        FIRMWARE_INVENTORY: lambda: collection(
+            FIRMWARE_INVENTORY,
+            "SoftwareInventoryCollection",
+            "Firmware Inventory Collection",
+            [c.uri for c in bmc.components],
+        ),
+        TASK_SERVICE: lambda: {
+            "@odata.type": "#TaskService.v1_2_0.TaskService",
+            "@odata.id": TASK_SERVICE,
+            "Id": "TaskService",
+            "Name": "Task Service",
+            "ServiceEnabled": True,
+            "CompletedTaskOverWritePolicy": "Oldest",
+            "LifeCycleEventOnTaskStateChange": False,
+            "DateTime": now_iso(),
+            "Status": _OK,
+            "Tasks": ref(TASKS),
+        },
+        TASKS: lambda: collection(
+            TASKS, "TaskCollection", "Task Collection", [t.uri for t in bmc.tasks.values() if not t.purged]
+        ),
+        SESSION_SERVICE: lambda: {
+            "@odata.type": "#SessionService.v1_1_8.SessionService",
+            "@odata.id": SESSION_SERVICE,
+            "Id": "SessionService",
+            "Name": "Session Service",
+            "ServiceEnabled": True,
+            "SessionTimeout": SESSION_TIMEOUT,
+            "Status": _OK,
+            "Sessions": ref(SESSIONS),
+        },
+        SESSIONS: lambda: collection(
+            SESSIONS, "SessionCollection", "Session Collection", [f"{SESSIONS}/{s.id}" for s in bmc.sessions.all()]
+        ),
+    }
+    if "SimpleUpdate" in (bmc.spec.install_methods or []):
+        out[SIMPLE_UPDATE_INFO] = simple_update_info
+    for component in bmc.components:
+        out[component.uri] = _bind(firmware_member, component)
+    by_collection: dict[str, list[Component]] = defaultdict(list)
+    for component in bmc.components:
+        if component.slug not in ("bmc", "bios", "cpld"):
+            by_collection[component.related.collection].append(component)
+            out[component.related.uri] = _bind(related_member, component)
+    out[shape.chassis_uri] = lambda: chassis(bmc, by_collection)
+    for uri, members in by_collection.items():
+        name = uri.rsplit("/", 1)[-1]
+        out[uri] = _bind_collection(uri, f"{name}Collection", name, [m.related.uri for m in members])
+    _storage(bmc, by_collection, out)
+    out.setdefault(
+        f"{shape.system_uri}/Processors",
+        _bind_collection(f"{shape.system_uri}/Processors", "ProcessorCollection", "Processors", []),
+    )
+    if f"{shape.chassis_uri}/PowerSubsystem/PowerSupplies" in by_collection:
+        out[f"{shape.chassis_uri}/PowerSubsystem"] = lambda: {
+            "@odata.type": "#PowerSubsystem.v1_1_0.PowerSubsystem",
+            "@odata.id": f"{shape.chassis_uri}/PowerSubsystem",
+            "Id": "PowerSubsystem",
+            "Name": "Power Subsystem",
+            "Status": _OK,
+            "PowerSupplies": ref(f"{shape.chassis_uri}/PowerSubsystem/PowerSupplies"),
+        }
+    if shape.has_dell_jobs:
+        out[shape.dell_jobs_uri] = lambda: collection(
+            shape.dell_jobs_uri, "DellJobCollection", "JobQueue", [f"{shape.dell_jobs_uri}/{t}" for t in bmc.tasks]
+        )
+    return out
+
+
+def _storage(bmc: SimulatedBmc, by_collection: dict[str, list[Component]], out: dict[str, Renderer]) -> None:
+    """Storage resources (``Systems/<id>/Storage/<sid>``) around storage controllers, linking the drives."""
+    shape = bmc.shape
+    controllers = [c for c in bmc.components if c.slug == "storage-controller"]
+    drives = [c.related.uri for c in bmc.components if c.slug == "drive"]
+    storages = [f"{shape.storage_uri}/{c.related.member_id}" for c in controllers]
+    out[shape.storage_uri] = _bind_collection(shape.storage_uri, "StorageCollection", "Storage Collection", storages)
+    for controller, uri in zip(controllers, storages, strict=True):
+        out[uri] = _bind_storage(uri, controller, drives)
+
+
+def _bind(render: Callable[[Component], Document], component: Component) -> Renderer:
+    return lambda: render(component)
+
+
+def _bind_collection(uri: str, odata_type: str, name: str, members: list[str]) -> Renderer:
+    return lambda: collection(uri, odata_type, name, members)
+
+
+def _bind_storage(uri: str, controller: Component, drives: list[str]) -> Renderer:
+    return lambda: {
+        "@odata.type": "#Storage.v1_13_0.Storage",
+        "@odata.id": uri,
+        "Id": controller.related.member_id,
+        "Name": controller.spec.name,
+        "Status": _OK,
+        "Controllers": ref(controller.related.collection),
+        "Drives": [ref(d) for d in drives],
+        "Drives@odata.count": len(drives),
+    }

@@ -1,0 +1,234 @@
+"""The two Redfish dialects the simulator speaks: Dell-like (iDRAC) and Supermicro-like.
+
+A shape fixes resource ids and URIs, task ids and names, which reset types are offered, and the behaviours that
+differ between vendors (sources: ``shared/reference/redfish.md``, the DMTF public rack-server mockup, the
+vendors' published Redfish output):
+
+* Dell-like answers ``GET`` of a running task with 200 (the sushy pitfall: ``TaskMonitor.wait()`` returns at
+  once), keeps a Dell job (``Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/<id>``) beside each task, schedules BIOS
+  installs until the host resets, accepts a second install while one runs (as iDRAC queues jobs) and answers
+  409 to a power request for the state the host is already in.
+* Supermicro-like answers 202 from the task and its task monitor while the task runs, and 200 once it has ended;
+  it refuses a second install while one runs (503, ``ServiceTemporarilyUnavailable``) and treats power requests
+  for the current state as no-ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from flasher_sandbox.bmc.config import ShapeName
+
+REDFISH: Final = "/redfish/v1"
+#: The Task collection (both shapes).
+TASKS: Final = f"{REDFISH}/TaskService/Tasks"
+#: Where Supermicro-like task monitors live.
+TASK_MONITORS: Final = f"{REDFISH}/TaskMonitor"
+
+#: iDRAC-style component ids (the number in ``Installed-<id>__<FQDD>``) by component type.
+_DELL_COMPONENT_IDS: Final[dict[str, int]] = {
+    "bmc": 25227,
+    "bios": 159,
+    "cpld": 27763,
+    "nic": 104483,
+    "drive": 110434,
+    "storage-controller": 108553,
+    "psu": 27914,
+    "backplane": 2008,
+    "tpm": 109673,
+    "gpu": 101112,
+    "cpu": 101113,
+}
+#: Dell job names by component type (as iDRAC names firmware update jobs).
+_DELL_JOB_NAMES: Final[dict[str, str]] = {
+    "bmc": "iDRAC with Lifecycle Controller",
+    "bios": "BIOS",
+    "cpld": "CPLD",
+    "nic": "Network",
+    "drive": "Serial ATA",
+    "storage-controller": "SAS RAID",
+    "psu": "Power Supply",
+}
+
+
+@dataclass(frozen=True)
+class Related:
+    """Where a component's ``RelatedItem`` resource lives: its collection URI, member Id and Redfish type."""
+
+    collection: str
+    member_id: str
+    odata_type: str
+
+    @property
+    def uri(self) -> str:
+        """The member's URI."""
+        return f"{self.collection}/{self.member_id}"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One vendor dialect. See the module docstring for the behaviours each flag stands for."""
+
+    name: ShapeName
+    system_id: str
+    manager_id: str
+    chassis_id: str
+    service_vendor: str
+    product: str
+    redfish_version: str
+    multipart_path: str
+    http_push_path: str
+    task_answers_202_while_running: bool
+    has_task_monitor: bool
+    has_dell_jobs: bool
+    refuses_concurrent_install: bool
+    conflict_on_same_power_state: bool
+    system_reset_types: tuple[str, ...]
+    manager_reset_types: tuple[str, ...]
+    boot_targets: tuple[str, ...]
+
+    @property
+    def system_uri(self) -> str:
+        return f"{REDFISH}/Systems/{self.system_id}"
+
+    @property
+    def manager_uri(self) -> str:
+        return f"{REDFISH}/Managers/{self.manager_id}"
+
+    @property
+    def chassis_uri(self) -> str:
+        return f"{REDFISH}/Chassis/{self.chassis_id}"
+
+    @property
+    def storage_uri(self) -> str:
+        return f"{self.system_uri}/Storage"
+
+    @property
+    def dell_jobs_uri(self) -> str:
+        return f"{self.manager_uri}/Oem/Dell/Jobs"
+
+    def default_apply_time(self, slug: str) -> str:
+        """``@Redfish.OperationApplyTime`` when the request gives none: iDRAC stages BIOS until a host reset."""
+        return "OnReset" if self.name == "dell" and slug == "bios" else "Immediate"
+
+    def task_id(self, sequence: int, epoch: int) -> str:
+        """The Id of the ``sequence``-th task (1-based) of a BMC started at Unix time ``epoch``: iDRAC-style
+        ``JID_`` and 12 digits for Dell-like, a plain counter for Supermicro-like."""
+        if self.name == "dell":
+            return f"JID_{(epoch % 10**9) * 1000 + sequence:012d}"
+        return str(sequence)
+
+    def job_name(self, slug: str, component_name: str) -> str:
+        """The task's Name."""
+        if self.name == "dell":
+            return f"Firmware Update: {_DELL_JOB_NAMES.get(slug, component_name)}"
+        return f"{component_name} Update"
+
+    def inventory_id(self, slug: str, ordinal: int, related: Related) -> str:
+        """The FirmwareInventory member Id of the ``ordinal``-th (1-based) component of type ``slug``."""
+        if self.name == "dell":
+            fqdd = {"bmc": "iDRAC.Embedded.1-1", "bios": "BIOS.Setup.1-1", "cpld": "CPLD.Embedded.1"}.get(
+                slug, related.member_id
+            )
+            return f"Installed-{_DELL_COMPONENT_IDS.get(slug, 1000)}__{fqdd}"
+        fixed = {"bmc": "BMC", "bios": "BIOS", "cpld": "CPLD_Motherboard"}
+        if slug in fixed and ordinal == 1:
+            return fixed[slug]
+        return f"{slug.upper().replace('-', '_')}_{ordinal}"
+
+    def related(self, slug: str, ordinal: int) -> Related:
+        """The resource a component's ``RelatedItem`` points to (bmc: the Manager, bios: the System, cpld: the
+        Chassis; NICs, drives, PSUs, backplanes and TPMs under the Chassis; storage controllers, CPUs and GPUs
+        under the System)."""
+        dell = self.name == "dell"
+        if slug == "bmc":
+            return Related(f"{REDFISH}/Managers", self.manager_id, "#Manager.v1_17_0.Manager")
+        if slug == "bios":
+            return Related(f"{REDFISH}/Systems", self.system_id, "#ComputerSystem.v1_20_0.ComputerSystem")
+        if slug == "cpld":
+            return Related(f"{REDFISH}/Chassis", self.chassis_id, "#Chassis.v1_22_0.Chassis")
+        if slug == "nic":
+            member = f"NIC.Slot.{ordinal}" if dell else str(ordinal)
+            return Related(f"{self.chassis_uri}/NetworkAdapters", member, "#NetworkAdapter.v1_9_0.NetworkAdapter")
+        if slug == "drive":
+            member = f"Disk.Bay.{ordinal - 1}" if dell else f"Disk.{ordinal - 1}"
+            return Related(f"{self.chassis_uri}/Drives", member, "#Drive.v1_17_0.Drive")
+        if slug == "storage-controller":
+            member = f"RAID.Integrated.{ordinal}-1" if dell else f"HA-RAID.{ordinal - 1}"
+            return Related(
+                f"{self.storage_uri}/{member}/Controllers", member, "#StorageController.v1_7_0.StorageController"
+            )
+        if slug == "psu":
+            member = f"PSU.Slot.{ordinal}" if dell else str(ordinal - 1)
+            return Related(
+                f"{self.chassis_uri}/PowerSubsystem/PowerSupplies", member, "#PowerSupply.v1_5_0.PowerSupply"
+            )
+        if slug in ("cpu", "gpu"):
+            member = (
+                f"{'CPU.Socket' if slug == 'cpu' else 'Video.Slot'}.{ordinal}" if dell else f"{slug.upper()}{ordinal}"
+            )
+            return Related(f"{self.system_uri}/Processors", member, "#Processor.v1_18_0.Processor")
+        member = f"{slug.capitalize()}.{ordinal}"
+        return Related(f"{self.chassis_uri}/PCIeDevices", member, "#PCIeDevice.v1_11_0.PCIeDevice")
+
+
+DELL: Final = Shape(
+    name="dell",
+    system_id="System.Embedded.1",
+    manager_id="iDRAC.Embedded.1",
+    chassis_id="System.Embedded.1",
+    service_vendor="Dell",
+    product="Integrated Dell Remote Access Controller",
+    redfish_version="1.17.0",
+    multipart_path=f"{REDFISH}/UpdateService/MultipartUpload",
+    http_push_path=f"{REDFISH}/UpdateService/FirmwareInventory",
+    task_answers_202_while_running=False,
+    has_task_monitor=False,
+    has_dell_jobs=True,
+    refuses_concurrent_install=False,
+    conflict_on_same_power_state=True,
+    system_reset_types=(
+        "On",
+        "ForceOff",
+        "ForceRestart",
+        "GracefulRestart",
+        "GracefulShutdown",
+        "PushPowerButton",
+        "Nmi",
+        "PowerCycle",
+    ),
+    manager_reset_types=("GracefulRestart",),
+    boot_targets=("None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"),
+)
+
+SUPERMICRO: Final = Shape(
+    name="supermicro",
+    system_id="1",
+    manager_id="1",
+    chassis_id="1",
+    service_vendor="Supermicro",
+    product="",
+    redfish_version="1.11.0",
+    multipart_path=f"{REDFISH}/UpdateService/upload",
+    http_push_path=f"{REDFISH}/UpdateService/HttpPush",
+    task_answers_202_while_running=True,
+    has_task_monitor=True,
+    has_dell_jobs=False,
+    refuses_concurrent_install=True,
+    conflict_on_same_power_state=False,
+    system_reset_types=(
+        "On",
+        "ForceOff",
+        "GracefulShutdown",
+        "GracefulRestart",
+        "ForceRestart",
+        "Nmi",
+        "ForceOn",
+        "PowerCycle",
+    ),
+    manager_reset_types=("ForceRestart", "GracefulRestart"),
+    boot_targets=("None", "Pxe", "Hdd", "Cd", "Usb", "BiosSetup", "UsbCd", "UefiBootNext", "UefiHttp"),
+)
+
+SHAPES: Final[dict[ShapeName, Shape]] = {"dell": DELL, "supermicro": SUPERMICRO}

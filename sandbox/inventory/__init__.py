@@ -1,6 +1,0 @@
-"""A Serverservice-compatible inventory server on SQLite (the sandbox's stand-in for metal-toolbox's inventory).
-
-Entry points: ``flasher-sandbox inventory`` (:mod:`sandbox.inventory.cli`), :func:`sandbox.inventory.app.create_app`
-(the WSGI app), :func:`sandbox.inventory.seed.load_seed` (bulk-load a fleet). The seed format and the
-differences from the reference server are in ``sandbox/inventory/README.md``.
-"""

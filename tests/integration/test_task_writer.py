@@ -1,0 +1,216 @@
+"""The status writer against the sandbox inventory: fenced, owned, never blocking the work."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from flasher.config import InventorySettings
+from flasher.constants import TASK_NAMESPACE
+from flasher.inventory import InventoryClient
+from flasher.queue import LeaseFence
+from flasher.service.heartbeat import Heartbeat
+from flasher.task.fence import LeaseLostError
+from flasher.task.model import InstallTask, TaskKind, TaskStatus, parse_install_task
+from flasher.task.writer import StatusWriter, TaskReplacedError
+from tests.support.control_helpers import TestFence as FakeFence
+from tests.support.inventory import InventoryServer
+from tests.support.queue_helpers import make_queue
+
+pytestmark = pytest.mark.integration
+
+
+def client(server: InventoryServer, deadline: float = 0.3) -> InventoryClient:
+    return InventoryClient(InventorySettings(url=server.url, retry_deadline=deadline, retry_max_wait=0.05))
+
+
+def running_task(inventory: InventoryClient, **extra: Any) -> tuple[str, dict[str, Any]]:
+    uuid = inventory.create_server("writer-test", facility="sandbox")
+    data = {
+        "method": "out-of-band",
+        "status": "active",
+        "priority": 2,
+        "requester": "alice",
+        "firmwareSet": "dell-r6515",
+        "taskID": "task-1",
+        "worker": "flasher-0",
+        "ticket": "OPS-42",  # a key flasher does not know: kept
+        **extra,
+    }
+    inventory.create_attribute(uuid, TASK_NAMESPACE, data)
+    return uuid, data
+
+
+def writer_for(
+    inventory: InventoryClient, uuid: str, data: dict[str, Any], fence: FakeFence, **kw: Any
+) -> StatusWriter[InstallTask]:
+    return StatusWriter(inventory, uuid, TaskKind.INSTALL, parse_install_task(data), fence, **kw)
+
+
+def stored(inventory: InventoryClient, uuid: str) -> dict[str, Any]:
+    return inventory.get_attribute(uuid, TASK_NAMESPACE).data
+
+
+def test_update_writes_messages_and_heartbeat_keeping_unknown_keys(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+
+    writer.update(message="installing 2.7.3: Running 40%", component="bios")
+    writer.update(message="installing 2.7.3: Running 60%", component="bios", replace_last=True)
+    first_beat = stored(inventory, uuid)["updatedAt"]
+    time.sleep(1.1)
+    writer.heartbeat()
+
+    after = stored(inventory, uuid)
+    assert after["ticket"] == "OPS-42"
+    assert len(after["messages"]) == 1 and after["messages"][0].endswith("[bios] installing 2.7.3: Running 60%")
+    assert after["updatedAt"] > first_beat
+    assert not writer.pending
+
+
+def test_operator_cancel_written_during_the_run_is_kept_and_seen(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    writer.update(message="connected")
+
+    inventory.replace_attribute(uuid, TASK_NAMESPACE, {**stored(inventory, uuid), "cancel": True})
+    writer.update(message="reading versions")
+
+    assert writer.cancel_requested
+    assert stored(inventory, uuid)["cancel"] is True
+
+
+def test_cancel_through_the_lease_is_reported(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    fence = FakeFence()
+    writer = writer_for(inventory, uuid, data, fence)
+    fence.cancel = True
+    assert writer.check().cancel_requested
+    assert writer.cancel_requested
+
+
+@pytest.mark.parametrize(
+    "operator_data",
+    [
+        {"status": "", "firmwareSet": "dell-r6515-v2"},  # a new request over the running one
+        {"status": "active", "taskID": "task-2"},  # another task
+        {"priority": 9},  # garbage that does not parse
+        {"status": "failed", "error": "stopped by hand"},  # the operator ended it: flasher never moves it back
+        {"status": "cancelled"},
+    ],
+)
+def test_a_replaced_attribute_is_never_overwritten(
+    clean_inventory: InventoryServer, operator_data: dict[str, Any]
+) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    replacement = {**data, **operator_data}
+    inventory.replace_attribute(uuid, TASK_NAMESPACE, replacement)
+
+    with pytest.raises(TaskReplacedError):
+        writer.update(message="installing")
+    with pytest.raises(TaskReplacedError):
+        writer.check()  # stays replaced without another read
+    assert stored(inventory, uuid) == replacement
+
+
+def test_a_deleted_attribute_counts_as_replaced(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    inventory.delete_attribute(uuid, TASK_NAMESPACE)
+    with pytest.raises(TaskReplacedError, match="deleted"):
+        writer.update(message="installing")
+
+
+def test_a_lost_lease_writes_nothing(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    fence = FakeFence()
+    writer = writer_for(inventory, uuid, data, fence)
+    fence.lost = True
+    with pytest.raises(LeaseLostError):
+        writer.update(message="should not appear")
+    assert stored(inventory, uuid) == data
+
+
+def test_progress_waits_out_an_unavailable_inventory(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    with clean_inventory.faults(every=1, status=503):
+        writer.update(message="installing while the inventory is down")  # does not raise
+        assert writer.pending
+    writer.update(message="inventory back")
+    assert not writer.pending
+    messages = stored(inventory, uuid)["messages"]
+    assert [m.split(" ", 1)[1] for m in messages] == ["installing while the inventory is down", "inventory back"]
+
+
+def test_finish_insists_until_the_inventory_answers(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence(), write_timeout=30, retry_interval=0.1)
+    clean_inventory.set_faults(every=1, status=503)
+    threading.Timer(1.0, clean_inventory.clear_faults).start()
+
+    assert writer.finish(TaskStatus.SUCCESS, message="all components installed")
+
+    after = stored(inventory, uuid)
+    assert after["status"] == "success" and after["completedAt"]
+    assert "error" not in after  # no "error": null
+    assert after["messages"][-1].endswith("all components installed")
+
+
+def test_finish_gives_up_after_its_timeout(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence(), write_timeout=0.5, retry_interval=0.1)
+    with clean_inventory.faults(every=1, status=503):
+        assert not writer.finish(TaskStatus.FAILED, error="BMC said no")
+    assert writer.final_attribute()["status"] == "failed"
+    assert writer.final_attribute()["error"] == "BMC said no"
+    assert stored(inventory, uuid)["status"] == "active"
+
+
+def test_a_final_status_written_once_may_be_written_again(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    assert writer.finish(TaskStatus.SUCCESS, message="done")
+    writer.heartbeat()  # a beat racing the end of the run: its own final status is not someone else's
+    assert stored(inventory, uuid)["status"] == "success"
+
+
+def test_the_heartbeat_keeps_the_lease_while_finish_waits_for_the_inventory(
+    clean_inventory: InventoryServer, redis_url: str
+) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    queue = make_queue(redis_url, lease_seconds=2)
+    queue.drop(uuid)
+    queue.enqueue(uuid, kind="install", task_id="task-1", priority=2)
+    lease = queue.claim("flasher-0")
+    assert lease is not None and lease.server_id == uuid
+    writer = writer_for(inventory, uuid, data, LeaseFence(queue, lease), write_timeout=60, retry_interval=0.1)  # type: ignore[arg-type]
+    heartbeat = Heartbeat(queue, lease, writer, interval=0.2).start()
+    clean_inventory.set_faults(every=1, status=503)
+    back = threading.Timer(5.0, clean_inventory.clear_faults)  # down for longer than the lease
+    back.start()
+    try:
+        assert writer.finish(TaskStatus.SUCCESS, message="all components installed")
+    finally:
+        back.cancel()
+        heartbeat.stop()
+        clean_inventory.clear_faults()
+
+    assert stored(inventory, uuid)["status"] == "success"
+    assert not heartbeat.lost
+    queue.ack(lease)  # still held

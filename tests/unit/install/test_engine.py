@@ -1,0 +1,319 @@
+"""The install engine with a scripted BMC, for paths a simulator cannot force on cue: an install request lost on
+the wire, a lease lost in the middle of a BMC task, resuming without a recorded task, retries of the connect step.
+Everything else is covered end to end in ``tests/integration/test_install_worker.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from flasher.bmc import (
+    BMC,
+    BMCComponent,
+    BMCInterruptedError,
+    BMCRequestUnansweredError,
+    BMCTimeoutError,
+    BMCUnreachableError,
+    TaskHandle,
+    TaskProgress,
+    UpdateCapabilities,
+)
+from flasher.checksum import Checksum
+from flasher.config import Settings
+from flasher.install.engine import InstallEngine
+from flasher.install.plan import Decision, InstallPlan, PlannedInstall
+from flasher.install.state import InstallState, PriorItem, StopReason
+from flasher.store.store import CachedImage
+from flasher.task.fence import LeaseLostError
+from flasher.task.model import ComponentStatus, FirmwareAction, InstallMode
+from flasher.task.run import Outcome
+
+RUNNING = TaskProgress("Running", 50, "OK", (), False, False, False)
+AWAITING = TaskProgress("Pending", 10, "OK", ("Task successfully scheduled.",), False, False, True)
+DONE = TaskProgress("Completed", 100, "OK", (), True, True, False)
+
+
+class ScriptedBMC:
+    """A BMC with ``versions`` by slug; an install completes to the version in ``targets`` when followed."""
+
+    base_url = "http://bmc.test"
+
+    def __init__(self, versions: dict[str, str], targets: dict[str, str], *, power: str = "On") -> None:
+        self.versions = dict(versions)
+        self.targets = targets
+        self.power = power
+        self.calls: list[str] = []
+        self.install_errors: list[Exception] = []
+        self.running: list[str] = []  # slugs whose task runs on the BMC
+        self.awaiting: set[str] = set()  # slugs whose task waits for a host reset
+        self.during_task: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> ScriptedBMC:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def _component(self, slug: str) -> BMCComponent:
+        return BMCComponent(
+            slug, f"/fw/{slug}", slug, slug.upper(), self.versions[slug], True, None, None, None, None, None
+        )
+
+    def firmware_inventory(self) -> list[BMCComponent]:
+        return [self._component(slug) for slug in self.versions]
+
+    def update_capabilities(self) -> UpdateCapabilities:
+        return UpdateCapabilities(False, (), "/push", None, ())
+
+    def install(self, component: BMCComponent, **_: Any) -> TaskHandle:
+        self.calls.append(f"install {component.slug}")
+        self.running.append(component.slug)  # the request reached the BMC, whatever the answer
+        if self.install_errors:
+            raise self.install_errors.pop(0)
+        return TaskHandle(f"/tasks/{component.slug}", "multipart")
+
+    def running_tasks(self) -> list[TaskHandle]:
+        return [TaskHandle(f"/tasks/{slug}", "unknown") for slug in self.running]
+
+    def wait_for_task(
+        self,
+        handle: TaskHandle,
+        *,
+        timeout: float,
+        on_progress: Callable[[TaskProgress], None] | None = None,
+        keep_going: Callable[[], bool] | None = None,
+        return_on_awaiting_reset: bool = True,
+    ) -> TaskProgress:
+        slug = handle.uri.rsplit("/", 1)[-1]
+        self.calls.append(f"follow {slug}")
+        self.during_task()
+        if keep_going is not None and not keep_going():
+            raise BMCInterruptedError("stopped following")
+        if on_progress is not None:
+            on_progress(RUNNING)
+        if slug in self.awaiting and return_on_awaiting_reset:
+            return AWAITING
+        if slug in self.running:
+            self.running.remove(slug)
+            self.versions[slug] = self.targets[slug]
+        return DONE
+
+    def wait_for_version(self, component: BMCComponent, version: str, *, timeout: float) -> BMCComponent:
+        if self.versions[component.slug] != version:
+            raise BMCTimeoutError(f"{component.slug} reports {self.versions[component.slug]}, expected {version}")
+        return self._component(component.slug)
+
+    def power_state(self) -> str:
+        return self.power
+
+    def set_power(self, action: str, *, wait: bool = True, timeout: float = 300.0) -> str:
+        self.calls.append(f"power {action}")
+        self.power = "Off" if action in ("off", "soft") else "On"
+        if action in ("reset", "on"):
+            self.awaiting.clear()
+        return self.power
+
+    def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:
+        self.calls.append("reset_bmc")
+
+
+class Reporter:
+    """Records messages; ``lost`` makes every fence check (and write) fail; ``stop`` is the stop reason."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.lost = False
+        self.stop: StopReason | None = None
+
+    def fence(self) -> None:
+        if self.lost:
+            raise LeaseLostError("lease lost")
+
+    def stop_reason(self) -> StopReason | None:
+        self.fence()
+        return self.stop
+
+    def report(
+        self,
+        state: InstallState,
+        message: str | None = None,
+        *,
+        component: str | None = None,
+        replace_last: bool = False,
+    ) -> None:
+        self.fence()
+        if message is not None:
+            self.messages.append(f"[{component}] {message}" if component else message)
+
+
+class Images:
+    def __init__(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "image.bin"
+        self.path.write_bytes(b"image")
+
+    def fetch(self, item: PlannedInstall, *, on_progress: Any, deadline: float) -> CachedImage:
+        return CachedImage(self.path, Checksum.parse(item.checksum), 5)
+
+    def publish(self, image: CachedImage, filename: str) -> str | None:
+        return None
+
+    def unpublish(self, url: str) -> None:
+        pass
+
+
+def _item(slug: str, installed: str, target: str, **extra: Any) -> PlannedInstall:
+    return PlannedInstall(
+        component=slug,
+        component_uuid=f"u-{slug}",
+        component_name=slug.upper(),
+        installed_version=installed,
+        version=target,
+        image_url=f"http://repo/{slug}.bin",
+        checksum="sha256:" + "a" * 64,
+        decision=Decision.INSTALL,
+        reason="upgrade",
+        **extra,
+    )
+
+
+def _engine(
+    bmc: ScriptedBMC | Callable[[], BMC], reporter: Reporter, tmp_path: Path, *items: PlannedInstall, **kw: Any
+) -> InstallEngine:
+    plan = InstallPlan(server_uuid="s", mode=InstallMode.PREDEFINED_FIRMWARE, items=items)
+    connect = bmc if callable(bmc) and not isinstance(bmc, ScriptedBMC) else (lambda: cast(BMC, bmc))
+    return InstallEngine(
+        plan,
+        connect=connect,
+        images=Images(tmp_path),
+        reporter=reporter,
+        settings=Settings(),
+        sleep=lambda _s: None,
+        **kw,
+    )
+
+
+def test_an_install_request_without_an_answer_is_followed_on_the_bmc_not_sent_again(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.install_errors.append(BMCRequestUnansweredError("no answer; the install may have started"))
+    result = _engine(bmc, Reporter(), tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow"))] == ["install bios", "follow bios"]
+    assert result.versions == {"u-bios": "2"}
+
+
+def test_an_unanswered_install_request_without_a_bmc_task_fails_and_is_never_sent_again(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.install_errors.append(BMCRequestUnansweredError("no answer; the install may have started"))
+    bmc.running_tasks = lambda: []  # type: ignore[method-assign]  # a BMC without a TaskService
+    result = _engine(bmc, Reporter(), tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.FAILED
+    assert [c for c in bmc.calls if c.startswith("install")] == ["install bios"]
+    assert "not sent again" in (result.error or "")
+
+
+def test_an_install_request_that_never_reached_the_bmc_is_sent_again(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.install_errors.append(BMCUnreachableError("connection refused"))
+    bmc.running = []
+    original = bmc.install
+
+    def install(component: BMCComponent, **kw: Any) -> TaskHandle:
+        if bmc.install_errors:  # refused: the BMC never saw it
+            bmc.calls.append(f"install {component.slug}")
+            raise bmc.install_errors.pop(0)
+        return original(component, **kw)
+
+    bmc.install = install  # type: ignore[method-assign]
+    result = _engine(bmc, Reporter(), tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith("install")] == ["install bios", "install bios"]
+
+
+def test_a_lease_lost_while_the_bmc_flashes_stops_at_once_without_touching_power(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    reporter = Reporter()
+    bmc.during_task = lambda: setattr(reporter, "lost", True)
+    plan = (_item("bmc", "1", "2", pre_actions=(FirmwareAction.POWER_OFF_HOST,)), _item("bios", "1", "2"))
+    result = _engine(bmc, reporter, tmp_path, *plan).run()
+    assert result.outcome is Outcome.LOST
+    assert bmc.calls == ["power soft", "install bmc", "follow bmc", "close"]  # the host is not powered back on
+    assert bmc.power == "Off"
+
+
+def test_a_post_action_power_off_leaves_the_host_off_and_a_reset_for_the_bios_replaces_reset_host(
+    tmp_path: Path,
+) -> None:
+    bmc = ScriptedBMC({"bios": "1", "nic": "1"}, {"bios": "2", "nic": "2"})
+    bmc.awaiting.add("bios")
+    bios = _item("bios", "1", "2", post_actions=(FirmwareAction.RESET_HOST,))
+    nic = _item("nic", "1", "2", post_actions=(FirmwareAction.POWER_OFF_HOST,))
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, bios, nic).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith("power")] == ["power reset", "power soft"]
+    assert bmc.power == "Off"
+    assert "[bios] the BMC applies 2 at the next host reset: resetting the host" in reporter.messages
+
+
+def test_a_cancel_at_the_safe_point_restores_the_power_a_pre_action_changed(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    reporter = Reporter()
+    bmc.during_task = lambda: setattr(reporter, "stop", StopReason.CANCEL)
+    plan = (_item("bmc", "1", "2", pre_actions=(FirmwareAction.POWER_OFF_HOST,)), _item("bios", "1", "2"))
+    result = _engine(bmc, reporter, tmp_path, *plan).run()
+    assert result.outcome is Outcome.CANCELLED
+    assert [c for c in bmc.calls if c.startswith(("power", "install"))] == ["power soft", "install bmc", "power on"]
+    assert result.state is not None
+    assert [s.status for s in result.state.items] == [ComponentStatus.INSTALLED, ComponentStatus.PENDING]
+
+
+def test_resuming_without_a_recorded_task_follows_the_bmcs_running_task(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.running.append("bios")  # the earlier owner's install, sent before it could record the task
+    prior = {"u-bios": PriorItem(ComponentStatus.ACTIVE)}
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), prior=prior, initial_power="Off").run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert "install bios" not in bmc.calls and "follow bios" in bmc.calls
+    assert "[bios] following BMC task /tasks/bios of an earlier attempt" in reporter.messages
+    assert bmc.calls[-2:] == ["power off", "close"]  # back to the power state the first attempt found
+
+
+@pytest.mark.parametrize(("failures", "outcome"), [(2, Outcome.SUCCESS), (3, Outcome.RETRY)])
+def test_connect_is_retried_under_its_policy(tmp_path: Path, failures: int, outcome: Outcome) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    tries: list[int] = []
+
+    def connect() -> BMC:
+        tries.append(1)
+        if len(tries) <= failures:
+            raise BMCUnreachableError("connection refused")
+        return cast(BMC, bmc)
+
+    result = _engine(connect, Reporter(), tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is outcome and len(tries) == min(failures + 1, 3)
+    if outcome is Outcome.RETRY:
+        assert result.error == "BMC unreachable: connection refused" and bmc.calls == []
+
+
+def test_a_resumed_task_waits_for_a_bmc_restarting_into_its_new_firmware(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "2"}, {"bmc": "2"})
+    tries: list[int] = []
+
+    def connect() -> BMC:
+        tries.append(1)
+        if len(tries) <= 6:  # more than the connect policy's 3 attempts
+            raise BMCUnreachableError("connection refused")
+        return cast(BMC, bmc)
+
+    prior = {"u-bmc": PriorItem(ComponentStatus.ACTIVE, bmc_task="/tasks/bmc")}
+    result = _engine(connect, Reporter(), tmp_path, _item("bmc", "1", "2"), prior=prior).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert len(tries) == 7 and "install bmc" not in bmc.calls
+    assert result.state is not None and result.state.items[0].message.startswith("installed 2 by the earlier attempt")
