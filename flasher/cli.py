@@ -32,6 +32,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("bmc", "bmc"),
     ("install", "install"),
     ("task", "task"),
+    ("rollout", "rollout"),
     ("run", "run"),
 )
 

@@ -279,6 +279,37 @@ class ControlSettings(_Section):
     boot_timeout: float = Field(60.0, gt=0)
 
 
+def _default_expected_minutes() -> dict[str, float]:
+    # What a firmware install of each component type takes on real BMCs, flash and the restarts it needs
+    # included (vendors' release notes: a BIOS 10-20 min with its host restart, a BMC 10-15 min with its own).
+    return {"bmc": 15, "bios": 20, "cpld": 20, "nic": 10, "drive": 10, "storage-controller": 15, "psu": 10}
+
+
+class RolloutSettings(_Section):
+    """Fleet rollouts (:mod:`flasher.rollout`): how long installs are expected to take (maintenance windows) and
+    how often the controller moves each rollout."""
+
+    #: Minutes one install of a component type is expected to take; a member starts inside a maintenance window
+    #: only when the sum over its planned installs fits in what is left of the window.
+    expected_minutes: dict[str, float] = Field(default_factory=_default_expected_minutes)
+    #: Minutes for a component type ``expected_minutes`` does not name.
+    default_minutes: float = Field(15.0, gt=0)
+    #: Seconds between two controller ticks of this replica (a member ending here ticks at once as well).
+    tick_interval: float = Field(5.0, gt=0)
+    #: The lock that lets one replica at a time tick a rollout expires after this many seconds.
+    lock_seconds: float = Field(60.0, gt=0)
+    #: Seconds a tick may spend writing waiting reasons into members; the rest are written by the next tick.
+    reason_budget: float = Field(10.0, gt=0)
+
+    @field_validator("expected_minutes")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {slug: minutes for slug, minutes in value.items() if minutes <= 0}
+        if bad:
+            raise ValueError(f"minutes must be > 0, got {bad}")
+        return value
+
+
 class Settings(BaseSettings):
     """All of flasher's settings. Load with :func:`load_settings`."""
 
@@ -299,6 +330,7 @@ class Settings(BaseSettings):
     fileserver: FileServerSettings = Field(default_factory=FileServerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
 
     _yaml_file: ClassVar[Path | None] = None
 

@@ -19,6 +19,10 @@ OUTOFBAND_STATUS_NAMESPACE: Final = "sh.hollow.alloy.outofband.status"
 INBAND_STATUS_NAMESPACE: Final = "sh.hollow.alloy.inband.status"
 #: A firmware set's labels, e.g. ``{"vendor": "dell", "model": "r6515"}``.
 FIRMWARE_SET_LABELS_NAMESPACE: Final = "sh.hollow.firmware_set.labels"
+#: A fleet rollout's record: an attribute of the firmware set named ``ROLLOUT_RECORD_PREFIX + <name>``.
+ROLLOUT_NAMESPACE: Final = "sh.hollow.flasher.rollout"
+#: The name of a rollout's record firmware set is this prefix and the rollout's name.
+ROLLOUT_RECORD_PREFIX: Final = "flasher-rollout/"
 #: The credential slug of a server's BMC (``GET /servers/{uuid}/credentials/bmc``).
 BMC_CREDENTIAL_SLUG: Final = "bmc"
 

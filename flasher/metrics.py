@@ -41,3 +41,19 @@ INVENTORY_ERRORS = Counter(
 BMC_ERRORS = Counter("flasher_bmc_errors_total", "BMC errors, by error class.", ["error"])
 BYTES_DOWNLOADED = Counter("flasher_firmware_bytes_downloaded_total", "Firmware image bytes downloaded into the store.")
 BYTES_SERVED = Counter("flasher_firmware_bytes_served_total", "Firmware image bytes served to BMCs by the file server.")
+ROLLOUT_MEMBERS = Gauge(
+    "flasher_rollout_members",
+    "Members of each active rollout by status (new, queued, active, success, failed, cancelled), as the replica"
+    " that ticked the rollout last saw them.",
+    ["rollout", "status"],
+)
+ROLLOUT_HALTS = Counter(
+    "flasher_rollout_halts_total",
+    "Firmware halted by a rollout's breaker (counted once per rollout, generation and firmware).",
+    ["rollout", "firmware"],
+)
+ROLLOUT_WAITING = Gauge(
+    "flasher_rollout_waiting",
+    "Waiting members of each active rollout by the reason they wait (wave, window, cap, breaker, paused, aborted).",
+    ["rollout", "reason"],
+)

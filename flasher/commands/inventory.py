@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from flasher.commands.common import fail, print_json, print_table, state
-from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher.constants import ROLLOUT_NAMESPACE, ROLLOUT_RECORD_PREFIX, SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.inventory.client import InventoryClient
 from flasher.inventory.errors import InventoryError
 from flasher.inventory.models import FirmwareSet, Server
@@ -147,6 +147,10 @@ def _firmware_summary(fw_set: FirmwareSet) -> str:
     return ", ".join(f"{fw.component} {fw.version}" for fw in fw_set.component_firmware) or "-"
 
 
+def _rollout_record(fw_set: FirmwareSet) -> bool:
+    return fw_set.attribute(ROLLOUT_NAMESPACE) is not None or fw_set.name.startswith(ROLLOUT_RECORD_PREFIX)
+
+
 @app.command("firmware-sets")
 def firmware_sets(
     ctx: typer.Context,
@@ -155,11 +159,14 @@ def firmware_sets(
     name: Annotated[str | None, typer.Option("--name", help="Only the set with this name.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List firmware sets with their labels and firmware (component and version)."""
+    """List firmware sets with their labels and firmware (component and version).
+
+    Rollout records (sets named flasher-rollout/NAME: see flasher rollout list) are not listed.
+    """
     labels = {key: value for key, value in (("vendor", vendor), ("model", model)) if value}
     client = _client(ctx)
     with _inventory_errors():
-        found = client.list_firmware_sets(name=name, labels=labels)
+        found = [s for s in client.list_firmware_sets(name=name, labels=labels) if not _rollout_record(s)]
     if as_json:
         print_json(found)
         return

@@ -155,6 +155,7 @@ class InstallRunner:
             prior=prior,
             initial_power=initial_power_of(task),
             vendor=ctx.server.vendor or "unknown",
+            host_off=task.require_host_powered_off,
         )
         try:
             result = engine.run()

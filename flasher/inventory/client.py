@@ -29,7 +29,7 @@ from flasher.config import InventorySettings
 from flasher.constants import BMC_CREDENTIAL_SLUG, FIRMWARE_SET_LABELS_NAMESPACE, OUTOFBAND_STATUS_NAMESPACE
 from flasher.inventory.auth import InventoryAuth
 from flasher.inventory.errors import ConflictError, InventoryError, MalformedResponseError, NotFoundError
-from flasher.inventory.filters import ComponentFilter, attr_filter, server_query
+from flasher.inventory.filters import ComponentFilter, FilterError, attr_filter, check_attr_filter, server_query
 from flasher.inventory.models import (
     ANSWER_CONTEXT,
     Attributes,
@@ -68,6 +68,7 @@ CREATE_FIRMWARE = "POST /server-component-firmwares"
 LIST_FIRMWARE_SETS = "GET /server-component-firmware-sets"
 GET_FIRMWARE_SET = "GET /server-component-firmware-sets/{uuid}"
 CREATE_FIRMWARE_SET = "POST /server-component-firmware-sets"
+UPDATE_FIRMWARE_SET = "PUT /server-component-firmware-sets/{uuid}"
 GET_CREDENTIALS = "GET /servers/{uuid}/credentials/{slug}"
 
 # Component fields the server stores on PUT; it overwrites each of them, so an update must carry them all.
@@ -439,14 +440,20 @@ class InventoryClient:
 
     # -- firmware sets ----------------------------------------------------------------------------------------
 
-    def list_firmware_sets(self, name: str | None = None, labels: Mapping[str, str] | None = None) -> list[FirmwareSet]:
+    def list_firmware_sets(
+        self, name: str | None = None, labels: Mapping[str, str] | None = None, attr: Sequence[str] = ()
+    ) -> list[FirmwareSet]:
         """Firmware sets named ``name`` and/or carrying every label in ``labels`` (``attr=
-        sh.hollow.firmware_set.labels~<key>~eq~<value>``), with their firmware."""
+        sh.hollow.firmware_set.labels~<key>~eq~<value>``) and matching every attribute filter in ``attr``
+        (``namespace~key.path~op~value``, as for servers), with their firmware."""
+        if isinstance(attr, str):
+            raise FilterError("attr is a list of filters, not one string")
         params: list[tuple[str, str | int]] = []
         if name:
             params.append(("name", name))
         for key, value in (labels or {}).items():
             params.append(("attr", attr_filter(FIRMWARE_SET_LABELS_NAMESPACE, key, "eq", value)))
+        params += [("attr", check_attr_filter(a, "attr")) for a in attr]
         return list(self._list(LIST_FIRMWARE_SETS, "/server-component-firmware-sets", FirmwareSet, params))
 
     def get_firmware_set(self, uuid_or_name: str) -> FirmwareSet:
@@ -472,20 +479,51 @@ class InventoryClient:
         return found[0]
 
     def create_firmware_set(
-        self, name: str, firmware_uuids: Sequence[str], labels: Mapping[str, str] | None = None
+        self,
+        name: str,
+        firmware_uuids: Sequence[str],
+        labels: Mapping[str, str] | None = None,
+        attributes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> str:
-        """Create a firmware set of the given firmware versions, labelled ``labels`` (e.g. ``{"vendor": "dell",
-        "model": "r6515"}``); returns its uuid (the slug)."""
+        """Create a firmware set of the given firmware versions (the server requires at least one), labelled
+        ``labels`` (e.g. ``{"vendor": "dell", "model": "r6515"}``) and carrying ``attributes`` (namespace →
+        data); returns its uuid (the slug). A name in use raises :class:`ConflictError` (duplicate key)."""
         if not name:
             raise ValueError("firmware set name is empty")
+        attrs = [{"namespace": FIRMWARE_SET_LABELS_NAMESPACE, "data": dict(labels)}] if labels else []
+        attrs += [
+            {"namespace": _check_namespace(ns), "data": _json_object(data, "attribute data")}
+            for ns, data in (attributes or {}).items()
+        ]
         body = {
             "name": name,
-            "attributes": [{"namespace": FIRMWARE_SET_LABELS_NAMESPACE, "data": dict(labels)}] if labels else [],
+            "attributes": attrs,
             "component_firmware_uuids": [_check_uuid(u, "firmware uuid") for u in firmware_uuids],
         }
         path = "/server-component-firmware-sets"
         answer = self.transport.request(CREATE_FIRMWARE_SET, "POST", path, json=body, retry="unsent")
         return self._slug(CREATE_FIRMWARE_SET, path, answer)
+
+    def replace_firmware_set_attributes(
+        self, uuid: str, name: str, attributes: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Replace every attribute of firmware set ``uuid`` (named ``name``) with ``attributes`` (namespace → data),
+        its firmware unchanged (``PUT`` with no ``component_firmware_uuids``: the reference server adds firmware
+        on PUT and replaces the attributes when they are given). Raises :class:`NotFoundError`."""
+        set_id = _check_uuid(uuid, "firmware set uuid")
+        if not attributes:
+            raise ValueError("replace_firmware_set_attributes: give at least one attribute (the server ignores none)")
+        body = {
+            "uuid": set_id,
+            "name": name,
+            "attributes": [
+                {"namespace": _check_namespace(ns), "data": _json_object(data, "attribute data")}
+                for ns, data in attributes.items()
+            ],
+            "component_firmware_uuids": [],
+        }
+        path = f"/server-component-firmware-sets/{set_id}"
+        self.transport.request(UPDATE_FIRMWARE_SET, "PUT", path, json=body)
 
     # -- credentials ------------------------------------------------------------------------------------------
 

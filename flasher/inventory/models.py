@@ -222,6 +222,10 @@ class FirmwareSet(InventoryModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    def attribute(self, namespace: str) -> Attributes | None:
+        """The set's attribute in ``namespace``, or ``None``."""
+        return next((a for a in self.attributes if a.namespace == namespace), None)
+
     @property
     def labels(self) -> dict[str, str]:
         """The set's labels (string values only; others are not labels)."""

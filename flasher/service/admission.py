@@ -12,6 +12,8 @@ does not parse                  ``failed`` with the validation message naming th
                                 worker holds it (it will stop, the attribute no longer holds its task)
 new, ``cancel: true``           ``cancelled``
 new, install method unsupported ``failed`` saying so
+new, member of a rollout        nothing: the rollout's controller admits it when its policy allows
+                                (:meth:`Admission.admit_rollout_member`), by this same path
 new                             claim it (one replica admits a request, the others skip it); install: plan
                                 it (a plan error or a refused component → ``failed`` with the reason);
                                 write ``queued`` with the plan, ``taskID``, ``worker``, ``createdAt``; then
@@ -148,11 +150,12 @@ class Admission:
 
     # -- one attribute ------------------------------------------------------------------------------------
 
-    def reconcile(self, server: Server, kind: TaskKind) -> Result:
+    def reconcile(self, server: Server, kind: TaskKind, *, rollout_member: bool = False) -> Result:
         """Bring the ``kind`` attribute of ``server`` (as listed by the poll) in line with the queue.
 
-        Never raises for bad attribute content; inventory and queue errors propagate (the poller logs them and
-        tries again at the next poll).
+        A new request that is a member of a rollout is left to the rollout's controller, unless
+        ``rollout_member`` (the controller admitting it). Never raises for bad attribute content; inventory and
+        queue errors propagate (the poller logs them and tries again at the next poll).
         """
         attribute = server.attribute(kind.namespace)
         if attribute is None:
@@ -164,11 +167,21 @@ class Admission:
         except TaskValidationError as exc:
             return self._invalid(server_id, kind, data, exc)
         with task_context(server_id, task.task_id):
+            if is_new(task.status) and _rollout_of(task) and not task.cancel and not rollout_member:
+                return Result(Action.NONE, f"member of rollout {_rollout_of(task)}: its controller admits it")
             try:
                 return self._reconcile(server, kind, task, data)
             except AttributeMovedError as exc:
                 logger.info("{} attribute of server {} not written: {}", kind.namespace, server_id, exc)
                 return Result(Action.SKIPPED, str(exc))
+
+    def admit_rollout_member(self, server: Server) -> tuple[bool, str]:
+        """Admit the new install request of ``server``, a rollout member its controller chose (the ordinary path:
+        plan, write ``queued``, enqueue). Returns ``(True, detail)`` when it is queued, else ``(False, why)``
+        (another replica is admitting it, it failed planning, the attribute changed). Inventory and queue
+        errors propagate."""
+        result = self.reconcile(server, TaskKind.INSTALL, rollout_member=True)
+        return result.action in (Action.QUEUED, Action.WAITING), result.detail or result.action.value
 
     def _reconcile(self, server: Server, kind: TaskKind, task: TaskBase, data: Any) -> Result:
         server_id = str(server.uuid)
@@ -404,6 +417,11 @@ class Admission:
             raise AttributeMovedError("the attribute changed since the poll listed it; the next poll looks again")
         self._inventory.replace_attribute(server_id, kind.namespace, data)
         return data
+
+
+def _rollout_of(task: TaskBase) -> str | None:
+    """The rollout ``task`` is a member of, or ``None``."""
+    return task.rollout.name if isinstance(task, InstallTask) and task.rollout is not None else None
 
 
 def _describe_holder(holder: QueueEntry) -> str:

@@ -1,10 +1,11 @@
-"""The service: poller, worker pool, file server and HTTP endpoints of one flasher replica, wired together.
+"""The service: poller, rollout controller, worker pool, file server and HTTP endpoints of one flasher replica,
+wired together.
 
 :class:`Service` builds every part from :class:`~flasher.config.Settings`; :meth:`Service.run` starts them,
-waits for SIGTERM or SIGINT, and shuts down in order: stop polling, stop claiming, let running work reach a safe
-point within ``service.shutdown_grace`` (its leases are released, its tasks written ``queued`` for another
-replica), then stop the file server and the HTTP endpoints. It starts even when Redis or the inventory is not
-reachable yet: ``/readyz`` says so, and the poller and workers keep trying.
+waits for SIGTERM or SIGINT, and shuts down in order: stop polling and ticking rollouts, stop claiming, let
+running work reach a safe point within ``service.shutdown_grace`` (its leases are released, its tasks written
+``queued`` for another replica), then stop the file server and the HTTP endpoints. It starts even when Redis
+or the inventory is not reachable yet: ``/readyz`` says so, and the poller and workers keep trying.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from flasher.httpserver import BackgroundServer
 from flasher.install.runner import InstallRunner
 from flasher.inventory.client import InventoryClient
 from flasher.queue import TaskQueue
+from flasher.rollout.controller import RolloutController
+from flasher.rollout.slots import RolloutSlots
 from flasher.service.admission import Admission
 from flasher.service.http import create_app
 from flasher.service.poller import Poller
@@ -56,6 +59,12 @@ class Service:
         self.fileserver = FileServer(settings.fileserver, self.store) if settings.fileserver.enabled else None
         self.admission = Admission(self.inventory, self.queue, settings, worker_id=self.worker_id)
         self.poller = Poller(self.inventory, self.queue, self.admission, settings)
+        slots = RolloutSlots(
+            self.queue.client, key_prefix=settings.redis.key_prefix, retry_deadline=settings.redis.retry_deadline
+        )
+        self.rollouts = RolloutController(
+            self.inventory, slots, settings, worker_id=self.worker_id, admit=self.admission.admit_rollout_member
+        )
 
         def open_bmc(address: str, username: str, password: str) -> BMC:
             return BMC(address, username, password, settings=settings.bmc)
@@ -67,6 +76,7 @@ class Service:
             {TaskKind.INSTALL: InstallRunner(self.store, self.fileserver), TaskKind.SERVER_CONTROL: run_server_control},
             open_bmc,
             worker_id=self.worker_id,
+            rollouts=self.rollouts,
         )
         self.http = BackgroundServer(
             create_app(
@@ -100,7 +110,8 @@ class Service:
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the file server, the HTTP endpoints, the worker pool and the poller (in that order)."""
+        """Start the file server, the HTTP endpoints, the worker pool, the poller and the rollout controller (in
+        that order)."""
         logger.info(
             "flasher replica {} starting: inventory {}, {} workers, poll every {:.0f} s",
             self.worker_id,
@@ -113,12 +124,14 @@ class Service:
         self.http.start()
         self.pool.start()
         self.poller.start()
+        self.rollouts.start()
 
     def stop(self) -> bool:
         """Stop polling and claiming; give running tasks ``shutdown_grace`` seconds to reach a safe point;
         stop the servers. Returns True when every running task stopped in time."""
         logger.info("flasher replica {} stopping", self.worker_id)
         self.poller.stop()
+        self.rollouts.stop()
         clean = self.pool.stop(self.settings.service.shutdown_grace)
         if self.fileserver is not None:
             self.fileserver.stop()

@@ -7,13 +7,18 @@ for, run it, settle its lease, claim the next. For one claim:
    asks Redis; a lost lease raises :class:`~flasher.task.fence.LeaseLostError`).
 2. The server and its attribute are read. When the attribute no longer holds the leased task (another ``taskID``,
    a new request, a finished or deleted task, garbage), the lease is acked and nothing is written.
-3. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
-4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease and moves ``updatedAt`` every
+3. A member of a rollout passes its start gate first
+   (:meth:`~flasher.rollout.controller.RolloutController.gate`): paused, aborted, halted firmware, outside its
+   maintenance window or over a cap, it goes back to waiting (``requested`` with the reason) or is cancelled,
+   its lease acked, before anything is sent to the BMC.
+4. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
+5. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease and moves ``updatedAt`` every
    ``service.heartbeat_interval`` seconds while the runner works.
-5. The runner (``runners[kind]``) gets a :class:`~flasher.task.run.RunContext` and returns a
+6. The runner (``runners[kind]``) gets a :class:`~flasher.task.run.RunContext` and returns a
    :class:`~flasher.task.run.RunResult`. An exception escaping it fails that task with the error (never the pool).
-6. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
-   time is kept in :class:`~flasher.service.pending.PendingWrites` and written when it is back.
+7. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
+   time is kept in :class:`~flasher.service.pending.PendingWrites` and written when it is back. A rollout
+   member's end (and failure) is recorded for its rollout's breaker at once, and its slots released.
 
 :meth:`WorkerPool.stop` sets the shutdown event runners watch (``RunContext.stopping``): they return
 ``released`` at their next safe point and the pool gives the task back to the queue as ``queued``.
@@ -36,10 +41,19 @@ from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.logs import task_context
 from flasher.metrics import TASKS_FINISHED
 from flasher.queue import Lease, LeaseFence, LeaseLostError, QueueError, TaskQueue
+from flasher.rollout.controller import GateAction, RolloutController
 from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
-from flasher.task.model import TaskBase, TaskKind, TaskStatus, TaskValidationError, is_new, is_terminal
+from flasher.task.model import (
+    InstallTask,
+    TaskBase,
+    TaskKind,
+    TaskStatus,
+    TaskValidationError,
+    is_new,
+    is_terminal,
+)
 from flasher.task.run import BMCOpener, Outcome, RunContext, RunResult
 from flasher.task.writer import StatusWriter, TaskReplacedError
 
@@ -65,7 +79,8 @@ class WorkerPool:
 
     ``open_bmc`` is handed to runners in their context; ``worker_id`` names this replica in leases and in the
     attribute's ``worker``. ``idle_wait``: seconds a thread waits when the queue has nothing for it (or Redis
-    is unavailable); ``pending_flush_every``: seconds between attempts at writing pending final statuses.
+    is unavailable); ``pending_flush_every``: seconds between attempts at writing pending final statuses;
+    ``rollouts``: the replica's rollout controller (members pass its start gate; ``None``: no rollouts here).
     Start with :meth:`start`; stop with :meth:`stop`.
     """
 
@@ -80,6 +95,7 @@ class WorkerPool:
         worker_id: str,
         idle_wait: float = 1.0,
         pending_flush_every: float = PENDING_FLUSH_EVERY,
+        rollouts: RolloutController | None = None,
     ) -> None:
         if not runners:
             raise ValueError("runners: the pool needs a runner for at least one task kind")
@@ -92,6 +108,7 @@ class WorkerPool:
         self.idle_wait = idle_wait
         self.pending_flush_every = pending_flush_every
         self.pending = PendingWrites()
+        self.rollouts = rollouts
         self._kinds = [kind.value for kind in self.runners]
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -178,6 +195,9 @@ class WorkerPool:
         writer: StatusWriter[Any] = StatusWriter(
             self.inventory, lease.server_id, kind, parsed, LeaseFence(self.queue, lease), write_timeout=policy.timeout
         )
+        member = isinstance(parsed, InstallTask) and parsed.rollout is not None and self.rollouts is not None
+        if isinstance(parsed, InstallTask) and member and not self._gate(lease, writer, server, parsed):
+            return
         try:
             writer.update(
                 lambda t: self._claimed(t, attempt), message=f"claimed by {self.worker_id} (attempt {attempt})"
@@ -201,6 +221,35 @@ class WorkerPool:
             heartbeat.stop()
             with self._lock:
                 self._running.pop(me, None)
+        if member and self.rollouts is not None and is_terminal(writer.task.status):
+            self.rollouts.ended(server, writer.task)
+
+    def _gate(self, lease: Lease, writer: StatusWriter[Any], server: Any, task: InstallTask) -> bool:
+        """A rollout member's start gate; True to start it. Otherwise it was sent back to wait or cancelled (lease
+        acked, slots released) or, when the gate could not decide, given back to the queue."""
+        assert self.rollouts is not None
+        verdict = self.rollouts.gate(server, task)
+        if verdict.action is GateAction.GO:
+            return True
+        if verdict.action is GateAction.RETRY:
+            logger.warning("rollout member: {}; giving the task back to the queue", verdict.reason)
+            self._queue_call("release", lambda: self.queue.release(lease))
+            self._stopping.wait(self.idle_wait)
+            return False
+        try:
+            if verdict.action is GateAction.CANCEL:
+                writer.finish(TaskStatus.CANCELLED, message=f"cancelled before it started: {verdict.reason}")
+            else:
+                writer.update(lambda t: t.transition(TaskStatus.REQUESTED), message=f"waiting: {verdict.reason}")
+        except LeaseLostError as exc:
+            logger.warning("lease lost at the rollout start gate: {}", exc)
+            return False
+        except TaskReplacedError:
+            pass
+        logger.info("rollout member not started ({}): {}", verdict.action.value, verdict.reason)
+        self._queue_call("ack", lambda: self.queue.ack(lease))
+        self.rollouts.release(lease.server_id, task)
+        return False
 
     def _leased_task(self, lease: Lease, kind: TaskKind) -> tuple[Any, TaskBase] | None:
         """The server and the task of ``lease``; ``None`` (lease settled) when the attribute no longer holds it."""

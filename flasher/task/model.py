@@ -135,7 +135,9 @@ _TERMINAL: Final = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.
 #: from         to                                                  why
 #: ===========  ==================================================  ==============================================
 #: new          queued, failed, cancelled                           admitted; invalid or unplannable; cancel: true
-#: queued       active, queued, failed, cancelled                   claimed; re-enqueued; dead; cancel: true
+#: queued       active, queued, failed, cancelled, requested        claimed; re-enqueued; dead; cancel: true;
+#:                                                                  a rollout member its start gate sends back
+#:                                                                  to wait (paused, halted firmware, window, cap)
 #: active       active, success, failed, cancelled, queued          heartbeat; done; cancel: true; lease released
 #:                                                                  or reclaimed
 #: terminal     (none)                                              only the operator starts a new request
@@ -143,7 +145,9 @@ _TERMINAL: Final = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.
 TRANSITIONS: Final[Mapping[TaskStatus, frozenset[TaskStatus]]] = {
     TaskStatus.NEW: frozenset({TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
     TaskStatus.REQUESTED: frozenset({TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
-    TaskStatus.QUEUED: frozenset({TaskStatus.ACTIVE, TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.QUEUED: frozenset(
+        {TaskStatus.ACTIVE, TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.REQUESTED}
+    ),
     TaskStatus.ACTIVE: frozenset(
         {TaskStatus.ACTIVE, TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.QUEUED}
     ),
@@ -343,12 +347,30 @@ def _non_negative(value: int) -> int:
     return value
 
 
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError("is less than 1")
+    return value
+
+
+#: A rollout's name: what ``flasher rollout create NAME`` accepts (it is part of attribute filters and Redis keys).
+ROLLOUT_NAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def _rollout_name(value: str) -> str:
+    if not ROLLOUT_NAME_PATTERN.match(value):
+        raise ValueError("is not a rollout name (1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit)")
+    return value
+
+
 Timestamp = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
 Priority = Annotated[StrictInt, AfterValidator(_priority)]
 HttpURL = Annotated[StrictStr, AfterValidator(_http_url)]
 ChecksumText = Annotated[StrictStr, AfterValidator(_checksum)]
 VersionText = Annotated[StrictStr, AfterValidator(_non_empty)]
 Count = Annotated[StrictInt, AfterValidator(_non_negative)]
+Ordinal = Annotated[StrictInt, AfterValidator(_positive)]
+RolloutName = Annotated[StrictStr, AfterValidator(_rollout_name)]
 StatusField = Annotated[TaskStatus, _one_of(TaskStatus, "task status")]
 MethodField = Annotated[InstallMethod, _one_of(InstallMethod, "install method")]
 ModeField = Annotated[InstallMode, _one_of(InstallMode, "install mode")]
@@ -588,6 +610,22 @@ def format_message(text: str, *, component: str | None = None, now: datetime | N
     return redact.scrub(prefix + text)
 
 
+class RolloutRef(_AttributeModel):
+    """``rollout`` of an install task: the task is a member of a fleet rollout (:mod:`flasher.rollout`).
+
+    ``name``: the rollout (its record is the firmware set ``flasher-rollout/<name>``); ``wave``: the member's
+    wave, from 1; ``generation``: the rollout's generation the member belongs to (``retry-failed`` bumps it);
+    ``firmware``: what the rollout planned to install here when it was created, ``"<component> <version>"``
+    each (the member waits while one of them is halted, until admission plans it again). Written by
+    ``flasher rollout create``; a member is admitted by the rollout's controller, not by the plain poll.
+    """
+
+    name: RolloutName
+    wave: Ordinal
+    generation: Ordinal = 1
+    firmware: list[StrictStr] = Field(default_factory=list)
+
+
 class InstallTask(TaskBase):
     """The install task attribute (``sh.hollow.flasher.task``).
 
@@ -595,7 +633,9 @@ class InstallTask(TaskBase):
     PredefinedFirmware; else ``firmwareSet`` (name or uuid) → PredefinedFirmwareSet; else ResolveFirmware.
     ``force`` applies to every component (a component's own ``force`` to that component): it allows
     downgrades, reinstalls of the installed version, and installs over an unknown or incomparable version.
-    ``dryRun``: plan and report, install nothing.
+    ``dryRun``: plan and report, install nothing. ``requireHostPoweredOff`` (conditionorc's
+    ``require_host_powered_off``): the host is powered off before each component is installed and its power
+    restored at the end. ``rollout``: the task is a member of a fleet rollout (:class:`RolloutRef`).
     """
 
     method: MethodField = InstallMethod.OUT_OF_BAND
@@ -605,7 +645,9 @@ class InstallTask(TaskBase):
     )
     force: StrictBool = False
     dry_run: StrictBool = Field(default=False, alias="dryRun")
+    require_host_powered_off: StrictBool = Field(default=False, alias="requireHostPoweredOff")
     mode: ModeField | None = None
+    rollout: RolloutRef | None = None
 
     def unsupported_reason(self) -> str | None:
         """Why flasher cannot run this task although it is valid (``in-band``), or ``None``."""

@@ -14,7 +14,12 @@ and the tasks an operator flags — each with the end it is expected to reach.
   priorities 0..3, plus a few with a known different end: a BIOS install the BMC fails (``failed``), a dry run
   (``success``, nothing changes), a cancelled request, a downgrade refused at admission, and power cycles sent
   to servers that also install (a server-control task waits for the install on the same server);
-* or, for benchmarks (``special=False, component="bios"``), one plain install of that one component per server.
+* or, for benchmarks (``special=False, component="bios"``), one plain install of that one component per server;
+* every server's rack and PDU in attribute ``sh.hollow.sandbox.location`` (``{"rack": "r2", "pdu": "r2-b"}``:
+  ``racks`` racks of consecutive servers, so each holds both models), for rollouts capped per rack;
+* a firmware set ``fleet-bios`` (no labels) with the newer BIOS of both models, a rollout's baseline;
+* ``rollout_servers`` more servers at the end of the fleet that get no task of their own: the demo rolls the
+  BIOS out to them (:attr:`Scenario.rollout_names`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ _NAME_PREFIX = {"dell": "r6515", "supermicro": "x12"}
 #: for both shapes.
 ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
 _NAMESPACE_UUID = uuid.UUID("6f1b7f1e-5b0c-4a4e-9d7a-0c6f1a5e2b10")
+#: Where the sandbox keeps a server's rack and PDU: ``{"rack": "r1", "pdu": "r1-a"}``.
+LOCATION_NAMESPACE = "sh.hollow.sandbox.location"
+#: The firmware set holding the newer BIOS of both models (no labels: ResolveFirmware never picks it).
+FLEET_BIOS_SET = "fleet-bios"
 
 
 def vendor_slug(manufacturer: str) -> str:
@@ -108,6 +117,12 @@ class Scenario:
     firmware: list[Firmware]
     sets: dict[str, dict[str, Any]]
     tasks: list[FlaggedTask]
+    racks: dict[str, str] = field(default_factory=dict)
+    rollout_names: list[str] = field(default_factory=list)
+
+    def rack_of(self, name: str) -> str:
+        """The rack of server ``name``."""
+        return self.racks[name]
 
     def write_images(self, directory: Path) -> None:
         """Write every firmware image to ``directory/<vendor>/<filename>``."""
@@ -128,6 +143,9 @@ class Scenario:
                     "vendor": bmc.vendor,
                     "model": bmc.model,
                     "serial": bmc.serial,
+                    "attributes": {
+                        LOCATION_NAMESPACE: {"rack": self.racks[name], "pdu": f"{self.racks[name]}-{'ab'[index % 2]}"}
+                    },
                     "bmc": {
                         "address": f"127.0.0.1:{bmc_base_port + index}",
                         "username": bmc.username or self.fleet.username,
@@ -189,6 +207,8 @@ def build(
     image_size: int = 256 * 1024,
     special: bool = True,
     component: str | None = None,
+    racks: int = 2,
+    rollout_servers: int = 0,
 ) -> Scenario:
     """The demo world for ``servers`` servers (at least 2). ``special`` adds the tasks with a different end
     (failed BIOS install, dry run, cancel, refused downgrade, power cycles); without it every task is a plain
@@ -197,13 +217,18 @@ def build(
     ``component`` (one of :data:`ONE_COMPONENT_CHOICES`: ``bmc`` or ``bios``) makes every plain task install
     that one component only, as an explicit ``Firmware`` request (benchmarks: one install of
     ``install_seconds`` per server); without it the tasks cycle through the install modes. A ``ValueError``
-    names a count or a component that cannot be built."""
+    names a count or a component that cannot be built. ``racks``: racks the servers stand in (consecutive
+    blocks); ``rollout_servers``: servers added after the ``servers`` flagged ones, without tasks."""
     if servers < 2:
         raise ValueError(f"the demo needs at least 2 servers (one per vendor), got {servers}")
     if component is not None and component not in ONE_COMPONENT_CHOICES:
         raise ValueError(f"component: {component!r} is not one of {', '.join(ONE_COMPONENT_CHOICES)}")
-    bmcs = [default_bmc(i) for i in range(servers)]
+    if racks < 1 or rollout_servers < 0:
+        raise ValueError(f"racks must be at least 1 and rollout_servers at least 0, got {racks} and {rollout_servers}")
+    total = servers + rollout_servers
+    bmcs = [default_bmc(i) for i in range(total)]
     names = [f"{_NAME_PREFIX[b.shape_name]}-{i:03d}" for i, b in enumerate(bmcs)]
+    rack_of = {name: f"r{1 + index * racks // total}" for index, name in enumerate(names)}
     uuids = {name: str(uuid.uuid5(_NAMESPACE_UUID, name)) for name in names}
     firmware: list[Firmware] = []
     sets: dict[str, dict[str, Any]] = {}
@@ -221,16 +246,33 @@ def build(
                 for fw in catalog
             ],
         }
+    sets[FLEET_BIOS_SET] = {
+        "name": FLEET_BIOS_SET,
+        "firmware": [
+            {"component": fw.component, "version": fw.version, "vendor": fw.vendor, "filename": fw.filename}
+            for fw in firmware
+            if fw.component == "bios"
+        ],
+    }
     tasks = [
         _plain_task(index, name, sets[bmc.shape_name]["name"], _full_versions(bmc), component)
-        for index, (name, bmc) in enumerate(zip(names, bmcs, strict=True))
+        for index, (name, bmc) in enumerate(zip(names[:servers], bmcs[:servers], strict=True))
     ]
     if special:
-        _add_special(tasks, bmcs, names)
+        _add_special(tasks, bmcs[:servers], names[:servers])
     fleet = FleetSpec(
         bmcs=bmcs, install_seconds=install_seconds, offline_seconds=offline_seconds, power_seconds=power_seconds
     )
-    return Scenario(fleet=fleet, names=names, uuids=uuids, firmware=firmware, sets=sets, tasks=tasks)
+    return Scenario(
+        fleet=fleet,
+        names=names,
+        uuids=uuids,
+        firmware=firmware,
+        sets=sets,
+        tasks=tasks,
+        racks=rack_of,
+        rollout_names=names[servers:],
+    )
 
 
 def _full_versions(bmc: BmcSpec) -> dict[str, str]:

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import http.server
 import shutil
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -242,6 +243,20 @@ class Stack:
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
+    def cli_config(self) -> Path:
+        """The settings file for ``flasher`` commands run against this stack (inventory and Redis)."""
+        path = self.workdir / "cli.yaml"
+        if not path.exists():
+            config = {"inventory": {"url": self.inventory_url, "retry_deadline": 30}, "redis": {"url": self.redis_url}}
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def flasher(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``flasher --config <cli.yaml> ARGS...`` (an operator's command) and return what it did; the
+        caller checks ``returncode``."""
+        argv = [*_script("flasher"), "--config", str(self.cli_config()), "--log-level", "WARNING", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def start_replica(self, name: str, options: ReplicaOptions | None = None) -> ManagedProcess:
         """Start ``flasher run`` as replica ``name``; returns once its ``/healthz`` answers 200."""

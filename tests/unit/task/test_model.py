@@ -457,6 +457,7 @@ ALLOWED = {
     (S.QUEUED, S.QUEUED),
     (S.QUEUED, S.FAILED),
     (S.QUEUED, S.CANCELLED),
+    (S.QUEUED, S.REQUESTED),  # a rollout member sent back to wait by its start gate
     (S.ACTIVE, S.ACTIVE),
     (S.ACTIVE, S.SUCCESS),
     (S.ACTIVE, S.FAILED),

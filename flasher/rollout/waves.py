@@ -1,0 +1,100 @@
+"""Waves: how a rollout's members are split into a canary and the waves after it, and in which order.
+
+``--waves 2,10%,50%,100%`` gives cumulative targets: wave 1 (the canary) is the first 2 members, wave 2 the
+members up to 10% of them, wave 3 up to 50%, wave 4 the rest. A percentage is rounded up (10% of 115 members is
+12); a target at or below the one before it makes no wave of its own (it is dropped, so waves are numbered 1, 2,
+3... without gaps); when the last target leaves members out, they make one more, final wave. ``rollout plan``
+and ``rollout create`` show the sizes, so nothing is added unseen.
+
+Order: members are sorted by vendor/model, then by name, and taken in turn from each vendor/model (round
+robin), so a canary of 2 in a fleet of two models holds one of each and every wave mixes the models as the
+fleet does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import zip_longest
+from typing import Final
+
+_TARGET = re.compile(r"^(\d+(?:\.\d+)?)(%?)$")
+#: The waves of a rollout created without ``--waves``: everything at once (under its caps).
+DEFAULT_WAVES: Final = ("100%",)
+
+
+class WaveError(ValueError):
+    """A wave spec that cannot be read; the message quotes it."""
+
+
+@dataclass(frozen=True)
+class WaveTarget:
+    """One cumulative target: ``value`` members, or ``value`` percent of them when ``percent``."""
+
+    value: float
+    percent: bool
+
+    def members(self, total: int) -> int:
+        """How many members the waves up to this one hold out of ``total``."""
+        if self.percent:
+            return min(total, math.ceil(self.value * total / 100 - 1e-9))
+        return min(total, int(self.value))
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.percent else f"{int(self.value)}"
+
+
+def parse_waves(items: Sequence[str] | str) -> tuple[WaveTarget, ...]:
+    """``"2,10%,50%,100%"`` or ``["2", "10%", ...]`` into targets; raises :class:`WaveError`."""
+    texts = [t.strip() for t in (items.split(",") if isinstance(items, str) else items)]
+    if not texts or any(not t for t in texts):
+        raise WaveError(f"waves {items!r}: give counts or percentages separated by commas, e.g. 2,10%,50%,100%")
+    targets = []
+    for text in texts:
+        match = _TARGET.match(text)
+        if match is None:
+            raise WaveError(f"waves {items!r}: {text!r} is not a count (5) or a percentage (10%)")
+        value, percent = float(match[1]), bool(match[2])
+        if percent and not 0 < value <= 100:
+            raise WaveError(f"waves {items!r}: {text!r} is not a percentage in (0, 100]")
+        if not percent and (value != int(value) or value < 1):
+            raise WaveError(f"waves {items!r}: {text!r} is not a whole count of at least 1")
+        targets.append(WaveTarget(value, percent))
+    return tuple(targets)
+
+
+def wave_sizes(targets: Sequence[WaveTarget], total: int) -> list[int]:
+    """The size of each wave for ``total`` members (module docstring): every size at least 1, their sum
+    ``total``; ``[]`` when there are no members."""
+    sizes = []
+    covered = 0
+    for target in targets:
+        upto = target.members(total)
+        if upto > covered:
+            sizes.append(upto - covered)
+            covered = upto
+    if covered < total:
+        sizes.append(total - covered)
+    return sizes
+
+
+def assign_waves(count: int, targets: Sequence[WaveTarget]) -> list[int]:
+    """The wave (from 1) of each of ``count`` members in rollout order."""
+    waves: list[int] = []
+    for number, size in enumerate(wave_sizes(targets, count), start=1):
+        waves += [number] * size
+    return waves
+
+
+def rollout_order(members: Sequence[tuple[str, str, str]]) -> list[str]:
+    """Members ``(id, vendor/model, name)`` in rollout order: sorted by vendor/model then name, then taken in
+    turn from each vendor/model. Returns the ids."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for member_id, kind, name in sorted(members, key=lambda m: (m[1], m[2], m[0])):
+        groups.setdefault(kind, []).append((name, member_id))
+    ordered = []
+    for row in zip_longest(*groups.values()):
+        ordered += [member_id for item in row if item is not None for _, member_id in [item]]
+    return ordered
