@@ -497,6 +497,8 @@ class RolloutSpec(_Model):
             spec.policy()
         except ValidationError as exc:
             raise RolloutSpecError([f"{where}: {line}" for line in problem_lines(exc)]) from None
+        except RolloutSpecError as exc:
+            raise RolloutSpecError([f"{where}: {line}" for line in exc.lines]) from None
         return spec
 
 
