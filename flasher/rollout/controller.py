@@ -23,7 +23,10 @@ aborted (the member is cancelled), paused, halted firmware (the failure sets in 
 moment its worker has written ``failed``, so once a firmware failed K times no new install of it starts), the
 maintenance window (the expected duration of what is left to install), and the member's slots (reserved now if
 it does not hold them, e.g. after Redis lost them). A member that may not start goes back to waiting
-(``requested`` with the reason; its queue entry acked, its slots released) without touching the BMC.
+(``requested`` with the reason; its queue entry acked, its slots released) without touching the BMC. A member
+an earlier attempt had started (a component ``active`` or ``installed``: its replica died mid-install) is not
+held back: the BMC may be flashing it, so it resumes like any active install (those may still end, whatever
+the rollout says now).
 
 **The end** (:meth:`RolloutController.ended`): the worker that wrote a member's final status records its end
 (and failure) at once, then releases its slots, and ticks.
@@ -62,7 +65,7 @@ from flasher.rollout.policy import Evaluation, Wait, WaitReason, evaluate, halt_
 from flasher.rollout.slots import Reservation, RolloutSlots, end_keys, slot_label
 from flasher.rollout.store import RolloutConflictError, RolloutError, RolloutStore, StoredRollout
 from flasher.rollout.windows import check as window_check
-from flasher.task.model import InstallTask, TaskStatus, utc_now
+from flasher.task.model import ComponentStatus, InstallTask, TaskStatus, utc_now
 
 #: What the controller calls to admit a member: the ordinary admission path; returns (admitted, detail).
 Admitter = Callable[[Server], tuple[bool, str]]
@@ -97,6 +100,15 @@ class TickReport:
     reasons: int = 0
     cancelled: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def started(task: InstallTask) -> bool:
+    """Whether an earlier attempt started installing: a component (or an instance) is ``active`` or ``installed``."""
+    begun = (ComponentStatus.ACTIVE, ComponentStatus.INSTALLED)
+    for spec in (task.firmware or {}).values():
+        if spec.status in begun or any(i.status in begun for i in spec.instances or []):
+            return True
+    return False
 
 
 def _waiting_line(text: str) -> str:
@@ -371,6 +383,8 @@ class RolloutController:
         inventory or Redis: it answers ``retry`` then."""
         assert task.rollout is not None
         name = task.rollout.name
+        if started(task):
+            return GateVerdict(GateAction.GO, "an earlier attempt started it: it resumes")
         try:
             return self._gate(server, task, name)
         except (InventoryError, QueueError) as exc:
