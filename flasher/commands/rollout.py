@@ -67,6 +67,9 @@ ResolveOption = Annotated[
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Allow downgrades, reinstalls and unknown versions.")]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who does it, for the record (default: $USER).")]
+RequesterOption = Annotated[
+    str | None, typer.Option("--requester", help="Who asks, written into the record and the members (default: $USER).")
+]
 
 
 def _who(given: str | None) -> str:
@@ -275,7 +278,7 @@ def create_command(  # noqa: PLR0917 (typer options)
         bool, typer.Option("--power-off-required", help="Power each host off before its installs (restored after).")
     ] = False,
     priority: Annotated[int, typer.Option("--priority", "-p", min=0, max=3, help="The members' task priority.")] = 1,
-    requester: ByOption = None,
+    requester: RequesterOption = None,
 ) -> None:
     """Create a rollout: plan the selected servers, write the record, then each member's task attribute.
 
@@ -311,7 +314,7 @@ def create_command(  # noqa: PLR0917 (typer options)
 def apply_command(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="YAML file whose keys are create's options (name, select, ...).")],
-    requester: ByOption = None,
+    requester: RequesterOption = None,
 ) -> None:
     """Create the rollout a YAML file describes (the same fields as rollout create's options)."""
     with _errors():

@@ -91,7 +91,8 @@ class FlaggedTask:
 
     ``namespace`` is the attribute; ``data`` what the operator writes; ``expect`` the final status; ``versions``
     the installed versions (component slug → version, for the first component of the type) the BMC should
-    report afterwards, when the task installs.
+    report afterwards, when the task installs. ``flagged`` is false for a rollout's member: ``flasher rollout
+    create`` writes its attribute, not the demo.
     """
 
     server: str
@@ -100,6 +101,7 @@ class FlaggedTask:
     expect: str
     why: str
     versions: dict[str, str] = field(default_factory=dict)
+    flagged: bool = True
 
     @property
     def kind(self) -> str:
@@ -260,6 +262,11 @@ def build(
     ]
     if special:
         _add_special(tasks, bmcs[:servers], names[:servers])
+    for name, bmc in zip(names[servers:], bmcs[servers:], strict=True):
+        bios = _full_versions(bmc)["bios"]
+        tasks.append(
+            FlaggedTask(name, TASK_NAMESPACE, {}, "success", "rollout member (BIOS)", {"bios": bios}, flagged=False)
+        )
     fleet = FleetSpec(
         bmcs=bmcs, install_seconds=install_seconds, offline_seconds=offline_seconds, power_seconds=power_seconds
     )

@@ -318,9 +318,10 @@ class Stack:
             return 0
 
     def flag_all(self) -> None:
-        """Write every task of the scenario."""
+        """Write every task of the scenario (not the rollout's members: ``flasher rollout create`` writes those)."""
         for task in self.scenario.tasks:
-            self.flag(self.scenario.uuids[task.server], task.namespace, task.data)
+            if task.flagged:
+                self.flag(self.scenario.uuids[task.server], task.namespace, task.data)
 
     def task_attributes(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Every task attribute in the inventory: ``(server uuid, namespace) -> data``, in one listing per

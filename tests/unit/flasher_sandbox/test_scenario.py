@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flasher.constants import TASK_NAMESPACE
-from flasher_sandbox.up.scenario import build
+from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, build
 
 
 def test_one_component_per_server_installs_only_that_component() -> None:
@@ -33,3 +33,21 @@ def test_without_the_option_tasks_cycle_through_the_install_modes() -> None:
 def test_a_component_without_a_single_target_is_refused() -> None:
     with pytest.raises(ValueError, match="component: 'nic' is not one of bmc, bios"):
         build(4, component="nic")
+
+
+def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
+    scenario = build(12, special=False, racks=3, rollout_servers=3)
+    assert len(scenario.names) == 15 and scenario.rollout_names == scenario.names[12:]
+    racks = [scenario.rack_of(name) for name in scenario.names]
+    assert racks == sorted(racks) and set(racks) == {"r1", "r2", "r3"}  # consecutive blocks
+    for rack in ("r1", "r2", "r3"):  # models alternate, so every rack holds both
+        models = {bmc.model for bmc, r in zip(scenario.fleet.bmcs, racks, strict=True) if r == rack}
+        assert models == {"r6515", "x12stw"}
+    seed = scenario.seed(bmc_base_port=1000, image_base_url="http://images")
+    location = seed["servers"][4]["attributes"][LOCATION_NAMESPACE]
+    assert location == {"rack": racks[4], "pdu": f"{racks[4]}-a"}
+    fleet_bios = next(s for s in seed["firmware_sets"] if s["name"] == FLEET_BIOS_SET)
+    assert sorted(fw["vendor"] for fw in fleet_bios["firmware"]) == ["dell", "supermicro"]
+    assert {fw["component"] for fw in fleet_bios["firmware"]} == {"bios"} and "labels" not in fleet_bios
+    unflagged = [t for t in scenario.tasks if not t.flagged]
+    assert [t.server for t in unflagged] == scenario.rollout_names and all(t.expect == "success" for t in unflagged)
