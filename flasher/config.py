@@ -294,12 +294,16 @@ class RolloutSettings(_Section):
     expected_minutes: dict[str, float] = Field(default_factory=_default_expected_minutes)
     #: Minutes for a component type ``expected_minutes`` does not name.
     default_minutes: float = Field(15.0, gt=0)
-    #: Seconds between two controller ticks of this replica (a member ending here ticks at once as well).
+    #: Seconds between two controller ticks of this replica (a member ending here ticks sooner)...
     tick_interval: float = Field(5.0, gt=0)
+    #: ... but never sooner than this after the previous tick started (a tick lists every member of a rollout).
+    min_tick_gap: float = Field(1.0, ge=0)
     #: The lock that lets one replica at a time tick a rollout expires after this many seconds.
     lock_seconds: float = Field(60.0, gt=0)
     #: Seconds a tick may spend writing waiting reasons into members; the rest are written by the next tick.
-    reason_budget: float = Field(10.0, gt=0)
+    reason_budget: float = Field(3.0, gt=0)
+    #: Members one tick admits at once (each admission plans the member and writes its attribute).
+    admit_threads: int = Field(4, ge=1, le=64)
 
     @field_validator("expected_minutes")
     @classmethod

@@ -1,17 +1,18 @@
 """Who moves a rollout: the controller's tick on every replica, and the start gate before a member runs.
 
-**The tick** (:meth:`RolloutController.tick_all`, every ``rollout.tick_interval`` seconds and right after a
-member of this replica ends): list the active rollouts (one query for all of them), and for each one this
-replica can lock (``SET NX PX`` on Redis, ``rollout.lock_seconds``; one replica ticks a rollout at a time):
+**The tick** (:meth:`RolloutController.tick_all`, every ``rollout.tick_interval`` seconds, and soon after a
+member of this replica ends: at most one tick per ``rollout.min_tick_gap`` seconds): list the active rollouts
+(one query for all of them), and for each one this replica can lock (``SET NX PX`` on Redis,
+``rollout.lock_seconds``; one replica ticks a rollout at a time):
 
 1. list its members (one paged query: ``attr=sh.hollow.flasher.task~rollout.name~eq~<name>``);
 2. when Redis lost the rollout's state (no ``built`` marker), rebuild it from them: every queued or active member
    takes its slots, every ended one is added to its firmware's end and failure sets; then drop slots of members
    that no longer hold them (ended, sent back to wait, or admitted by a replica that died before writing);
 3. :func:`~flasher.rollout.policy.evaluate` them;
-4. admit the members it chose, each only once its slots are reserved in Redis (all caps checked atomically):
-   through the ordinary admission path (plan, write ``queued``, enqueue); a member that cannot be admitted
-   gives its slots back;
+4. admit the members it chose, each only once its slots are reserved in Redis (all caps checked atomically, in
+   the policy's order): through the ordinary admission path (plan, write ``queued``, enqueue), up to
+   ``rollout.admit_threads`` at once; a member that cannot be admitted gives its slots back;
 5. write each waiting member's reason into its attribute (``waiting: ...``), only when it changed, within
    ``rollout.reason_budget`` seconds (the rest next tick); cancel the waiting members of an aborted rollout;
 6. close the rollout once every member has ended.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -177,11 +179,15 @@ class RolloutController:
         self._wake.set()
 
     def _run(self) -> None:
-        interval = self.settings.rollout.tick_interval
+        interval, gap = self.settings.rollout.tick_interval, self.settings.rollout.min_tick_gap
         while not self._stopping.is_set():
             self._wake.clear()
+            began = time.monotonic()
             self.tick_all()
-            self._wake.wait(interval)
+            self._wake.wait(max(0.0, interval - (time.monotonic() - began)))
+            rest = gap - (time.monotonic() - began)
+            if rest > 0:
+                self._stopping.wait(rest)
 
     # -- the tick -----------------------------------------------------------------------------------------
 
@@ -254,16 +260,19 @@ class RolloutController:
                 logger.warning("rollout {}: {}", name, halt.text)
         by_id = {m.server_id: (server, task, m) for server, task, m in entries}
         waits = dict(evaluation.waits)
-        if record.state is RolloutState.RUNNING and self.admit is not None:
-            for server_id in evaluation.admit:
-                if self._stopping.is_set():
-                    break
-                server, _, member = by_id[server_id]
-                admitted, why = self._admit(name, policy, server, member)
-                if admitted:
-                    report.admitted += 1
+        if record.state is RolloutState.RUNNING and self.admit is not None and evaluation.admit:
+            reserved = []
+            for server_id in evaluation.admit:  # reserved in the policy's order: the caps are kept in Redis
+                _, _, member = by_id[server_id]
+                why = self._reserve(name, policy, member)
+                if why is None:
+                    reserved.append(server_id)
                 elif why:
                     waits[server_id] = Wait(WaitReason.CAP, why)
+            threads = min(self.settings.rollout.admit_threads, len(reserved)) or 1
+            with ThreadPoolExecutor(threads, thread_name_prefix="rollout-admit") as pool:
+                done = pool.map(lambda sid: self._admit(name, by_id[sid][0], by_id[sid][2]), reserved)
+                report.admitted += sum(1 for admitted in done if admitted)
         deadline = time.monotonic() + self.settings.rollout.reason_budget
         for server_id, wait in waits.items():
             if self._stopping.is_set() or time.monotonic() > deadline:
@@ -278,25 +287,31 @@ class RolloutController:
             self._close(stored, now)
         return evaluation
 
-    def _admit(self, name: str, policy: CompiledPolicy, server: Server, member: Member) -> tuple[bool, str]:
-        """Reserve the member's slots, then admit it; ``(False, cap text)`` when a cap is reached."""
-        assert self.admit is not None
+    def _reserve(self, name: str, policy: CompiledPolicy, member: Member) -> str | None:
+        """Reserve the member's slots: ``None`` when it holds them, else the cap text (``""``: Redis lost the
+        state meanwhile; the next tick rebuilds it first)."""
         slots = self.slots.slots_of(name, policy, member)
         result = self.slots.reserve(name, member.server_id, slots)
         if result.outcome is Reservation.FULL:
-            return False, slot_label(slots, result)
-        if result.outcome is Reservation.UNBUILT:  # lost meanwhile: the next tick rebuilds first
-            return False, ""
+            return slot_label(slots, result)
+        if result.outcome is Reservation.UNBUILT:
+            return ""
+        return None
+
+    def _admit(self, name: str, server: Server, member: Member) -> bool:
+        """Admit a member holding its slots; it gives them back when it is not admitted (also on an error)."""
+        assert self.admit is not None
         try:
             with task_context(member.server_id, member.task_id):
                 admitted, detail = self.admit(server)
-        except BaseException:
+        except Exception as exc:
             self.slots.release(name, member.server_id)
-            raise
+            logger.warning("rollout {}: member {} not admitted now: {}", name, member.name or member.server_id, exc)
+            return False
         if not admitted:
             self.slots.release(name, member.server_id)
             logger.info("rollout {}: member {} not admitted: {}", name, member.name or member.server_id, detail)
-        return admitted, ""
+        return admitted
 
     def _rebuild(self, name: str, policy: CompiledPolicy, members: Sequence[Member]) -> None:
         holding = [(m.server_id, self.slots.slots_of(name, policy, m)) for m in members if m.holding]

@@ -131,6 +131,14 @@ def member_request(
     return data
 
 
+def _first_reason(rollout: str, wave: int) -> str:
+    """A new member's first message: what the controller's first tick would say of a member of a later wave (so it
+    need not write it into every member), or that a member of the first wave is about to be admitted."""
+    if wave > 1:
+        return f"waiting: wave {wave} opens when wave {wave - 1} has ended"
+    return f"member of rollout {rollout} (wave 1): waiting for the controller to admit it"
+
+
 @dataclass
 class CreateResult:
     """What create did: the ``rollout``, the ``members`` written (server id → wave), and ``plan``."""
@@ -175,7 +183,8 @@ def create(
             f"no selected server would install anything: {len(fleet.servers)} selected, {counts['current']} at the"
             f" baseline, {counts['refused']} refused, {in_use} with an open task (rollout plan shows why)"
         )
-    order = rollout_order([(str(s.server.uuid), s.vendor_model, s.server.name) for s in candidates])
+    spread = {str(s.server.uuid): tuple(cap.group.value(s.server) for cap in compiled.caps) for s in candidates}
+    order = rollout_order([(str(s.server.uuid), s.vendor_model, s.server.name) for s in candidates], spread)
     by_id = {str(s.server.uuid): s for s in candidates}
     waves = dict(zip(order, assign_waves(len(order), compiled.targets), strict=True))
     refused = [_note(s) for s in fleet.servers if s.outcome is ServerOutcome.REFUSED]
@@ -216,7 +225,7 @@ def create(
             wave=wave,
             generation=1,
             firmware=entry.firmware,
-            message=f"member of rollout {spec.name} (wave {wave}): waiting for the rollout to start",
+            message=_first_reason(spec.name, wave),
             now=now,
         )
         inventory.upsert_attribute(server_id, TASK_NAMESPACE, data)

@@ -6,16 +6,18 @@ members up to 10% of them, wave 3 up to 50%, wave 4 the rest. A percentage is ro
 3... without gaps); when the last target leaves members out, they make one more, final wave. ``rollout plan``
 and ``rollout create`` show the sizes, so nothing is added unseen.
 
-Order: members are sorted by vendor/model, then by name, and taken in turn from each vendor/model (round
-robin), so a canary of 2 in a fleet of two models holds one of each and every wave mixes the models as the
-fleet does.
+Order: members are taken in turn from each vendor/model (round robin), so a canary of 2 in a fleet of two
+models holds one of each and every wave mixes the models as the fleet does; within one vendor/model they are
+taken in turn from each value of the rollout's cap groups (its racks, say: ``spread``), so a wave is spread over
+the racks rather than filling one after the other (a wave that fills one rack runs at that rack's cap, and a bad
+image would hit one rack's servers first). Ties go by name.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Final
@@ -88,13 +90,22 @@ def assign_waves(count: int, targets: Sequence[WaveTarget]) -> list[int]:
     return waves
 
 
-def rollout_order(members: Sequence[tuple[str, str, str]]) -> list[str]:
-    """Members ``(id, vendor/model, name)`` in rollout order: sorted by vendor/model then name, then taken in
-    turn from each vendor/model. Returns the ids."""
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for member_id, kind, name in sorted(members, key=lambda m: (m[1], m[2], m[0])):
-        groups.setdefault(kind, []).append((name, member_id))
-    ordered = []
-    for row in zip_longest(*groups.values()):
-        ordered += [member_id for item in row if item is not None for _, member_id in [item]]
-    return ordered
+def _interleave(groups: Sequence[Sequence[str]]) -> list[str]:
+    """One item of each group in turn, until every group is used up."""
+    return [item for row in zip_longest(*groups) for item in row if item is not None]
+
+
+def rollout_order(
+    members: Sequence[tuple[str, str, str]], spread: Mapping[str, tuple[str, ...]] | None = None
+) -> list[str]:
+    """Members ``(id, vendor/model, name)`` in rollout order (module docstring); ``spread`` gives each id's values
+    in the cap groups (``()`` or absent: none). Returns the ids."""
+    spread = spread or {}
+    by_kind: dict[str, dict[tuple[str, ...], list[tuple[str, str]]]] = {}
+    for member_id, kind, name in members:
+        by_kind.setdefault(kind, {}).setdefault(spread.get(member_id, ()), []).append((name, member_id))
+    per_kind = []
+    for kind in sorted(by_kind):
+        groups = by_kind[kind]
+        per_kind.append(_interleave([[i for _, i in sorted(groups[value])] for value in sorted(groups)]))
+    return _interleave(per_kind)

@@ -88,6 +88,27 @@ def test_every_prefix_of_the_order_spreads_the_models(items: list[tuple[str, int
         assert len({kinds[i] for i in order[:length]}) == min(length, every)
 
 
+def test_within_a_model_the_order_spreads_over_the_racks() -> None:
+    members = [(f"d{i}", "dell/r6515", f"r6515-{i:02d}") for i in range(6)]
+    racks = {f"d{i}": (f"r{1 + i // 3}",) for i in range(6)}  # d0-d2 in r1, d3-d5 in r2
+    assert rollout_order(members, racks) == ["d0", "d3", "d1", "d4", "d2", "d5"]
+    assert rollout_order(members) == [f"d{i}" for i in range(6)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a/1", "b/2"]), st.sampled_from(["r1", "r2", "r3"])), max_size=40))
+def test_every_prefix_of_a_models_order_spreads_its_racks(items: list[tuple[str, str]]) -> None:
+    members = [(f"m{n}", kind, f"n{n:03d}") for n, (kind, _) in enumerate(items)]
+    spread = {f"m{n}": (rack,) for n, (_, rack) in enumerate(items)}
+    order = rollout_order(members, spread)
+    for kind in ("a/1", "b/2"):
+        mine = [i for i in order if dict((m[0], m[1]) for m in members)[i] == kind]
+        racks = [spread[i][0] for i in mine]
+        every = len(set(racks))
+        for length in range(1, len(mine) + 1):
+            assert len(set(racks[:length])) == min(length, every)
+
+
 # -- groups -----------------------------------------------------------------------------------------------------
 
 
