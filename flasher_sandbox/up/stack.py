@@ -24,8 +24,6 @@ from flasher_sandbox.procs import FLASHER_ENV_PREFIX, LOOPBACK, ManagedProcess, 
 from flasher_sandbox.servers import BmcFleet, ImageServer, InventoryServer, RedisServer
 from flasher_sandbox.up.scenario import Scenario
 
-HOST = LOOPBACK
-
 
 def _reader() -> requests.Session:
     """A session for the stack's own reads and writes, riding out the 5xx that fault tests inject."""
@@ -157,7 +155,7 @@ class Stack:
             "heartbeat_interval": options.heartbeat_interval,
             "stale_after": options.stale_after,
             "shutdown_grace": 20,
-            "http_host": HOST,
+            "http_host": LOOPBACK,
             "http_port": http_port,
         }
         config: dict[str, Any] = {
@@ -171,8 +169,8 @@ class Stack:
             },
             "bmc": {"scheme": "http", "poll_interval": options.bmc_poll_interval, "offline_grace": 60},
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
-            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [HOST]},
-            "fileserver": {"host": HOST, "port": 0},
+            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [LOOPBACK]},
+            "fileserver": {"host": LOOPBACK, "port": 0},
             "service": service,
         }
         for section, values in options.extra.items():
@@ -197,7 +195,7 @@ class Stack:
         argv += ["--log-format", "json", "run"]
         process = ManagedProcess(argv, self.logs / f"{name}.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
         self.replicas[name] = process
-        health = f"http://{HOST}:{self.replica_ports[name]}/healthz"
+        health = f"http://{LOOPBACK}:{self.replica_ports[name]}/healthz"
         process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, f"flasher replica {name}")
         return process
 
@@ -238,7 +236,7 @@ class Stack:
     def replica_health(self, name: str) -> int:
         """The HTTP status of replica ``name``'s ``/healthz`` (0 when it does not answer)."""
         try:
-            return requests.get(f"http://{HOST}:{self.replica_ports[name]}/healthz", timeout=5).status_code
+            return requests.get(f"http://{LOOPBACK}:{self.replica_ports[name]}/healthz", timeout=5).status_code
         except requests.RequestException:
             return 0
 
