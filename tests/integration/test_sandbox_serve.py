@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -94,6 +95,7 @@ class Serve:
                 argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True
             )
         self.seen: dict[int, int] = {}
+        self.workdir: Path | None = None
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
@@ -117,6 +119,8 @@ class Serve:
             self.proc.wait(10)
         for pid in _alive(self.seen):
             os.kill(pid, signal.SIGKILL)
+        if self.workdir is not None:  # a killed sandbox cannot remove its own
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -153,7 +157,7 @@ def test_serve_runs_a_task_flagged_by_hand_and_stops_cleanly_on_sigterm(serve: S
     assert {s["vendor"] for s in servers} == {"dell", "supermicro"}
     assert all({"uuid", "name", "vendor", "model", "bmc"} <= set(s) for s in servers)
     assert Path(env["FLASHER_CONFIG"]).is_file()
-    workdir = Path(env["FLASHER_SANDBOX_WORKDIR"])
+    workdir = serve.workdir = Path(env["FLASHER_SANDBOX_WORKDIR"])
     output = serve.text()
     for value in (env["FLASHER_INVENTORY__URL"], env["FLASHER_REDIS__URL"], env["FLASHER_SANDBOX_BMC_CONTROL"]):
         assert value in output  # the table says what runs where
