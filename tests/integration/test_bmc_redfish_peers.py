@@ -10,10 +10,10 @@ import pytest
 from flasher.bmc import BMC, BMCNotSupportedError, BMCUnreachableError
 from flasher.cli import app
 from flasher.config import BMCSettings
+from flasher_sandbox.procs import free_port
 from tests.support.cli import invoke
 from tests.support.fixtures.redfish_mockup import MockupServer
 from tests.support.fixtures.sushy_emulator import SushyEmulator
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -118,6 +118,6 @@ def test_emulator_manager_has_no_reset(sushy_emulator: SushyEmulator) -> None:
 # -- a dead BMC ------------------------------------------------------------------------------------------------------
 @pytest.mark.timeout(30)
 def test_dead_bmc_fails_fast_with_default_settings() -> None:
-    # Default retries (2 attempts, 1 s apart): fails in about a second (figure in the driver's README section).
+    # Default retries (2 attempts, 1 s apart): fails in about a second (figure in docs/bmc.md, "Session").
     with pytest.raises(BMCUnreachableError, match="connection refused"):
         BMC(f"127.0.0.1:{free_port()}", "root", "whatever-password", settings=BMCSettings(scheme="http"))

@@ -178,7 +178,8 @@ def test_a_rollout_halts_the_bad_bios_and_completes_the_good_one_through_a_kill_
     waiting_bad = [n for n in bad_names if statuses[n] == "requested"]
     assert waiting_bad, "no member of the halted BIOS was kept waiting"
     for name in waiting_bad:
-        assert "halted after" in found[name]["messages"][-1] and "bios 1.5a (supermicro x12stw)" in found[name]["messages"][-1]
+        last = found[name]["messages"][-1]
+        assert "halted after" in last and "bios 1.5a (supermicro x12stw)" in last
 
     # The breaker was tight: every member that reached a bad BIOS install had passed its start gate (its claim)
     # before the third failure was recorded; none started after.
@@ -188,7 +189,8 @@ def test_a_rollout_halts_the_bad_bios_and_completes_the_good_one_through_a_kill_
     recorded = failures_recorded(stack)
     assert len(recorded) >= 3 and len(failed) >= 3
     third = recorded[2][0]
-    late = {n: claimed_at(found[n]) for n in attempted if (claimed_at(found[n]) or third) > third + timedelta(seconds=1)}
+    claims = {n: claimed_at(found[n]) or third for n in attempted}
+    late = {n: claim for n, claim in claims.items() if claim > third + timedelta(seconds=1)}
     assert not late, f"bad BIOS installs started after its third failure ({third}): {late}"
     assert len(attempted) <= 3 + 12
 

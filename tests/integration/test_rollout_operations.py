@@ -25,8 +25,8 @@ from flasher.rollout.slots import RolloutSlots
 from flasher.rollout.store import RolloutConflictError, RolloutError, RolloutNotFoundError, RolloutStore
 from flasher.service.admission import Action, Admission
 from flasher.task.model import InstallTask, TaskKind, parse_install_task
+from flasher_sandbox.servers import InventoryServer
 from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, Scenario, build
-from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
 
