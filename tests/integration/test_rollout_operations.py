@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from flasher.config import Settings
 from flasher.constants import BMC_INFO_NAMESPACE, ROLLOUT_NAMESPACE, TASK_NAMESPACE
@@ -48,7 +49,10 @@ class World:
         return self.scenario.uuids[name]
 
     def task(self, name: str) -> InstallTask:
-        return parse_install_task(self.inventory.get_attribute(self.uuid(name), TASK_NAMESPACE).data)
+        return self.task_of(self.uuid(name))
+
+    def task_of(self, server_id: str) -> InstallTask:
+        return parse_install_task(self.inventory.get_attribute(server_id, TASK_NAMESPACE).data)
 
     def spec(self, **changes: Any) -> RolloutSpec:
         return RolloutSpec.from_data({"name": "bios", "select": SELECT, "firmware-set": FLEET_BIOS_SET, **changes})
@@ -178,6 +182,9 @@ def test_the_tick_admits_under_the_caps_and_says_why_the_others_wait(world: Worl
     waiting = [n for n, s in statuses.items() if s == "requested"]
     lines = Counter(world.task(n).messages[-1].split(" ", 1)[1] for n in waiting)
     assert lines == {f"waiting: cap {RACK}=r1 1/1 active": 1, "waiting: wave 2 opens when wave 1 has ended": 8}
+    assert REGISTRY.get_sample_value("flasher_rollout_members", {"rollout": "bios", "status": "new"}) == 10
+    assert REGISTRY.get_sample_value("flasher_rollout_waiting", {"rollout": "bios", "reason": "wave"}) == 8
+    assert REGISTRY.get_sample_value("flasher_rollout_waiting", {"rollout": "bios", "reason": "cap"}) == 1
     before = [world.task(n).messages for n in waiting]
     world.controller.tick(stored)  # the same reasons again: nothing rewritten
     assert [world.task(n).messages for n in waiting] == before
@@ -254,3 +261,28 @@ def test_retry_failed_makes_failed_members_new_in_a_new_generation(world: World)
     assert task is not None and task.status.value == "requested" and task.rollout is not None
     assert task.rollout.generation == 2 and task.task_id is None and task.error is None
     assert "retry-failed, generation 2" in task.messages[-1] and "BMC task failed" in task.messages[-1]
+
+
+def test_a_halt_seen_in_the_inventory_holds_the_firmware_and_is_counted_once(world: World) -> None:
+    result = operations.create(world.inventory, world.spec(), requester="alice")
+    dells = [s for s in result.members if world.inventory.get_server(s).vendor == "dell"]
+    for server_id in dells[:3]:
+        data = world.inventory.get_attribute(server_id, TASK_NAMESPACE).data
+        failed = {**data, "status": "failed", "taskID": "t-1", "error": "bios: task ended Exception"}
+        failed["Firmware"] = {"bios": {"version": "2.12.2", "status": "failed"}}
+        world.inventory.replace_attribute(server_id, TASK_NAMESPACE, failed)
+    stored = RolloutStore(world.inventory).get("bios")
+    labels = {"rollout": "bios", "firmware": "bios|2.12.2|dell|r6515"}
+    before = REGISTRY.get_sample_value("flasher_rollout_halts_total", labels) or 0
+
+    evaluation = world.controller.tick(stored)
+    world.controller.tick(stored)
+
+    assert [h.firmware.label for h in evaluation.halts] == ["bios 2.12.2 (dell r6515)"]
+    assert REGISTRY.get_sample_value("flasher_rollout_halts_total", labels) == before + 1
+    held = [s for s in dells[3:] if world.task_of(s).status.value == "requested"]
+    assert held == dells[3:]
+    assert all("halted after 3 failures (breaker: 3)" in world.task_of(s).messages[-1] for s in held)
+    supermicros = [s for s in result.members if s not in dells]
+    assert {world.task_of(s).status.value for s in supermicros} == {"queued"}
+    assert world.slots.counts("bios", 1, [evaluation.halts[0].firmware]) == {evaluation.halts[0].firmware: (3, 3)}

@@ -317,3 +317,25 @@ def test_a_resumed_task_waits_for_a_bmc_restarting_into_its_new_firmware(tmp_pat
     assert result.outcome is Outcome.SUCCESS, result
     assert len(tries) == 7 and "install bmc" not in bmc.calls
     assert result.state is not None and result.state.items[0].message.startswith("installed 2 by the earlier attempt")
+
+
+def test_require_host_powered_off_shuts_the_host_down_before_each_component_and_restores_it(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    bmc.awaiting.add("bios")  # the BIOS is applied at a host reset: the host is powered on for it
+    reporter = Reporter()
+    items = (_item("bmc", "1", "2"), _item("bios", "1", "2"))
+    result = _engine(bmc, reporter, tmp_path, *items, host_off=True).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    steps = [c for c in bmc.calls if c.startswith(("install", "power"))]
+    # Off before the BMC's install; the BIOS install starts with the host off; the reset powers it on to apply
+    # the BIOS; the start state (On) is restored at the end (it is On already: nothing to do).
+    assert steps == ["power soft", "install bmc", "install bios", "power on"]
+    assert bmc.power == "On"
+    assert "[bmc] host powered off for the install (power Off)" in reporter.messages
+
+
+def test_without_require_host_powered_off_the_host_stays_on(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1"}, {"bmc": "2"})
+    result = _engine(bmc, Reporter(), tmp_path, _item("bmc", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS
+    assert [c for c in bmc.calls if c.startswith("power")] == []
