@@ -49,7 +49,8 @@ ROLLOUT_MEMBERS = Gauge(
 )
 ROLLOUT_HALTS = Counter(
     "flasher_rollout_halts_total",
-    "Firmware halted by a rollout's breaker (counted once per rollout, generation and firmware).",
+    "Firmware halted by a rollout's breaker (counted once per rollout, generation and firmware, by the replica"
+    " that saw it first).",
     ["rollout", "firmware"],
 )
 ROLLOUT_WAITING = Gauge(

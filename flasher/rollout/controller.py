@@ -255,7 +255,7 @@ class RolloutController:
         evaluation = evaluate(record, members, now, policy=policy)
         self._export(name, evaluation)
         for halt in evaluation.halts:
-            if self.slots.first_halt(name, halt.firmware):
+            if self.slots.first_halt(name, record.generation, halt.firmware):
                 ROLLOUT_HALTS.labels(rollout=name, firmware=halt.firmware.slug).inc()
                 logger.warning("rollout {}: {}", name, halt.text)
         by_id = {m.server_id: (server, task, m) for server, task, m in entries}

@@ -15,7 +15,7 @@ key (after ``{<key_prefix>}:rollout:<name>:``)  type    meaning
 ``reboot:<group>=<value>``             set     ... whose installs restart the host, per ``maxRebootsPer``
 ``g<generation>:failed:<firmware>``    set     server ids whose member of that generation failed it
 ``g<generation>:ended:<firmware>``     set     server ids whose member of that generation ended with it
-``halted``                             set     firmware seen halted (so a halt is counted once)
+``g<generation>:halted``               set     firmware seen halted in that generation (counted once)
 ``lock``                               string  the replica ticking the rollout (``SET NX PX``)
 =====================================  ======  =========================================================
 
@@ -297,14 +297,10 @@ class RolloutSlots:
         found = self._call("failed", lambda: self.client.smembers(self.failed_key(rollout, generation, firmware)))
         return sorted(as_text(v) for v in found)
 
-    def first_halt(self, rollout: str, firmware: FirmwareKey) -> bool:
-        """Note that ``firmware`` is halted; True the first time (for the halts counter)."""
-        key = self.key(rollout, "halted")
+    def first_halt(self, rollout: str, generation: int, firmware: FirmwareKey) -> bool:
+        """Note that ``firmware`` is halted in ``generation``; True the first time (for the halts counter)."""
+        key = self.key(rollout, f"g{generation}", "halted")
         return bool(self._call("halted", lambda: self.client.sadd(key, firmware.slug)))
-
-    def forget_halts(self, rollout: str) -> None:
-        """Forget the halts seen (``retry-failed`` starts a generation whose halts count again)."""
-        self._call("halted", lambda: self.client.delete(self.key(rollout, "halted")))
 
     # -- the tick lock --------------------------------------------------------------------------------------
 

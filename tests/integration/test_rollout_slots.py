@@ -96,7 +96,8 @@ def test_ends_failures_halts_and_the_lock(slots: RolloutSlots) -> None:
     slots.record_end("r", 2, "s3", [BIOS], [BIOS])
     assert slots.counts("r", 1, [BIOS]) == {BIOS: (1, 2)}
     assert slots.failed_servers("r", 1, BIOS) == ["s1"]
-    assert slots.first_halt("r", BIOS) and not slots.first_halt("r", BIOS)
+    assert slots.first_halt("r", 1, BIOS) and not slots.first_halt("r", 1, BIOS)
+    assert slots.first_halt("r", 2, BIOS)  # a new generation's halt counts again
     assert slots.lock("r", "a", 5) and not slots.lock("r", "b", 5)
     slots.unlock("r", "b")  # not b's: stays
     assert not slots.lock("r", "b", 5)
