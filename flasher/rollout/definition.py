@@ -450,6 +450,34 @@ class RolloutSpec(_Model):
                 raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("waves")
+    @classmethod
+    def _waves(cls, value: list[str]) -> list[str]:
+        try:
+            parse_waves(value)
+        except WaveError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        try:
+            parse_windows(value)
+        except WindowError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("window_for")
+    @classmethod
+    def _windows_for(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for facility, texts in value.items():
+            try:
+                parse_windows(texts)
+            except WindowError as exc:
+                raise ValueError(f"facility {facility!r}: {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _one_baseline(self) -> RolloutSpec:
         if bool(self.firmware_set) == self.resolve:

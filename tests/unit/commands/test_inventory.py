@@ -123,6 +123,21 @@ def test_firmware_sets_by_vendor_and_model(rsps: responses.RequestsMock) -> None
     assert json.loads(out)[0]["name"] == "dell-r6515"
 
 
+def test_rollout_records_are_not_listed_as_firmware_sets(rsps: responses.RequestsMock) -> None:
+    listing = body("GET /server-component-firmware-sets?attr=labels vendor+model")
+    real = listing["records"][0]
+    record = {
+        **real,
+        "uuid": "9d2f0c1e-0000-4000-8000-000000000001",
+        "name": "flasher-rollout/bios-q3",
+        "attributes": [{"namespace": "sh.hollow.flasher.rollout", "data": {"name": "bios-q3"}}],
+    }
+    rsps.get(f"{API}/server-component-firmware-sets", json={**listing, "records": [record, real]})
+    code, out, _ = run("firmware-sets", "--json")
+    assert code == 0
+    assert [s["name"] for s in json.loads(out)] == ["dell-r6515"]
+
+
 def test_help_describes_every_command() -> None:
     code, out, _ = run("--help")
     assert code == 0
