@@ -300,8 +300,6 @@ class RolloutSettings(_Section):
     min_tick_gap: float = Field(1.0, ge=0)
     #: The lock that lets one replica at a time tick a rollout expires after this many seconds.
     lock_seconds: float = Field(60.0, gt=0)
-    #: Seconds a tick may spend writing waiting reasons into members; the rest are written by the next tick.
-    reason_budget: float = Field(3.0, gt=0)
     #: Members one tick admits at once (each admission plans the member and writes its attribute).
     admit_threads: int = Field(4, ge=1, le=64)
 

@@ -124,7 +124,7 @@ def measure(args: argparse.Namespace, root: Path) -> Result:
         stale_after=max(20.0, 6 * args.heartbeat),
         bmc_poll_interval=args.bmc_poll_interval,
         log_level=args.log_level,
-        extra={"rollout": {"tick_interval": args.tick_interval, "reason_budget": 5}},
+        extra={"rollout": {"tick_interval": args.tick_interval}},
     )
     stack = Stack(root / "stack", scenario)
     load = LoadSampler().start()

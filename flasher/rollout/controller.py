@@ -13,8 +13,10 @@ member of this replica ends: at most one tick per ``rollout.min_tick_gap`` secon
 4. admit the members it chose, each only once its slots are reserved in Redis (all caps checked atomically, in
    the policy's order): through the ordinary admission path (plan, write ``queued``, enqueue), up to
    ``rollout.admit_threads`` at once; a member that cannot be admitted gives its slots back;
-5. write each waiting member's reason into its attribute (``waiting: ...``), only when it changed, within
-   ``rollout.reason_budget`` seconds (the rest next tick); cancel the waiting members of an aborted rollout;
+5. hand each waiting member's reason, when it changed, to the reason writer (a thread of its own, so the next
+   tick's admissions never wait for it), which writes ``waiting: ...`` into the attribute unless the attribute
+   changed since it was listed (the next tick decides again then); cancel the waiting members of an aborted
+   rollout;
 6. close the rollout once every member has ended.
 
 **The start gate** (:meth:`RolloutController.gate`): a worker that claimed a member asks, before anything is
@@ -95,7 +97,7 @@ class GateVerdict:
 @dataclass
 class TickReport:
     """What one :meth:`RolloutController.tick_all` did: rollouts ticked here, members admitted, waiting reasons
-    written, members cancelled, errors (one line each)."""
+    handed to the reason writer, members cancelled, errors (one line each)."""
 
     ticked: list[str] = field(default_factory=list)
     admitted: int = 0
@@ -152,22 +154,31 @@ class RolloutController:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.last_report: TickReport | None = None
+        self._reasons: dict[str, tuple[Server, InstallTask, str, datetime]] = {}
+        self._reasons_lock = threading.Lock()
+        self._reasons_wake = threading.Event()
+        self._writer: threading.Thread | None = None
 
     # -- the tick thread ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Tick now, then every ``rollout.tick_interval`` seconds and whenever :meth:`poke` is called."""
+        """Tick now, then every ``rollout.tick_interval`` seconds and whenever :meth:`poke` is called; write
+        waiting reasons as the ticks hand them over."""
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="flasher-rollouts", daemon=True)
         self._thread.start()
+        self._writer = threading.Thread(target=self._write_loop, name="flasher-rollout-reasons", daemon=True)
+        self._writer.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop ticking; a running tick ends at its next member."""
+        """Stop ticking and writing reasons; a running tick ends at its next member."""
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._reasons_wake.set()
+        for thread in (self._thread, self._writer):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._writer = None
 
     @property
     def running(self) -> bool:
@@ -273,16 +284,19 @@ class RolloutController:
             with ThreadPoolExecutor(threads, thread_name_prefix="rollout-admit") as pool:
                 done = pool.map(lambda sid: self._admit(name, by_id[sid][0], by_id[sid][2]), reserved)
                 report.admitted += sum(1 for admitted in done if admitted)
-        deadline = time.monotonic() + self.settings.rollout.reason_budget
         for server_id, wait in waits.items():
-            if self._stopping.is_set() or time.monotonic() > deadline:
+            if self._stopping.is_set():
                 break
             server, task, member = by_id[server_id]
             if server_id in evaluation.cancel:
                 if self._cancel(server, task, record, now):
                     report.cancelled += 1
-            elif self._note(server, task, wait.text, now):
+            elif not (task.messages and task.messages[-1].endswith(_waiting_line(wait.text))):
+                with self._reasons_lock:
+                    self._reasons[server_id] = (server, task, wait.text, now)
                 report.reasons += 1
+        if report.reasons:
+            self._reasons_wake.set()
         if members and all(m.ended for m in members):
             self._close(stored, now)
         return evaluation
@@ -341,6 +355,26 @@ class RolloutController:
             return False
         self.inventory.replace_attribute(server_id, TASK_NAMESPACE, data)
         return True
+
+    def _write_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._reasons_wake.wait(1.0)
+            self._reasons_wake.clear()
+            self.flush_reasons()
+
+    def flush_reasons(self) -> int:
+        """Write the waiting reasons the ticks handed over (the newest per member) now; returns how many were
+        written (a member whose attribute changed since its tick listed it is left to the next tick)."""
+        written = 0
+        while not self._stopping.is_set():
+            with self._reasons_lock:
+                if not self._reasons:
+                    break
+                server_id = next(iter(self._reasons))
+                server, task, text, now = self._reasons.pop(server_id)
+            if self._note(server, task, text, now):
+                written += 1
+        return written
 
     def _note(self, server: Server, task: InstallTask, text: str, now: datetime) -> bool:
         """Write ``waiting: text`` into a waiting member's messages unless it says that already (replacing an
