@@ -16,7 +16,7 @@ from flasher.install.modes import build_plan, resolve_mode
 from flasher.install.plan import Decision, InstallPlan, PlanError, decide, recheck
 from flasher.inventory.errors import ConflictError, NotFoundError
 from flasher.inventory.models import Component, FirmwareSet, FirmwareVersion, Server
-from flasher.task.model import ComponentStatus, InstallMode, parse_install_task
+from flasher.task.model import ComponentStatus, InstallMode, TaskValidationError, parse_install_task
 
 SERVER_UUID = "3f0c2a8e-1b7d-4c55-9a3e-0c1d2e3f4a01"
 
@@ -222,9 +222,7 @@ def test_a_version_that_only_contains_an_unknown_word_is_compared(installed: str
     [
         ({"Firmware": {"bmc": {"version": "1"}}, "firmwareSet": "x"}, InstallMode.PREDEFINED_FIRMWARE),
         ({"firmwareSet": "x"}, InstallMode.PREDEFINED_FIRMWARE_SET),
-        ({"firmwareSet": "x", "Firmware": {}}, InstallMode.PREDEFINED_FIRMWARE_SET),
         ({}, InstallMode.RESOLVE_FIRMWARE),
-        ({"firmwareSet": ""}, InstallMode.RESOLVE_FIRMWARE),
         (
             {"mode": "ResolveFirmware", "firmwareSet": "x", "Firmware": {"bmc": {"version": "1"}}},
             InstallMode.RESOLVE_FIRMWARE,
@@ -233,6 +231,19 @@ def test_a_version_that_only_contains_an_unknown_word_is_compared(installed: str
 )
 def test_resolve_mode(data: dict[str, Any], mode: InstallMode) -> None:
     assert resolve_mode(parse_install_task(data)) is mode
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"firmwareSet": "x", "Firmware": {}}, "Firmware"),  # issue 12: was PredefinedFirmwareSet
+        ({"firmwareSet": ""}, "firmwareSet"),  # issue 12: was ResolveFirmware, installing the whole set
+    ],
+)
+def test_an_empty_firmware_or_firmware_set_is_no_mode_but_an_error(data: dict[str, Any], field: str) -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        parse_install_task(data)
+    assert caught.value.field == field and "is empty" in str(caught.value)
 
 
 def test_in_band_cannot_be_planned() -> None:
