@@ -480,6 +480,9 @@ def normalise_slug(value: str) -> str:
 # Models
 
 
+_ATTRIBUTE_KEYS: dict[type[BaseModel], frozenset[str]] = {}
+
+
 class _AttributeModel(BaseModel):
     """A part of a task attribute: its documented keys are the fields (the attribute's key is the alias and the
     only name read: ``validate_by_name`` is off), assignments are validated, and every other key is kept apart in
@@ -517,7 +520,10 @@ class _AttributeModel(BaseModel):
     @classmethod
     def attribute_keys(cls) -> frozenset[str]:
         """The documented keys of this part of the attribute (the fields' aliases), the only ones read."""
-        return frozenset(info.alias or name for name, info in cls.model_fields.items())
+        keys = _ATTRIBUTE_KEYS.get(cls)
+        if keys is None:
+            keys = _ATTRIBUTE_KEYS[cls] = frozenset(info.alias or name for name, info in cls.model_fields.items())
+        return keys
 
     @property
     def unknown_keys(self) -> Mapping[str, Any]:
@@ -891,19 +897,24 @@ def _problems_of(error: ValidationError) -> list[tuple[str, Any, str]]:
 
 def _too_deep(data: object) -> str | None:
     """The path of the first value nested deeper than :data:`MAX_DEPTH` in ``data``, or ``None``."""
-    stack: list[tuple[object, str, int]] = [(data, "", 1)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, Mapping):
-            children: Iterable[tuple[object, str]] = ((v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
-        elif isinstance(value, list):
-            children = ((v, f"{path}[{i}]") for i, v in enumerate(value))
-        else:
-            continue
+
+    def walk(value: object, depth: int) -> list[str] | None:
         if depth > MAX_DEPTH:
-            return path
-        stack.extend((child, where, depth + 1) for child, where in children)
-    return None
+            return []
+        children: Iterable[tuple[str, object]]
+        if isinstance(value, dict):
+            children = ((f".{key}", child) for key, child in value.items())
+        elif isinstance(value, list):
+            children = ((f"[{index}]", child) for index, child in enumerate(value))
+        else:
+            return None
+        for step, child in children:
+            if isinstance(child, dict | list) and (below := walk(child, depth + 1)) is not None:
+                return [step, *below]
+        return None
+
+    found = walk(data, 1)
+    return None if found is None else "".join(found).removeprefix(".")
 
 
 def json_size(data: object) -> int:
