@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
-from flasher.bmc import BMC, BMCNotSupportedError, BMCUnreachableError
+from flasher.bmc import BMC, BMCComponent, BMCError, BMCNotSupportedError, BMCTaskFailedError, BMCUnreachableError
 from flasher.cli import app
 from flasher.config import BMCSettings
 from tests.support.cli import invoke
@@ -113,6 +114,53 @@ def test_emulator_manager_has_no_reset(sushy_emulator: SushyEmulator) -> None:
             bmc.reset_bmc()
         with pytest.raises(ValueError, match="power action 'hibernate'"):
             bmc.set_power("hibernate")
+
+
+def _system_bios(emulator: SushyEmulator) -> BMCComponent:
+    """The emulator's System as a ``bios`` target (it reports no BiosVersion, so the driver finds none)."""
+    members = requests.get(f"{emulator.url}/redfish/v1/Systems", timeout=5).json()["Members"]
+    uri = members[0]["@odata.id"]
+    return BMCComponent(
+        id="System:1",
+        uri=uri,
+        slug="bios",
+        name="BIOS",
+        version="1.0.0",
+        updateable=True,
+        software_id=None,
+        manufacturer=None,
+        model=None,
+        serial=None,
+        related_uri=uri,
+    )
+
+
+def test_emulator_simple_update_gets_the_targets_it_requires(sushy_emulator: SushyEmulator) -> None:
+    # Issue 12, items 13 and 16. sushy-tools requires Targets in SimpleUpdate without advertising them: without
+    # them it answers 400 "Missing ImageURI and/or Targets." (ExtendedInfo holds only Base.1.0.GeneralError).
+    # With the System as target it gets as far as its fake driver, which cannot report BIOS versions (500).
+    with BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
+        with pytest.raises(BMCError) as system_target:
+            bmc.install(_system_bios(sushy_emulator), image_url="http://127.0.0.1:9/bios.bin")
+        manager = next(c for c in bmc.firmware_inventory() if c.slug == "bmc")
+        with pytest.raises(BMCTaskFailedError) as manager_target:
+            bmc.install(manager, image_url="http://127.0.0.1:9/bmc.bin")
+    assert system_target.value.bmc_messages == ("Failed fetching BIOS information",)
+    assert manager_target.value.bmc_messages == ("Manager is not currently a supported Target.",)
+    for error in (system_target.value, manager_target.value):
+        assert "Missing ImageURI and/or Targets" not in str(error)
+        assert "GeneralError" not in str(error)
+
+
+def test_emulator_404_names_the_resource(sushy_emulator: SushyEmulator) -> None:
+    with (
+        BMC(sushy_emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc,
+        pytest.raises(BMCNotSupportedError) as caught,
+    ):
+        bmc._conn.get_json("/redfish/v1/UpdateService/FirmwareInventory", action="read the FirmwareInventory")
+    assert str(caught.value).startswith(
+        "read the FirmwareInventory: the BMC has no resource /redfish/v1/UpdateService/FirmwareInventory (HTTP 404)"
+    )
 
 
 # -- a dead BMC ------------------------------------------------------------------------------------------------------

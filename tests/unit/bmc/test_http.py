@@ -29,6 +29,7 @@ from flasher.bmc import (
     TaskHandle,
     TaskProgress,
 )
+from flasher.bmc.errors import messages_of
 from flasher.bmc.multipart import MultipartBody
 from flasher.metrics import BMC_ERRORS
 from tests.support.redfish_fake import (
@@ -155,13 +156,61 @@ def test_install_without_image_is_a_value_error(rsps: responses.RequestsMock, bm
 
 
 # -- SimpleUpdate ----------------------------------------------------------------------------------------------------
-def test_simple_update_payload_without_targets_when_not_advertised(rsps: responses.RequestsMock, bmc: BMC) -> None:
+def test_simple_update_sends_targets_even_when_not_advertised(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    # Issue 12, item 16: a BMC may require Targets without advertising them (sushy-tools does).
     rsps.get(UPDATE, json=update_service_doc())
     rsps.post(SIMPLE, status=202, headers={"Location": "/redfish/v1/TaskService/Tasks/7"})
     rsps.get(TASK, json=task_doc("7", "New"))
     handle = bmc.install(BIOS, image_url="http://files.test/bios.bin")
     assert handle == TaskHandle(uri="/redfish/v1/TaskService/Tasks/7", method="simple_update")
-    assert _posted_json(rsps, SIMPLE) == {"ImageURI": "http://files.test/bios.bin", "TransferProtocol": "HTTP"}
+    assert _posted_json(rsps, SIMPLE) == {
+        "ImageURI": "http://files.test/bios.bin",
+        "TransferProtocol": "HTTP",
+        "Targets": [BIOS.uri],
+    }
+
+
+def test_an_error_with_only_message_ids_shows_the_bmcs_message(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    # Issue 12, item 13: sushy-tools' error body; the operator reads its sentence, not Base.1.0.GeneralError.
+    body = {
+        "error": {
+            "code": "Base.1.0.GeneralError",
+            "message": "Missing ImageURI and/or Targets.",
+            "@Message.ExtendedInfo": [{"MessageId": "Base.1.0.GeneralError"}],
+        }
+    }
+    rsps.get(UPDATE, json=update_service_doc())
+    rsps.post(SIMPLE, status=400, json=body)
+    with pytest.raises(BMCTaskFailedError) as caught:
+        bmc.install(BIOS, image_url="http://files.test/bios.bin")
+    assert caught.value.bmc_messages == ("Missing ImageURI and/or Targets.",)
+    assert "GeneralError" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"error": {"message": "m", "@Message.ExtendedInfo": [{"MessageId": "A.1.B"}]}}, ("m",)),
+        ({"error": {"message": "m", "@Message.ExtendedInfo": [{"MessageId": "A.1.B", "Message": "x"}]}}, ("x",)),
+        ({"error": {"@Message.ExtendedInfo": [{"MessageId": "A.1.B"}, {"MessageId": "A.1.C"}]}}, ("A.1.B", "A.1.C")),
+        ({"error": {"message": " ", "@Message.ExtendedInfo": {"MessageId": "A.1.B"}}}, ("A.1.B",)),
+        ({"@Message.ExtendedInfo": [{"Message": "y"}, {"Message": "y"}]}, ("y",)),
+        ({"error": "not an object"}, ()),
+        ([{"MessageId": "T.1.Done"}, {"Message": "done"}], ("done",)),
+    ],
+)
+def test_messages_of(body: Any, said: tuple[str, ...]) -> None:
+    assert messages_of(body) == said
+
+
+def test_a_404_names_the_resource(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    rsps.get(f"{BASE}/redfish/v1/Chassis/9", status=404, json=error_body("The resource was not found."))
+    with pytest.raises(BMCNotSupportedError) as caught:
+        bmc._conn.get_json("/redfish/v1/Chassis/9", action="read the chassis")
+    assert str(caught.value) == (
+        "read the chassis: the BMC has no resource /redfish/v1/Chassis/9 (HTTP 404)"
+        " (BMC says: The resource was not found.)"
+    )
 
 
 def test_simple_update_targets_and_protocol_from_action_info(rsps: responses.RequestsMock, bmc: BMC) -> None:
