@@ -53,8 +53,9 @@ def state(ctx: typer.Context) -> CLIState:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` (secrets scrubbed) to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(redact.scrub(message))}", highlight=False)
+    """Print ``message`` (secrets scrubbed) to stderr as one line, never wrapped at the terminal's width (a wrapped
+    error breaks ``grep``), and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(redact.scrub(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -183,7 +183,10 @@ class RedfishService:
             auth = BasicAuth.decode(header) if header else None
         except ValueError:
             auth = None
-        if auth is None or refuse or not self._credentials_ok(auth.login, auth.password):
+        if auth is None:
+            raise unauthorized()
+        if refuse or not self._credentials_ok(auth.login, auth.password):
+            self.bmc.audit.login_refused()
             raise unauthorized()
 
     def _credentials_ok(self, username: Any, password: Any) -> bool:
@@ -212,6 +215,7 @@ class RedfishService:
         if not isinstance(body, dict) or "UserName" not in body or "Password" not in body:
             raise bad_request("PropertyMissing", "The properties UserName and Password are required.", "UserName")
         if request[_EFFECTS].refuse_credentials or not self._credentials_ok(body["UserName"], body["Password"]):
+            self.bmc.audit.login_refused()
             raise unauthorized()
         session = self.bmc.sessions.create(body["UserName"])
         uri = f"{SESSIONS}/{session.id}"

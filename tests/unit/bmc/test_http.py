@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from flasher.bmc import (
 )
 from flasher.bmc.errors import messages_of
 from flasher.bmc.multipart import MultipartBody
+from flasher.logs import setup_logging
 from flasher.metrics import BMC_ERRORS
 from tests.support.redfish_fake import (
     BASE,
@@ -40,6 +43,7 @@ from tests.support.redfish_fake import (
     SETTINGS,
     error_body,
     register_service,
+    root_doc,
     task_doc,
     update_service_doc,
 )
@@ -110,6 +114,68 @@ def test_session_login_sends_credentials_and_uses_the_token(rsps: responses.Requ
     assert json.loads(login.request.body or b"") == {"UserName": "root", "Password": PASSWORD}
     systems = next(c for c in rsps.calls if str(c.request.url).endswith("/redfish/v1/Systems"))
     assert systems.request.headers["X-Auth-Token"] == "tok"
+
+
+def _credential_requests(mock: responses.RequestsMock) -> list[str]:
+    """The requests that presented the credentials: session log-ins and requests with Basic auth."""
+    return [
+        f"{c.request.method} {c.request.url}"
+        for c in mock.calls
+        if (c.request.url == SESSIONS and c.request.method == "POST") or "Authorization" in c.request.headers
+    ]
+
+
+def test_a_refused_session_login_is_not_tried_again_with_basic_auth() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock, login_ok=False)
+        with pytest.raises(BMCAuthError) as caught:
+            BMC("https://bmc.test", "root", PASSWORD, settings=SETTINGS)
+        assert _credential_requests(mock) == [f"POST {SESSIONS}"]
+    assert str(caught.value).startswith(
+        "log in to the BMC at https://bmc.test as 'root': the BMC refused the credentials (HTTP 401)"
+    )
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_basic_auth_only_without_a_session_service(status: int) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(ROOT, json=root_doc())
+        mock.post(SESSIONS, status=status, json=error_body("Sessions are not supported."))
+        mock.get(f"{BASE}/redfish/v1/Systems", status=401, json=error_body("Invalid username or password."))
+        with pytest.raises(BMCAuthError, match=r"as 'root': the BMC refused the credentials \(HTTP 401\)"):
+            BMC("https://bmc.test", "root", PASSWORD, settings=SETTINGS)
+        assert _credential_requests(mock) == [f"POST {SESSIONS}", f"GET {BASE}/redfish/v1/Systems"]
+        mock.replace(responses.GET, f"{BASE}/redfish/v1/Systems", json={"Members": []})
+        with BMC("https://bmc.test", "root", PASSWORD, settings=SETTINGS) as bmc:
+            assert bmc._conn.session_key() is None  # logged in with Basic auth
+        basic = mock.calls[-1].request.headers["Authorization"]
+        assert basic.startswith("Basic ")
+
+
+def test_sushy_log_lines_go_to_debug() -> None:
+    lines: list[tuple[str, str]] = []
+    root = logging.getLogger()
+    handlers, level_before = root.handlers[:], root.level
+
+    def keep(message: Any) -> None:
+        lines.append((message.record["level"].name, message.record["message"]))
+
+    try:
+        for level in ("INFO", "DEBUG"):
+            setup_logging(level, "text", sink=io.StringIO())
+            logger.add(keep, level=level)
+            logging.getLogger("sushy.connector").error("Authentication to the session service failed.")
+            logging.getLogger("apscheduler.scheduler").error("a job failed")
+        assert lines == [
+            ("ERROR", "a job failed"),  # at INFO, sushy's line is below what the operator asked for
+            ("DEBUG", "Authentication to the session service failed."),
+            ("ERROR", "a job failed"),
+        ]
+    finally:
+        logger.remove()
+        logger.add(sys.stderr)
+        root.handlers[:] = handlers
+        root.setLevel(level_before)
 
 
 def test_connection_refused_is_unreachable() -> None:
