@@ -117,6 +117,7 @@ class InventorySettings(_Section):
     token: SecretStr | None = None
     token_file: Path | None = None
     oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
+    #: False turns off TLS verification of the inventory and its token issuer; logs a warning (once per process).
     verify_tls: bool = True
     ca_bundle: Path | None = None
     #: Seconds to open a TCP connection / to wait for an answer.
@@ -179,7 +180,7 @@ class BMCSettings(_Section):
 
     verify_tls: bool = True
     ca_bundle: Path | None = None
-    #: Explicit opt-out of TLS verification; logs a warning on every session.
+    #: Explicit opt-out of TLS verification; logs a warning (once per process).
     insecure: bool = False
     #: Default scheme when the inventory's BMC address has none.
     scheme: Literal["https", "http"] = "https"
@@ -231,6 +232,7 @@ class StoreSettings(_Section):
     allowed_schemes: list[Literal["http", "https"]] = Field(default_factory=lambda: ["http", "https"])  # type: ignore[arg-type]
     #: Hosts images may come from (exact names or ``*.example.com``); empty means any.
     allowed_hosts: list[str] = Field(default_factory=list)
+    #: False turns off TLS verification of image downloads; logs a warning (once per process).
     verify_tls: bool = True
     ca_bundle: Path | None = None
     connect_timeout: float = Field(10.0, gt=0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -115,6 +116,30 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text", sink: TextIO | N
         logger.add(target, level=level, format=_TEXT, colorize=colorize, backtrace=False, diagnose=False)
     debug = logger.level(level).no <= logger.level("DEBUG").no
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.DEBUG if debug else logging.WARNING, force=True)
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(key: str, message: str, *args: object) -> bool:
+    """Log ``message`` (loguru ``{}`` placeholders filled from ``args``) at WARNING the first time ``key`` is
+    seen in this process; later calls with the same ``key`` log nothing. Returns whether it logged.
+
+    For standing conditions an operator must know about but need not read on every request or session, such as
+    TLS verification turned off (``inventory.verify_tls``, ``store.verify_tls``, ``bmc.insecure``)."""
+    with _warned_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+    logger.opt(depth=1).warning(message, *args)
+    return True
+
+
+def forget_warnings() -> None:
+    """Forget which :func:`warn_once` keys were seen (for tests)."""
+    with _warned_lock:
+        _warned.clear()
 
 
 @contextmanager

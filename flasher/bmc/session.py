@@ -4,7 +4,7 @@
   ``/redfish/v1``); the scheme comes from :attr:`BMCSettings.scheme` when absent. Credentials inside the URL are
   refused (they would end up in logs and error messages).
 * TLS: verified by default, against ``ca_bundle`` when set; ``insecure: true`` (or ``verify_tls: false``) turns
-  verification off and logs a warning on every session.
+  verification off and logs a warning, once per process (:func:`flasher.logs.warn_once`).
 * Timeouts: ``connect_timeout`` and ``read_timeout`` on every request; ``retries`` and ``retry_delay`` bound
   sushy's retries (sushy makes ``server_side_retries`` attempts on connection errors and retries a GET that got
   a 5xx that many times), so a dead BMC fails in seconds, not the ~27 s of sushy's defaults.
@@ -48,6 +48,7 @@ from flasher.bmc.errors import (
     translated,
 )
 from flasher.config import BMCSettings
+from flasher.logs import warn_once
 from flasher.netfail import never_connected
 
 _ROOT = "/redfish/v1/"
@@ -85,11 +86,16 @@ def parse_address(address: str, default_scheme: str) -> str:
 
 
 def tls_verify(settings: BMCSettings, base_url: str) -> bool | str:
-    """requests' ``verify`` for ``settings``: ``False`` (insecure, warned), a CA bundle path, or ``True``."""
+    """requests' ``verify`` for ``settings``: ``False`` (insecure; warned once per process), a CA bundle path, or
+    ``True``."""
     if not base_url.startswith("https://"):
         return True
     if settings.insecure or not settings.verify_tls:
-        logger.warning("TLS certificate verification is OFF for BMC {} (bmc.insecure / bmc.verify_tls)", base_url)
+        warn_once(
+            "bmc.verify_tls",
+            "TLS certificate verification is OFF for BMCs (bmc.insecure / bmc.verify_tls), first for {}",
+            base_url,
+        )
         return False
     if settings.ca_bundle is not None:
         return str(settings.ca_bundle)

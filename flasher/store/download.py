@@ -40,6 +40,7 @@ from tenacity.stop import stop_base
 
 from flasher import metrics, redact
 from flasher.config import StoreSettings
+from flasher.logs import warn_once
 from flasher.store.errors import DownloadError, ImageTooLargeError, StoreError, TruncatedDownloadError
 from flasher.store.urls import check_url, display_url
 
@@ -145,6 +146,12 @@ class Downloader:
         self.attempts = attempts
         self.backoff = backoff
         self.max_backoff = max(max_backoff, backoff)
+        if not settings.verify_tls:
+            warn_once(
+                "store.verify_tls",
+                "TLS certificate verification is OFF for firmware image downloads (store.verify_tls is false): the"
+                " checksum still guards the image, but not the secrecy of pre-signed URLs",
+            )
 
     def download(
         self,
