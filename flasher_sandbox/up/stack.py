@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import requests
 import yaml
@@ -208,6 +209,13 @@ class Stack:
 
     # -- flasher replicas -----------------------------------------------------------------------------------
 
+    @property
+    def image_host(self) -> str:
+        """``127.0.0.1:<port>`` of the image server (an entry of the replicas' ``store.allowed_hosts``)."""
+        if self.images is None:
+            raise RuntimeError("the image server is not running: start the stack first")
+        return urlsplit(self.images.base_url).netloc
+
     def replica_config(self, name: str, options: ReplicaOptions) -> Path:
         """Write the YAML settings of replica ``name`` and return the file's path."""
         http_port = free_port()
@@ -223,7 +231,8 @@ class Stack:
             },
             "bmc": {"scheme": "http", "poll_interval": options.bmc_poll_interval, "offline_grace": 60},
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
-            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [HOST]},
+            # The image server is on loopback, which flasher refuses unless named: name it, with its port.
+            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [self.image_host]},
             "fileserver": {"host": HOST, "port": 0},
             "service": {
                 "worker_id": name,

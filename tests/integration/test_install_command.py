@@ -29,7 +29,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "flasher.yaml"
     settings = {
         "bmc": {"scheme": "http", "poll_interval": 0.1, "offline_grace": 20, "retries": 1, "retry_delay": 0.05},
-        "store": {"cache_dir": str(tmp_path / "cache")},
+        "store": {"cache_dir": str(tmp_path / "cache"), "allowed_hosts": ["127.0.0.1"]},
         "fileserver": {"host": "127.0.0.1", "port": 0},
         "steps": {"install": {"timeout": 15}, "confirm": {"timeout": 5}, "power": {"timeout": 15}},
     }
