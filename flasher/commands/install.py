@@ -28,7 +28,15 @@ from rich.status import Status
 from flasher import redact
 from flasher.bmc import BMC, BMCComponent, BMCError
 from flasher.checksum import Checksum, ChecksumError
-from flasher.commands.bmc import InsecureOption, PasswordFileOption, UsernameOption, _password, _settings
+from flasher.commands.bmc import (
+    InsecureOption,
+    PasswordFileOption,
+    SystemOption,
+    UsernameOption,
+    _password,
+    _settings,
+    system_identity,
+)
 from flasher.commands.common import console, fail, print_table, state
 from flasher.config import Settings
 from flasher.install.engine import InstallEngine
@@ -273,6 +281,7 @@ def command(
     username: UsernameOption = None,
     password_file: PasswordFileOption = None,
     insecure: InsecureOption = False,
+    system: SystemOption = None,
 ) -> None:
     """Install one firmware image on one BMC's components of one type, showing progress (Ctrl-C cancels)."""
     slug = normalise_slug(component)
@@ -287,8 +296,9 @@ def command(
     password = _password(bmc_settings, password_file)
     policy = settings.step("download")
     store = FirmwareStore(settings.store, attempts=policy.attempts, backoff=policy.backoff)
+    identity = system_identity(system)
     try:
-        opened = BMC(bmc, username or bmc_settings.username, password, settings=bmc_settings)
+        opened = BMC(bmc, username or bmc_settings.username, password, settings=bmc_settings, system=identity)
     except ValueError as exc:
         fail(str(exc), code=2)
     except BMCError as exc:

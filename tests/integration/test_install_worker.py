@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +24,12 @@ from flasher.service.worker import WorkerPool
 from flasher.store.store import FirmwareStore
 from flasher.task.model import TaskKind, TaskStatus
 from flasher.task.run import Outcome, RunContext, RunResult
+from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, OtherSystemSpec
 from flasher_sandbox.images import make_image
-from tests.support.install_env import InstallWorld, build_pool
+from tests.support.bmcsim import FirmwareServer
+from tests.support.fixtures.bmcsim import BmcFleetPool
+from tests.support.install_env import InstallWorld, build_pool, fast_settings, seed_for
+from tests.support.inventory import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -434,3 +439,66 @@ def test_the_lease_is_kept_while_a_final_status_waits_out_an_inventory_outage(in
         pool.stop(10)
     assert final["status"] == "cancelled", final
     assert w.queue.entry(uuid) is None
+
+
+# -- a BMC with several Systems (issue 12, item 15) ------------------------------------------------------------------
+NODES = FleetSpec(
+    install_seconds=0.5,
+    offline_seconds=1.0,
+    power_seconds=0.2,
+    bmcs=[
+        BmcSpec(
+            vendor="dell",
+            model="r6515",
+            serial="DL000000",
+            power_state="Off",
+            # listed before the server's System, powered on: the first System is the wrong one
+            other_systems=[OtherSystemSpec(id="System.Embedded.2", serial="DL000099", power_state="On")],
+        )
+    ],
+)
+
+
+def _nodes_world(
+    pool: BmcFleetPool, inventory: InventoryServer, redis_url: str, images: FirmwareServer, cache: Path, serial: str
+) -> InstallWorld:
+    fleet = pool.get(config=NODES, install_seconds=0.5, offline_seconds=1.0, power_seconds=0.2)
+    seed = seed_for(fleet, [0], images)
+    seed["servers"][0]["serial"] = serial
+    seeded = inventory.seed(seed)
+    settings = fast_settings(inventory.url, redis_url, cache)
+    return InstallWorld(fleet, inventory, images, settings, {0: seeded["servers"]["srv-0"]})
+
+
+def test_a_bmc_with_several_systems_installs_on_the_servers_and_restores_its_power(
+    bmcsim_pool: BmcFleetPool,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: FirmwareServer,
+    tmp_path: Path,
+) -> None:
+    w = _nodes_world(bmcsim_pool, clean_inventory, redis_url, firmware_server, tmp_path / "cache", "DL000000")
+    _, final = w.run(0, {"firmwareSet": "dell-r6515-platform"})
+
+    assert final["status"] == "success", final
+    assert final["initialPowerState"] == "Off"  # the server's System, not the first one listed (On)
+    power = [(p["action"], p["to_state"]) for p in w.fleet.audit(0)["power"]]
+    assert power == [("On", "On"), ("ForceOff", "Off")]  # booted to apply the BIOS, then off again
+    assert _power(w, 0) == "Off"
+
+
+def test_a_bmc_with_several_systems_none_of_them_the_server_does_nothing(
+    bmcsim_pool: BmcFleetPool,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: FirmwareServer,
+    tmp_path: Path,
+) -> None:
+    w = _nodes_world(bmcsim_pool, clean_inventory, redis_url, firmware_server, tmp_path / "cache", "NOT-LISTED")
+    _, final = w.run(0, {"firmwareSet": "dell-r6515-platform"})
+
+    assert final["status"] == "failed", final
+    assert final["error"].startswith(f"cannot read the installed firmware: BMC {w.fleet.url(0)} has 2 Systems (")
+    assert "found by its serial 'NOT-LISTED' or UUID" in final["error"] and "none matches" in final["error"]
+    audit = w.fleet.audit(0)
+    assert audit["installs"] == [] and audit["power"] == []

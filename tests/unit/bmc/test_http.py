@@ -28,6 +28,8 @@ from flasher.bmc import (
     BMCTaskFailedError,
     BMCTimeoutError,
     BMCUnreachableError,
+    SeveralSystemsError,
+    SystemIdentity,
     TaskHandle,
     TaskProgress,
 )
@@ -712,3 +714,64 @@ def test_a_power_action_whose_connection_was_refused_is_retried() -> None:
             driver.set_power("cycle", wait=False)
         posts = [c for c in mock.calls if c.request.method == "POST" and c.request.url == SYSTEM_RESET]
     assert len(posts) == 2
+
+
+# -- several Systems -------------------------------------------------------------------------------------------------
+def _two_nodes(rsps: responses.RequestsMock) -> None:
+    """Two Systems, each with a BIOS member in one FirmwareInventory (a chassis manager of two nodes)."""
+    systems = [f"{BASE}/redfish/v1/Systems/{n}" for n in (1, 2)]
+    rsps.replace(
+        responses.GET,
+        f"{BASE}/redfish/v1/Systems",
+        json={"Members": [{"@odata.id": "/redfish/v1/Systems/1"}, {"@odata.id": "/redfish/v1/Systems/2"}]},
+    )
+    for n, url in enumerate(systems, start=1):
+        doc = {"@odata.id": f"/redfish/v1/Systems/{n}", "Id": str(n), "SerialNumber": f"NODE{n}", "UUID": f"uuid-{n}"}
+        rsps.get(url, json={**doc, "PowerState": "On", "BiosVersion": f"{n}.0"})
+    rsps.get(UPDATE, json=update_service_doc())
+    inventory = f"{UPDATE}/FirmwareInventory"
+    rsps.get(
+        inventory,
+        json={"Members": [{"@odata.id": f"/redfish/v1/UpdateService/FirmwareInventory/BIOS{n}"} for n in (1, 2)]},
+    )
+    for n in (1, 2):
+        rsps.get(
+            f"{inventory}/BIOS{n}",
+            json={
+                "@odata.id": f"/redfish/v1/UpdateService/FirmwareInventory/BIOS{n}",
+                "Id": f"BIOS{n}",
+                "Name": "BIOS",
+                "Version": f"{n}.0",
+                "Updateable": True,
+                "RelatedItem": [{"@odata.id": f"/redfish/v1/Systems/{n}"}],
+            },
+        )
+    rsps.get(f"{BASE}/redfish/v1/Managers", json={"Members": []})
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        (SystemIdentity(serial="node2"), ["BIOS2"]),
+        (SystemIdentity(uuid="UUID-1"), ["BIOS1"]),
+        (SystemIdentity(serial="NODE1", uuid="uuid-2"), ["BIOS2"]),  # the UUID decides first
+    ],
+)
+def test_the_inventory_of_several_systems_is_the_servers_only(
+    rsps: responses.RequestsMock, bmc: BMC, identity: SystemIdentity, expected: list[str]
+) -> None:
+    _two_nodes(rsps)
+    bmc.identify_system(identity)
+    assert [c.id for c in bmc.firmware_inventory()] == expected
+
+
+def test_several_systems_matching_the_serial_are_refused(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    _two_nodes(rsps)
+    rsps.replace(
+        responses.GET,
+        f"{BASE}/redfish/v1/Systems/2",
+        json={"@odata.id": "/redfish/v1/Systems/2", "Id": "2", "SerialNumber": "NODE1", "UUID": "uuid-2"},
+    )
+    bmc.identify_system(SystemIdentity(serial="NODE1"))
+    with pytest.raises(SeveralSystemsError, match="serial 'NODE1': 2 of them match; nothing was done"):
+        bmc.power_state()
