@@ -18,7 +18,7 @@ from flasher.bmc.install import start_install
 from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
 from flasher.bmc.session import Connection
 from flasher.bmc.systems import SystemChoice, select_system
-from flasher.bmc.updateservice import UpdateService, read_update_service
+from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, read_update_service
 from flasher.config import BMCSettings
 from flasher.metrics import BMC_ERRORS
 
@@ -170,6 +170,31 @@ class BMC:
             method=method,
             apply_time=apply_time,
         )
+
+    @_counted
+    def check_install(
+        self,
+        component: BMCComponent,
+        *,
+        pull_scheme: str | None,
+        image_file: bool = True,
+        method: str = "auto",
+        apply_time: str | None = None,
+    ) -> tuple[str, str | None]:
+        """What :meth:`install` would do for ``component``, sending nothing (a dry run): ``(install method, apply
+        time or None)``, by the same rules (:func:`~flasher.bmc.updateservice.choose_method`,
+        :func:`~flasher.bmc.updateservice.apply_time_for`).
+
+        ``pull_scheme``: the scheme of the image URL the BMC would be given (``http`` for flasher's file server),
+        ``None`` when it would be given none; ``image_file``: a file could be pushed. Raises what :meth:`install`
+        raises before sending: :class:`BMCNotSupportedError` (no UpdateService, no method or apply time that
+        fits, naming what the BMC offers), ``ValueError``.
+        """
+        self._service = read_update_service(self._conn)
+        # Only the URL's scheme takes part in the choice (TransferProtocol); the real URL is made at publish time.
+        url = f"{pull_scheme}://flasher-file-server/{component.id}" if pull_scheme else None
+        chosen = choose_method(self._service, method, url, image_file)
+        return chosen, apply_time_for(self._service, chosen, apply_time)
 
     # -- tasks --------------------------------------------------------------------------------------------------
     @_counted

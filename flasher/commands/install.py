@@ -6,6 +6,10 @@ the host's power state, fetch and verify the image, pre-actions, hand it to the 
 server this command starts on ``fileserver.host:port`` when the BMC pulls, else a push), follow the BMC's task
 (resetting the host when a BIOS-type update waits for it), confirm the version, post-actions, restore the power.
 
+``--dry-run`` reads and says what would be done, and succeeds only where the real run would start (image allowed,
+checksum right, image reachable; an UpdateService with an install method and an apply time for it); nothing is
+downloaded and nothing is changed on the BMC.
+
 Progress is printed as it goes. Ctrl-C asks to cancel: the install stops at the next safe point (never in the
 middle of a flash) and restores the host's power; a second Ctrl-C aborts at once. Exit status: 0 installed (or
 nothing to do), 1 failed, 2 bad arguments, 130 cancelled.
@@ -233,6 +237,14 @@ class _LazyFileServer:
         if self.server is not None:
             self.server.stop()
 
+    @property
+    def scheme(self) -> str | None:
+        """The scheme of the URLs the server will hand out (``None`` when ``fileserver.enabled`` is false)."""
+        if not self.settings.fileserver.enabled:
+            return None
+        public = self.settings.fileserver.public_url
+        return public.scheme if public is not None else "http"
+
 
 def _show(result: EngineResult) -> None:
     if result.state is not None:
@@ -325,7 +337,7 @@ def command(
     engine = InstallEngine(
         plan,
         connect=lambda: opened,
-        images=StoreImages(store, fileserver, local_files=local),
+        images=StoreImages(store, fileserver, local_files=local, served_scheme=fileserver.scheme),
         reporter=reporter,
         settings=settings.model_copy(update={"bmc": bmc_settings}),
         dry_run=dry_run,

@@ -246,6 +246,49 @@ class Downloader:
             seconds=time.monotonic() - started,
         )
 
+    def _verify(self) -> bool | str:
+        """requests' ``verify``: the CA bundle when one is set, else whether to verify at all."""
+        settings = self.settings
+        return str(settings.ca_bundle) if settings.ca_bundle and settings.verify_tls else settings.verify_tls
+
+    def probe(self, url: str) -> int | None:
+        """Whether a download of ``url`` could start, asked of the server without fetching the image: one GET for
+        its first byte (``Range: bytes=0-0``; a HEAD would be refused by pre-signed URLs, which sign the method),
+        under the same rules as :meth:`download` (redirects and peer addresses checked, the same timeouts and
+        TLS), never retried. Returns the image's size when the server says it, else ``None``.
+
+        Raises :class:`DisallowedURLError` and :class:`DownloadError` (``retriable`` as for a download).
+        """
+        shown = display_url(url)
+        settings = self.settings
+        with _CheckedSession(settings.allowed_schemes, settings.allowed_hosts) as session:
+            try:
+                response = session.get(
+                    url,
+                    headers={"Accept-Encoding": "identity", "Range": "bytes=0-0"},
+                    stream=True,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                    verify=self._verify(),
+                )
+            except requests.TooManyRedirects:
+                raise DownloadError(shown, f"more than {_MAX_REDIRECTS} redirects", retriable=False) from None
+            except requests.exceptions.SSLError as exc:
+                raise DownloadError(shown, _describe(exc), retriable=False) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise DownloadError(shown, _describe(exc), retriable=True) from None
+            except requests.RequestException as exc:
+                raise DownloadError(shown, _describe(exc), retriable=False) from None
+            with response:
+                status = response.status_code
+                if status == 206:
+                    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+                    return int(match[3]) if match is not None and match[3] != "*" else None
+                if status == 200:
+                    length = response.headers.get("Content-Length", "")
+                    return int(length) if length.isdigit() else None
+                reason = f"HTTP {status} {response.reason or ''}".rstrip()
+                raise DownloadError(shown, reason, retriable=status in _RETRIABLE_STATUS)
+
     def _attempt(self, transfer: _Transfer) -> None:
         transfer.attempts += 1
         before = transfer.received
@@ -270,9 +313,6 @@ class Downloader:
         else:
             transfer.restart()
         settings = self.settings
-        verify: bool | str = (
-            str(settings.ca_bundle) if settings.ca_bundle and settings.verify_tls else settings.verify_tls
-        )
         try:
             response = transfer.session.get(
                 transfer.url,
@@ -282,7 +322,7 @@ class Downloader:
                     _clip(settings.connect_timeout, transfer.deadline),
                     _clip(settings.read_timeout, transfer.deadline),
                 ),
-                verify=verify,
+                verify=self._verify(),
             )
         except requests.TooManyRedirects:
             raise DownloadError(transfer.shown, f"more than {_MAX_REDIRECTS} redirects", retriable=False) from None

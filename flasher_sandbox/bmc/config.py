@@ -104,6 +104,9 @@ class BmcSpec(BaseModel):
     install_methods: list[InstallMethod] | None = None
     faults: dict[str, Any] = Field(default_factory=dict)
     power_state: PowerStateName = "On"
+    #: False: a BMC without an UpdateService (old firmware, some OEM stacks): no FirmwareInventory and no install
+    #: method; versions only in the Manager's FirmwareVersion and the System's BiosVersion.
+    update_service: bool = True
     #: Systems listed before the server's own: the BMC then has several (a client must pick the server's).
     other_systems: list[OtherSystemSpec] = Field(default_factory=list)
     install_seconds: float | None = Field(default=None, gt=0)

@@ -73,7 +73,9 @@ class RedfishService:
             ("POST", f"{shape.manager_uri}/Actions/Manager.Reset"): self.reset_manager,
             ("PATCH", UPDATE_SERVICE): self.patch_update_service,
         }
-        methods = set(bmc.spec.install_methods or [])
+        methods = set(bmc.spec.install_methods or []) if bmc.spec.update_service else set()
+        if not bmc.spec.update_service:
+            del self.actions[("PATCH", UPDATE_SERVICE)]
         if "SimpleUpdate" in methods:
             self.actions[("POST", SIMPLE_UPDATE)] = self.simple_update
         if "MultipartHttpPush" in methods:

@@ -70,7 +70,7 @@ def service_root(bmc: SimulatedBmc) -> Document:
         "Managers": ref(f"{REDFISH}/Managers"),
         "Tasks": ref(TASK_SERVICE),
         "SessionService": ref(SESSION_SERVICE),
-        "UpdateService": ref(UPDATE_SERVICE),
+        **({"UpdateService": ref(UPDATE_SERVICE)} if bmc.spec.update_service else {}),
         "Links": {"Sessions": ref(SESSIONS)},
     }
 
@@ -382,6 +382,8 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         out[SIMPLE_UPDATE_INFO] = simple_update_info
     for component in bmc.components:
         out[component.uri] = _bind(firmware_member, component)
+    if not bmc.spec.update_service:  # nothing under /redfish/v1/UpdateService
+        out = {uri: render for uri, render in out.items() if not uri.startswith(UPDATE_SERVICE)}
     by_collection: dict[str, list[Component]] = defaultdict(list)
     for component in bmc.components:
         if component.slug not in ("bmc", "bios", "cpld"):

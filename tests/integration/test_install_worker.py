@@ -180,6 +180,76 @@ def test_dry_run_writes_the_plan_and_the_bmc_versions_and_changes_nothing(instal
     assert w.installed(uuid)["bios:DL000000"] == "2.11.4"
 
 
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("missing", "HTTP 404"),  # the image's server does not have it
+        ("localhost", "host 'localhost' is a loopback name, refused unless store.allowed_hosts names it"),
+        ("elsewhere", "host 'images.example.com' is not in store.allowed_hosts (127.0.0.1)"),
+    ],
+)
+def test_a_dry_run_fails_where_the_real_run_could_not_fetch_the_image(
+    install_world: InstallWorld, where: str, reason: str
+) -> None:
+    # Issue 12, item 9: a dry run succeeds only where the real run would start.
+    w = install_world
+    data = make_image("bios", "supermicro", "1.5a", ["x12stw"])
+    url = {
+        "missing": w.images.url("not-there.bin"),
+        "localhost": w.images.put("sm-bios.bin", data).replace("127.0.0.1", "localhost"),
+        "elsewhere": "https://images.example.com/sm-bios.bin",
+    }[where]
+    entry = {
+        "version": "1.5a",
+        "updateFileURL": url,
+        "updateFileChecksum": "sha256:" + hashlib.sha256(data).hexdigest(),
+    }
+    _, final = w.run(SUPERMICRO, {"Firmware": {"bios": entry}, "dryRun": True})
+
+    assert final["status"] == "failed", final
+    assert final["error"].startswith("dry run: the install could not start: bios: ")
+    assert reason in final["error"]
+    assert final["Firmware"]["bios"]["status"] == "failed"
+    assert final["Firmware"]["bios"]["message"].startswith("dry run: the install could not start: ")
+    audit = w.fleet.audit(SUPERMICRO)
+    assert audit["installs"] == [] and audit["power"] == []
+
+
+def test_a_dry_run_says_how_the_real_run_would_install(install_world: InstallWorld) -> None:
+    w = install_world
+    _, final = w.run(SUPERMICRO, {**SM_PLATFORM, "dryRun": True})
+    assert final["status"] == "success", final
+    bios = final["Firmware"]["bios"]["message"]
+    assert bios.startswith("dry run: would install (") and "by multipart, apply time Immediate" in bios, bios
+    assert w.fleet.audit(SUPERMICRO)["installs"] == []
+
+
+NO_UPDATE_SERVICE = FleetSpec(
+    install_seconds=0.5,
+    offline_seconds=1.0,
+    power_seconds=0.2,
+    bmcs=[BmcSpec(vendor="supermicro", model="x12stw", serial="SM000000", update_service=False)],
+)
+
+
+def test_a_dry_run_task_against_a_bmc_without_an_update_service_fails(
+    bmcsim_pool: BmcFleetPool,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: FirmwareServer,
+    tmp_path: Path,
+) -> None:
+    fleet = bmcsim_pool.get(config=NO_UPDATE_SERVICE, install_seconds=0.5, offline_seconds=1.0, power_seconds=0.2)
+    seed = seed_for(fleet, [0], firmware_server)
+    seeded = clean_inventory.seed(seed)
+    settings = fast_settings(clean_inventory.url, redis_url, tmp_path / "cache")
+    w = InstallWorld(fleet, clean_inventory, firmware_server, settings, {0: seeded["servers"]["srv-0"]})
+    _, final = w.run(0, {"Firmware": {"bios": {"version": "1.5a"}}, "dryRun": True})
+
+    assert final["status"] == "failed", final
+    assert final["error"] == f"dry run: the install could not start: bios: BMC {fleet.url(0)} has no UpdateService"
+
+
 # -- faults ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("fault", "error"),

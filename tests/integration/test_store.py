@@ -523,3 +523,49 @@ def test_every_redirect_is_held_to_the_rule(
             assert hashlib.sha256(data).hexdigest() not in str(refused)
             assert image_server.gets("/fw/bios.bin") == [] and other_server.gets("/fw/bios.bin") == []
             assert _cache_files(Path(cache)) == []
+
+
+# -- checking a source for a dry run (issue 12, item 9) --------------------------------------------------------------
+@pytest.mark.parametrize("ranges", [True, False])
+def test_check_source_asks_for_one_byte_and_downloads_nothing(
+    image_server: ImageServer, cache: Path, ranges: bool
+) -> None:
+    data = _image(300_000)
+    url = image_server.add("/fw/bios.bin", data)
+    image_server.honour_range = ranges
+    store = _store(cache)
+    before = _downloaded_total()
+
+    assert store.check_source(url, _sha256(data)) == f"{url} answers (300000 bytes)"
+
+    (request,) = image_server.gets("/fw/bios.bin")
+    assert request.headers["Range"] == "bytes=0-0"
+    assert _downloaded_total() == before and _cache_files(cache) == []
+
+
+def test_check_source_of_a_cached_image_asks_no_server(image_server: ImageServer, cache: Path) -> None:
+    data = _image(1000)
+    url = image_server.add("/fw/bios.bin", data)
+    store = _store(cache)
+    store.fetch(url, _sha256(data))
+    image_server.requests.clear()
+    assert store.check_source(url, _sha256(data)).startswith("cached as sha256:")
+    assert image_server.requests == []
+    with pytest.raises(DisallowedURLError):  # the URL rule holds for a cached image too
+        _store(cache, allowed_hosts=["*.example.com"]).check_source(url, _sha256(data))
+
+
+def test_check_source_says_what_the_real_fetch_would_meet(image_server: ImageServer, cache: Path) -> None:
+    data = _image(5000)
+    image_server.add("/fw/bios.bin", data)
+    image_server.redirects["/moved.bin"] = f"http://localhost:{image_server.port}/fw/bios.bin"
+    store = _store(cache)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        store.check_source(image_server.url("/absent.bin"), _sha256(data))
+    with pytest.raises(DisallowedURLError, match="host 'localhost' is a loopback name"):
+        store.check_source(image_server.url("/moved.bin"), _sha256(data))
+    with pytest.raises(ImageTooLargeError):
+        _store(cache, max_bytes=4096).check_source(image_server.url("/fw/bios.bin"), _sha256(data))
+    assert image_server.gets("/fw/bios.bin") == [] or all(
+        r.headers.get("Range") == "bytes=0-0" for r in image_server.gets("/fw/bios.bin")
+    )
