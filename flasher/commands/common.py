@@ -38,7 +38,7 @@ class CLIState:
             except SettingsError as exc:
                 err_console.print("[bold red]invalid settings[/]", highlight=False)
                 for line in exc.lines:
-                    err_console.print(f"  {line}", highlight=False, markup=False)
+                    err_console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
                 raise typer.Exit(2) from None
         return self._settings
 
