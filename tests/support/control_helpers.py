@@ -115,10 +115,11 @@ def claimed_task(
     password: str = "calvin",
     vendor: str = "dell",
     settings: Settings | None = None,
+    server: dict[str, Any] | None = None,
     **extra: Any,
 ) -> ControlCase:
     """A server whose BMC is at ``bmc_address`` with a server-control task as a worker claimed it (``queued``,
-    with ``taskID`` and ``worker``)."""
+    with ``taskID`` and ``worker``). ``server``: more fields of the server's seed entry (``uuid``, ``serial``)."""
     data: dict[str, Any] = {
         "action": action,
         "status": "queued",
@@ -139,6 +140,7 @@ def claimed_task(
                     "model": "m1",
                     "bmc": {"address": bmc_address, "username": username, "password": password},
                     "attributes": {SERVER_CONTROL_NAMESPACE: data},
+                    **(server or {}),
                 }
             ]
         }
