@@ -23,6 +23,7 @@ from flasher.control.runner import run_server_control
 from flasher.httpserver import BackgroundServer
 from flasher.install.runner import InstallRunner
 from flasher.inventory.client import InventoryClient
+from flasher.onboard.runner import run_inventory
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.http import create_app
@@ -64,7 +65,11 @@ class Service:
             self.queue,
             self.inventory,
             settings,
-            {TaskKind.INSTALL: InstallRunner(self.store, self.fileserver), TaskKind.SERVER_CONTROL: run_server_control},
+            {
+                TaskKind.INSTALL: InstallRunner(self.store, self.fileserver),
+                TaskKind.SERVER_CONTROL: run_server_control,
+                TaskKind.INVENTORY: run_inventory,
+            },
             open_bmc,
             worker_id=self.worker_id,
         )

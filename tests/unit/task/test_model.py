@@ -373,7 +373,7 @@ CONTROL_ERRORS: list[tuple[Any, str, str]] = [
         {"action": "reboot"},
         "action",
         "field 'action': value \"reboot\" is not a known server-control action (known: set_power_state,"
-        " get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent)",
+        " get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent, provision)",
     ),
     (
         {"action": "set_power_state"},
