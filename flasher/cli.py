@@ -34,6 +34,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("task", "task"),
     ("run", "run"),
     ("onboard", "onboard"),
+    ("netboot", "netboot"),
 )
 
 

@@ -38,17 +38,11 @@ from flasher.constants import (
 )
 from flasher.inventory.client import InventoryClient
 from flasher.inventory.models import Component, ComponentType
+from flasher.netboot.lookup import mac_namespace
 from flasher.onboard.collect import TYPE_NAMES, CollectedComponent, Collection
 
 #: Alloy's namespace for the server's other facts (``internal/store/serverservice/consts.go``).
 SERVER_METADATA_NAMESPACE = "sh.hollow.alloy.server_metadata_attributes"
-
-
-def mac_namespace(mac: str) -> str:
-    """The server attribute namespace indexing ``mac``.
-
-    ``aa:bb:cc:dd:ee:ff`` → ``sh.hollow.flasher.mac.aabbccddeeff``."""
-    return f"{MAC_NAMESPACE_PREFIX}.{mac.replace(':', '').replace('-', '').lower()}"
 
 
 @dataclass

@@ -26,9 +26,10 @@ from flasher.constants import (
 )
 from flasher.inventory.client import InventoryClient
 from flasher.inventory.models import Component
+from flasher.netboot.lookup import mac_namespace
 from flasher.onboard.collect import collect
 from flasher.onboard.create import OnboardError, onboard
-from flasher.onboard.write import InventoryWriter, mac_namespace
+from flasher.onboard.write import InventoryWriter
 from tests.support.bmcsim import BmcFleet
 from tests.support.inventory import InventoryServer
 
