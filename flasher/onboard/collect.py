@@ -354,12 +354,13 @@ class _Collector:
         vendor: str | None = None,
     ) -> CollectedComponent:
         reported = _text(doc.get("SerialNumber")) if serial is None else serial
+        placeholder = serial is not None and serial == "0"
         component = CollectedComponent(
             slug=slug,
             vendor=vendor if vendor is not None else vendor_slug(_text(doc.get("Manufacturer"))),
             model=(model if model is not None else _text(doc.get("Model"))) or _text(doc.get("PartNumber")),
             serial=reported,
-            serial_reported=bool(reported),
+            serial_reported=bool(reported) and not placeholder,
             slot=_slot(doc, slug),
             uri=_uri(doc),
             status=_state(doc),

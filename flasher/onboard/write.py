@@ -94,7 +94,9 @@ def match(
 
     First by type and serial (case-insensitive; only serials the BMC reported, on both sides), then by type and
     slot (the ``slot`` key of the inventory component's ``sh.hollow.alloy.outofband.metadata``), then, for a type
-    whose components carry no slot (written by another tool), by type and serial as written.
+    whose components carry no slot (written by another tool), by type and serial as written; last, a type with
+    exactly one component left on each side pairs them (the BMC, the BIOS: alloy writes serial ``0``, a seed may
+    have written the server's serial).
     """
     pairs: list[tuple[CollectedComponent, Component]] = []
     left = list(collected)
@@ -121,6 +123,13 @@ def match(
                 pairs.append((item, fits[0]))
                 left.remove(item)
                 pool.remove(fits[0])
+    for slug in {item.slug for item in left}:
+        mine = [item for item in left if item.slug == slug]
+        theirs = [e for e in pool if e.component_type_slug == slug]
+        if len(mine) == 1 and len(theirs) == 1:
+            pairs.append((mine[0], theirs[0]))
+            left.remove(mine[0])
+            pool.remove(theirs[0])
     return pairs, left, pool
 
 

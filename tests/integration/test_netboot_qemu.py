@@ -82,7 +82,7 @@ def test_provision_boots_the_vm_by_its_mac_and_it_calls_back(
         netboot=NetbootSettings(
             host="127.0.0.1",
             port=port,
-            public_url=f"http://10.0.2.2:{port}",  # type: ignore[arg-type]
+            public_url=f"http://10.0.2.2:{port}",
             assets_dir=assets,
             profiles={
                 "rescue": BootProfileSettings(
