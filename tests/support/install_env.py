@@ -21,8 +21,8 @@ from flasher.config import Settings
 from flasher.constants import MODEL_AGNOSTIC_COMPONENTS, TASK_NAMESPACE
 from flasher.control import run_server_control
 from flasher.install.runner import InstallRunner
-from flasher.onboard.runner import run_inventory
 from flasher.inventory import InventoryClient
+from flasher.onboard.runner import run_inventory
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.worker import WorkerPool
