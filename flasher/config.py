@@ -267,6 +267,11 @@ class ServiceSettings(_Section):
     #: Seconds a heartbeat may be late before the lease is extended anyway.
     heartbeat_interval: float = Field(10.0, gt=0)
     shutdown_grace: float = Field(60.0, ge=0)
+    #: Re-collect every server's hardware from its BMC this often (seconds; ``0``: never): each server gets an
+    #: inventory task once per interval, at its own point in it (spread by server uuid).
+    inventory_interval: float = Field(0.0, ge=0)
+    #: At most this many inventory tasks open at once (new, queued or running) from the schedule.
+    inventory_concurrency: int = Field(2, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(9090, ge=0, le=65535)
 
