@@ -41,7 +41,7 @@ def _password(ctx: typer.Context, password_file: Path | None) -> str:
         redact.register(text)
         return text
     settings = state(ctx).settings().bmc
-    if settings.password is not None:
+    if settings.password is not None and settings.password.get_secret_value():
         return settings.password.get_secret_value()
     fail(f"no BMC password: give --password-file, set {PASSWORD_ENV}, or bmc.password / bmc.password_file", code=2)
 

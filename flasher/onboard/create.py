@@ -74,6 +74,8 @@ def onboard(
     :class:`~flasher.bmc.BMCError` (unreachable, refused credentials: nothing created) and the inventory client's
     :class:`~flasher.inventory.errors.InventoryError`. The password is registered with :mod:`flasher.redact`.
     """
+    if not username or not password:
+        raise ValueError("onboarding needs the BMC's username and password (one is empty)")
     redact.register(password)
     if uuid := _known(inventory, BMC_INFO_NAMESPACE, "address", address):
         raise OnboardError(

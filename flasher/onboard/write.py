@@ -96,7 +96,7 @@ def match(
     slot (the ``slot`` key of the inventory component's ``sh.hollow.alloy.outofband.metadata``), then, for a type
     whose components carry no slot (written by another tool), by type and serial as written; last, a type with
     exactly one component left on each side pairs them (the BMC, the BIOS: alloy writes serial ``0``, a seed may
-    have written the server's serial).
+    have written the server's serial), unless both serials are ones the BMC reported: then it is another device.
     """
     pairs: list[tuple[CollectedComponent, Component]] = []
     left = list(collected)
@@ -110,6 +110,10 @@ def match(
         metadata = _attribute_data(component, OUTOFBAND_METADATA_NAMESPACE) or {}
         value = metadata.get("slot")
         return value if isinstance(value, str) else None
+
+    def reported(component: Component) -> bool:
+        """A serial onboarding wrote as the BMC reported it."""
+        return slot(component) is not None and not placeholder(component)
 
     passes: tuple[Callable[[CollectedComponent, Component], bool], ...] = (
         lambda c, e: c.serial_reported and not placeholder(e) and c.serial.lower() == e.serial.lower(),
@@ -126,7 +130,8 @@ def match(
     for slug in {item.slug for item in left}:
         mine = [item for item in left if item.slug == slug]
         theirs = [e for e in pool if e.component_type_slug == slug]
-        if len(mine) == 1 and len(theirs) == 1:
+        # ... unless both serials are real and differ: that is another device (a NIC replaced)
+        if len(mine) == 1 and len(theirs) == 1 and not (mine[0].serial_reported and reported(theirs[0])):
             pairs.append((mine[0], theirs[0]))
             left.remove(mine[0])
             pool.remove(theirs[0])

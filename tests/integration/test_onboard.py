@@ -243,3 +243,26 @@ def test_both_simulated_shapes_onboard_with_their_versions(clean_inventory: Inve
         nics = [c for c in components if c.component_type_slug == "nic"]
         assert {c.vendor for c in nics} == {"broadcom"} if bmc["shape"] == "dell" else {"intel"}
         assert {c.model for c in nics} == {c["model"] for c in bmc["components"] if c["slug"] == "nic"}
+
+
+def test_the_onboard_command_never_prints_the_password(
+    clean_inventory: InventoryServer, redfish_mockups: dict[str, str], tmp_path: Any
+) -> None:
+    from flasher.cli import app
+    from tests.support.cli import invoke
+
+    secret = tmp_path / "password"
+    secret.write_text("s3cr3t-Pa55\n")
+    env = {"FLASHER_INVENTORY__URL": clean_inventory.url, "FLASHER_BMC__SCHEME": "http"}
+    args = ["onboard", "--bmc", redfish_mockups["rackmount1"], "--password-file", str(secret), "--name", "web483"]
+    first = invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert "web483" in first.output and "success: collected contoso 3500 437XR1138R2" in first.output
+    again = invoke(app, args, env=env)
+    assert again.exit_code == 1 and "already in the inventory" in again.output
+    missing = invoke(app, ["onboard", "--bmc", "http://127.0.0.1:9"], env={**env, "FLASHER_BMC__PASSWORD": ""})
+    assert missing.exit_code == 2 and "no BMC password" in missing.output
+    for result in (first, again):
+        assert "s3cr3t-Pa55" not in result.output
+    (server,) = _client(clean_inventory).list_servers()
+    assert _client(clean_inventory).get_bmc_credentials(str(server.uuid)).password.get_secret_value() == "s3cr3t-Pa55"
