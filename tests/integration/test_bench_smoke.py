@@ -1,5 +1,5 @@
-"""The service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``) run end to end at a tiny size,
-so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it measured."""
+"""The service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``, ``bench.netboot``) run end to
+end at a tiny size, so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it measured."""
 
 from __future__ import annotations
 
@@ -74,3 +74,11 @@ def test_poll_requests_follow_the_servers_with_a_task(tmp_path: Path) -> None:
     # Ended tasks keep their attribute, but a later poll does not list them: the same 9 requests, 4 tasks seen.
     assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 9}
     assert busy["polls"][1]["seen"] == 4
+
+
+def test_netboot_lookup_finds_every_server() -> None:
+    output = run_bench("netboot", "--servers", "50", "--repeat", "5")
+
+    [row] = table_rows(output)
+    assert row[0] == "50" and "found no server" not in output
+    assert float(row[2].removesuffix(" ms")) > 0 and float(row[3].removesuffix(" ms")) > 0
