@@ -1,5 +1,6 @@
 """The service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``, ``bench.netboot``) run end to
-end at a tiny size, so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it measured."""
+end at a tiny size, so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it
+measured."""
 
 from __future__ import annotations
 
