@@ -4,6 +4,10 @@ real process on loopback, started and stopped together.
 Used by ``flasher-sandbox up``, the end-to-end tests and the rollout benchmarks. Every server binds to
 127.0.0.1 on a free port; every process is stopped by :meth:`Stack.stop` (SIGTERM, then SIGKILL). Logs go to
 ``<workdir>/logs/``.
+
+With ``onboard``, the inventory starts with the firmware and the firmware sets only, and every server is put into
+it from its BMC by ``flasher onboard`` (one process per BMC, as an operator would run it): the scenario's tasks then
+run from what onboarding wrote.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
+import os
 import shutil
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -103,8 +110,11 @@ class Stack:
     ``redis_url`` uses an existing Redis instead of starting ``redis-server``.
     """
 
-    def __init__(self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None, onboard: bool = False
+    ) -> None:
         self.workdir = workdir
+        self.onboard = onboard
         self.scenario = scenario
         self.logs = workdir / "logs"
         self.redis_url = redis_url
@@ -155,7 +165,9 @@ class Stack:
             self.logs / "bmcs.log",
         ).start()
         seed_path = self.workdir / "seed.yaml"
-        seed = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url)
+        seed = self.scenario.seed(
+            bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url, servers_too=not self.onboard
+        )
         seed_path.write_text(yaml.safe_dump(seed, sort_keys=False))
         self._inventory = ManagedProcess(
             [
@@ -174,7 +186,51 @@ class Stack:
         ).start()
         self._wait(self._inventory, f"{self.inventory_url}/healthz", "the sandbox inventory")
         self._wait(self._bmcs, f"{self.control_url}/fleet", "the simulated BMCs", timeout=120)
+        if self.onboard:
+            self.onboard_all()
         return self
+
+    def onboard_all(self, facility: str = "sandbox") -> dict[str, str]:
+        """Put every BMC's server into the inventory with ``flasher onboard`` (named as the scenario names it) and
+        record the uuids the inventory gave them in ``scenario.uuids``; returns them by name. Raises
+        ``RuntimeError`` with the command's output when one fails."""
+        secrets = self.workdir / "secrets"
+        secrets.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "FLASHER_INVENTORY__URL": self.inventory_url,
+            "FLASHER_INVENTORY__RETRY_DEADLINE": "30",
+            "FLASHER_BMC__SCHEME": "http",
+        }
+        found: dict[str, str] = {}
+        for index, (name, bmc) in enumerate(zip(self.scenario.names, self.scenario.fleet.bmcs, strict=True)):
+            password = secrets / f"{name}.password"
+            password.write_text(bmc.password or self.scenario.fleet.password)
+            password.chmod(0o600)
+            argv = [
+                *_script("flasher"),
+                "--log-level",
+                "WARNING",
+                "onboard",
+                "--bmc",
+                f"http://{HOST}:{self.bmc_base_port + index}",
+                "--name",
+                name,
+                "--facility",
+                facility,
+                "--username",
+                bmc.username or self.scenario.fleet.username,
+                "--password-file",
+                str(password),
+                "--json",
+            ]
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"flasher onboard of {name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            uuid = str(json.loads(done.stdout)["uuid"])
+            found[name] = uuid
+            self.scenario.uuids[name] = uuid
+        return found
 
     def _start_redis(self) -> None:
         binary = shutil.which("redis-server")
