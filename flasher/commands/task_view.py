@@ -86,6 +86,8 @@ class TaskView:
         ``detail``: ``firmware set dell-r6515``), ``set_power_state cycle``."""
         if self.data is None:
             return "-"
+        if self.kind is TaskKind.INVENTORY:
+            return "collect the hardware from the BMC"
         if self.kind is TaskKind.SERVER_CONTROL:
             parts = [self.text("action") or "?", self.text("action_parameter") or ""]
             if self.data.get("set_next_boot_device_persistent"):
