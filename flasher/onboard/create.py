@@ -24,6 +24,7 @@ from flasher import redact
 from flasher.bmc import BMC
 from flasher.constants import BMC_INFO_NAMESPACE, INVENTORY_NAMESPACE, SERVER_VENDOR_NAMESPACE
 from flasher.inventory.client import InventoryClient
+from flasher.inventory.errors import InventoryError
 from flasher.inventory.filters import attr_filter
 from flasher.onboard.collect import Collection, collect
 from flasher.onboard.runner import MAX_NOTES, describe
@@ -72,7 +73,9 @@ def onboard(
 
     Raises :class:`OnboardError` (already known, or no System and no Manager), the BMC driver's
     :class:`~flasher.bmc.BMCError` (unreachable, refused credentials: nothing created) and the inventory client's
-    :class:`~flasher.inventory.errors.InventoryError`. The password is registered with :mod:`flasher.redact`.
+    :class:`~flasher.inventory.errors.InventoryError` when nothing was created yet (an inventory failure after the
+    server was created is an :class:`OnboardError` naming the server). The password is registered with
+    :mod:`flasher.redact`.
     """
     if not username or not password:
         raise ValueError("onboarding needs the BMC's username and password (one is empty)")
@@ -102,10 +105,39 @@ def onboard(
     chosen = name or host or (collection.serial if collection else "") or address
     uuid = inventory.create_server(chosen, facility=facility)
     logger.info("onboarding: created server {} ({}) for BMC {}", uuid, chosen, address)
+    try:
+        return _complete(
+            inventory,
+            uuid,
+            chosen=chosen,
+            address=address,
+            username=username,
+            password=password,
+            collection=collection,
+        )
+    except InventoryError as exc:
+        raise OnboardError(
+            f"server {uuid} ({chosen}) was created, but the inventory then failed: {exc}; once it answers, request a "
+            f"collection with the server's {INVENTORY_NAMESPACE} attribute (flasher task collect) or delete the server"
+        ) from exc
+
+
+def _complete(
+    inventory: InventoryClient,
+    uuid: str,
+    *,
+    chosen: str,
+    address: str,
+    username: str,
+    password: str,
+    collection: Collection | None,
+) -> OnboardResult:
+    """Everything after the server was created: its BMC's address and credentials, then the collection (or the
+    request for one)."""
     inventory.upsert_attribute(uuid, BMC_INFO_NAMESPACE, {"address": address})
     inventory.set_bmc_credentials(uuid, username, password)
     now = utc_now()
-    if queue or collection is None:
+    if collection is None:
         inventory.upsert_attribute(
             uuid, INVENTORY_NAMESPACE, {"status": TaskStatus.REQUESTED.value, "requester": "flasher onboard"}
         )
