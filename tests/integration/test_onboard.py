@@ -272,8 +272,11 @@ def test_an_inventory_failure_after_the_server_was_created_names_it(
     clean_inventory: InventoryServer, redfish_mockups: dict[str, str]
 ) -> None:
     client = _client(clean_inventory)
-    with clean_inventory.faults(every=1, status=503, methods=["PUT"], path_regex="/credentials/"):
-        with pytest.raises(OnboardError, match=r"server \S+ \(web483\) was created, but the inventory then failed"):
-            onboard(client, _open, redfish_mockups["rackmount1"], "root", "secret")
+    created = r"server \S+ \(web483\) was created, but the inventory then failed"
+    with (
+        clean_inventory.faults(every=1, status=503, methods=["PUT"], path_regex="/credentials/"),
+        pytest.raises(OnboardError, match=created),
+    ):
+        onboard(client, _open, redfish_mockups["rackmount1"], "root", "secret")
     (server,) = client.list_servers()
     assert server.bmc_address == redfish_mockups["rackmount1"]
