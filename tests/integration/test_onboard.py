@@ -280,3 +280,33 @@ def test_an_inventory_failure_after_the_server_was_created_names_it(
         onboard(client, _open, redfish_mockups["rackmount1"], "root", "secret")
     (server,) = client.list_servers()
     assert server.bmc_address == redfish_mockups["rackmount1"]
+
+
+def test_a_changed_component_is_updated_and_a_vanished_one_removed(
+    clean_inventory: InventoryServer, redfish_mockups: dict[str, str]
+) -> None:
+    client = _client(clean_inventory)
+    result = onboard(client, _open, redfish_mockups["tower"], "root", "secret", name="tower")
+    before = {c.uuid: c for c in client.list_components(result.uuid)}
+    with _open(redfish_mockups["tower"], "root", "secret") as bmc:
+        snapshot = bmc.read_hardware()
+    drifted = collect(snapshot)
+    nic = next(c for c in drifted.components if c.slug == "nic")
+    nic.firmware = "7.5.0"  # the NIC was updated by hand
+    gone = next(c for c in drifted.components if c.slot == "Chassis/Tower/Drives/Disk-1-3")
+    drifted.components.remove(gone)  # and a drive pulled
+    report = InventoryWriter(client).write(result.uuid, drifted)
+    assert report.updated == [f"nic {nic.serial}"] and report.removed == [f"drive {gone.serial}"]
+    assert report.added == [] and report.unchanged == len(before) - 2
+    after = {c.uuid: c for c in client.list_components(result.uuid)}
+    assert set(after) == set(before) - {
+        u for u, c in before.items() if c.serial == gone.serial and c.component_type_slug == "drive"
+    }
+    updated = next(c for c in after.values() if c.component_type_slug == "nic")
+    assert updated.installed_firmware() == "7.5.0"
+    for uuid, component in after.items():  # the others kept their uuids and versions
+        if component.component_type_slug != "nic":
+            assert component.installed_firmware() == before[uuid].installed_firmware()
+
+    back = InventoryWriter(client).write(result.uuid, collect(snapshot))
+    assert back.added == [f"drive {gone.serial}"] and back.updated == [f"nic {nic.serial}"] and back.removed == []
