@@ -11,7 +11,7 @@ from flasher.config import InventorySettings, ServiceSettings, Settings
 from flasher.constants import INVENTORY_NAMESPACE
 from flasher.inventory.client import InventoryClient
 from flasher.service.collections import CollectionSchedule, due_point, offset
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = pytest.mark.integration
 

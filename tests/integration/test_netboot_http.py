@@ -13,9 +13,9 @@ from flasher.config import BootProfileSettings, InventorySettings, NetbootSettin
 from flasher.constants import BOOT_NAMESPACE, PROVISION_NAMESPACE
 from flasher.inventory.client import InventoryClient
 from flasher.netboot.lookup import mac_namespace
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.procs import free_port
+from flasher_sandbox.servers import InventoryServer
 from tests.support.netboot import serve_netboot
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

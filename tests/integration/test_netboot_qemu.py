@@ -31,12 +31,11 @@ from flasher.inventory.client import InventoryClient
 from flasher.onboard.create import onboard
 from flasher.task.run import Outcome
 from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, default_components
+from flasher_sandbox.procs import free_port
+from flasher_sandbox.servers import BmcFleet, InventoryServer
 from tests.support import netboot_vm
-from tests.support.bmcsim import BmcFleet
 from tests.support.control_helpers import ControlCase, messages_of
-from tests.support.inventory import InventoryServer
 from tests.support.netboot import serve_netboot
-from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -30,8 +30,7 @@ from flasher.netboot.lookup import mac_namespace
 from flasher.onboard.collect import collect
 from flasher.onboard.create import OnboardError, onboard
 from flasher.onboard.write import InventoryWriter
-from tests.support.bmcsim import BmcFleet
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import BmcFleet, InventoryServer
 
 pytestmark = pytest.mark.integration
 

@@ -26,11 +26,10 @@ from flasher.control.runner import run_server_control
 from flasher.inventory.client import InventoryClient
 from flasher.onboard.create import onboard
 from flasher.task.run import Outcome
-from tests.support.bmcsim import BmcFleet
+from flasher_sandbox.procs import free_port
+from flasher_sandbox.servers import BmcFleet, InventoryServer
 from tests.support.control_helpers import ControlCase, messages_of
-from tests.support.inventory import InventoryServer
 from tests.support.netboot import serve_netboot
-from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
