@@ -23,7 +23,6 @@ from typing import Any, Final
 
 from loguru import logger
 
-from flasher import redact
 from flasher.config import Settings
 from flasher.constants import BOOT_NAMESPACE
 from flasher.inventory.client import InventoryClient
@@ -88,8 +87,7 @@ class NetbootService:
     ) -> None:
         self.inventory = inventory
         self.settings = settings
-        self.key = key if key is not None else token_key(settings)
-        redact.register(self.key.decode(errors="ignore"))
+        self.key = key if key is not None else token_key(settings)  # netboot.token_secret is registered by config
         self.now = now
         self.base_url = str(settings.netboot.public_url or f"http://{settings.netboot.host}:{settings.netboot.port}")
         self.base_url = self.base_url.rstrip("/")
