@@ -19,7 +19,8 @@ reboots keep their serial; components without a serial keep their slot). A match
 metadata or status changed is updated (``PUT``: its fields and metadata replaced, a new status version only when
 the status changed); a new one is created. A component that vanished is removed: the reference API deletes only
 *all* of a server's components at once, so the others are then re-created with their uuids and their current
-data (their older status versions are lost; this happens only when hardware was removed).
+data (their older status versions, and attributes other tools wrote on them, are lost; this happens only when
+hardware was removed).
 """
 
 from __future__ import annotations
