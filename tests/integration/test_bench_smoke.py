@@ -68,12 +68,12 @@ def test_poll_requests_follow_the_servers_with_a_task(tmp_path: Path) -> None:
     first, later = quiet["polls"]
     assert first["actions"] == {"queued": 4} and first["errors"] == []
     # The first poll plans and writes each new request; a later one only lists the open statuses (the 4 queued
-    # tasks in 2 pages of 2, one empty page for each other open status of both namespaces: 9 requests) and
-    # re-enqueues in Redis.
+    # tasks in 2 pages of 2, one empty page for each other open status of the three namespaces: install, server
+    # control, inventory: 13 requests) and re-enqueues in Redis.
     assert first["by_path"]["PUT /api/v1/servers/{id}/attributes/sh.hollow.flasher.task"] == 4
-    assert later["by_path"] == {"GET /api/v1/servers": 9}
-    # Ended tasks keep their attribute, but a later poll does not list them: the same 9 requests, 4 tasks seen.
-    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 9}
+    assert later["by_path"] == {"GET /api/v1/servers": 13}
+    # Ended tasks keep their attribute, but a later poll does not list them: the same 13 requests, 4 tasks seen.
+    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 13}
     assert busy["polls"][1]["seen"] == 4
 
 
