@@ -70,7 +70,7 @@ def new_record(now: datetime, ttl: float, *, state: str, by: str, profile: str |
 def read_record(inventory: InventoryClient, server_uuid: str) -> dict[str, Any] | None:
     """The server's provision record, or ``None`` when it has none."""
     try:
-        return dict(inventory.get_attribute(server_uuid, PROVISION_NAMESPACE).data)
+        return inventory.get_attribute(server_uuid, PROVISION_NAMESPACE).as_object() or None
     except NotFoundError:
         return None
 

@@ -80,12 +80,12 @@ def _label(slug: str, serial: str) -> str:
 
 def _attribute_data(component: Component, namespace: str) -> dict[str, Any] | None:
     attribute = next((a for a in component.attributes if a.namespace == namespace), None)
-    return dict(attribute.data) if attribute is not None else None
+    return attribute.as_object() if attribute is not None else None
 
 
 def _status_data(component: Component) -> dict[str, Any] | None:
     newest = component.versioned_attribute(OUTOFBAND_STATUS_NAMESPACE)
-    return dict(newest.data) if newest is not None else None
+    return newest.as_object() if newest is not None else None
 
 
 def match(
@@ -240,7 +240,7 @@ class InventoryWriter:
         report: WriteReport,
         check: Callable[[], object],
     ) -> None:
-        current = {a.namespace: dict(a.data) for a in attributes}
+        current = {a.namespace: a.as_object() for a in attributes}
         wanted: dict[str, dict[str, Any]] = {}
         vendor = dict(current.get(SERVER_VENDOR_NAMESPACE, {}))
         vendor.update(collection.vendor_attributes())

@@ -23,7 +23,7 @@ def _finish(client: InventoryClient, uuid: str, at: float) -> None:
     from datetime import UTC, datetime
 
     stamp = datetime.fromtimestamp(at, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    data: dict[str, Any] = client.get_attribute(uuid, INVENTORY_NAMESPACE).data
+    data: dict[str, Any] = client.get_attribute(uuid, INVENTORY_NAMESPACE).as_object()
     client.replace_attribute(
         uuid, INVENTORY_NAMESPACE, {**data, "status": "success", "taskID": "t-x", "completedAt": stamp}
     )
@@ -62,7 +62,7 @@ def test_due_servers_get_requests_within_the_concurrency(clean_inventory: Invent
     assert len(first.written) == 2 and first.open == 0
     assert schedule.tick().written == []  # two open already
     for uuid in first.written:
-        data = client.get_attribute(uuid, INVENTORY_NAMESPACE).data
+        data = client.get_attribute(uuid, INVENTORY_NAMESPACE).as_object()
         assert data["status"] == "requested" and data["requester"] == "flasher (service.inventory_interval)"
         _finish(client, uuid, now[0])
     written = set(first.written)

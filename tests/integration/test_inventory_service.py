@@ -21,7 +21,7 @@ PLATFORM = {"Firmware": {"bmc": {"version": "01.02.20"}, "bios": {"version": "1.
 
 
 def _attribute(world: InstallWorld, uuid: str) -> dict[str, Any]:
-    data: dict[str, Any] = world.inventory.get_attribute(uuid, INVENTORY_NAMESPACE).data
+    data: dict[str, Any] = world.inventory.get_attribute(uuid, INVENTORY_NAMESPACE).as_object()
     return data
 
 
@@ -32,7 +32,7 @@ def _poll_until_ended(world: InstallWorld, uuid: str, admission: Admission, time
         server = world.inventory.get_server(uuid)
         attribute = server.attribute(INVENTORY_NAMESPACE)
         assert attribute is not None
-        if is_terminal(str(attribute.data.get("status"))):
+        if is_terminal(str(attribute.as_object().get("status"))):
             return actions
         actions.append(admission.reconcile(server, TaskKind.INVENTORY).action)
         time.sleep(0.1)
@@ -70,4 +70,4 @@ def test_a_collection_waits_for_the_install_and_then_records_what_the_bmc_report
     assert installed == {"bmc": "01.02.20", "bios": "1.5a"}
     # The seeded components were matched, not re-created: the BMC's history of versions is kept.
     bmc_versions = [v for v in by_slug["bmc"].versioned_attributes if v.namespace == OUTOFBAND_STATUS_NAMESPACE]
-    assert bmc_versions and bmc_versions[0].data["firmware"]["installed"] == "01.02.20"
+    assert bmc_versions and bmc_versions[0].as_object()["firmware"]["installed"] == "01.02.20"

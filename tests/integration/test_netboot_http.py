@@ -62,7 +62,7 @@ def test_boot_ipxe_and_callback_contract(clean_inventory: InventoryServer) -> No
         assert callback.startswith(f"{base}/v1/callback/{uuid}/")
         # Pixiecore asks more than once per boot: the same token every time
         assert requests.get(f"{base}/v1/boot/{MAC}", timeout=10).json() == body
-        record = client.get_attribute(uuid, PROVISION_NAMESPACE).data
+        record = client.get_attribute(uuid, PROVISION_NAMESPACE).as_object()
         assert record["state"] == "booting" and record["mac"] == MAC
         assert callback.rsplit("/", 1)[1] not in str(record)  # the token itself is stored nowhere
 
@@ -81,7 +81,7 @@ def test_boot_ipxe_and_callback_contract(clean_inventory: InventoryServer) -> No
         assert requests.get(wrong, timeout=10).status_code == 404
         done = requests.post(callback, data={"hostname": "rescue", "kernel": "6.1"}, timeout=10)
         assert done.status_code == 200 and done.json() == {"status": "accepted"}
-        record = client.get_attribute(uuid, PROVISION_NAMESPACE).data
+        record = client.get_attribute(uuid, PROVISION_NAMESPACE).as_object()
         assert record["state"] == "called-back"
         assert record["callback"] == {"hostname": "rescue", "kernel": "6.1"}
         assert requests.get(callback, timeout=10).status_code == 410  # one time only
@@ -95,7 +95,7 @@ def test_an_expired_record_refuses_its_callback(clean_inventory: InventoryServer
         body = requests.get(f"{netboot.url}/v1/boot/{MAC}", timeout=10).json()
         assert body["initrd"] == []  # an inline profile without initrds
         callback = body["cmdline"].removeprefix("cb=")
-        record = client.get_attribute(uuid, PROVISION_NAMESPACE).data
+        record = client.get_attribute(uuid, PROVISION_NAMESPACE).as_object()
         past = (datetime.now(UTC) - timedelta(seconds=5)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         client.replace_attribute(uuid, PROVISION_NAMESPACE, {**record, "expiresAt": past})
         assert requests.get(callback, timeout=10).status_code == 410

@@ -113,18 +113,18 @@ def test_provision_boots_the_vm_by_its_mac_and_it_calls_back(
     )
     with serve_netboot(settings):
         result = run_server_control(ControlCase(inventory, server, settings).context())
-    attribute = inventory.get_attribute(server, SERVER_CONTROL_NAMESPACE).data
+    attribute = inventory.get_attribute(server, SERVER_CONTROL_NAMESPACE).as_object()
     log = console.read_text(errors="replace") if console.exists() else "(no console log)"
     assert result.outcome is Outcome.SUCCESS, f"{result.reason}\n{attribute}\nconsole:\n{log[-3000:]}"
     lines = messages_of(attribute)
     assert "provisioning with boot profile rescue" in lines
     assert "next boot device set successfully: pxe" in lines
     assert lines[-1].startswith("provisioned: the booted machine called back at ")
-    record = inventory.get_attribute(server, PROVISION_NAMESPACE).data
+    record = inventory.get_attribute(server, PROVISION_NAMESPACE).as_object()
     assert record["state"] == "called-back" and record["mac"] == VM_MAC
     assert record["callback"]["hostname"] == "netboot-vm"
     assert record["callback"]["kernel"].endswith("-amd64")  # Debian's kernel ran
-    assert inventory.get_attribute(server, BOOT_NAMESPACE).data == {"profile": "rescue"}
+    assert inventory.get_attribute(server, BOOT_NAMESPACE).as_object() == {"profile": "rescue"}
     state = fleet.state(0)
     assert state["power"]["last_boot_target"] == "Pxe" and state["power"]["host_starts"] == 1
     assert "flasher-initrd: called back" in log

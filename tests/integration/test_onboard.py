@@ -49,7 +49,7 @@ def _by_slot(components: list[Component]) -> dict[str, tuple[str, str | None, st
     """``{slot: (type slug, installed firmware, serial)}`` from the inventory's components."""
     out = {}
     for component in components:
-        metadata = next(a.data for a in component.attributes if a.namespace == OUTOFBAND_METADATA_NAMESPACE)
+        metadata = next(a.as_object() for a in component.attributes if a.namespace == OUTOFBAND_METADATA_NAMESPACE)
         out[metadata["slot"]] = (component.component_type_slug, component.installed_firmware(), component.serial)
     return out
 
@@ -131,19 +131,19 @@ def test_rackmount1_onboards_with_every_resource(
     found = {slot: (slug, version) for slot, (slug, version, _) in _by_slot(components).items()}
     assert found == RACKMOUNT1
     server = client.get_server(result.uuid)
-    assert server.attribute(SERVER_VENDOR_NAMESPACE).data == {  # type: ignore[union-attr]
+    assert server.attribute(SERVER_VENDOR_NAMESPACE).as_object() == {  # type: ignore[union-attr]
         "vendor": "contoso",
         "model": "3500",
         "serial": "437XR1138R2",
     }
     assert server.facility == "lab1"
-    assert server.attribute(BMC_INFO_NAMESPACE).data == {"address": redfish_mockups["rackmount1"]}  # type: ignore[union-attr]
+    assert server.attribute(BMC_INFO_NAMESPACE).as_object() == {"address": redfish_mockups["rackmount1"]}  # type: ignore[union-attr]
     assert client.get_bmc_credentials(result.uuid).username == "root"
     macs = {a.namespace for a in server.attributes if a.namespace.startswith("sh.hollow.flasher.mac.")}
     assert macs == {mac_namespace(m) for m in RACKMOUNT1_MACS}
     psu = next(c for c in components if c.component_type_slug == "psu")
     assert (psu.vendor, psu.model, psu.serial) == ("contoso", "RKS-440DC", "3488247")
-    task = server.attribute(INVENTORY_NAMESPACE).data  # type: ignore[union-attr]
+    task = server.attribute(INVENTORY_NAMESPACE).as_object()  # type: ignore[union-attr]
     assert task["status"] == "success"
     assert any("13 components: 13 added" in line for line in task["messages"])
 
@@ -164,7 +164,7 @@ def test_tower_and_smartnic_collect_their_resources(
     absent = {"Chassis/Tower/Drives/Disk-1-4", "Chassis/Tower/Drives/Disk-2-7", "Systems/437XR1238R2/Memory/DIMM9"}
     assert not absent & set(slots)
     nic = next(c for c in components if c.component_type_slug == "nic")
-    metadata = next(a.data for a in nic.attributes if a.namespace == OUTOFBAND_METADATA_NAMESPACE)
+    metadata = next(a.as_object() for a in nic.attributes if a.namespace == OUTOFBAND_METADATA_NAMESPACE)
     assert set(metadata["macaddresses"]) == TOWER_MACS - {"23:11:8a:33:cf:ea"}
     # two controllers of one serial stay two components
     serials = [c.serial for c in components if c.component_type_slug == "storage-controller"]

@@ -96,7 +96,7 @@ def test_provision_power_cycles_into_pxe_and_waits_for_the_callback(
         machine.start()
         result = run_server_control(ControlCase(inventory, server, settings).context())
         machine.join(timeout=5)
-    attribute = inventory.get_attribute(server, SERVER_CONTROL_NAMESPACE).data
+    attribute = inventory.get_attribute(server, SERVER_CONTROL_NAMESPACE).as_object()
     assert result.outcome is Outcome.SUCCESS, attribute
     assert seen["callback"] == 200 and seen["boot"]["kernel"] == "http://boot/vmlinuz"
     lines = messages_of(attribute)
@@ -104,7 +104,7 @@ def test_provision_power_cycles_into_pxe_and_waits_for_the_callback(
     assert "setting next boot device to: pxe (once, legacy)" in lines
     assert "waiting for the booted machine to call back (up to 30 s)" in lines
     assert lines[-1].startswith("provisioned: the booted machine called back at ")
-    record = inventory.get_attribute(server, PROVISION_NAMESPACE).data
+    record = inventory.get_attribute(server, PROVISION_NAMESPACE).as_object()
     assert record["state"] == "called-back" and record["callback"] == {"hostname": "booted"} and record["mac"] == mac
     assert bmcsim.state(0)["boot"]["enabled"] == "Disabled"  # the Once override was used by that boot
 
