@@ -8,8 +8,9 @@ for, run it, settle its lease, claim the next. For one claim:
 2. The server and its attribute are read. When the attribute no longer holds the leased task (another ``taskID``,
    a new request, a finished or deleted task, garbage), the lease is acked and nothing is written.
 3. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
-4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease and moves ``updatedAt`` every
-   ``service.heartbeat_interval`` seconds while the runner works.
+4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease every ``service.heartbeat_interval`` seconds
+   from the claim on (Redis only: a slow inventory never costs the lease), and moves ``updatedAt`` while the
+   runner works (never queueing behind the runner's own status writes).
 5. The runner (``runners[kind]``) gets a :class:`~flasher.task.run.RunContext` and returns a
    :class:`~flasher.task.run.RunResult`. An exception escaping it fails that task with the error (never the pool).
 6. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
@@ -168,9 +169,18 @@ class WorkerPool:
                     logger.exception("worker pool: unexpected error while handling a claimed task")
 
     def _handle(self, lease: Lease) -> None:
+        # The lease is kept from the claim on, by a loop that talks to Redis only: reading the server and writing
+        # `active` may take long on a slow inventory, and must not cost the lease.
+        heartbeat = Heartbeat(self.queue, lease, interval=self.settings.service.heartbeat_interval).start()
+        try:
+            self._handle_held(lease, heartbeat)
+        finally:
+            heartbeat.stop()
+
+    def _handle_held(self, lease: Lease, heartbeat: Heartbeat) -> None:
         kind = TaskKind(lease.kind)
         attempt = lease.attempts + 1
-        task = self._leased_task(lease, kind)
+        task = self._leased_task(lease, kind, before_queue=heartbeat.stop)
         if task is None:
             return
         server, parsed = task
@@ -186,32 +196,37 @@ class WorkerPool:
             logger.warning("lease lost before the task started: {}", exc)
             return
         except TaskReplacedError:
+            heartbeat.stop()
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return
         me = threading.get_ident()
         with self._lock:
             self._running[me] = RunningTask(lease.server_id, lease.task_id, kind, attempt, time.time())
-        heartbeat = Heartbeat(self.queue, lease, writer, self.settings.service.heartbeat_interval).start()
+        heartbeat.attach(writer)
         try:
             result = self._run(kind, server, writer, attempt)
             # The heartbeat keeps the lease while the final status is written (an inventory outage longer than
             # the lease must not lose it); _settle stops it before acking, failing or releasing.
             self._settle(lease, writer, result, attempt, before_queue=heartbeat.stop)
         finally:
-            heartbeat.stop()
             with self._lock:
                 self._running.pop(me, None)
 
-    def _leased_task(self, lease: Lease, kind: TaskKind) -> tuple[Any, TaskBase] | None:
-        """The server and the task of ``lease``; ``None`` (lease settled) when the attribute no longer holds it."""
+    def _leased_task(
+        self, lease: Lease, kind: TaskKind, *, before_queue: Callable[[], None]
+    ) -> tuple[Any, TaskBase] | None:
+        """The server and the task of ``lease``; ``None`` (lease settled, after ``before_queue``) when the attribute
+        no longer holds it or the inventory cannot say."""
         try:
             server = self.inventory.get_server(lease.server_id)
         except NotFoundError:
             logger.warning("server {} is gone from the inventory; dropping its task", lease.server_id)
+            before_queue()
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
         except InventoryError as exc:
             logger.warning("inventory unavailable; giving the task back to the queue: {}", exc)
+            before_queue()
             self._queue_call("release", lambda: self.queue.release(lease))
             self._stopping.wait(max(self.idle_wait, self.settings.service.heartbeat_interval))
             return None
@@ -225,6 +240,7 @@ class WorkerPool:
         if parsed is None or parsed.task_id != lease.task_id or is_new(parsed.status) or is_terminal(parsed.status):
             state = "gone" if parsed is None else f"task {parsed.task_id}, status {parsed.status.value or 'new'}"
             logger.info("the attribute no longer holds task {} ({}); dropping it from the queue", lease.task_id, state)
+            before_queue()
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
         return server, parsed

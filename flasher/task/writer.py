@@ -105,6 +105,7 @@ class StatusWriter(Generic[T]):
         self._dirty = False
         self._cancel = task.cancel
         self._replaced = False
+        self._tried_at = float("-inf")  # clock() when a write was last tried
 
     @property
     def task(self) -> T:
@@ -164,9 +165,21 @@ class StatusWriter(Generic[T]):
             self._dirty = True
             return self._write()
 
-    def heartbeat(self) -> FenceState:
-        """Move ``updatedAt`` (the inventory does not move an attribute's own timestamp on PUT) and write."""
-        return self.update()
+    def heartbeat(self, *, if_older_than: float | None = None, blocking: bool = True) -> FenceState:
+        """Move ``updatedAt`` (the inventory does not move an attribute's own timestamp on PUT) and write.
+
+        The service's heartbeat passes ``if_older_than`` (seconds: skip the beat when a write was tried more
+        recently) and ``blocking=False`` (skip it while another write is under way), so it never queues behind
+        the runner's writes on a slow inventory. A skipped beat returns the fence state known so far.
+        """
+        if not self._lock.acquire(blocking=blocking):
+            return FenceState(cancel_requested=self._cancel)
+        try:
+            if if_older_than is not None and self._clock() - self._tried_at < if_older_than:
+                return FenceState(cancel_requested=self._cancel)
+            return self.update()
+        finally:
+            self._lock.release()
 
     def finish(self, status: TaskStatus, *, error: str | None = None, message: str | None = None) -> bool:
         """Write the final ``status`` (``success``, ``failed``, ``cancelled``) with ``error`` and ``message``.
@@ -209,6 +222,7 @@ class StatusWriter(Generic[T]):
     def _write(self) -> FenceState:
         """One fenced, owned write of the task; an unavailable inventory leaves it :attr:`pending`."""
         state = self.check()
+        self._tried_at = self._clock()
         try:
             self._merge_and_put()
             self._dirty = False

@@ -214,3 +214,31 @@ def test_the_heartbeat_keeps_the_lease_while_finish_waits_for_the_inventory(
     assert stored(inventory, uuid)["status"] == "success"
     assert not heartbeat.lost
     queue.ack(lease)  # still held
+
+
+def test_the_heartbeat_keeps_the_lease_while_status_writes_wait_on_a_slow_inventory(
+    clean_inventory: InventoryServer, redis_url: str
+) -> None:
+    """Issue 12, item 5: every inventory call takes longer than the lease; the runner's writes queue behind each
+    other, the lease does not."""
+    inventory = InventoryClient(InventorySettings(url=clean_inventory.url, read_timeout=30, retry_deadline=0.3))
+    uuid, data = running_task(inventory)
+    queue = make_queue(redis_url, lease_seconds=1.5)
+    queue.drop(uuid)
+    queue.enqueue(uuid, kind="install", task_id="task-1", priority=2)
+    lease = queue.claim("flasher-0")
+    assert lease is not None and lease.server_id == uuid
+    writer = writer_for(inventory, uuid, data, LeaseFence(queue, lease))  # type: ignore[arg-type]
+    heartbeat = Heartbeat(queue, lease, writer, interval=0.2).start()
+    try:
+        with clean_inventory.faults(every=1, status=None, delay=1.0):  # a write (GET + PUT) takes 2 s
+            runner = threading.Thread(target=lambda: [writer.update(message=f"step {n}") for n in range(2)])
+            runner.start()
+            runner.join(30)
+            assert not runner.is_alive()
+        queue.check(lease)  # still held after 4 s of writes with a 1.5 s lease
+    finally:
+        heartbeat.stop()
+    assert not heartbeat.lost
+    assert [m.split(" ", 1)[1] for m in stored(inventory, uuid)["messages"]] == ["step 0", "step 1"]
+    queue.ack(lease)
