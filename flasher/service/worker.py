@@ -186,17 +186,27 @@ class WorkerPool:
         server, parsed = task
         policy = self.settings.step("inventory_write")
         writer: StatusWriter[Any] = StatusWriter(
-            self.inventory, lease.server_id, kind, parsed, LeaseFence(self.queue, lease), write_timeout=policy.timeout
+            self.inventory,
+            lease.server_id,
+            kind,
+            parsed,
+            LeaseFence(self.queue, lease),
+            write_timeout=policy.timeout,
+            min_interval=self.settings.service.heartbeat_interval,  # progress coalesced: fewer, shorter windows
         )
+        replaced = self._replaced_notes(lease, kind)
         try:
             writer.update(
-                lambda t: self._claimed(t, attempt), message=f"claimed by {self.worker_id} (attempt {attempt})"
+                lambda t: self._claimed(t, attempt, replaced),
+                message=f"claimed by {self.worker_id} (attempt {attempt})",
+                force=True,
             )
         except LeaseLostError as exc:
             logger.warning("lease lost before the task started: {}", exc)
             return
         except TaskReplacedError:
             heartbeat.stop()
+            self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return
         me = threading.get_ident()
@@ -241,15 +251,39 @@ class WorkerPool:
             state = "gone" if parsed is None else f"task {parsed.task_id}, status {parsed.status.value or 'new'}"
             logger.info("the attribute no longer holds task {} ({}); dropping it from the queue", lease.task_id, state)
             before_queue()
+            if parsed is not None and (parsed.task_id != lease.task_id or is_new(parsed.status)):
+                self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
         return server, parsed
 
-    def _claimed(self, task: TaskBase, attempt: int) -> None:
+    def _replaced_notes(self, lease: Lease, kind: TaskKind) -> list[str]:
+        """The messages saying how the tasks this one replaced ended (their end notes, taken from Redis)."""
+        try:
+            notes = self.queue.handover.take_notes(lease.server_id, kind.value)
+        except QueueError as exc:
+            logger.warning("cannot read how the replaced tasks ended: {}", exc)
+            return []
+        return [
+            f"{kind.value} task {note.task_id} (replaced by this request): {note.text}"
+            for note in notes
+            if note.task_id != lease.task_id
+        ]
+
+    def _leave_note(self, lease: Lease, text: str) -> None:
+        """Record how this replaced task ended, for the request that replaced it (:mod:`flasher.queue.handover`)."""
+        try:
+            self.queue.handover.leave_note(lease.server_id, lease.kind, task_id=lease.task_id, text=text)
+        except QueueError as exc:
+            logger.warning("cannot record how the replaced task ended: {}", exc)
+
+    def _claimed(self, task: TaskBase, attempt: int, replaced: list[str]) -> None:
         task.transition(TaskStatus.ACTIVE)
         task.worker = self.worker_id
         task.attempts = attempt
         task.set_error(None)
+        for message in replaced:
+            task.add_message(message)
 
     def _run(self, kind: TaskKind, server: Any, writer: StatusWriter[Any], attempt: int) -> RunResult:
         ctx: RunContext[Any] = RunContext(
@@ -305,10 +339,14 @@ class WorkerPool:
         elif action in (LeaseAction.REQUEUE, LeaseAction.RELEASE):
             why = "released at shutdown" if action is LeaseAction.RELEASE else f"attempt {attempt} did not finish"
             message = f"{why}: {reason}; queued"
-            write = lambda: writer.update(lambda t: t.transition(TaskStatus.QUEUED), message=message)  # noqa: E731
+            write = lambda: writer.update(  # noqa: E731
+                lambda t: t.transition(TaskStatus.QUEUED), message=message, force=True
+            )
         if write is not None and not self._write(writer, write):
             return
         before_queue()  # the heartbeat is quiet from here: nothing else writes the attribute for this run
+        if result.outcome is Outcome.REPLACED:
+            self._leave_note(lease, result.reason or "stopped: another request replaced it")
         self._count_and_keep(lease, writer)
         if action is LeaseAction.RELEASE:
             self._queue_call("release", lambda: self.queue.release(lease))
