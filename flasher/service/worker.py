@@ -37,6 +37,7 @@ from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.logs import task_context
 from flasher.metrics import TASKS_FINISHED
 from flasher.queue import Lease, LeaseFence, LeaseLostError, QueueError, TaskQueue
+from flasher.queue.handover import EndNote
 from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
@@ -194,7 +195,12 @@ class WorkerPool:
             write_timeout=policy.timeout,
             min_interval=self.settings.service.heartbeat_interval,  # progress coalesced: fewer, shorter windows
         )
-        replaced = self._replaced_notes(lease, kind)
+        notes = self._take_notes(lease, kind)
+        replaced = [
+            f"{kind.value} task {note.task_id} (replaced by this request): {note.text}"
+            for note in notes
+            if note.task_id != lease.task_id
+        ]
         try:
             writer.update(
                 lambda t: self._claimed(t, attempt, replaced),
@@ -203,9 +209,11 @@ class WorkerPool:
             )
         except LeaseLostError as exc:
             logger.warning("lease lost before the task started: {}", exc)
+            self._give_back(lease, notes)
             return
         except TaskReplacedError:
             heartbeat.stop()
+            self._give_back(lease, notes)  # for the request that replaced this one
             self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return
@@ -257,18 +265,21 @@ class WorkerPool:
             return None
         return server, parsed
 
-    def _replaced_notes(self, lease: Lease, kind: TaskKind) -> list[str]:
-        """The messages saying how the tasks this one replaced ended (their end notes, taken from Redis)."""
+    def _take_notes(self, lease: Lease, kind: TaskKind) -> list[EndNote]:
+        """How the tasks this one replaced ended (their end notes, taken from Redis)."""
         try:
-            notes = self.queue.handover.take_notes(lease.server_id, kind.value)
+            return self.queue.handover.take_notes(lease.server_id, kind.value)
         except QueueError as exc:
             logger.warning("cannot read how the replaced tasks ended: {}", exc)
             return []
-        return [
-            f"{kind.value} task {note.task_id} (replaced by this request): {note.text}"
-            for note in notes
-            if note.task_id != lease.task_id
-        ]
+
+    def _give_back(self, lease: Lease, notes: list[EndNote]) -> None:
+        """Leave ``notes`` (taken at a claim whose write did not happen) for the next claim."""
+        for note in notes:
+            try:
+                self.queue.handover.leave_note(lease.server_id, note.kind, task_id=note.task_id, text=note.text)
+            except QueueError as exc:
+                logger.warning("cannot keep how the replaced task {} ended: {}", note.task_id, exc)
 
     def _leave_note(self, lease: Lease, text: str) -> None:
         """Record how this replaced task ended, for the request that replaced it (:mod:`flasher.queue.handover`)."""
