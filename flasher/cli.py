@@ -34,6 +34,8 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("task", "task"),
     ("rollout", "rollout"),
     ("run", "run"),
+    ("onboard", "onboard"),
+    ("netboot", "netboot"),
 )
 
 

@@ -467,7 +467,7 @@ def _rewrite(
         attribute = server.attribute(TASK_NAMESPACE)
         if task is None or attribute is None:
             return str(server.uuid), None, False
-        new = change(task, attribute.data)
+        new = change(task, attribute.as_object())
         if new is None:
             return str(server.uuid), None, False
         if isinstance(new, str):

@@ -31,7 +31,8 @@ def both_kinds(world: InstallWorld) -> Iterator[WorkerPool]:
 
 
 def control_attribute(world: InstallWorld, uuid: str) -> dict[str, Any]:
-    data: dict[str, Any] = world.inventory.get_attribute(uuid, SERVER_CONTROL_NAMESPACE).data
+    data = world.inventory.get_attribute(uuid, SERVER_CONTROL_NAMESPACE).data
+    assert isinstance(data, dict)
     return data
 
 
@@ -44,7 +45,7 @@ def poll_until_ended(world: InstallWorld, uuid: str, admission: Admission, timeo
         server = world.inventory.get_server(uuid)
         attribute = server.attribute(SERVER_CONTROL_NAMESPACE)
         assert attribute is not None
-        if is_terminal(str(attribute.data.get("status"))):
+        if is_terminal(str(attribute.as_object().get("status"))):
             return actions
         actions.append(admission.reconcile(server, TaskKind.SERVER_CONTROL).action)
         time.sleep(0.1)
@@ -95,7 +96,7 @@ def test_an_unknown_action_fails_at_admission_listing_the_valid_ones(install_wor
     assert data["status"] == "failed"
     assert data["error"] == (
         "field 'action': value \"reboot\" is not a known server-control action (known: set_power_state, "
-        "get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent)"
+        "get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent, provision)"
     )
 
     w.inventory.replace_attribute(

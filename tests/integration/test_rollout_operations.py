@@ -58,7 +58,7 @@ class World:
         return self.task_of(self.uuid(name))
 
     def task_of(self, server_id: str) -> InstallTask:
-        return parse_install_task(self.inventory.get_attribute(server_id, TASK_NAMESPACE).data)
+        return parse_install_task(self.inventory.get_attribute(server_id, TASK_NAMESPACE).as_object())
 
     def tick(self, stored: StoredRollout) -> Evaluation:
         """One tick, its waiting reasons written before it returns (the replica's reason writer does it after)."""
@@ -123,7 +123,7 @@ def test_create_writes_the_record_then_the_members_in_waves(world: World) -> Non
     assert [n.server for n in record.refused] == [busy] and "a new install request" in record.refused[0].reason
     assert sorted(Counter(result.members.values()).items()) == [(1, 1), (2, 4), (3, 4)]
     member = next(iter(result.members))
-    data = world.inventory.get_attribute(member, TASK_NAMESPACE).data
+    data = world.inventory.get_attribute(member, TASK_NAMESPACE).as_object()
     assert data["status"] == "requested" and data["firmwareSet"] == FLEET_BIOS_SET and data["requester"] == "alice"
     assert data["rollout"]["name"] == "bios" and data["rollout"]["generation"] == 1
     assert data["rollout"]["firmware"] in (["bios 2.12.2"], ["bios 1.5a"])
@@ -171,7 +171,7 @@ def test_the_plain_poll_leaves_members_to_the_controller(world: World) -> None:
     server = world.inventory.get_server(server_id)
     outcome = world.admission.reconcile(server, TaskKind.INSTALL)
     assert outcome.action is Action.NONE and "member of rollout bios" in outcome.detail
-    assert world.inventory.get_attribute(server_id, TASK_NAMESPACE).data["status"] == "requested"
+    assert world.inventory.get_attribute(server_id, TASK_NAMESPACE).as_object()["status"] == "requested"
     assert world.queue.entry(server_id) is None
 
 
@@ -259,7 +259,7 @@ def test_the_gate_keeps_members_outside_their_window(world: World) -> None:
 def test_retry_failed_makes_failed_members_new_in_a_new_generation(world: World) -> None:
     result = operations.create(world.inventory, world.spec(), requester="alice")
     failed_id = next(iter(result.members))
-    data = world.inventory.get_attribute(failed_id, TASK_NAMESPACE).data
+    data = world.inventory.get_attribute(failed_id, TASK_NAMESPACE).as_object()
     world.inventory.replace_attribute(
         failed_id, TASK_NAMESPACE, {**data, "status": "failed", "taskID": "t-1", "error": "BMC task failed"}
     )
@@ -279,7 +279,7 @@ def test_a_halt_seen_in_the_inventory_holds_the_firmware_and_is_counted_once(wor
     result = operations.create(world.inventory, world.spec(), requester="alice")
     dells = [s for s in result.members if world.inventory.get_server(s).vendor == "dell"]
     for server_id in dells[:3]:
-        data = world.inventory.get_attribute(server_id, TASK_NAMESPACE).data
+        data = world.inventory.get_attribute(server_id, TASK_NAMESPACE).as_object()
         failed = {**data, "status": "failed", "taskID": "t-1", "error": "bios: task ended Exception"}
         failed["Firmware"] = {"bios": {"version": "2.12.2", "status": "failed"}}
         world.inventory.replace_attribute(server_id, TASK_NAMESPACE, failed)
