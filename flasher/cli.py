@@ -33,6 +33,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("install", "install"),
     ("task", "task"),
     ("run", "run"),
+    ("api", "api"),
 )
 
 

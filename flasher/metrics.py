@@ -41,3 +41,11 @@ INVENTORY_ERRORS = Counter(
 BMC_ERRORS = Counter("flasher_bmc_errors_total", "BMC errors, by error class.", ["error"])
 BYTES_DOWNLOADED = Counter("flasher_firmware_bytes_downloaded_total", "Firmware image bytes downloaded into the store.")
 BYTES_SERVED = Counter("flasher_firmware_bytes_served_total", "Firmware image bytes served to BMCs by the file server.")
+EVENTS_PUBLISHED = Counter("flasher_events_published_total", "Task events published to the Redis stream.")
+EVENTS_DROPPED = Counter(
+    "flasher_events_dropped_total", "Task events not published (Redis unavailable or refused the write)."
+)
+API_REQUESTS = Counter(
+    "flasher_api_requests_total", "Requests answered by flasher api, by route and status code.", ["route", "code"]
+)
+SSE_CLIENTS = Gauge("flasher_api_event_clients", "Clients connected to flasher api's event stream.")

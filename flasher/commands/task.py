@@ -36,6 +36,7 @@ from flasher.task.model import (
     TaskValidationError,
     normalise_slug,
 )
+from flasher.task.request import TaskRunningError, submit, validate
 
 EXIT_OK: Final = 0
 EXIT_TASK_FAILED: Final = 1
@@ -106,9 +107,6 @@ class ListStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-
-#: Statuses a new request does not overwrite without ``--replace``.
-_RUNNING: Final = frozenset({TaskStatus.QUEUED.value, TaskStatus.ACTIVE.value})
 
 ServerOption = Annotated[str, typer.Option("--server", "-s", help="The server's uuid.", show_default=False)]
 ControlOption = Annotated[
@@ -194,23 +192,19 @@ def _submit(
     wait: bool,
     interval: float,
 ) -> None:
-    """Validate ``data`` as a new ``kind`` request (:func:`flasher.task.model.parse_install_task` or
-    :func:`~flasher.task.model.parse_server_control_task`), refuse to overwrite a running task unless ``replace``,
-    write it, and follow it when ``wait``."""
+    """Validate and write ``data`` as a new ``kind`` request (:func:`flasher.task.request.submit`: the checks
+    admission makes; a running task is not overwritten unless ``replace``), and follow it when ``wait``."""
     try:
-        kind.parse(data)
+        validate(kind, data)
     except TaskValidationError as exc:
         fail(f"invalid {kind.value.replace('_', '-')} task, nothing written: {exc}", EXIT_USAGE)
     client = _client(ctx)
-    with _inventory_errors(server):
-        current = _read(client, server, kind)
-        if current.status in _RUNNING and not replace:
-            fail(
-                f"the {_label(current)} is {current.status} (taskID {current.text('taskID') or '-'}, worker "
-                f"{current.text('worker') or '-'}); wait for it, cancel it, or use --replace",
-                EXIT_REFUSED,
-            )
-        client.upsert_attribute(server, kind.namespace, data)
+    try:
+        with _inventory_errors(server):
+            submitted = submit(client, server, kind, data, replace=replace)
+    except TaskRunningError as exc:
+        fail(f"{exc}, or use --replace", EXIT_REFUSED)
+    current = TaskView(str(submitted.server.uuid), submitted.server.name, kind, submitted.previous)
     replaced = f", replacing a {current.status} task" if current.data is not None else ""
     what = TaskView(current.server_id, current.server_name, kind, data).what()
     console.print(

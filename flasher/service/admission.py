@@ -43,8 +43,6 @@ Serverservice offers no compare-and-swap on attributes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +58,7 @@ from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.inventory.models import Server
 from flasher.logs import task_context
 from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, QueueError, TaskQueue
+from flasher.task.events import EventSink, NoEvents, publish_safely, task_event
 from flasher.task.model import (
     InstallTask,
     TaskBase,
@@ -71,6 +70,7 @@ from flasher.task.model import (
     is_terminal,
     utc_now,
 )
+from flasher.task.request import request_task_id as request_task_id  # noqa: PLC0414 (re-exported: tests use it)
 
 #: How long a replica's claim on admitting one new request lasts (it is not released after a success, so a
 #: replica polling with a listing from before the admission skips the request instead of admitting it again).
@@ -117,19 +117,9 @@ class AdmissionInventory(Protocol):
     def list_firmware_sets(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
-def request_task_id(server_id: str, kind: TaskKind, data: Any) -> str:
-    """The ``taskID`` of a new request: ``t-`` and 24 hex digits of SHA-256 over server, namespace and content.
-
-    Deterministic, so replicas admitting the same request at once agree on it.
-    """
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(f"{server_id}|{kind.namespace}|{canonical}".encode()).hexdigest()
-    return f"t-{digest[:24]}"
-
-
 class Admission:
     """Reconciles task attributes with the queue for one replica (``worker_id``); thread-safe if its
-    inventory client and queue are."""
+    inventory client and queue are. Every write it makes is published to ``events`` (:mod:`flasher.task.events`)."""
 
     def __init__(
         self,
@@ -139,7 +129,9 @@ class Admission:
         *,
         worker_id: str,
         now: Callable[[], datetime] = utc_now,
+        events: EventSink | None = None,
     ) -> None:
+        self._events = events or NoEvents()
         self._inventory = inventory
         self._queue = queue
         self._settings = settings
@@ -403,6 +395,7 @@ class Admission:
         if current != seen:
             raise AttributeMovedError("the attribute changed since the poll listed it; the next poll looks again")
         self._inventory.replace_attribute(server_id, kind.namespace, data)
+        publish_safely(self._events, task_event(server_id, kind, data, source="admission"))
         return data
 
 

@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from flasher.bmc import BMC
 from flasher.config import Settings
 from flasher.control.runner import run_server_control
+from flasher.events import EventPublisher
 from flasher.httpserver import BackgroundServer
 from flasher.install.runner import InstallRunner
 from flasher.inventory.client import InventoryClient
@@ -30,6 +31,7 @@ from flasher.service.poller import Poller
 from flasher.service.worker import WorkerPool
 from flasher.store.fileserver import FileServer
 from flasher.store.store import FirmwareStore
+from flasher.task.events import EventSink, NoEvents
 from flasher.task.model import TaskKind
 
 
@@ -54,7 +56,12 @@ class Service:
         download = settings.step("download")
         self.store = FirmwareStore(settings.store, attempts=download.attempts, backoff=download.backoff)
         self.fileserver = FileServer(settings.fileserver, self.store) if settings.fileserver.enabled else None
-        self.admission = Admission(self.inventory, self.queue, settings, worker_id=self.worker_id)
+        self.events: EventSink = (
+            EventPublisher(self.queue.client, key_prefix=settings.redis.key_prefix, maxlen=settings.events.maxlen)
+            if settings.events.enabled
+            else NoEvents()
+        )
+        self.admission = Admission(self.inventory, self.queue, settings, worker_id=self.worker_id, events=self.events)
         self.poller = Poller(self.inventory, self.queue, self.admission, settings)
 
         def open_bmc(address: str, username: str, password: str) -> BMC:
@@ -67,6 +74,7 @@ class Service:
             {TaskKind.INSTALL: InstallRunner(self.store, self.fileserver), TaskKind.SERVER_CONTROL: run_server_control},
             open_bmc,
             worker_id=self.worker_id,
+            events=self.events,
         )
         self.http = BackgroundServer(
             create_app(

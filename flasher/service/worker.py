@@ -39,6 +39,7 @@ from flasher.queue import Lease, LeaseFence, LeaseLostError, QueueError, TaskQue
 from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
+from flasher.task.events import EventSink, NoEvents, PublishingStore
 from flasher.task.model import TaskBase, TaskKind, TaskStatus, TaskValidationError, is_new, is_terminal
 from flasher.task.run import BMCOpener, Outcome, RunContext, RunResult
 from flasher.task.writer import StatusWriter, TaskReplacedError
@@ -64,7 +65,8 @@ class WorkerPool:
     """``settings.service.concurrency`` threads claiming from ``queue`` and running ``runners[kind]``.
 
     ``open_bmc`` is handed to runners in their context; ``worker_id`` names this replica in leases and in the
-    attribute's ``worker``. ``idle_wait``: seconds a thread waits when the queue has nothing for it (or Redis
+    attribute's ``worker``; ``events`` receives every status write (:mod:`flasher.task.events`).
+    ``idle_wait``: seconds a thread waits when the queue has nothing for it (or Redis
     is unavailable); ``pending_flush_every``: seconds between attempts at writing pending final statuses.
     Start with :meth:`start`; stop with :meth:`stop`.
     """
@@ -80,6 +82,7 @@ class WorkerPool:
         worker_id: str,
         idle_wait: float = 1.0,
         pending_flush_every: float = PENDING_FLUSH_EVERY,
+        events: EventSink | None = None,
     ) -> None:
         if not runners:
             raise ValueError("runners: the pool needs a runner for at least one task kind")
@@ -92,6 +95,9 @@ class WorkerPool:
         self.idle_wait = idle_wait
         self.pending_flush_every = pending_flush_every
         self.pending = PendingWrites()
+        sink = events or NoEvents()
+        self._writes = PublishingStore(inventory, sink, source="worker")  # status writes, published as events
+        self._pending_writes = PublishingStore(inventory, sink, source="pending")
         self._kinds = [kind.value for kind in self.runners]
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -144,7 +150,7 @@ class WorkerPool:
     def flush_pending(self) -> int:
         """Write pending final statuses the inventory takes now; returns how many are still pending."""
         self._flushed_at = time.monotonic()
-        return self.pending.flush(self.inventory) if len(self.pending) else 0
+        return self.pending.flush(self._pending_writes) if len(self.pending) else 0
 
     # -- one thread ---------------------------------------------------------------------------------------------
 
@@ -176,7 +182,7 @@ class WorkerPool:
         server, parsed = task
         policy = self.settings.step("inventory_write")
         writer: StatusWriter[Any] = StatusWriter(
-            self.inventory, lease.server_id, kind, parsed, LeaseFence(self.queue, lease), write_timeout=policy.timeout
+            self._writes, lease.server_id, kind, parsed, LeaseFence(self.queue, lease), write_timeout=policy.timeout
         )
         try:
             writer.update(
