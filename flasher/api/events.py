@@ -145,5 +145,5 @@ async def events(
         try:
             start = EventCursor.parse(given)
         except ValueError:
-            start = EventCursor("unknown", "0-0")  # answered with a reset: the client re-reads
+            start = EventCursor("unknown", "0-0", 0)  # answered with a reset: the client re-reads
     return EventSourceResponse(_sse(context, start, accept), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})

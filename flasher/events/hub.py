@@ -92,7 +92,7 @@ class EventHub:
                 entries = await self.reader.wait(cursor, block=self.block)
                 epoch = await self.reader.epoch() if not entries else entries[-1].cursor.epoch
                 if epoch != cursor.epoch:
-                    head = EventCursor(epoch, "0-0")
+                    head = EventCursor(epoch, "0-0", 0)
                     logger.warning("event stream epoch changed ({} → {}): Redis lost its data", cursor.epoch, epoch)
                     self._broadcast(Reset("the event stream was reset (Redis lost its data): re-read the tasks", head))
                     cursor = head

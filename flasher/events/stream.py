@@ -11,13 +11,16 @@ key                        type    meaning
                                    time, so a little more may be kept)
 ``{p}:events:epoch``       string  random id of this data set, made by the first publish or read that
                                    finds none (after Redis was flushed or lost its data)
+``{p}:events:seq``         string  how many events were published in this epoch; each entry carries its
+                                   number in field ``n``
 =========================  ======  ===================================================================
 
-A listener's position is an :class:`EventCursor`, ``<epoch>:<stream id>`` (the SSE ``id`` of ``flasher api``).
-Resuming from a cursor (:meth:`EventReader.resume`) gives the entries after it, or a :class:`Reset` when they
-cannot be given: the epoch changed (Redis lost everything), entries after the cursor were trimmed (the
-cursor is older than the stream keeps: ``max-deleted-entry-id`` of ``XINFO STREAM``, Redis 7), or the cursor
-is not one this stream made. A listener told to reset re-reads the tasks from the inventory (the source of
+A listener's position is an :class:`EventCursor`, ``<epoch>:<stream id>:<n>`` (the SSE ``id`` of
+``flasher api``). Resuming from a cursor (:meth:`EventReader.resume`) gives the entries after it, or a
+:class:`Reset` when they cannot be given: the epoch changed (Redis lost everything), entries after the cursor
+were trimmed (the oldest entry kept is numbered past the cursor's ``n + 1``: trimming removes the oldest entries
+and leaves no other trace, ``max-deleted-entry-id`` counts only ``XDEL``), or the cursor is not one this stream
+made. A listener told to reset re-reads the tasks from the inventory (the source of
 truth) and goes on from the cursor the reset carries.
 """
 
@@ -45,8 +48,9 @@ if not epoch then
   redis.call('SET', KEYS[2], ARGV[1])
   epoch = ARGV[1]
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 'd', ARGV[3])
-return {epoch, id}
+local n = redis.call('INCR', KEYS[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 'n', n, 'd', ARGV[3])
+return {epoch, id, n}
 """
 
 _EPOCH = """
@@ -66,6 +70,7 @@ class EventKeys:
         tag = "{" + prefix + "}:"
         self.stream = tag + "events"
         self.epoch = tag + "events:epoch"
+        self.seq = tag + "events:seq"
 
 
 def _text(value: bytes | str) -> str:
@@ -82,22 +87,24 @@ def parse_stream_id(value: str) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class EventCursor:
-    """A position in the stream: the ``epoch`` of the data set and the ``stream_id`` of the last entry seen."""
+    """A position in the stream: the ``epoch`` of the data set, the ``stream_id`` of the last entry seen and its
+    ``number`` in the epoch (0: before the first)."""
 
     epoch: str
     stream_id: str
+    number: int = 0
 
     def __str__(self) -> str:
-        return f"{self.epoch}:{self.stream_id}"
+        return f"{self.epoch}:{self.stream_id}:{self.number}"
 
     @classmethod
     def parse(cls, text: str) -> EventCursor:
         """The cursor written by :meth:`__str__`; raises ``ValueError`` naming the text otherwise."""
-        epoch, sep, stream_id = text.strip().rpartition(":")
-        if not sep or not epoch:
-            raise ValueError(f"not an event id: {text!r} (form: <epoch>:<ms>-<seq>)")
-        parse_stream_id(stream_id)
-        return cls(epoch, stream_id)
+        parts = text.strip().split(":")
+        if len(parts) != 3 or not parts[0] or not parts[2].isdigit():
+            raise ValueError(f"not an event id: {text!r} (form: <epoch>:<ms>-<seq>:<n>)")
+        parse_stream_id(parts[1])
+        return cls(parts[0], parts[1], int(parts[2]))
 
     @property
     def key(self) -> tuple[int, int]:
@@ -121,14 +128,22 @@ class Reset:
     cursor: EventCursor
 
 
+def _field(fields: dict[Any, Any], name: str) -> str:
+    return _text(fields.get(name.encode()) or fields.get(name) or b"")
+
+
+def _number(fields: dict[Any, Any]) -> int:
+    text = _field(fields, "n")
+    return int(text) if text.isdigit() else 0
+
+
 def _entry(stream_id: bytes | str, fields: dict[Any, Any]) -> StreamEntry | None:
     try:
-        epoch = _text(fields.get(b"e") or fields.get("e") or b"")
-        event = TaskEvent.from_json(json.loads(_text(fields.get(b"d") or fields.get("d") or b"")))
+        event = TaskEvent.from_json(json.loads(_field(fields, "d")))
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("skipping a malformed event stream entry {}: {}", _text(stream_id), exc)
         return None
-    return StreamEntry(EventCursor(epoch, _text(stream_id)), event)
+    return StreamEntry(EventCursor(_field(fields, "e"), _text(stream_id), _number(fields)), event)
 
 
 class EventPublisher:
@@ -159,11 +174,11 @@ class EventPublisher:
     def append(self, event: TaskEvent) -> EventCursor:
         """Append ``event``; returns its cursor. Raises redis-py's errors (for callers that want to know)."""
         body = json.dumps(event.to_json(), separators=(",", ":"))
-        epoch, stream_id = self._script(
-            keys=[self.keys.stream, self.keys.epoch], args=[secrets.token_hex(8), self.maxlen, body]
+        epoch, stream_id, number = self._script(
+            keys=[self.keys.stream, self.keys.epoch, self.keys.seq], args=[secrets.token_hex(8), self.maxlen, body]
         )
         metrics.EVENTS_PUBLISHED.inc()
-        return EventCursor(_text(epoch), _text(stream_id))
+        return EventCursor(_text(epoch), _text(stream_id), int(number))
 
 
 class EventReader:
@@ -182,7 +197,9 @@ class EventReader:
         """The cursor of the newest entry (``<epoch>:0-0`` when the stream is empty): where a new listener starts."""
         epoch = await self.epoch()
         newest: Any = await self.client.xrevrange(self.keys.stream, "+", "-", count=1)
-        return EventCursor(epoch, _text(newest[0][0]) if newest else "0-0")
+        if not newest:
+            return EventCursor(epoch, "0-0", 0)
+        return EventCursor(epoch, _text(newest[0][0]), _number(newest[0][1]))
 
     async def resume(self, cursor: EventCursor | None) -> EventCursor | Reset:
         """Where a listener that saw ``cursor`` goes on: ``cursor`` itself when every entry after it is still
@@ -193,15 +210,10 @@ class EventReader:
             return head
         if cursor.epoch != head.epoch:
             return Reset("the event stream was reset (Redis lost its data): re-read the tasks", head)
-        try:
-            info = await self.client.xinfo_stream(self.keys.stream)
-        except redis.ResponseError:  # no stream: nothing was published in this epoch
-            info = {}
-        last = _text(info.get("last-generated-id", b"0-0"))
-        deleted = _text(info.get("max-deleted-entry-id", b"0-0"))
-        if cursor.key > parse_stream_id(last):
+        if cursor.key > head.key or cursor.number > head.number:
             return Reset("the event id is not one this stream gave: re-read the tasks", head)
-        if parse_stream_id(deleted) > cursor.key:
+        oldest: Any = await self.client.xrange(self.keys.stream, "-", "+", count=1)
+        if oldest and _number(oldest[0][1]) > cursor.number + 1:
             return Reset("events after this id were trimmed from the stream: re-read the tasks", head)
         return cursor
 

@@ -49,6 +49,9 @@ class APIStack:
     def put(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.put(self.url + path, timeout=kwargs.pop("timeout", 10), **kwargs)
 
+    def session_delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.delete(self.url + path, timeout=kwargs.pop("timeout", 10), **kwargs)
+
     def attribute(self, uuid: str, namespace: str) -> dict[str, Any] | None:
         server = self.inventory.get_server(uuid)
         attribute = server.attribute(namespace)
