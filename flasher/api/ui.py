@@ -142,6 +142,20 @@ def server_task(request: Request, server_id: UUID, kind: TaskKind) -> Response:
     )
 
 
+@router.get("/servers/{server_id}/{kind}/row", response_class=HTMLResponse)
+def server_task_row(request: Request, server_id: UUID, kind: TaskKind) -> Response:
+    """The task's row of the fleet view (fetched when an event brings a task the page did not show)."""
+    context = _allowed(request)
+    if isinstance(context, Response):
+        return context
+    try:
+        server, data = _server_task(context, server_id, kind)
+    except (APIError, NotFoundError):
+        return HTMLResponse("", status_code=404)
+    rows = [_listed(context, server, kind, data)]
+    return templates.TemplateResponse(request, "fleet_rows.html", {"rows": rows})
+
+
 @router.get("/servers/{server_id}/{kind}/fragment", response_class=HTMLResponse)
 def server_task_fragment(request: Request, server_id: UUID, kind: TaskKind) -> Response:
     """The task view's body (re-read on each event of the task)."""

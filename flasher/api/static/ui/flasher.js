@@ -69,20 +69,48 @@ var flasher = (function () {
     }).then(function (html) { target.innerHTML = html; });
   }
 
+  // A row the page did not show: its cells come from the server (what the task asks for, vendor, model).
+  function fillRow(row, event) {
+    fetch("/ui/servers/" + event.server + "/" + event.kind + "/row", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        var holder = document.createElement("tbody");
+        holder.innerHTML = html;
+        var fresh = holder.querySelector("tr");
+        var current = document.getElementById(row.id);
+        if (fresh && current) {
+          current.replaceWith(fresh);
+          if (latest[row.id]) apply(fresh, latest[row.id]);  // events that came during the fetch win
+        }
+      }).catch(function () {});
+  }
+
+  var latest = {};
+
+  function apply(row, event) {
+    row.querySelector(".status").replaceChildren(statusSpan(event.status));
+    if (event.message) row.querySelector(".message").textContent = stripTime(event.message);
+    row.querySelector(".worker").textContent = event.worker || "";
+    row.querySelector(".updated").textContent = event.updatedAt || "";
+    row.dataset.status = event.status;
+  }
+
   function fleet() {
     var table = document.getElementById("tasks");
     var body = document.getElementById("task-rows");
     subscribe(table.dataset.events, function (event) {
-      var row = document.getElementById("row-" + event.server + "-" + event.kind);
+      var id = "row-" + event.server + "-" + event.kind;
+      var row = document.getElementById(id);
+      latest[id] = event;
       if (event.status === "deleted") { if (row) row.remove(); return; }
-      if (!row) { row = newRow(event); body.insertBefore(row, body.firstChild); }
-      var status = row.querySelector(".status");
-      status.replaceChildren(statusSpan(event.status));
-      if (event.message) row.querySelector(".message").textContent = stripTime(event.message);
-      row.querySelector(".worker").textContent = event.worker || "";
-      row.querySelector(".updated").textContent = event.updatedAt || "";
-      row.dataset.status = event.status;
-    }, function () { reload(table.dataset.rows, body); });
+      if (!row) {
+        row = newRow(event);
+        body.insertBefore(row, body.firstChild);
+        fillRow(row, event);
+      }
+      apply(row, event);
+    }, function () { latest = {}; reload(table.dataset.rows, body); });
     var form = document.getElementById("request-form");
     if (form) form.addEventListener("submit", function (submit) { submit.preventDefault(); request(); });
   }
