@@ -46,7 +46,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 
 
 def wait(driver: webdriver.Chrome, check: Any, timeout: float = 60) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: check(d))
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check)
 
 
 def test_flag_a_server_and_watch_its_row_go_queued_active_success(
