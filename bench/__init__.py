@@ -1,1 +1,1 @@
-"""Benchmarks: runnable scripts whose figures are recorded in bench/README.md."""
+"""Benchmarks: runnable scripts whose figures are recorded in docs/benchmarks.md."""

@@ -10,7 +10,7 @@ moment (a pause drawn uniformly from [0, I) after the previous one was seen admi
 phases of the poll schedule); after each PUT returns, the attribute is read every ``--watch`` seconds until its
 status is no longer new (``queued``, or already ``active`` when a worker claimed it between two reads). The
 latency is from the PUT's return to that read (resolution: ``--watch``). Reports min / median / p95 / max beside
-the interval, and what the poll schedule alone predicts (see ``bench/README.md``).
+the interval, and what the poll schedule alone predicts (see ``docs/benchmarks.md``).
 
 Everything binds to 127.0.0.1 and is stopped at the end; the work directory is removed. ``--timeout`` bounds
 the wait for one sample.

@@ -1,6 +1,6 @@
 """Pure decisions about pre- and post-actions and the host's power, kept apart from the BMC so they can be tested.
 
-Rules (see the README's install section):
+Rules (see ``docs/install.md``, "Pre- and post-actions" and "Power"):
 
 * Actions run in the order the operator listed them; an action listed twice in one list runs once.
 * A ``resetHost`` post-action is not run when the install already reset the host to apply the update (a BIOS

@@ -46,7 +46,7 @@ def command(  # noqa: PLR0917 (typer options)
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Fleet YAML (see flasher_sandbox/bmc/README.md): each BMC's vendor, model, credentials, components, "
+            help="Fleet YAML (see docs/sandbox.md): each BMC's vendor, model, credentials, components, "
             "install methods and faults."
         ),
     ] = None,
@@ -72,7 +72,7 @@ def command(  # noqa: PLR0917 (typer options)
 
     Without --config, even BMCs are Dell-like (iDRAC ids, JID_ tasks, SimpleUpdate + HttpPushUri + multipart) and
     odd ones Supermicro-like (/Systems/1, multipart only). Each BMC also serves /sim/faults, /sim/state,
-    /sim/audit and /sim/reset-audit; see flasher_sandbox/bmc/README.md.
+    /sim/audit and /sim/reset-audit; see docs/sandbox.md.
     """
     logger.remove()
     logger.add(sys.stderr, level=log_level.upper(), format="{time:HH:mm:ss.SSS} {level: <7} {message}")

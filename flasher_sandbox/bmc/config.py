@@ -1,7 +1,7 @@
 """The simulated fleet's configuration: which BMCs, their vendor, model, credentials, components and faults.
 
 ``flasher-sandbox bmc --config fleet.yaml`` reads a :class:`FleetSpec` from YAML (format in
-``flasher_sandbox/bmc/README.md``); ``flasher-sandbox up`` builds one in Python (:func:`default_fleet`,
+``docs/sandbox.md``, "Fleet config"); ``flasher-sandbox up`` builds one in Python (:func:`default_fleet`,
 :func:`default_bmc`) so that the BMCs' components match the inventory it seeds.
 """
 

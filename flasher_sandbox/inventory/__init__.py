@@ -3,5 +3,5 @@
 Entry points: ``flasher-sandbox inventory`` (:mod:`flasher_sandbox.inventory.cli`),
 :func:`flasher_sandbox.inventory.app.create_app` (the WSGI app), :func:`flasher_sandbox.inventory.seed.load_seed`
 (bulk-load a fleet). The seed format and the
-differences from the reference server are in ``flasher_sandbox/inventory/README.md``.
+differences from the reference server are in ``docs/sandbox.md``.
 """

@@ -19,7 +19,7 @@ def command(  # noqa: PLR0917 (typer options)
     port: Annotated[int, typer.Option(help="TCP port to listen on (0: any free port, logged at start).")] = 8000,
     seed: Annotated[
         Path | None,
-        typer.Option(help="Seed YAML loaded into an empty database (see flasher_sandbox/inventory/README.md)."),
+        typer.Option(help="Seed YAML loaded into an empty database (see docs/sandbox.md)."),
     ] = None,
     token: Annotated[
         str | None,
@@ -36,7 +36,7 @@ def command(  # noqa: PLR0917 (typer options)
 
     Also /healthz, /healthz/readiness, and sandbox-only controls under /_sandbox: fault injection (PUT/DELETE
     /_sandbox/faults), seeding (POST /_sandbox/seed) and reset (POST /_sandbox/reset).
-    See flasher_sandbox/inventory/README.md.
+    See docs/sandbox.md.
     """
     logger.remove()
     try:

@@ -1,4 +1,4 @@
-"""Seeding the inventory from a YAML (or dict) description of a fleet; the format is in ``README.md`` here.
+"""Seeding the inventory from a YAML (or dict) description of a fleet; the format is in ``docs/sandbox.md``.
 
 Seeding goes through the same validation and store functions as the HTTP API (firmware is bound to the
 reference server's ``ComponentFirmwareVersion`` struct, components to ``ServerComponent``, firmware sets are

@@ -118,6 +118,6 @@ def test_emulator_manager_has_no_reset(sushy_emulator: SushyEmulator) -> None:
 # -- a dead BMC ------------------------------------------------------------------------------------------------------
 @pytest.mark.timeout(30)
 def test_dead_bmc_fails_fast_with_default_settings() -> None:
-    # Default retries (2 attempts, 1 s apart): fails in about a second (figure in the driver's README section).
+    # Default retries (2 attempts, 1 s apart): fails in about a second (figure in docs/bmc.md, "Session").
     with pytest.raises(BMCUnreachableError, match="connection refused"):
         BMC(f"127.0.0.1:{free_port()}", "root", "whatever-password", settings=BMCSettings(scheme="http"))
