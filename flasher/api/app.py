@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flasher import __version__, metrics, redact
 from flasher.api import conditionorc, errors, events, roller, tasks, ui
@@ -47,16 +46,24 @@ every status is read from it. Speaks metal-toolbox conditionorc's condition API,
 flasher's own resources; task events stream as Server-Sent Events. See docs/api.md."""
 
 
+#: Redis connections the event stream's listeners share (they wait for one rather than fail).
+REDIS_CONNECTIONS = 32
+
+
 def async_redis(settings: RedisSettings) -> aioredis.Redis:
-    """An asyncio redis-py client for ``settings`` (the same URL, password and timeouts as the queue's)."""
+    """An asyncio redis-py client for ``settings`` (the same URL, password and timeouts as the queue's), on a
+    blocking pool of :data:`REDIS_CONNECTIONS`: hundreds of listeners resuming at once wait for a connection."""
     redact.register(urlsplit(settings.url).password)
     password = settings.password.get_secret_value() if settings.password is not None else None
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
         password=password,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=None,
         socket_timeout=None,  # XREAD BLOCK waits longer than any socket timeout
         socket_connect_timeout=settings.connect_timeout,
     )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def build_context(settings: Settings) -> APIContext:
@@ -75,8 +82,41 @@ def build_context(settings: Settings) -> APIContext:
         queue=queue,
         events=sink,
         auth=Authenticator(settings.api),
-        facts=ServerFacts(inventory),
+        # Facts are a nicety: a client of their own that gives up quickly when the inventory does not answer.
+        facts=ServerFacts(
+            InventoryClient(
+                settings.inventory.model_copy(
+                    update={"retry_deadline": min(settings.inventory.retry_deadline, 2.0), "read_timeout": 5.0}
+                )
+            )
+        ),
     )
+
+
+class _Counting:
+    """Counts answers by route and status code (``flasher_api_requests_total``); a plain ASGI middleware, so
+    event streams pass through untouched (Starlette's ``BaseHTTPMiddleware`` would buffer them through a task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        code = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            metrics.API_REQUESTS.labels(route=getattr(route, "path", "unmatched"), code=str(code)).inc()
 
 
 def create_app(settings: Settings, *, context: APIContext | None = None) -> FastAPI:
@@ -116,21 +156,7 @@ def create_app(settings: Settings, *, context: APIContext | None = None) -> Fast
     for module in (conditionorc, roller, tasks, events, ui):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.monotonic()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.API_REQUESTS.labels(route=name, code=str(response.status_code)).inc()
-        logger.debug(  # the path only: a query string could carry anything
-            "{} {} → {} in {:.0f} ms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        return response
+    app.add_middleware(_Counting)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -30,6 +30,8 @@ from flasher.task.model import TaskKind
 #: Seconds a server's facts (name, facility, vendor, model) are kept; failures are kept for a few seconds.
 FACTS_TTL = 300.0
 _FACTS_FAILURE_TTL = 5.0
+#: Seconds an event waits for its server's facts when they are not cached.
+FACTS_WAIT = 1.0
 
 
 class ServerFacts:
@@ -65,13 +67,18 @@ class ServerFacts:
         self.remember(server_id, facts)
         return facts
 
-    async def aget(self, server_id: str) -> dict[str, str]:
-        """:meth:`get` from the event loop (the inventory call runs in a thread when not cached)."""
+    async def aget(self, server_id: str, *, wait: float = FACTS_WAIT) -> dict[str, str]:
+        """:meth:`get` from the event loop: the inventory call runs in a thread when not cached, and is waited for
+        at most ``wait`` seconds (an event is not held up by a slow inventory; the facts arrive for the next)."""
         with self._lock:
             cached = self._facts.get(server_id)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
-        return await asyncio.to_thread(self.get, server_id)
+        lookup = asyncio.ensure_future(asyncio.to_thread(self.get, server_id))
+        try:
+            return await asyncio.wait_for(asyncio.shield(lookup), wait)
+        except TimeoutError:
+            return {}
 
 
 def facts_of(server: Any) -> dict[str, str]:

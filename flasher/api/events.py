@@ -17,6 +17,7 @@ keep the connection open.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -89,7 +90,33 @@ class EventFilter:
         )
 
 
-async def _sse(context: APIContext, start: EventCursor | None, accept: EventFilter) -> AsyncIterator[ServerSentEvent]:
+class _Encoded:
+    """The newest entries as SSE bytes, encoded once for every listener of this process (a bounded map)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+
+    async def __call__(self, context: APIContext, entry: StreamEntry) -> bytes:
+        key = str(entry.cursor)
+        data = self._data.get(key)
+        if data is None:
+            body: dict[str, Any] = entry.event.to_json()
+            body.update(await context.facts.aget(entry.event.server))
+            text = json.dumps(body, separators=(",", ":"))
+            data = ServerSentEvent(data=text, event="task", id=key).encode()
+            self._data[key] = data
+            if len(self._data) > self._size:
+                self._data.popitem(last=False)
+        return data
+
+
+_encoded = _Encoded()
+
+
+async def _sse(
+    context: APIContext, start: EventCursor | None, accept: EventFilter
+) -> AsyncIterator[ServerSentEvent | bytes]:
     assert context.hub is not None
     metrics.SSE_CLIENTS.inc()
     try:
@@ -99,9 +126,7 @@ async def _sse(context: APIContext, start: EventCursor | None, accept: EventFilt
                     data=json.dumps({"reason": item.reason}), event="reset", id=str(item.cursor), retry=RETRY_MS
                 )
                 continue
-            body: dict[str, Any] = item.event.to_json()
-            body.update(await context.facts.aget(item.event.server))
-            yield ServerSentEvent(data=json.dumps(body, separators=(",", ":")), event="task", id=str(item.cursor))
+            yield await _encoded(context, item)
     finally:
         metrics.SSE_CLIENTS.dec()
 

@@ -10,8 +10,11 @@ under the hub (Redis lost its data), every subscriber gets a :class:`~flasher.ev
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import redis
 from loguru import logger
@@ -20,28 +23,39 @@ from flasher.events.stream import EventCursor, EventReader, Reset, StreamEntry
 
 Item = StreamEntry | Reset
 
-#: Entries a subscriber may have waiting before it is switched to catching up from Redis.
+#: Entries a subscriber may have waiting before it is switched to catching up.
 QUEUE_SIZE = 1000
+#: Entries the hub keeps in memory for listeners that catch up (resuming, or fallen behind).
+RECENT_SIZE = 20_000
+
+
+class _Overflow:
+    """Put in a subscription's queue once it is full: the listener catches up from Redis instead."""
+
+
+OVERFLOW: Final = _Overflow()
 
 
 @dataclass(eq=False)
 class Subscription:
-    """One listener's queue of live items. ``overflowed`` is set when the hub could not hand it an item."""
+    """One listener's queue of live items. Past :data:`QUEUE_SIZE` waiting items the hub stops handing it items
+    and puts :data:`OVERFLOW` (``overflowed`` is then true) so that it catches up from Redis."""
 
-    queue: asyncio.Queue[Item] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: asyncio.Queue[Item | _Overflow] = field(default_factory=asyncio.Queue)
     overflowed: bool = False
 
     def offer(self, item: Item) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= QUEUE_SIZE:
             self.overflowed = True
+            self.queue.put_nowait(OVERFLOW)
+            return
+        self.queue.put_nowait(item)
 
     def restart(self) -> None:
         """Empty the queue and take live items again (before catching up from Redis)."""
-        self.queue = asyncio.Queue(QUEUE_SIZE)
+        self.queue = asyncio.Queue()
         self.overflowed = False
 
 
@@ -56,6 +70,7 @@ class EventHub:
         self.block = block
         self._subscribers: set[Subscription] = set()
         self._started = asyncio.Event()
+        self._recent: deque[StreamEntry] = deque(maxlen=RECENT_SIZE)
 
     @property
     def subscribers(self) -> int:
@@ -77,8 +92,24 @@ class EventHub:
         await self._started.wait()
 
     def _broadcast(self, item: Item) -> None:
+        if isinstance(item, Reset):
+            self._recent.clear()
+        else:
+            self._recent.append(item)
         for subscription in list(self._subscribers):
             subscription.offer(item)
+
+    def since(self, cursor: EventCursor) -> list[StreamEntry] | None:
+        """The entries after ``cursor`` from the hub's memory (entries are numbered without gaps in an epoch);
+        ``None`` when the memory does not reach back that far (the caller reads Redis)."""
+        recent = self._recent
+        if not recent or recent[0].cursor.epoch != cursor.epoch:
+            return None
+        first = recent[0].cursor.number
+        if cursor.number + 1 < first:
+            return None
+        start = cursor.number + 1 - first
+        return list(itertools.islice(recent, start, None)) if start < len(recent) else []
 
     async def run(self) -> None:
         """Read and hand out entries until cancelled; Redis errors are logged and retried with backoff."""
@@ -114,6 +145,13 @@ class EventHub:
 Accept = Callable[[StreamEntry], Awaitable[bool]]
 
 
+async def _after(hub: EventHub, cursor: EventCursor) -> list[StreamEntry]:
+    remembered = hub.since(cursor)
+    if remembered is not None:
+        return remembered
+    return await hub.reader.after(cursor)
+
+
 async def follow(hub: EventHub, start: EventCursor | None, accept: Accept) -> AsyncIterator[Item]:
     """The items a listener that saw ``start`` (``None``: a new listener) gets, in stream order, until closed.
 
@@ -129,7 +167,7 @@ async def follow(hub: EventHub, start: EventCursor | None, accept: Accept) -> As
                 yield position
                 position = position.cursor
             cursor = position
-            while entries := await hub.reader.after(cursor):  # catch up with what Redis holds now
+            while entries := await _after(hub, cursor):  # catch up: from the hub's memory, else from Redis
                 for entry in entries:
                     if entry.cursor.epoch != cursor.epoch:
                         break  # published after a flush: the hub announces it with a reset
@@ -139,11 +177,10 @@ async def follow(hub: EventHub, start: EventCursor | None, accept: Accept) -> As
                 else:
                     continue
                 break
-            while not subscription.overflowed:  # then live
-                try:
-                    item = await asyncio.wait_for(subscription.queue.get(), timeout=5.0)
-                except TimeoutError:
-                    continue
+            while True:  # then live
+                item = await subscription.queue.get()
+                if isinstance(item, _Overflow):
+                    break
                 if isinstance(item, Reset):
                     yield item
                     cursor = item.cursor
