@@ -1,5 +1,6 @@
 """The ``flasher-sandbox`` command: ``inventory`` (the inventory server), ``bmc`` (simulated BMCs), ``up``
-(the whole demo: Redis, inventory, BMCs and flasher replicas).
+(the whole demo: Redis, inventory, BMCs and flasher replicas, one scripted scenario), ``serve`` (the same stack
+until stopped, for trying flasher's commands by hand).
 
 Each sub-module defines ``command``, a function mounted here under its name.
 """
@@ -22,6 +23,7 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("flasher_sandbox.inventory.cli", "inventory"),
     ("flasher_sandbox.bmc.cli", "bmc"),
     ("flasher_sandbox.up", "up"),
+    ("flasher_sandbox.serve", "serve"),
 )
 
 

@@ -1,17 +1,47 @@
-"""Starting and stopping the sandbox's servers as child processes: free loopback ports, readiness waits, and
-clean shutdown. Used by ``flasher-sandbox up``, the tests and the benchmarks."""
+"""Starting and stopping the sandbox's servers as child processes: free loopback ports, readiness waits, how
+to run the package's console scripts, and clean shutdown. The starters of :mod:`flasher_sandbox.servers` stand
+on it; so do ``flasher-sandbox up``/``serve``, the tests and the benchmarks."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Final
+
+#: Every sandbox server binds to this address.
+LOOPBACK: Final = "127.0.0.1"
+#: Environment variables with this prefix configure flasher (``FLASHER_INVENTORY__URL``...) and the sandbox
+#: (``FLASHER_SANDBOX_TOKEN``): the sandbox's starters do not pass the caller's on to their children, so a shell
+#: that sourced another sandbox's env file cannot point a replica at the wrong inventory.
+FLASHER_ENV_PREFIX: Final = "FLASHER_"
+
+#: Console scripts of this distribution and the module each runs when the script is not installed.
+_SCRIPT_MODULES: Final = {"flasher": "flasher.cli", "flasher-sandbox": "flasher_sandbox.cli"}
+
+
+def console_script(name: str) -> list[str]:
+    """The argv prefix that runs console script ``name`` (``flasher`` or ``flasher-sandbox``): the script next to
+    this interpreter (a venv's ``bin``), else the one on ``PATH``, else ``python -m <module>``.
+
+    Raises ``KeyError`` for a name that is not one of this distribution's scripts.
+    """
+    module = _SCRIPT_MODULES[name]
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which(name)
+    if found:
+        return [found]
+    return [sys.executable, "-m", module]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,8 +73,13 @@ def free_port_range(count: int, host: str = "127.0.0.1", attempts: int = 200) ->
     raise RuntimeError(f"no {count} consecutive free ports on {host}")
 
 
+class _ExitedError(Exception):
+    """The process being waited for is gone (raised by a readiness check to end the wait at once)."""
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    """Call ``check`` until it returns true; an exception from it counts as "not yet".
+    """Call ``check`` until it returns true; an exception from it counts as "not yet" (but
+    :class:`_ExitedError` ends the wait).
 
     Raises ``TimeoutError`` naming ``what`` after ``timeout`` seconds.
     """
@@ -53,6 +88,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         try:
             if check():
                 return
+        except _ExitedError:
+            raise
         except Exception:  # noqa: S110 - not ready yet: try again
             pass
         if time.monotonic() > deadline:
@@ -70,17 +107,26 @@ def port_open(host: str, port: int) -> bool:
 
 
 class ManagedProcess:
-    """A child process in its own process group, stopped (SIGTERM, then SIGKILL) by :meth:`stop`.
+    """A child process in its own session and process group, stopped (SIGTERM, then SIGKILL) by :meth:`stop`.
 
-    Its output goes to ``log_path`` (appended), so a failure can show it (:meth:`tail`).
+    Its output goes to ``log_path`` (appended), so a failure can show it (:meth:`tail`). It inherits this
+    process's environment except the variables whose names start with one of ``drop_env``, then ``env`` on top.
+    Being a session of its own, it does not get the terminal's Ctrl-C: whoever started it stops it.
     """
 
     def __init__(
-        self, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        *,
+        drop_env: Sequence[str] = (),
     ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
+        inherited = {k: v for k, v in os.environ.items() if not any(k.startswith(p) for p in drop_env)}
+        self.env = {**inherited, **(env or {})}
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -103,6 +149,29 @@ class ManagedProcess:
     def alive(self) -> bool:
         """True while the process runs."""
         return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+        """Call ``check`` (an exception counts as "not yet") until it returns true while the process runs.
+
+        Raises ``RuntimeError`` naming ``what``, with the end of the process's log, when the process exits first
+        or ``timeout`` seconds pass.
+        """
+
+        def ready() -> bool:
+            if not self.alive():
+                raise _ExitedError
+            return check()
+
+        try:
+            wait_until(ready, timeout, what, interval=interval)
+        except _ExitedError:
+            raise RuntimeError(f"{what} exited with status {self.returncode()}; its log:\n{self.tail()}") from None
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}; its log:\n{self.tail()}") from None
+
+    def returncode(self) -> int | None:
+        """The exit status once the process ended (negative: killed by that signal), else ``None``."""
+        return None if self.proc is None else self.proc.poll()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to the whole process group (SIGKILL by default: a crash); waits for a SIGKILL to land."""

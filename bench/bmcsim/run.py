@@ -25,7 +25,7 @@ import aiohttp
 import requests
 import sushy
 
-from tests.support.bmcsim import BmcFleet
+from flasher_sandbox.servers import BmcFleet
 
 
 def _rss_mib(pid: int) -> float:

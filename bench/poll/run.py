@@ -43,9 +43,8 @@ from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.poller import Poller
 from flasher_sandbox.inventory.seed import load_seed
+from flasher_sandbox.servers import InventoryServer, RedisServer
 from flasher_sandbox.up.scenario import build
-from tests.support.inventory import InventoryServer
-from tests.support.redis import RedisServer
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -29,7 +29,7 @@ import redis
 
 from flasher.config import QueueSettings
 from flasher.queue import TaskQueue
-from tests.support.redis import RedisServer
+from flasher_sandbox.servers import RedisServer
 
 CLIENTS = 8
 #: Server ids a client cycles through: the tasks hash stays small and each id is free again when reused.

@@ -31,7 +31,7 @@ from pathlib import Path
 from flasher.config import FileServerSettings, StoreSettings
 from flasher.store.fileserver import FileServer
 from flasher.store.store import FirmwareStore
-from tests.support.processes import ManagedProcess, free_port, port_open, wait_until
+from flasher_sandbox.procs import ManagedProcess, free_port, port_open, wait_until
 
 MIB = 1024 * 1024
 _BLOCK = 4 * MIB

@@ -1,6 +1,6 @@
 """``flasher-sandbox up``: the whole demo — Redis, the inventory with a fleet, simulated BMCs, images and
-flasher replicas — and the building blocks end-to-end tests and benchmarks reuse (:mod:`.scenario`,
-:mod:`.stack`)."""
+flasher replicas — and the building blocks ``flasher-sandbox serve``, the end-to-end tests and the benchmarks
+reuse (:mod:`.scenario`, :mod:`.stack`)."""
 
 from flasher_sandbox.up.command import command
 

@@ -1,23 +1,18 @@
 """The sandbox stack: Redis, the inventory, the simulated BMCs, an image server and flasher replicas, each a
-real process on loopback, started and stopped together.
+real process on loopback (the image server a thread), started and stopped together.
 
-Used by ``flasher-sandbox up``, the end-to-end tests and the rollout benchmarks. Every server binds to
-127.0.0.1 on a free port; every process is stopped by :meth:`Stack.stop` (SIGTERM, then SIGKILL). Logs go to
-``<workdir>/logs/``.
+Used by ``flasher-sandbox up`` and ``serve``, the end-to-end tests and the rollout benchmarks. The servers are
+:mod:`flasher_sandbox.servers`' starters; every one binds to 127.0.0.1 on a free port and is stopped by
+:meth:`Stack.stop` (SIGTERM, then SIGKILL). Logs go to ``<workdir>/logs/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
-import shutil
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import requests
 import yaml
@@ -25,10 +20,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
-from flasher_sandbox.procs import ManagedProcess, free_port, free_port_range, wait_until
+from flasher_sandbox.procs import FLASHER_ENV_PREFIX, LOOPBACK, ManagedProcess, console_script, free_port
+from flasher_sandbox.servers import BmcFleet, ImageServer, InventoryServer, RedisServer
 from flasher_sandbox.up.scenario import Scenario
-
-HOST = "127.0.0.1"
 
 
 def _reader() -> requests.Session:
@@ -37,48 +31,6 @@ def _reader() -> requests.Session:
     retry = Retry(total=8, backoff_factor=0.05, status_forcelist=(500, 502, 503, 504), allowed_methods=None)
     session.mount("http://", HTTPAdapter(max_retries=retry))
     return session
-
-
-def _script(name: str) -> list[str]:
-    """How to run one of the package's console scripts: next to this interpreter, on PATH, or as a module."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which(name)
-    if found:
-        return [found]
-    module = "flasher.cli" if name == "flasher" else "flasher_sandbox.cli"
-    return [sys.executable, "-m", module]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class ImageServer:
-    """Serves a directory of firmware images over HTTP on loopback (the firmware's ``repository_url``)."""
-
-    def __init__(self, directory: Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        self._server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="image-server", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{HOST}:{self._server.server_address[1]}"
-
-    def start(self) -> Self:
-        """Serve in a daemon thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @dataclass
@@ -100,7 +52,10 @@ class ReplicaOptions:
 class Stack:
     """One sandbox: call :meth:`start`, then :meth:`start_replica` as often as wanted; :meth:`stop` ends all.
 
-    ``redis_url`` uses an existing Redis instead of starting ``redis-server``.
+    ``redis_url`` uses an existing Redis instead of starting ``redis-server``. After :meth:`start`,
+    ``redis`` (when started here), ``inventory``, ``bmcs`` and ``images`` are the running servers and
+    ``seed_data`` the seed the inventory was loaded with. The caller's ``FLASHER_*`` environment reaches none of
+    the processes: the replicas' settings are their YAML files alone.
     """
 
     def __init__(self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None) -> None:
@@ -108,13 +63,23 @@ class Stack:
         self.scenario = scenario
         self.logs = workdir / "logs"
         self.redis_url = redis_url
-        self._redis: ManagedProcess | None = None
-        self.inventory_port = free_port()
-        self.bmc_base_port = free_port_range(len(scenario.fleet.bmcs) + 1)
-        self.control_port = self.bmc_base_port + len(scenario.fleet.bmcs)
-        self._inventory: ManagedProcess | None = None
-        self._bmcs: ManagedProcess | None = None
+        self.redis: RedisServer | None = None
+        self.inventory = InventoryServer(
+            workdir,
+            seed_path=workdir / "seed.yaml",
+            db_path=workdir / "inventory.db",
+            log_path=self.logs / "inventory.log",
+            log_level="INFO",
+        )
+        self.bmcs = BmcFleet(
+            workdir,
+            config=scenario.fleet,
+            config_path=workdir / "fleet.yaml",
+            log_path=self.logs / "bmcs.log",
+            log_level="INFO",
+        )
         self.images: ImageServer | None = None
+        self.seed_data: dict[str, Any] = {}
         self.replicas: dict[str, ManagedProcess] = {}
         self.replica_ports: dict[str, int] = {}
         self.http = _reader()
@@ -124,94 +89,75 @@ class Stack:
     @property
     def inventory_url(self) -> str:
         """The inventory's base URL (without ``/api/v1``)."""
-        return f"http://{HOST}:{self.inventory_port}"
+        return self.inventory.url
+
+    @property
+    def inventory_port(self) -> int:
+        """The inventory's port."""
+        return self.inventory.port
+
+    @property
+    def bmc_base_port(self) -> int:
+        """BMC ``i`` of the scenario's fleet listens on this port + ``i`` (0 before :meth:`start`)."""
+        return self.bmcs.base_port
+
+    @property
+    def control_port(self) -> int:
+        """The simulated fleet's control port (0 before :meth:`start`)."""
+        return self.bmcs.control_port
 
     @property
     def control_url(self) -> str:
         """The simulated fleet's control endpoint (``/fleet``, ``/fleet/audit``)."""
-        return f"http://{HOST}:{self.control_port}"
+        return self.bmcs.control_url
 
     def start(self) -> Stack:
-        """Start Redis (unless given), the image server, the simulated BMCs and the seeded inventory."""
+        """Start Redis (unless given), the image server, the simulated BMCs and the seeded inventory; returns
+        once each answers. Raises ``RuntimeError`` with a server's log when it does not start (the servers
+        already started keep running: call :meth:`stop`, or use :meth:`running`)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.redis_url is None:
-            self._start_redis()
+            self.redis = RedisServer(self.workdir, log_path=self.logs / "redis.log").start()
+            self.redis_url = self.redis.url
         image_dir = self.workdir / "images"
         self.scenario.write_images(image_dir)
         self.images = ImageServer(image_dir).start()
-        fleet_path = self.workdir / "fleet.yaml"
-        self.scenario.fleet.dump_yaml(fleet_path)
-        self._bmcs = ManagedProcess(
-            [
-                *_script("flasher-sandbox"),
-                "bmc",
-                "--config",
-                str(fleet_path),
-                "--base-port",
-                str(self.bmc_base_port),
-                "--control-port",
-                str(self.control_port),
-            ],
-            self.logs / "bmcs.log",
-        ).start()
-        seed_path = self.workdir / "seed.yaml"
-        seed = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url)
-        seed_path.write_text(yaml.safe_dump(seed, sort_keys=False))
-        self._inventory = ManagedProcess(
-            [
-                *_script("flasher-sandbox"),
-                "inventory",
-                "--host",
-                HOST,
-                "--port",
-                str(self.inventory_port),
-                "--db",
-                str(self.workdir / "inventory.db"),
-                "--seed",
-                str(seed_path),
-            ],
-            self.logs / "inventory.log",
-        ).start()
-        self._wait(self._inventory, f"{self.inventory_url}/healthz", "the sandbox inventory")
-        self._wait(self._bmcs, f"{self.control_url}/fleet", "the simulated BMCs", timeout=120)
+        self.bmcs.launch()  # the BMCs come up while the inventory loads its seed, which needs their ports
+        self.seed_data = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url)
+        assert self.inventory.seed_path is not None
+        self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
+        self.inventory.start()
+        self.bmcs.wait_ready(timeout=120)
         return self
-
-    def _start_redis(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (Debian package redis-server; scripts/bootstrap)")
-        port = free_port()
-        self.redis_url = f"redis://{HOST}:{port}/0"
-        self._redis = ManagedProcess(
-            [binary, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no"],
-            self.logs / "redis.log",
-            cwd=self.workdir,
-        ).start()
-        wait_until(lambda: _redis_ping(port), 20, "redis-server")
-
-    def _wait(self, process: ManagedProcess, url: str, what: str, timeout: float = 60) -> None:
-        def ready() -> bool:
-            if not process.alive():
-                raise RuntimeError(f"{what} exited:\n{process.tail()}")
-            return requests.get(url, timeout=2).status_code == 200
-
-        try:
-            wait_until(ready, timeout, what, interval=0.2)
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}; its log:\n{process.tail()}") from None
 
     def processes(self) -> dict[str, ManagedProcess]:
         """The stack's child processes started so far, by role: ``redis`` (when started here), ``bmcs``,
         ``inventory``, then each replica by name (for benchmarks reading their CPU time)."""
-        found = {"redis": self._redis, "bmcs": self._bmcs, "inventory": self._inventory}
+        found = {
+            "redis": self.redis.process if self.redis is not None else None,
+            "bmcs": self.bmcs.process,
+            "inventory": self.inventory.process,
+        }
         return {name: process for name, process in found.items() if process is not None} | self.replicas
 
     # -- flasher replicas -----------------------------------------------------------------------------------
 
-    def replica_config(self, name: str, options: ReplicaOptions) -> Path:
-        """Write the YAML settings of replica ``name`` and return the file's path."""
-        http_port = free_port()
-        self.replica_ports[name] = http_port
+    def replica_settings(self, options: ReplicaOptions, *, worker_id: str | None, http_port: int) -> dict[str, Any]:
+        """flasher's settings (the YAML file's content) for a replica of this stack: its inventory and Redis,
+        plain-HTTP BMCs, a firmware cache in the work directory shared by every replica, images from loopback
+        only, the service's timings from ``options``, ``/healthz`` on ``http_port`` (0: any free port). Without
+        ``worker_id``, flasher names the replica ``<host>-<pid>``."""
+        service: dict[str, Any] = {"worker_id": worker_id} if worker_id is not None else {}
+        service |= {
+            "concurrency": options.concurrency,
+            "poll_interval": options.poll_interval,
+            "poll_jitter": options.poll_jitter,
+            "heartbeat_interval": options.heartbeat_interval,
+            "stale_after": options.stale_after,
+            "shutdown_grace": 20,
+            "http_host": LOOPBACK,
+            "http_port": http_port,
+        }
         config: dict[str, Any] = {
             "inventory": {"url": self.inventory_url, "retry_deadline": 30, "retry_max_wait": 1},
             "redis": {"url": self.redis_url},
@@ -223,22 +169,20 @@ class Stack:
             },
             "bmc": {"scheme": "http", "poll_interval": options.bmc_poll_interval, "offline_grace": 60},
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
-            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [HOST]},
-            "fileserver": {"host": HOST, "port": 0},
-            "service": {
-                "worker_id": name,
-                "concurrency": options.concurrency,
-                "poll_interval": options.poll_interval,
-                "poll_jitter": options.poll_jitter,
-                "heartbeat_interval": options.heartbeat_interval,
-                "stale_after": options.stale_after,
-                "shutdown_grace": 20,
-                "http_host": HOST,
-                "http_port": http_port,
-            },
+            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [LOOPBACK]},
+            "fileserver": {"host": LOOPBACK, "port": 0},
+            "service": service,
         }
         for section, values in options.extra.items():
             config.setdefault(section, {}).update(values)
+        return config
+
+    def replica_config(self, name: str, options: ReplicaOptions) -> Path:
+        """Write the YAML settings of replica ``name`` (:meth:`replica_settings`, ``/healthz`` on a free port)
+        and return the file's path."""
+        http_port = free_port()
+        self.replica_ports[name] = http_port
+        config = self.replica_settings(options, worker_id=name, http_port=http_port)
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
@@ -247,21 +191,12 @@ class Stack:
         """Start ``flasher run`` as replica ``name``; returns once its ``/healthz`` answers 200."""
         options = options or ReplicaOptions()
         config = self.replica_config(name, options)
-        process = ManagedProcess(
-            [
-                *_script("flasher"),
-                "--config",
-                str(config),
-                "--log-level",
-                options.log_level,
-                "--log-format",
-                "json",
-                "run",
-            ],
-            self.logs / f"{name}.log",
-        ).start()
+        argv = [*console_script("flasher"), "--config", str(config), "--log-level", options.log_level]
+        argv += ["--log-format", "json", "run"]
+        process = ManagedProcess(argv, self.logs / f"{name}.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
         self.replicas[name] = process
-        self._wait(process, f"http://{HOST}:{self.replica_ports[name]}/healthz", f"flasher replica {name}")
+        health = f"http://{LOOPBACK}:{self.replica_ports[name]}/healthz"
+        process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, f"flasher replica {name}")
         return process
 
     def stop_replica(self, name: str, timeout: float = 30) -> int | None:
@@ -272,11 +207,13 @@ class Stack:
         """Stop every replica (SIGTERM, their shutdown grace), then the BMCs, inventory, images and Redis.
         Returns each replica's exit status."""
         statuses = {name: process.stop(timeout=40) for name, process in self.replicas.items()}
-        for process in (self._bmcs, self._inventory, self._redis):
-            if process is not None:
-                process.stop()
+        self.bmcs.stop()
+        self.inventory.stop()
+        if self.redis is not None:
+            self.redis.stop()
         if self.images is not None:
             self.images.stop()
+            self.images = None
         return statuses
 
     # -- reading and writing the inventory --------------------------------------------------------------------
@@ -291,14 +228,15 @@ class Stack:
 
     def set_inventory_faults(self, rule: dict[str, Any] | None) -> None:
         """Make the inventory answer 5xx by ``rule`` (``{"every": 5}``: one call in five); ``None`` clears it."""
-        url = f"{self.inventory_url}/_sandbox/faults"
-        response = requests.delete(url, timeout=30) if rule is None else requests.put(url, json=rule, timeout=30)
-        response.raise_for_status()
+        if rule is None:
+            self.inventory.clear_faults()
+        else:
+            self.inventory.set_faults(rule)
 
     def replica_health(self, name: str) -> int:
         """The HTTP status of replica ``name``'s ``/healthz`` (0 when it does not answer)."""
         try:
-            return requests.get(f"http://{HOST}:{self.replica_ports[name]}/healthz", timeout=5).status_code
+            return requests.get(f"http://{LOOPBACK}:{self.replica_ports[name]}/healthz", timeout=5).status_code
         except requests.RequestException:
             return 0
 
@@ -332,17 +270,11 @@ class Stack:
 
     def fleet_audit(self) -> dict[str, Any]:
         """The simulated BMCs' audit: every install and power change, and the overlapping install count."""
-        response = self.http.get(f"{self.control_url}/fleet/audit", timeout=60)
-        response.raise_for_status()
-        audit: dict[str, Any] = response.json()
-        return audit
+        return self.bmcs.fleet_audit()
 
     def bmc_state(self, index: int) -> dict[str, Any]:
         """BMC ``index``'s simulator state (power, boot, versions)."""
-        response = self.http.get(f"{self.control_url}/fleet/state/{self.bmc_base_port + index}", timeout=30)
-        response.raise_for_status()
-        state: dict[str, Any] = response.json()
-        return state
+        return self.bmcs.state(index)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Stack]:
@@ -351,9 +283,3 @@ class Stack:
             yield self.start()
         finally:
             self.stop()
-
-
-def _redis_ping(port: int) -> bool:
-    import redis
-
-    return bool(redis.Redis(host=HOST, port=port, socket_timeout=1).ping())

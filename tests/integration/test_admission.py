@@ -17,7 +17,7 @@ from flasher.queue import TaskQueue
 from flasher.service.admission import Action, Admission, request_task_id
 from flasher.service.poller import Poller
 from flasher.task.model import TaskKind, rfc3339, utc_now
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ import pytest
 from flasher.bmc import BMC, BMCNotSupportedError, BMCUnreachableError
 from flasher.cli import app
 from flasher.config import BMCSettings
+from flasher_sandbox.procs import free_port
 from tests.support.cli import invoke
 from tests.support.fixtures.redfish_mockup import MockupServer
 from tests.support.fixtures.sushy_emulator import SushyEmulator
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from flasher.bmc import (
 )
 from flasher.config import BMCSettings
 from flasher_sandbox.images import make_image
-from tests.support.bmcsim import BmcFleet, FirmwareServer
+from flasher_sandbox.servers import BmcFleet, ImageServer
 from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -80,7 +80,7 @@ def test_update_capabilities_of_both_shapes(bmcsim: BmcFleet) -> None:
 
 # -- install paths ---------------------------------------------------------------------------------------------------
 def test_simple_update_with_targets_on_a_bmc_answering_200_while_running(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer
+    bmcsim: BmcFleet, firmware_server: ImageServer
 ) -> None:
     with _connect(bmcsim, DELL) as bmc:
         nic = _component(bmc, "nic")
@@ -122,7 +122,7 @@ def test_multipart_and_http_push_on_the_dell_shape(bmcsim: BmcFleet, tmp_path: P
     assert bmcsim.audit(DELL)["overlapping_installs"] == 0
 
 
-def test_bios_waits_for_a_host_reset(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_bios_waits_for_a_host_reset(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     with _connect(bmcsim, DELL) as bmc:
         bios = _component(bmc, "bios")
         handle = bmc.install(bios, image_url=firmware_server.image("bios", "dell", "2.13.0"))
@@ -136,7 +136,7 @@ def test_bios_waits_for_a_host_reset(bmcsim: BmcFleet, firmware_server: Firmware
 
 
 def test_bmc_self_update_goes_offline_and_comes_back_with_the_new_version(
-    bmcsim_pool: BmcFleetPool, firmware_server: FirmwareServer
+    bmcsim_pool: BmcFleetPool, firmware_server: ImageServer
 ) -> None:
     fleet = bmcsim_pool.get(offline_seconds=2.0)
     with _connect(fleet, DELL) as bmc:
@@ -157,7 +157,7 @@ def test_bmc_self_update_goes_offline_and_comes_back_with_the_new_version(
     [("task_exception", "Exception"), ("completed_critical", "Completed with health Critical")],
 )
 def test_failed_tasks_raise_with_the_bmc_message(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer, fault: str, message: str
+    bmcsim: BmcFleet, firmware_server: ImageServer, fault: str, message: str
 ) -> None:
     bmcsim.set_faults(DELL, {fault: True})
     with _connect(bmcsim, DELL) as bmc:
@@ -184,7 +184,7 @@ def test_hanging_task_times_out_and_stays_listed(bmcsim: BmcFleet, tmp_path: Pat
         assert [t.uri for t in bmc.running_tasks()] == [handle.uri]
 
 
-def test_5xx_burst_and_slow_answers_are_ridden_out(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_5xx_burst_and_slow_answers_are_ridden_out(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     with _connect(bmcsim, DELL) as bmc:
         nic = _component(bmc, "nic")
         handle = bmc.install(nic, image_url=firmware_server.image("nic", "dell", "23.3.0"))
@@ -209,7 +209,7 @@ def test_refused_credentials(bmcsim: BmcFleet) -> None:
     assert bmcsim.password not in str(caught.value)
 
 
-def test_unchanged_version_after_completed_is_caught(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_unchanged_version_after_completed_is_caught(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     bmcsim.set_faults(DELL, {"version_unchanged": True})
     with _connect(bmcsim, DELL) as bmc:
         drive = _component(bmc, "drive")
@@ -230,7 +230,7 @@ def test_rejected_image(bmcsim: BmcFleet, tmp_path: Path, shape: int) -> None:
     assert [r["outcome"] for r in bmcsim.audit(shape)["installs"]] == ["rejected"]
 
 
-def test_purged_dell_task_is_read_from_its_job(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_purged_dell_task_is_read_from_its_job(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     bmcsim.set_faults(DELL, {"task_purged": True})
     with _connect(bmcsim, DELL) as bmc:
         nic = _component(bmc, "nic")

@@ -18,7 +18,7 @@ from sushy.taskmonitor import TaskMonitor
 
 from flasher_sandbox.bmc.config import BmcSpec, ComponentSpec, FleetSpec
 from flasher_sandbox.images import make_image
-from tests.support.bmcsim import BmcFleet, FirmwareServer
+from flasher_sandbox.servers import BmcFleet, ImageServer
 from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = pytest.mark.integration
@@ -213,7 +213,7 @@ def test_update_service_offers_each_shapes_install_methods(bmcsim: BmcFleet) -> 
 
 
 def test_simple_update_with_targets_changes_only_the_target_and_only_at_completion(
-    slow_bmcsim: BmcFleet, firmware_server: FirmwareServer
+    slow_bmcsim: BmcFleet, firmware_server: ImageServer
 ) -> None:
     bmcsim = slow_bmcsim
     url = firmware_server.image("nic", "broadcom", "23.10.1", ["bcm5720"])
@@ -252,7 +252,7 @@ def test_simple_update_with_targets_changes_only_the_target_and_only_at_completi
 
 
 def test_simple_update_without_targets_picks_components_from_the_image_header(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer
+    bmcsim: BmcFleet, firmware_server: ImageServer
 ) -> None:
     run_to_end(
         bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.image("nic", "broadcom", "24.0.0", ["bcm57414"]))
@@ -268,7 +268,7 @@ def test_simple_update_without_targets_picks_components_from_the_image_header(
 
 
 def test_sushy_task_monitor_returns_early_on_dell_and_waits_on_supermicro(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer
+    bmcsim: BmcFleet, firmware_server: ImageServer
 ) -> None:
     bmcsim.set_faults(DELL, {"task_hang": True})  # the task stays Running for as long as this test looks
     dell = sushy.Sushy(bmcsim.redfish(DELL), username="root", password="calvin", server_side_retries=1)
@@ -359,8 +359,8 @@ def test_pushed_images_that_do_not_fit_are_refused_with_400(
     assert bmcsim.version(SMC, "bios") == "1.4a"
 
 
-def test_simple_update_checks_the_image_in_the_task(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
-    bad = run_to_end(bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.put("junk.bin", b"garbage\n" * 100)))
+def test_simple_update_checks_the_image_in_the_task(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
+    bad = run_to_end(bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.add("junk.bin", b"garbage\n" * 100)))
     assert bad[-1][1]["TaskState"] == "Exception"
     assert bad[-1][1]["Messages"][-1]["MessageId"] == "Update.1.0.VerificationFailed"
     missing = run_to_end(bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.url("absent.bin")))
@@ -393,7 +393,7 @@ def test_simple_update_validates_its_request(bmcsim: BmcFleet) -> None:
     assert bmcsim.audit(DELL)["installs"] == []
 
 
-def test_dell_bios_install_waits_for_a_host_reset(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_dell_bios_install_waits_for_a_host_reset(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     response = simple_update(bmcsim, DELL, firmware_server.image("bios", "dell", "2.12.0", ["r6515"]))
     assert response.status_code == 202
     task_url = bmcsim.url(DELL) + response.headers["Location"]
@@ -440,7 +440,7 @@ def test_dell_bios_install_with_immediate_apply_time_does_not_wait(bmcsim: BmcFl
 
 @pytest.mark.parametrize("i", [DELL, SMC])
 def test_bmc_self_update_takes_the_bmc_offline_then_reports_the_new_version(
-    slow_bmcsim: BmcFleet, firmware_server: FirmwareServer, i: int
+    slow_bmcsim: BmcFleet, firmware_server: ImageServer, i: int
 ) -> None:
     bmcsim = slow_bmcsim
     vendor = "dell" if i == DELL else "supermicro"
@@ -450,7 +450,7 @@ def test_bmc_self_update_takes_the_bmc_offline_then_reports_the_new_version(
     token = {"X-Auth-Token": login.headers["X-Auth-Token"]}
     image = make_image("bmc", vendor, "9.99.99", [])
     if i == DELL:
-        response = simple_update(bmcsim, i, firmware_server.put("bmc.bin", image))
+        response = simple_update(bmcsim, i, firmware_server.add("bmc.bin", image))
     else:
         response = multipart(bmcsim, i, image, {"Targets": [inventory_uri(bmcsim, i, "bmc")]})
     assert response.status_code == 202
@@ -575,7 +575,7 @@ def test_boot_override_target_once_continuous_and_mode(bmcsim: BmcFleet) -> None
 # ---- faults -------------------------------------------------------------------------------------------------
 
 
-def test_task_exception_scoped_to_a_component_is_one_shot(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_task_exception_scoped_to_a_component_is_one_shot(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     bmcsim.set_faults(DELL, {"task_exception": {"component": "cpld"}})
     nic = run_to_end(
         bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.image("nic", "broadcom", "25.0", ["bcm5720"]))
@@ -643,7 +643,7 @@ def test_version_unchanged_after_a_task_that_completed_ok(bmcsim: BmcFleet) -> N
     assert [i["outcome"] for i in bmcsim.audit(SMC)["installs"]] == ["version-unchanged"] * 2
 
 
-def test_image_rejected_fault_on_push_and_on_pull(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_image_rejected_fault_on_push_and_on_pull(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     bmcsim.set_faults(DELL, {"image_rejected": {"count": 2}})
     pushed = multipart(bmcsim, DELL, make_image("cpld", "dell", "1.2", []), {})
     assert pushed.status_code == 400 and "VerificationFailed" in pushed.json()["error"]["code"]
@@ -742,7 +742,7 @@ def test_sim_faults_api_on_the_bmcs_own_port(bmcsim: BmcFleet) -> None:
 # ---- audit --------------------------------------------------------------------------------------------------
 
 
-def test_concurrent_installs_are_counted_as_overlaps(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_concurrent_installs_are_counted_as_overlaps(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     bmcsim.set_faults(DELL, {"task_hang": {"component": "cpld"}})  # the first install runs until killed
     bmcsim.set_faults(SMC, {"task_hang": {"component": "cpld"}})
     first = simple_update(bmcsim, DELL, firmware_server.image("cpld", "dell", "1.3", []))
@@ -769,7 +769,7 @@ def test_concurrent_installs_are_counted_as_overlaps(bmcsim: BmcFleet, firmware_
     assert bmcsim.fleet_audit()["overlapping_installs"] == 0
 
 
-def test_sequential_installs_never_overlap(bmcsim: BmcFleet, firmware_server: FirmwareServer) -> None:
+def test_sequential_installs_never_overlap(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:
     for version in ("1.4", "1.5"):
         run_to_end(bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.image("cpld", "dell", version, [])))
     audit = bmcsim.audit(DELL)
@@ -796,7 +796,7 @@ def test_fleet_control_lists_bmcs_and_sets_faults_by_port(bmcsim: BmcFleet) -> N
 
 
 def test_a_configured_fleet_has_its_vendor_model_credentials_components_and_faults(
-    bmcsim_pool: BmcFleetPool, firmware_server: FirmwareServer
+    bmcsim_pool: BmcFleetPool, firmware_server: ImageServer
 ) -> None:
     components = [
         ComponentSpec(slug="bmc", name="BMC", manufacturer="Acme", model="a1", serial="S-1", version="1.0"),

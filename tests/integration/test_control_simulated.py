@@ -10,11 +10,10 @@ import pytest
 from flasher.control.messages import CANCELLED_BEFORE_START
 from flasher.task.model import BOOT_DEVICES
 from flasher.task.run import Outcome
-from tests.support.bmcsim import BmcFleet
+from flasher_sandbox.procs import free_port
+from flasher_sandbox.servers import BmcFleet, InventoryServer
 from tests.support.control_helpers import claimed_task, control_settings, messages_of
 from tests.support.fixtures.bmcsim import BmcFleetPool
-from tests.support.inventory import InventoryServer
-from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

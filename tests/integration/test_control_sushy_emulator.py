@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from flasher.task.run import Outcome
+from flasher_sandbox.servers import InventoryServer
 from tests.support.control_helpers import claimed_task, control_settings, messages_of
 from tests.support.fixtures.sushy_emulator import SushyEmulator
-from tests.support.inventory import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from flasher.config import FileServerSettings, StoreSettings
 from flasher.store.fileserver import FileServer
 from flasher.store.store import CachedImage, FirmwareStore, ImageNotCachedError
-from tests.support.processes import wait_until
+from flasher_sandbox.procs import wait_until
 
 pytestmark = pytest.mark.integration
 

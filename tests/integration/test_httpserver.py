@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from flasher.httpserver import BackgroundServer
-from tests.support.processes import free_port, port_open
+from flasher_sandbox.procs import free_port, port_open
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

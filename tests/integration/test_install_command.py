@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from flasher.cli import app
 from flasher_sandbox.images import make_image
-from tests.support.bmcsim import BmcFleet, FirmwareServer
-from tests.support.processes import ManagedProcess
+from flasher_sandbox.procs import ManagedProcess
+from flasher_sandbox.servers import BmcFleet, ImageServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -72,10 +72,10 @@ def test_a_local_file_pushed_to_the_bmc(bmcsim: BmcFleet, config: Path, tmp_path
 
 
 def test_a_url_pulled_by_the_bmc_from_a_file_server_of_its_own_with_the_host_reset(
-    bmcsim: BmcFleet, firmware_server: FirmwareServer, config: Path
+    bmcsim: BmcFleet, firmware_server: ImageServer, config: Path
 ) -> None:
     data = make_image("bios", "dell", "2.12.0", ["r6515"])
-    url = firmware_server.put("cmd-dell-bios-2.12.0.bin", data)
+    url = firmware_server.add("cmd-dell-bios-2.12.0.bin", data)
     checksum = "sha256:" + hashlib.sha256(data).hexdigest()
     code, output = _run(
         config,
@@ -158,9 +158,9 @@ def test_bad_arguments_exit_2_before_touching_the_bmc(
     assert bmcsim.audit(SUPERMICRO)["installs"] == []
 
 
-def test_ctrl_c_cancels_at_the_next_safe_point(bmcsim: BmcFleet, firmware_server: FirmwareServer, config: Path) -> None:
+def test_ctrl_c_cancels_at_the_next_safe_point(bmcsim: BmcFleet, firmware_server: ImageServer, config: Path) -> None:
     data = make_image("nic", "broadcom", "22.32.0", ["bcm57414", "bcm5720"])
-    url = firmware_server.put("cmd-dell-nic-22.32.0.bin", data)
+    url = firmware_server.add("cmd-dell-nic-22.32.0.bin", data)
     checksum = "sha256:" + hashlib.sha256(data).hexdigest()
     flasher = Path(sys.executable).parent / "flasher"
     argv = [str(flasher), "--config", str(config), "install", "--bmc", bmcsim.address(DELL), "--component", "nic"]

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from flasher_sandbox.images import make_image
-from tests.support.imageserver import ImageServer
+from flasher_sandbox.procs import ManagedProcess
+from flasher_sandbox.servers import ImageServer
 from tests.support.install_env import InstallWorld
-from tests.support.processes import ManagedProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -146,7 +146,7 @@ def test_a_component_the_bmc_already_runs_is_skipped_even_when_the_inventory_is_
     bios = next(c for c in w.inventory.list_components(uuid) if c.component_type_slug == "bios")
     w.inventory.set_installed_firmware(uuid, bios, "1.3a")  # the inventory thinks an upgrade is due
     data = make_image("bios", "supermicro", "1.4a", ["x12stw"])
-    url = w.images.put("supermicro-bios-1.4a.bin", data)
+    url = w.images.add("supermicro-bios-1.4a.bin", data)
     entry = {
         "version": "1.4a",
         "updateFileURL": url,
@@ -235,7 +235,7 @@ def test_a_pushed_image_the_bmc_rejects_fails_with_its_message(install_world: In
 
 def test_a_checksum_mismatch_never_reaches_the_bmc(install_world: InstallWorld) -> None:
     w = install_world
-    url = w.images.put("tampered-bios.bin", make_image("bios", "supermicro", "1.5a", ["x12stw"]) + b"extra")
+    url = w.images.add("tampered-bios.bin", make_image("bios", "supermicro", "1.5a", ["x12stw"]) + b"extra")
     entry = {"version": "1.5a", "updateFileURL": url, "updateFileChecksum": "sha256:" + "ab" * 32}
     _, final = w.run(SUPERMICRO, {"Firmware": {"bios": entry}})
     assert final["status"] == "failed", final

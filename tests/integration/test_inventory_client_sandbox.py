@@ -25,7 +25,7 @@ from flasher.inventory import (
     UnavailableError,
     attr_filter,
 )
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from flasher.constants import OUTOFBAND_STATUS_NAMESPACE
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = pytest.mark.integration
 

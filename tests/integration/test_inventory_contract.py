@@ -29,8 +29,8 @@ from flasher.constants import (
     SERVER_VENDOR_NAMESPACE,
     TASK_NAMESPACE,
 )
+from flasher_sandbox.servers import InventoryServer
 from tests.support import serverservice_transcript
-from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import requests
 
 from flasher.constants import BMC_INFO_NAMESPACE, FIRMWARE_SET_LABELS_NAMESPACE, OUTOFBAND_STATUS_NAMESPACE
 from flasher_sandbox.inventory.seed import SeedError, load_seed
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = pytest.mark.integration
 

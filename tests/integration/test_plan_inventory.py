@@ -23,8 +23,8 @@ from flasher.install.modes import build_plan
 from flasher.install.plan import Decision, InstallPlan, PlanError
 from flasher.inventory import InventoryClient
 from flasher.task.model import InstallMode, parse_install_task
+from flasher_sandbox.servers import InventoryServer
 from tests.support.cli import invoke
-from tests.support.inventory import InventoryServer
 
 pytestmark = pytest.mark.integration
 

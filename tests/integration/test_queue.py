@@ -22,9 +22,9 @@ from flasher.queue import (
     QueueUnavailableError,
     TaskQueue,
 )
-from tests.support.processes import free_port
+from flasher_sandbox.procs import free_port
+from flasher_sandbox.servers import RedisServer
 from tests.support.queue_helpers import SHORT_LEASE, make_queue, redis_time
-from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from flasher.commands.queue import app, duration
 from flasher.queue import TaskQueue
-from tests.support.processes import free_port
+from flasher_sandbox.procs import free_port
 from tests.support.queue_helpers import make_queue
 
 pytestmark = pytest.mark.integration

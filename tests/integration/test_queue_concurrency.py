@@ -15,9 +15,9 @@ from multiprocessing.pool import Pool
 import pytest
 
 from flasher.queue import LeaseLostError, QueueError
+from flasher_sandbox.servers import RedisServer
 from tests.support.queue_helpers import make_queue, wait_for
 from tests.support.queue_workers import WorkerReport, run_worker, task_id
-from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 

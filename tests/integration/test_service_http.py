@@ -11,7 +11,7 @@ import requests
 from flasher.config import Settings
 from flasher.service.app import Service
 from flasher_sandbox.procs import free_port
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,8 @@ from flasher.store.store import (
     StoreError,
     TruncatedDownloadError,
 )
-from tests.support.imageserver import ImageServer, self_signed_certificate
+from flasher_sandbox.servers import ImageServer
+from tests.support.tls import self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -205,7 +206,7 @@ def test_not_found_is_not_retried(image_server: ImageServer, cache: Path) -> Non
 
 
 def test_connection_refused_is_retriable(cache: Path) -> None:
-    from tests.support.processes import free_port
+    from flasher_sandbox.procs import free_port
 
     with pytest.raises(DownloadError) as caught:
         _store(cache).fetch(f"http://127.0.0.1:{free_port()}/fw.bin", _sha256(b"x"))

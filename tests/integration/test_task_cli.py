@@ -20,7 +20,7 @@ from flasher.config import InventorySettings
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.inventory import InventoryClient
 from flasher.inventory.errors import NotFoundError
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

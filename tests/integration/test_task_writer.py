@@ -16,8 +16,8 @@ from flasher.service.heartbeat import Heartbeat
 from flasher.task.fence import LeaseLostError
 from flasher.task.model import InstallTask, TaskKind, TaskStatus, parse_install_task
 from flasher.task.writer import StatusWriter, TaskReplacedError
+from flasher_sandbox.servers import InventoryServer
 from tests.support.control_helpers import TestFence as FakeFence
-from tests.support.inventory import InventoryServer
 from tests.support.queue_helpers import make_queue
 
 pytestmark = pytest.mark.integration

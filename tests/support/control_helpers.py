@@ -17,7 +17,7 @@ from flasher.task.fence import FenceState, LeaseLostError
 from flasher.task.model import ServerControlTask, TaskKind, parse_server_control_task
 from flasher.task.run import RunContext, RunResult
 from flasher.task.writer import StatusWriter
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import InventoryServer
 
 TASK_ID = "t-control-1"
 

@@ -2,7 +2,7 @@
 loopback HTTP, a real Redis queue, the service's admission, and a worker pool running the install runner.
 
 :func:`seed_for` builds the inventory seed from the simulator's own description of its BMCs (vendors, models,
-serials, component names and versions), plus firmware (images served by a :class:`FirmwareServer`) and firmware
+serials, component names and versions), plus firmware (images served by a :class:`ImageServer`) and firmware
 sets. :class:`InstallWorld` wraps the lot with helpers to flag, admit, run and read back tasks.
 """
 
@@ -29,8 +29,7 @@ from flasher.store.fileserver import FileServer
 from flasher.store.store import FirmwareStore
 from flasher.task.model import TaskKind, is_terminal
 from flasher_sandbox.images import make_image
-from tests.support.bmcsim import BmcFleet, FirmwareServer
-from tests.support.inventory import InventoryServer
+from flasher_sandbox.servers import BmcFleet, ImageServer, InventoryServer
 
 #: Upgrade target for each version the simulator's default components run (only comparable ones).
 UPGRADES: dict[str, str] = {
@@ -98,7 +97,7 @@ def fast_settings(
     return Settings(**values)
 
 
-def seed_for(fleet: BmcFleet, indexes: Sequence[int], images: FirmwareServer) -> dict[str, Any]:
+def seed_for(fleet: BmcFleet, indexes: Sequence[int], images: ImageServer) -> dict[str, Any]:
     """A seed with one server per BMC index (named ``srv-<index>``), their components as the simulator has
     them, firmware for every upgradable bmc/bios/nic/drive (one entry per vendor, type and version, listing
     every model; images served by ``images``), and per vendor and model the firmware sets ``<vendor>-<model>``
@@ -155,7 +154,7 @@ def seed_for(fleet: BmcFleet, indexes: Sequence[int], images: FirmwareServer) ->
                 "version": version,
                 "filename": filename,
                 "checksum": "sha256:" + hashlib.sha256(data).hexdigest(),
-                "repository_url": images.put(filename, data),
+                "repository_url": images.add(filename, data),
                 "upstream_url": f"https://downloads.example/{filename}",
             }
         )
@@ -199,7 +198,7 @@ class InstallWorld:
 
     fleet: BmcFleet
     inventory_server: InventoryServer
-    images: FirmwareServer
+    images: ImageServer
     settings: Settings
     servers: dict[int, str]
     inventory: InventoryClient = field(init=False)

@@ -18,7 +18,7 @@ from urllib3.exceptions import (
 )
 
 from flasher.netfail import never_connected
-from tests.support.processes import free_port
+from flasher_sandbox.procs import free_port
 
 _CONN = HTTPConnection("127.0.0.1", 9)
 

@@ -1,41 +1,40 @@
-"""Simulated BMCs for tests: a real ``flasher-sandbox bmc`` process, and a loopback HTTP server for images.
+"""The simulated BMC fleet (``flasher-sandbox bmc``) as a real process, with a client of its control API.
 
-:class:`BmcFleet` starts the fleet on a free range of loopback ports with a control port, waits until every BMC
+:class:`BmcFleet` starts the fleet on a free range of loopback ports plus a control port, waits until every BMC
 answers, and talks to the simulator's own API through the control port (so it works while a BMC reboots):
-faults, state, audit, restore. :class:`FirmwareServer` serves image files to the BMCs' SimpleUpdate.
+faults, state, audit, restore (``flasher_sandbox/bmc/simapi.py``).
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from flasher_sandbox.bmc.config import FleetSpec
-from flasher_sandbox.images import make_image
-from flasher_sandbox.up.stack import ImageServer
-from tests.support.processes import ManagedProcess, free_port_range, wait_until
-
-HOST = "127.0.0.1"
-
-
-def _sandbox_command() -> list[str]:
-    script = Path(sys.executable).parent / "flasher-sandbox"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("flasher-sandbox")
-    return [found] if found else [sys.executable, "-m", "flasher_sandbox.cli"]
+from flasher_sandbox.procs import (
+    FLASHER_ENV_PREFIX,
+    LOOPBACK,
+    ManagedProcess,
+    console_script,
+    free_port_range,
+    wait_until,
+)
+from flasher_sandbox.servers.errors import SandboxControlError
 
 
 class BmcFleet:
-    """A ``flasher-sandbox bmc`` subprocess serving ``count`` BMCs on ``base_port``.. and a control port.
+    """A ``flasher-sandbox bmc`` process serving ``count`` BMCs on ``base_port``.. and a control port after them.
 
-    BMC ``i`` is Dell-like for even ``i`` and Supermicro-like for odd ``i`` unless ``config`` says otherwise.
+    Without ``config``, BMC ``i`` is Dell-like for even ``i`` and Supermicro-like for odd ``i``, all with
+    ``username``/``password`` (the simulator's defaults ``root``/``calvin``); with a ``config``
+    (:class:`~flasher_sandbox.bmc.config.FleetSpec`), its BMCs, credentials and timings, unless the timings are
+    given here. The config's YAML goes to ``config_path`` (default ``workdir/fleet-<base port>.yaml``), the
+    log to ``log_path`` (default ``workdir/bmcsim-<base port>.log``) at ``log_level``. Ports are chosen at
+    :meth:`start`.
     """
 
     def __init__(
@@ -48,10 +47,15 @@ class BmcFleet:
         power_seconds: float | None = None,
         config: FleetSpec | None = None,
         username: str = "root",
-        password: str = "calvin",
+        password: str = "calvin",  # noqa: S107 (the simulator's well-known default, as in bmc/config.py)
+        log_path: Path | None = None,
+        log_level: str = "WARNING",
+        config_path: Path | None = None,
     ) -> None:
         if count is None:
             count = len(config.bmcs) if config is not None else 2
+        if config is not None and count != len(config.bmcs):
+            raise ValueError(f"count {count} does not match the {len(config.bmcs)} BMCs of the config")
         self.workdir = workdir
         self.count = count
         defaults = (config.install_seconds, config.offline_seconds, config.power_seconds) if config else (1.0, 1.0, 0.5)
@@ -60,8 +64,11 @@ class BmcFleet:
         self.offline_seconds = defaults[1] if offline_seconds is None else offline_seconds
         self.power_seconds = defaults[2] if power_seconds is None else power_seconds
         self.config = config
-        self.username = username
-        self.password = password
+        self.username = config.username if config is not None else username
+        self.password = config.password if config is not None else password
+        self.log_path = log_path
+        self.config_path = config_path
+        self.log_level = log_level
         self.base_port = 0
         self.control_port = 0
         self.process: ManagedProcess | None = None
@@ -69,46 +76,53 @@ class BmcFleet:
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
 
+    def argv(self) -> list[str]:
+        """The ``flasher-sandbox bmc`` command line for the current ports (writes the config's YAML)."""
+        argv = [*console_script("flasher-sandbox"), "bmc", "--count", str(self.count), "--host", LOOPBACK]
+        argv += ["--base-port", str(self.base_port), "--control-port", str(self.control_port)]
+        argv += ["--install-seconds", str(self.install_seconds), "--offline-seconds", str(self.offline_seconds)]
+        argv += ["--power-seconds", str(self.power_seconds), "--log-level", self.log_level]
+        if self.config is not None:
+            path = self.config_path or self.workdir / f"fleet-{self.base_port}.yaml"
+            self.config.dump_yaml(path)
+            argv += ["--config", str(path)]
+        else:
+            argv += ["--username", self.username, "--password", self.password]
+        return argv
+
+    def launch(self) -> BmcFleet:
+        """Choose free ports and start the process; returns at once (then :meth:`wait_ready`). The ports are
+        known from here on, so the inventory can be seeded while the BMCs come up."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.base_port = free_port_range(self.count + 1)
+        self.control_port = self.base_port + self.count
+        log_path = self.log_path or self.workdir / f"bmcsim-{self.base_port}.log"
+        self.process = ManagedProcess(self.argv(), log_path, drop_env=(FLASHER_ENV_PREFIX,)).start()
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> BmcFleet:
+        """Wait until the control API lists every BMC and each answers ``GET /redfish/v1``.
+
+        Raises ``RuntimeError`` with the end of the log when the process exits (a port taken meanwhile among
+        the reasons) or is not ready within ``timeout`` s; the process is stopped then.
+        """
+        if self._wait_bound(timeout):
+            self._check_all_answer()
+            return self
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"simulated BMCs did not start within {timeout:.0f} s:\n{log}")
+
     def start(self, timeout: float = 60.0) -> BmcFleet:
-        """Start the process on free ports (retrying if a port is taken meanwhile) and wait for every BMC."""
+        """:meth:`launch` and :meth:`wait_ready`, again on other ports when one was taken meanwhile (up to three
+        times). Raises ``RuntimeError`` with the end of the log when it does not start."""
         for _attempt in range(3):
-            self.base_port = free_port_range(self.count + 1)
-            self.control_port = self.base_port + self.count
-            argv = [
-                *_sandbox_command(),
-                "bmc",
-                "--count",
-                str(self.count),
-                "--base-port",
-                str(self.base_port),
-                "--host",
-                HOST,
-                "--control-port",
-                str(self.control_port),
-                "--install-seconds",
-                str(self.install_seconds),
-                "--offline-seconds",
-                str(self.offline_seconds),
-                "--power-seconds",
-                str(self.power_seconds),
-                "--log-level",
-                "WARNING",
-            ]
-            if self.config is not None:
-                path = self.workdir / f"fleet-{self.base_port}.yaml"
-                self.config.dump_yaml(path)
-                argv += ["--config", str(path)]
-            else:
-                argv += ["--username", self.username, "--password", self.password]
-            self.process = ManagedProcess(argv, self.workdir / f"bmcsim-{self.base_port}.log").start()
-            if self._wait_bound(timeout):
-                self._check_all_answer()
-                return self
-            alive = self.process.alive()
-            log = self.process.tail()
-            self.process.stop()
-            if alive or "cannot listen" not in log:
-                raise RuntimeError(f"simulated BMCs did not start within {timeout:.0f} s:\n{log}")
+            self.launch()
+            try:
+                return self.wait_ready(timeout)
+            except RuntimeError as exc:
+                if "cannot listen" not in str(exc):
+                    raise
         raise RuntimeError("simulated BMCs could not bind their ports three times in a row")
 
     def _wait_bound(self, timeout: float) -> bool:
@@ -118,7 +132,7 @@ class BmcFleet:
         deadline = time.monotonic() + timeout
         while self.process.alive() and time.monotonic() < deadline:
             try:
-                fleet = self.http.get(f"http://{HOST}:{self.control_port}/fleet", timeout=2).json()
+                fleet = self.http.get(f"http://{LOOPBACK}:{self.control_port}/fleet", timeout=2).json()
                 if fleet["count"] == self.count:
                     return True
             except requests.RequestException:
@@ -132,12 +146,14 @@ class BmcFleet:
             if response.status_code != 200:
                 raise RuntimeError(f"simulated BMC {url} answers {response.status_code}:\n{self.log()}")
 
-    def stop(self) -> None:
-        """Stop the process."""
+    def stop(self) -> int | None:
+        """Stop the process (SIGTERM, then SIGKILL); returns its exit status (``None`` when not running)."""
+        status = None
         if self.process is not None:
-            self.process.stop()
+            status = self.process.stop()
             self.process = None
         self.http.close()
+        return status
 
     def log(self) -> str:
         """The end of the process's output (for failure messages)."""
@@ -148,7 +164,7 @@ class BmcFleet:
     @property
     def urls(self) -> list[str]:
         """Base URLs of the BMCs (``http://127.0.0.1:PORT``), in index order."""
-        return [f"http://{HOST}:{self.base_port + i}" for i in range(self.count)]
+        return [f"http://{LOOPBACK}:{self.base_port + i}" for i in range(self.count)]
 
     def port(self, i: int) -> int:
         """Port of BMC ``i``."""
@@ -157,7 +173,7 @@ class BmcFleet:
 
     def url(self, i: int) -> str:
         """Base URL of BMC ``i``."""
-        return f"http://{HOST}:{self.port(i)}"
+        return f"http://{LOOPBACK}:{self.port(i)}"
 
     def address(self, i: int) -> str:
         """BMC ``i``'s address as the sandbox inventory stores it: ``http://127.0.0.1:PORT`` (the scheme is part
@@ -171,8 +187,16 @@ class BmcFleet:
     def session(self, i: int) -> requests.Session:
         """A ``requests`` session with BMC ``i``'s Basic credentials (the caller closes it)."""
         session = requests.Session()
-        session.auth = (self.username, self.password)
+        session.auth = self.credentials(i)
         return session
+
+    def credentials(self, i: int) -> tuple[str, str]:
+        """BMC ``i``'s user and password: its own in the config, else the fleet's."""
+        self._check(i)
+        bmc = self.config.bmcs[i] if self.config is not None else None
+        username = bmc.username if bmc is not None and bmc.username else self.username
+        password = bmc.password if bmc is not None and bmc.password else self.password
+        return username, password
 
     def _check(self, i: int) -> None:
         if not 0 <= i < self.count:
@@ -180,10 +204,15 @@ class BmcFleet:
 
     # ---- the simulator's API (through the control port) -----------------------------------------------------
 
-    def _control(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, f"http://{HOST}:{self.control_port}{path}", json=body, timeout=10)
+    @property
+    def control_url(self) -> str:
+        """The control API's base URL (``http://127.0.0.1:<control port>``; its routes start with ``/fleet``)."""
+        return f"http://{LOOPBACK}:{self.control_port}"
+
+    def _control(self, method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
+        response = self.http.request(method, f"{self.control_url}{path}", json=body, timeout=timeout)
         if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {response.text}")
+            raise SandboxControlError(method, path, response.status_code, response.text)
         return response.json()
 
     def fleet(self) -> list[dict[str, Any]]:
@@ -212,7 +241,7 @@ class BmcFleet:
 
     def fleet_audit(self) -> dict[str, Any]:
         """Every BMC's audit and the fleet's total ``overlapping_installs``."""
-        return dict(self._control("GET", "/fleet/audit"))
+        return dict(self._control("GET", "/fleet/audit", timeout=60))  # a thousand BMCs take a while
 
     def reset_audit(self, i: int | None = None) -> None:
         """Forget the audit records of BMC ``i`` (every BMC when ``None``)."""
@@ -248,35 +277,3 @@ class BmcFleet:
     def wait_online(self, i: int, timeout: float = 30.0) -> None:
         """Wait until BMC ``i`` answers on its own port again."""
         wait_until(lambda: requests.get(self.redfish(i), timeout=1).status_code == 200, timeout, f"BMC {i} back online")
-
-
-class FirmwareServer(ImageServer):
-    """Image files served over loopback HTTP (the sandbox's image server), for SimpleUpdate."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        super().__init__(root)
-
-    def url(self, name: str) -> str:
-        """URL of file ``name`` (it need not exist: a missing file answers 404)."""
-        return f"{self.base_url}/{name}"
-
-    def put(self, name: str, data: bytes) -> str:
-        """Serve ``data`` as ``name``; returns its URL."""
-        (self.root / name).write_bytes(data)
-        return self.url(name)
-
-    def image(
-        self,
-        component: str,
-        vendor: str,
-        version: str,
-        models: Sequence[str] = (),
-        *,
-        size: int = 65536,
-        name: str | None = None,
-    ) -> str:
-        """Serve a sandbox firmware image (:func:`flasher_sandbox.images.make_image`); returns its URL."""
-        filename = name or f"{vendor}-{component}-{version}.bin"
-        return self.put(filename, make_image(component, vendor, version, list(models), size=size))

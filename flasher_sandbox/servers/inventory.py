@@ -1,48 +1,56 @@
-"""The sandbox inventory (``flasher-sandbox inventory``) as a real subprocess on a free loopback port, for tests."""
+"""The sandbox inventory (``flasher-sandbox inventory``) as a real process on a free loopback port, with a client
+of its sandbox-only controls (``/_sandbox``: seed, reset, faults)."""
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tests.support.processes import ManagedProcess, free_port, wait_until
-
-
-def sandbox_argv() -> list[str]:
-    """How to run ``flasher-sandbox``: the venv's console script, else this interpreter."""
-    script = Path(sys.executable).parent / "flasher-sandbox"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from flasher_sandbox.cli import main; main()"]
+from flasher_sandbox.procs import FLASHER_ENV_PREFIX, LOOPBACK, ManagedProcess, console_script, free_port
+from flasher_sandbox.servers.errors import SandboxControlError
 
 
 class InventoryServer:
-    """One inventory process with its own SQLite file in ``workdir``.
+    """One inventory process with its own SQLite file.
 
-    ``url`` is the base URL (``http://127.0.0.1:<port>``), ``api`` the same with ``/api/v1``. With
-    ``token``, every helper sends ``Authorization: Bearer <token>``.
+    ``db_path`` defaults to ``workdir/inventory-<port>.db`` and ``log_path`` to ``workdir/inventory-<port>.log``;
+    ``seed_path`` is a seed YAML loaded into an empty database at start (``flasher_sandbox/inventory/README.md``).
+    ``threads`` are waitress's request threads; ``log_level`` ``DEBUG`` logs one line per request. With
+    ``token``, the server requires ``Authorization: Bearer <token>`` and every helper here sends it. The caller's
+    ``FLASHER_*`` environment is not passed on (so no stray ``FLASHER_SANDBOX_TOKEN`` turns auth on).
+
+    ``url`` is the base URL (``http://127.0.0.1:<port>``), ``api`` the same with ``/api/v1``.
     """
 
     def __init__(
-        self, workdir: Path, *, token: str | None = None, seed_path: Path | None = None, threads: int = 8
+        self,
+        workdir: Path,
+        *,
+        token: str | None = None,
+        seed_path: Path | None = None,
+        threads: int = 8,
+        log_level: str = "DEBUG",
+        db_path: Path | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.token = token
         self.seed_path = seed_path
         self.threads = threads
+        self.log_level = log_level
         self.port = free_port()
-        self.db_path = workdir / f"inventory-{self.port}.db"
+        self.db_path = db_path or workdir / f"inventory-{self.port}.db"
+        self.log_path = log_path or workdir / f"inventory-{self.port}.log"
         self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         """Base URL, without ``/api/v1``."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def api(self) -> str:
@@ -54,27 +62,30 @@ class InventoryServer:
         """The auth header when the server needs a token, else nothing."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def start(self) -> InventoryServer:
-        """Start the process and wait (up to 30 s) until ``/healthz/readiness`` answers 200."""
-        argv = [*sandbox_argv(), "inventory", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--db", str(self.db_path), "--threads", str(self.threads), "--log-level", "DEBUG"]
+    def argv(self) -> list[str]:
+        """The ``flasher-sandbox inventory`` command line."""
+        argv = [*console_script("flasher-sandbox"), "inventory", "--host", LOOPBACK, "--port", str(self.port)]
+        argv += ["--db", str(self.db_path), "--threads", str(self.threads), "--log-level", self.log_level]
         if self.seed_path is not None:
             argv += ["--seed", str(self.seed_path)]
+        return argv
+
+    def start(self, timeout: float = 60.0) -> InventoryServer:
+        """Start the process and wait until ``/healthz/readiness`` answers 200 (a seed is loaded before that).
+
+        Raises ``RuntimeError`` with the end of its log when it exits or is not ready within ``timeout`` s.
+        """
+        self.workdir.mkdir(parents=True, exist_ok=True)
         env = {"FLASHER_SANDBOX_TOKEN": self.token or ""}
-        self.process = ManagedProcess(argv, self.workdir / f"inventory-{self.port}.log", env=env).start()
-        try:
-            wait_until(self._ready, 30, f"sandbox inventory on port {self.port}")
-        except TimeoutError:
-            raise TimeoutError(f"sandbox inventory did not start; its log:\n{self.process.tail()}") from None
+        self.process = ManagedProcess(self.argv(), self.log_path, env=env, drop_env=(FLASHER_ENV_PREFIX,)).start()
+        self.process.wait_ready(self._ready, timeout, f"the sandbox inventory on port {self.port}")
         return self
 
     def _ready(self) -> bool:
-        if self.process is not None and not self.process.alive():
-            raise RuntimeError(f"sandbox inventory exited; its log:\n{self.process.tail()}")
         return requests.get(f"{self.url}/healthz/readiness", timeout=1).status_code == 200
 
     def stop(self) -> int | None:
-        """Stop the process (SIGTERM, then SIGKILL); returns its exit status."""
+        """Stop the process (SIGTERM, then SIGKILL); returns its exit status (``None`` when not running)."""
         if self.process is None:
             return None
         status = self.process.stop()
@@ -82,7 +93,7 @@ class InventoryServer:
         return status
 
     def restart(self) -> None:
-        """Stop and start on the same port and database (the data stays)."""
+        """Stop and start on the same port and database (the data stays; the seed is not loaded again)."""
         self.stop()
         self.seed_path = None
         self.start()
@@ -91,17 +102,19 @@ class InventoryServer:
         """The last lines of the server's log."""
         return self.process.tail(lines) if self.process else ""
 
+    # -- the sandbox-only controls (/_sandbox) ----------------------------------------------------------------
+
     def _call(self, method: str, path: str, json: Any = None) -> requests.Response:
         response = requests.request(method, f"{self.url}{path}", json=json, headers=self.headers, timeout=60)
         if response.status_code >= 400:
-            raise AssertionError(f"{method} {path}: HTTP {response.status_code} {response.text}")
+            raise SandboxControlError(method, path, response.status_code, response.text)
         return response
 
     def seed(self, seed: dict[str, Any]) -> dict[str, Any]:
         """Load a seed (the YAML seed format as a dict) through ``POST /_sandbox/seed``.
 
         Returns ``{"server_ids": [...], "servers": {name: uuid}, "firmware_ids": [...],
-        "firmware_sets": {name: uuid}, "component_types": [...]}``.
+        "firmware_sets": {name: uuid}, "component_types": [...]}``. Raises :class:`SandboxControlError`.
         """
         result: dict[str, Any] = self._call("POST", "/_sandbox/seed", seed).json()
         return result
