@@ -82,6 +82,9 @@ class Stack:
         self.seed_data: dict[str, Any] = {}
         self.replicas: dict[str, ManagedProcess] = {}
         self.replica_ports: dict[str, int] = {}
+        #: ``flasher api`` once :meth:`start_api` ran, and its base URL.
+        self.api: ManagedProcess | None = None
+        self.api_url: str | None = None
         self.http = _reader()
 
     # -- the servers ----------------------------------------------------------------------------------------
@@ -199,6 +202,24 @@ class Stack:
         process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, f"flasher replica {name}")
         return process
 
+    def start_api(self, options: ReplicaOptions | None = None) -> ManagedProcess:
+        """Start ``flasher api`` (``api.auth: none``, the sandbox's inventory and Redis) on a free loopback port;
+        returns once its ``/healthz`` answers 200. :attr:`api_url` is then its base URL."""
+        options = options or ReplicaOptions()
+        port = free_port()
+        config = self.replica_settings(options, worker_id=None, http_port=0)
+        config["api"] = {"host": LOOPBACK, "port": port, "auth": "none"}
+        path = self.workdir / "flasher-api.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        argv = [*console_script("flasher"), "--config", str(path), "--log-level", options.log_level]
+        argv += ["--log-format", "json", "api"]
+        process = ManagedProcess(argv, self.logs / "flasher-api.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
+        self.api = process
+        self.api_url = f"http://{LOOPBACK}:{port}"
+        health = f"{self.api_url}/healthz"
+        process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, "flasher api")
+        return process
+
     def stop_replica(self, name: str, timeout: float = 30) -> int | None:
         """SIGTERM replica ``name`` (SIGKILL after ``timeout`` s); returns its exit status."""
         return self.replicas[name].stop(timeout=timeout)
@@ -206,6 +227,9 @@ class Stack:
     def stop(self) -> dict[str, int | None]:
         """Stop every replica (SIGTERM, their shutdown grace), then the BMCs, inventory, images and Redis.
         Returns each replica's exit status."""
+        if self.api is not None:
+            self.api.stop(timeout=20)
+            self.api = None
         statuses = {name: process.stop(timeout=40) for name, process in self.replicas.items()}
         self.bmcs.stop()
         self.inventory.stop()

@@ -17,9 +17,8 @@ from flasher.asgiserver import BackgroundASGIServer
 from flasher.config import Settings
 from flasher.inventory import InventoryClient
 from flasher.service.app import Service
-from tests.support.bmcsim import BmcFleet, FirmwareServer
+from flasher_sandbox.servers import BmcFleet, ImageServer, InventoryServer
 from tests.support.install_env import fast_settings, seed_for
-from tests.support.inventory import InventoryServer
 
 #: The replica's settings for API tests: quick polls, a short shutdown.
 SERVICE = {"poll_interval": 0.3, "poll_jitter": 0.0, "http_port": 0, "shutdown_grace": 5.0, "concurrency": 4}
@@ -72,7 +71,7 @@ class APIStack:
 def api_stack(
     inventory: InventoryServer,
     fleet: BmcFleet,
-    images: FirmwareServer,
+    images: ImageServer,
     redis_url: str,
     tmp_path: Path,
     *,

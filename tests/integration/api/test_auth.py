@@ -16,10 +16,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.api import APIStack, api_stack
-from tests.support.bmcsim import FirmwareServer
 from tests.support.fixtures.bmcsim import BmcFleetPool
-from tests.support.inventory import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -52,7 +51,7 @@ def oidc_api(
     bmcsim_pool: BmcFleetPool,
     clean_inventory: InventoryServer,
     redis_url: str,
-    firmware_server: FirmwareServer,
+    firmware_server: ImageServer,
     tmp_path: Path,
 ) -> Iterator[APIStack]:
     jwks = tmp_path / "jwks.json"
@@ -133,7 +132,7 @@ def test_static_tokens_from_a_file(
     bmcsim_pool: BmcFleetPool,
     clean_inventory: InventoryServer,
     redis_url: str,
-    firmware_server: FirmwareServer,
+    firmware_server: ImageServer,
     tmp_path: Path,
 ) -> None:
     secret = tmp_path / "ops-token"

@@ -14,10 +14,9 @@ import redis
 
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.events import EventKeys
+from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.api import APIStack, api_stack
-from tests.support.bmcsim import FirmwareServer
 from tests.support.fixtures.bmcsim import BmcFleetPool
-from tests.support.inventory import InventoryServer
 from tests.support.sse import SSEClient, SSEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -46,7 +45,7 @@ def stack20(
     bmcsim_pool: BmcFleetPool,
     clean_inventory: InventoryServer,
     redis_url: str,
-    firmware_server: FirmwareServer,
+    firmware_server: ImageServer,
     tmp_path: Path,
 ) -> Any:
     fleet = bmcsim_pool.get(count=SERVERS, install_seconds=0.5, offline_seconds=1.0, power_seconds=0.2)
