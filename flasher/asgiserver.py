@@ -1,4 +1,7 @@
-"""Running an ASGI application with uvicorn in a background thread (a leaf, like :mod:`flasher.httpserver`).
+"""Running an ASGI application with uvicorn in a background thread: flasher's one web stack.
+
+Used by the file server that hands firmware images to BMCs, the replicas' ``/healthz``, ``/readyz`` and
+``/metrics``, and the tests' ``flasher api``; ``flasher api`` itself runs uvicorn in its main thread.
 
 :class:`BackgroundASGIServer` binds the listening socket itself in :meth:`~BackgroundASGIServer.start`, so the
 caller can hand out the URL (and port 0 picks a free port) as soon as ``start`` returns, then runs uvicorn's
@@ -51,7 +54,13 @@ class BackgroundASGIServer:
         sock.listen(2048)
         sock.set_inheritable(True)
         config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5, ws="none"
+            self.app,
+            interface="asgi3",
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            ws="none",
         )
         server = uvicorn.Server(config)
         self._port = int(sock.getsockname()[1])

@@ -246,6 +246,7 @@ class FileServerSettings(_Section):
     port: int = Field(8890, ge=0, le=65535)
     #: Base URL BMCs use to reach this server; default ``http://<host>:<port>``.
     public_url: HttpUrl | None = None
+    #: Unused since the file server runs on uvicorn; kept so that settings files that set it still load.
     threads: int = Field(8, ge=1)
 
 

@@ -17,11 +17,11 @@ import requests
 from loguru import logger
 from requests.adapters import HTTPAdapter
 
+from flasher.asgiserver import BackgroundASGIServer
 from flasher.bmc import BMC
 from flasher.config import Settings
 from flasher.control.runner import run_server_control
 from flasher.events import EventPublisher
-from flasher.httpserver import BackgroundServer
 from flasher.install.runner import InstallRunner
 from flasher.inventory.client import InventoryClient
 from flasher.queue import TaskQueue
@@ -76,14 +76,13 @@ class Service:
             worker_id=self.worker_id,
             events=self.events,
         )
-        self.http = BackgroundServer(
+        self.http = BackgroundASGIServer(
             create_app(
                 liveness={"workers": self._workers_alive, "poller": self._poller_alive},
                 readiness={"redis": self._redis_ready, "inventory": self._inventory_ready},
             ),
             service.http_host,
             service.http_port,
-            threads=4,
             name="flasher-http",
         )
         self._stop = threading.Event()
