@@ -118,11 +118,21 @@ def request_problems(exc: RequestValidationError) -> list[tuple[str, Any, str]]:
         if reason is None:
             message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
             reason = message if message.startswith("is ") else f"is not valid ({message})"
-        value = None if kind == "missing" else error.get("input")
-        if kind == "json_invalid":
-            value = None
-        problems.append((_field(tuple(error.get("loc", ()))), value, reason))
+        value = None if kind in ("missing", "json_invalid") else error.get("input")
+        if isinstance(value, bytes | bytearray):  # a body that is not JSON (another content type)
+            value = bytes(value[:200]).decode("utf-8", "replace")
+            reason = "is not a JSON body (send Content-Type: application/json)"
+        problems.append((_field(tuple(error.get("loc", ()))), _jsonable(value), reason))
     return problems
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can carry it (anything else as its text)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
 
 
 def _answer(

@@ -117,7 +117,7 @@ def list_tasks(
     rollout: Annotated[str | None, Query(description="Tasks of this rollout.")] = None,
     vendor: Annotated[str | None, Query(description="The servers' vendor (dell, supermicro, ...).")] = None,
     model: Annotated[str | None, Query(description="The servers' model.")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> dict[str, Any]:
     """The fleet's tasks, newest inventory order, one page: ``{"tasks", "page", "per_page", "next"}`` (``next`` is

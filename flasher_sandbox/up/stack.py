@@ -202,23 +202,32 @@ class Stack:
         process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, f"flasher replica {name}")
         return process
 
-    def start_api(self, options: ReplicaOptions | None = None) -> ManagedProcess:
+    def start_api(self, options: ReplicaOptions | None = None, *, attempts: int = 3) -> ManagedProcess:
         """Start ``flasher api`` (``api.auth: none``, the sandbox's inventory and Redis) on a free loopback port;
-        returns once its ``/healthz`` answers 200. :attr:`api_url` is then its base URL."""
+        returns once its ``/healthz`` answers 200. :attr:`api_url` is then its base URL. A port taken between
+        choosing it and binding it (another process's outgoing connection) is tried again on another one."""
         options = options or ReplicaOptions()
-        port = free_port()
-        config = self.replica_settings(options, worker_id=None, http_port=0)
-        config["api"] = {"host": LOOPBACK, "port": port, "auth": "none"}
-        path = self.workdir / "flasher-api.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        argv = [*console_script("flasher"), "--config", str(path), "--log-level", options.log_level]
-        argv += ["--log-format", "json", "api"]
-        process = ManagedProcess(argv, self.logs / "flasher-api.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
-        self.api = process
-        self.api_url = f"http://{LOOPBACK}:{port}"
-        health = f"{self.api_url}/healthz"
-        process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, "flasher api")
-        return process
+        for attempt in range(1, attempts + 1):
+            port = free_port()
+            config = self.replica_settings(options, worker_id=None, http_port=0)
+            config["api"] = {"host": LOOPBACK, "port": port, "auth": "none"}
+            path = self.workdir / "flasher-api.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            argv = [*console_script("flasher"), "--config", str(path), "--log-level", options.log_level]
+            argv += ["--log-format", "json", "api"]
+            process = ManagedProcess(argv, self.logs / "flasher-api.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
+            health = f"http://{LOOPBACK}:{port}/healthz"
+            try:
+                process.wait_ready(lambda url=health: requests.get(url, timeout=2).status_code == 200, 60, "flasher api")
+            except RuntimeError:
+                process.stop(timeout=10)
+                if attempt == attempts or "address already in use" not in process.tail():
+                    raise
+                continue
+            self.api = process
+            self.api_url = f"http://{LOOPBACK}:{port}"
+            return process
+        raise AssertionError("unreachable")
 
     def stop_replica(self, name: str, timeout: float = 30) -> int | None:
         """SIGTERM replica ``name`` (SIGKILL after ``timeout`` s); returns its exit status."""

@@ -133,6 +133,17 @@ def test_list_tasks_filters_and_pages(api: APIStack) -> None:
     assert len(second["tasks"]) == 1 and second["next"] is None
     assert first["tasks"][0]["server"] != second["tasks"][0]["server"]
     assert api.get("/api/v1/tasks?status=bogus").status_code == 400
+    assert api.get("/api/v1/tasks?page=99999999999999999999").status_code == 400  # found by schemathesis: was 500
+
+
+def test_a_body_that_is_not_json_is_400(api: APIStack) -> None:
+    # Found by schemathesis (a 500 before): the body's bytes could not be put in the error answer.
+    server = api.servers[0]
+    answer = api.put(f"/api/v1/servers/{server}/tasks/install", data=b"{}", headers={"Content-Type": "text/plain"})
+
+    assert answer.status_code == 400, answer.text
+    assert "application/json" in answer.json()["errors"][0]["reason"]
+    assert api.attribute(server, TASK_NAMESPACE) is None
 
 
 def test_queue_and_probes(api: APIStack) -> None:
