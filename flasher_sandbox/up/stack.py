@@ -9,6 +9,7 @@ Used by ``flasher-sandbox up`` and ``serve``, the end-to-end tests and the rollo
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,11 @@ from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher_sandbox.procs import FLASHER_ENV_PREFIX, LOOPBACK, ManagedProcess, console_script, free_port
 from flasher_sandbox.servers import BmcFleet, ImageServer, InventoryServer, RedisServer
 from flasher_sandbox.up.scenario import Scenario
+
+
+def _answers(url: str) -> bool:
+    """Whether ``url`` answers 200."""
+    return requests.get(url, timeout=2).status_code == 200
 
 
 def _reader() -> requests.Session:
@@ -216,9 +222,8 @@ class Stack:
             argv = [*console_script("flasher"), "--config", str(path), "--log-level", options.log_level]
             argv += ["--log-format", "json", "api"]
             process = ManagedProcess(argv, self.logs / "flasher-api.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
-            health = f"http://{LOOPBACK}:{port}/healthz"
             try:
-                process.wait_ready(lambda url=health: requests.get(url, timeout=2).status_code == 200, 60, "flasher api")
+                process.wait_ready(functools.partial(_answers, f"http://{LOOPBACK}:{port}/healthz"), 60, "flasher api")
             except RuntimeError:
                 process.stop(timeout=10)
                 if attempt == attempts or "address already in use" not in process.tail():
