@@ -79,7 +79,7 @@ def iter_tasks(
         namespace = task_kind.namespace
         base = [*extra]
         if rollout:
-            base.append(f"{namespace}~{ROLLOUT_KEY}~eq~{_filter_value('rollout', rollout)}")
+            base.append(f"{namespace}~{ROLLOUT_KEY}.name~eq~{_filter_value('rollout', rollout)}")
         if status is StatusFilter.NEW:
             queries = [[f"{namespace}~status~eq~", *base], [f"{namespace}~status~eq~requested", *base]]
         elif status is not None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from flasher.task.events import rollout_of
 from flasher.task.model import TaskKind, TaskStatus, is_new
 from flasher.task.request import request_task_id, status_of
 
@@ -136,9 +137,6 @@ def task_record(
 ) -> dict[str, Any]:
     """flasher's record of one task: server facts, kind, status, ids, times, the last message, the attribute."""
     facts = facts or {}
-    rollout = data.get("rollout")
-    if isinstance(rollout, Mapping):
-        rollout = rollout.get("id")
     return {
         "server": server_id,
         "name": facts.get("name") or None,
@@ -154,7 +152,7 @@ def task_record(
         "worker": _text(data.get("worker")),
         "attempts": data.get("attempts"),
         "cancel": data.get("cancel") is True,
-        "rollout": str(rollout) if isinstance(rollout, str | int) and rollout != "" else None,
+        "rollout": rollout_of(data),
         "createdAt": created_at(data),
         "updatedAt": _text(data.get("updatedAt")),
         "completedAt": _text(data.get("completedAt")),

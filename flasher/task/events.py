@@ -29,8 +29,17 @@ from flasher.inventory.models import Attributes
 from flasher.task.model import TaskKind, is_new
 from flasher.task.writer import AttributeStore
 
-#: The attribute key that names the rollout a task belongs to (written by the rollout engine).
+#: The attribute key that names the rollout a task belongs to (written by the rollout engine): the rollout's name,
+#: or an object with its ``name`` (and ``wave``, ...).
 ROLLOUT_KEY: Final = "rollout"
+
+
+def rollout_of(data: Mapping[str, Any]) -> str | None:
+    """The name of the rollout a task attribute's ``data`` belongs to, or ``None``."""
+    rollout = data.get(ROLLOUT_KEY)
+    if isinstance(rollout, Mapping):
+        rollout = rollout.get("name", rollout.get("id"))
+    return str(rollout) if isinstance(rollout, str | int) and not isinstance(rollout, bool) and rollout != "" else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +101,6 @@ def task_event(server_id: str, kind: TaskKind, data: Mapping[str, Any] | None, *
     status_text = ("requested" if is_new(status) else status) if isinstance(status, str) else "invalid"
     messages = data.get("messages")
     last = messages[-1] if isinstance(messages, list) and messages and isinstance(messages[-1], str) else None
-    rollout = data.get(ROLLOUT_KEY)
-    if isinstance(rollout, Mapping):  # a rollout engine may write {"id": ..., "wave": ...}
-        rollout = rollout.get("id")
     return TaskEvent(
         server=server_id,
         kind=kind.value,
@@ -104,7 +110,7 @@ def task_event(server_id: str, kind: TaskKind, data: Mapping[str, Any] | None, *
         updated_at=_text(data.get("updatedAt")),
         worker=_text(data.get("worker")),
         cancel=data.get("cancel") is True,
-        rollout=str(rollout) if isinstance(rollout, str | int) and rollout != "" else None,
+        rollout=rollout_of(data),
         source=source,
     )
 
