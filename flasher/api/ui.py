@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 from uuid import UUID
 
+import redis
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -28,6 +29,7 @@ from flasher.api.context import APIContext, get_context, require_read
 from flasher.api.errors import APIError
 from flasher.api.tasks import StatusFilter, _listed, _server_task, iter_tasks
 from flasher.api.views import task_record
+from flasher.events import EventPublisher
 from flasher.inventory.errors import NotFoundError
 from flasher.task.model import TaskKind
 
@@ -74,9 +76,20 @@ def _fleet_rows(context: APIContext, filters: dict[str, str]) -> list[dict[str, 
     return rows
 
 
-def _events_query(filters: dict[str, str]) -> str:
+def _head(context: APIContext) -> dict[str, str]:
+    """``{"last_event_id": <the stream's head>}``, read before the page reads the inventory: the page's event
+    stream starts there, so an event written between the render and the subscription is not missed."""
+    if not isinstance(context.events, EventPublisher):
+        return {}
+    try:
+        return {"last_event_id": str(context.events.head())}
+    except redis.RedisError:
+        return {}
+
+
+def _events_query(filters: dict[str, str], head: dict[str, str]) -> str:
     wanted = {k: v for k, v in filters.items() if k != "status"}  # rows change status: follow them all
-    return urlencode(wanted)
+    return urlencode({**wanted, **head})
 
 
 @router.get("", response_class=HTMLResponse)
@@ -86,6 +99,7 @@ def fleet(request: Request) -> Response:
     if isinstance(context, Response):
         return context
     filters = _filters(request)
+    head = _head(context)
     return templates.TemplateResponse(
         request,
         "fleet.html",
@@ -94,7 +108,8 @@ def fleet(request: Request) -> Response:
             "filters": filters,
             "statuses": STATUSES,
             "kinds": [k.value for k in TaskKind],
-            "events_query": _events_query(filters),
+            "events_query": _events_query(filters, head),
+            "rows_query": urlencode({k: v for k, v in filters.items()}),
             "auth": context.auth.enabled,
             "limit": FLEET_ROWS,
         },
@@ -124,11 +139,12 @@ def server_task(request: Request, server_id: UUID, kind: TaskKind) -> Response:
     context = _allowed(request)
     if isinstance(context, Response):
         return context
+    head = _head(context)
     try:
         task = _task(context, server_id, kind)
     except NotFoundError:
         return HTMLResponse(f"server {server_id} not found", status_code=404)
-    query = urlencode({"server": str(server_id), "kind": kind.value})
+    query = urlencode({"server": str(server_id), "kind": kind.value, **head})
     return templates.TemplateResponse(
         request,
         "task.html",
@@ -177,8 +193,11 @@ def queue(request: Request) -> Response:
     context = _allowed(request)
     if isinstance(context, Response):
         return context
+    head = _head(context)
     return templates.TemplateResponse(
-        request, "queue.html", {"queue": context.queue.snapshot().to_dict(), "auth": context.auth.enabled}
+        request,
+        "queue.html",
+        {"queue": context.queue.snapshot().to_dict(), "auth": context.auth.enabled, "events_query": urlencode(head)},
     )
 
 

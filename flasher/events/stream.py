@@ -161,7 +161,9 @@ class EventPublisher:
             raise ValueError(f"maxlen: must be at least 1 (got {maxlen!r})")
         self.keys = EventKeys(key_prefix)
         self.maxlen = maxlen
+        self._client = client
         self._script = client.register_script(_PUBLISH)
+        self._epoch_script = client.register_script(_EPOCH)
 
     def publish(self, event: TaskEvent) -> None:
         """Append ``event`` to the stream (never raises)."""
@@ -170,6 +172,16 @@ class EventPublisher:
         except redis.RedisError as exc:
             metrics.EVENTS_DROPPED.inc()
             logger.warning("task event for server {} dropped: {}: {}", event.server, type(exc).__name__, exc)
+
+    def head(self) -> EventCursor:
+        """The cursor of the newest entry (``<epoch>:0-0:0`` when the stream is empty). A page that reads the
+        head before it reads the inventory and then follows the stream from it misses nothing. Raises redis-py's
+        errors."""
+        epoch = _text(self._epoch_script(keys=[self.keys.epoch], args=[secrets.token_hex(8)]))
+        newest: Any = self._client.xrevrange(self.keys.stream, "+", "-", count=1)
+        if not newest:
+            return EventCursor(epoch, "0-0", 0)
+        return EventCursor(epoch, _text(newest[0][0]), _number(newest[0][1]))
 
     def append(self, event: TaskEvent) -> EventCursor:
         """Append ``event``; returns its cursor. Raises redis-py's errors (for callers that want to know)."""
