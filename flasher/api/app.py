@@ -46,6 +46,8 @@ every status is read from it. Speaks metal-toolbox conditionorc's condition API,
 flasher's own resources; task events stream as Server-Sent Events. See docs/api.md."""
 
 
+#: Seconds an API request retries an inventory that does not answer before it answers 503.
+API_INVENTORY_DEADLINE = 10.0
 #: Redis connections the event stream's listeners share (they wait for one rather than fail).
 REDIS_CONNECTIONS = 32
 
@@ -69,7 +71,13 @@ def async_redis(settings: RedisSettings) -> aioredis.Redis:
 def build_context(settings: Settings) -> APIContext:
     """The process's clients and authenticator for ``settings`` (raises ``ValueError`` for an unusable tokens
     file)."""
-    inventory = InventoryClient(settings.inventory)
+    # A request waits at most API_INVENTORY_DEADLINE for an inventory that does not answer, then gets 503: an
+    # HTTP client gives up long before a replica's 60 s retry deadline.
+    inventory = InventoryClient(
+        settings.inventory.model_copy(
+            update={"retry_deadline": min(settings.inventory.retry_deadline, API_INVENTORY_DEADLINE)}
+        )
+    )
     queue = TaskQueue.from_settings(settings, retry_deadline=min(settings.redis.retry_deadline, 5.0))
     sink = (
         EventPublisher(queue.client, key_prefix=settings.redis.key_prefix, maxlen=settings.events.maxlen)
