@@ -37,6 +37,7 @@ from pydantic_settings import (
 )
 
 from flasher import redact
+from flasher.hostrules import parse_patterns
 
 DEFAULT_CONFIG_PATH = Path("config/flasher.yaml")
 
@@ -117,6 +118,7 @@ class InventorySettings(_Section):
     token: SecretStr | None = None
     token_file: Path | None = None
     oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
+    #: False turns off TLS verification of the inventory and its token issuer; logs a warning (once per process).
     verify_tls: bool = True
     ca_bundle: Path | None = None
     #: Seconds to open a TCP connection / to wait for an answer.
@@ -179,7 +181,7 @@ class BMCSettings(_Section):
 
     verify_tls: bool = True
     ca_bundle: Path | None = None
-    #: Explicit opt-out of TLS verification; logs a warning on every session.
+    #: Explicit opt-out of TLS verification; logs a warning (once per process).
     insecure: bool = False
     #: Default scheme when the inventory's BMC address has none.
     scheme: Literal["https", "http"] = "https"
@@ -229,13 +231,22 @@ class StoreSettings(_Section):
     #: Cache size cap in bytes; least recently used images are evicted beyond it.
     max_bytes: int = Field(20 * 1024**3, gt=0)
     allowed_schemes: list[Literal["http", "https"]] = Field(default_factory=lambda: ["http", "https"])  # type: ignore[arg-type]
-    #: Hosts images may come from (exact names or ``*.example.com``); empty means any.
+    #: Hosts images may come from: names, IP addresses or ``*.example.com``, each optionally with ``:port``; empty
+    #: means any host but loopback, link-local and the cloud metadata services, which only an entry naming them
+    #: allows (:mod:`flasher.hostrules`).
     allowed_hosts: list[str] = Field(default_factory=list)
+    #: False turns off TLS verification of image downloads; logs a warning (once per process).
     verify_tls: bool = True
     ca_bundle: Path | None = None
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)
     chunk_bytes: int = Field(1024 * 1024, ge=4096)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        parse_patterns(value)  # raises ValueError naming the entry that is wrong
+        return value
 
 
 class FileServerSettings(_Section):
@@ -263,6 +274,10 @@ class ServiceSettings(_Section):
     full_poll_every: int = Field(20, ge=1)
     #: Seconds a poll may spend admitting new requests; the rest wait for the next poll.
     admission_budget: float = Field(30.0, gt=0)
+    #: Seconds a new request may go on failing to be planned because the inventory is unavailable (5xx,
+    #: time-outs, once ``inventory.retry_deadline`` is spent) before it fails; counted from the ``waiting:
+    #: inventory unavailable`` message flasher writes into it the first time. Meanwhile it stays new.
+    plan_retry_deadline: float = Field(1800.0, gt=0)
     #: An ``active`` task whose heartbeat (``updatedAt``) is older than this, with no lease, is reclaimed.
     stale_after: float = Field(300.0, gt=0)
     #: Seconds a heartbeat may be late before the lease is extended anyway.

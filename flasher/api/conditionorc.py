@@ -30,6 +30,7 @@ from flasher.api.views import CONDITION_KINDS, condition_record
 from flasher.api.writes import build_request, write_request
 from flasher.constants import INSTALL_ORDER
 from flasher.task.model import TaskKind, TaskValidationError
+from flasher.task.request import object_of
 
 router = APIRouter(prefix="/api/v1/servers", tags=["conditionorc"])
 
@@ -264,7 +265,7 @@ def status(server_id: ServerID, context: Context, principal: Reader) -> Any:
     for kind in CONDITION_KINDS:
         attribute = server.attribute(kind.namespace)
         if attribute is not None:
-            conditions.append(condition_record(str(server.uuid), kind, attribute.data))
+            conditions.append(condition_record(str(server.uuid), kind, object_of(attribute.data)))
     if not conditions:
         raise APIError(404, f"no condition found for server {server_id}")
     conditions.sort(key=lambda c: c["createdAt"])

@@ -35,7 +35,7 @@ from flasher.api.writes import build_request, write_request
 from flasher.inventory.errors import NotFoundError
 from flasher.inventory.models import Server
 from flasher.task.model import TaskKind
-from flasher.task.request import status_of
+from flasher.task.request import object_of, status_of
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["roller"])
 
@@ -176,8 +176,9 @@ def _find(context: APIContext, task_id: str) -> tuple[str, TaskKind, dict[str, A
     for kind in TaskKind:
         for found in context.inventory.list_servers(attr=[f"{kind.namespace}~taskID~eq~{task_id}"]):
             attribute = found.attribute(kind.namespace)
-            if attribute is not None and attribute.data.get("taskID") == task_id:
-                return str(found.uuid), kind, dict(attribute.data)
+            data = object_of(attribute.data) if attribute is not None else {}
+            if data.get("taskID") == task_id:
+                return str(found.uuid), kind, data
     try:
         raw = context.queue.client.get(_index_key(context, task_id))
     except redis.RedisError:
@@ -187,7 +188,7 @@ def _find(context: APIContext, task_id: str) -> tuple[str, TaskKind, dict[str, A
     server_id, _, kind_text = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(" ")
     kind = TaskKind(kind_text)
     try:
-        data = dict(context.inventory.get_attribute(server_id, kind.namespace).data)
+        data = object_of(context.inventory.get_attribute(server_id, kind.namespace).data)
     except NotFoundError:
         raise APIError(410, f"job {task_id}: the server's {kind.namespace} attribute was deleted") from None
     return server_id, kind, data

@@ -29,7 +29,7 @@ from flasher.constants import SERVER_VENDOR_NAMESPACE
 from flasher.inventory.models import Server
 from flasher.task.events import ROLLOUT_KEY
 from flasher.task.model import TaskKind, is_terminal
-from flasher.task.request import check_not_running, status_of
+from flasher.task.request import check_not_running, object_of, status_of
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -93,7 +93,7 @@ def iter_tasks(
                 if attribute is None or str(server.uuid) in seen:
                     continue
                 seen.add(str(server.uuid))
-                yield server, task_kind, dict(attribute.data)
+                yield server, task_kind, object_of(attribute.data)
 
 
 def _listed(context: APIContext, server: Server, kind: TaskKind, data: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def _server_task(context: APIContext, server_id: UUID, kind: TaskKind) -> tuple[
     attribute = server.attribute(kind.namespace)
     if attribute is None:
         raise APIError(404, f"server {server_id} has no {kind.value} task (no attribute {kind.namespace})")
-    return server, dict(attribute.data)
+    return server, object_of(attribute.data)
 
 
 @router.get("/servers/{server_id}/tasks/{kind}")

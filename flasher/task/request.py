@@ -136,4 +136,10 @@ def submit(
 
 def _data_of(server: Server, kind: TaskKind) -> dict[str, Any] | None:
     attribute = server.attribute(kind.namespace)
-    return dict(attribute.data) if attribute is not None else None
+    return object_of(attribute.data) if attribute is not None else None
+
+
+def object_of(data: Any) -> dict[str, Any]:
+    """An attribute's ``data`` as an object to read keys from: itself when it is a JSON object, else
+    ``{"status": "invalid"}`` (a record that holds no task: admission fails it; a new request may replace it)."""
+    return dict(data) if isinstance(data, Mapping) else {"status": "invalid"}

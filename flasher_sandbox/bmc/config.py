@@ -68,6 +68,19 @@ class ComponentSpec(BaseModel):
         return value
 
 
+class OtherSystemSpec(BaseModel):
+    """A ComputerSystem the BMC also lists that is not the server (a chassis manager of several nodes, a
+    partitioned host). Only read: it reports ``PowerState``, ``SerialNumber``, ``UUID`` and ``BiosVersion``, and
+    its ``ComputerSystem.Reset`` answers 404, so a client that acts on it is caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    serial: str
+    power_state: PowerStateName = "On"
+    bios_version: str = "1.0.0"
+
+
 class BmcSpec(BaseModel):
     """One simulated BMC and the server behind it.
 
@@ -91,6 +104,11 @@ class BmcSpec(BaseModel):
     install_methods: list[InstallMethod] | None = None
     faults: dict[str, Any] = Field(default_factory=dict)
     power_state: PowerStateName = "On"
+    #: False: a BMC without an UpdateService (old firmware, some OEM stacks): no FirmwareInventory and no install
+    #: method; versions only in the Manager's FirmwareVersion and the System's BiosVersion.
+    update_service: bool = True
+    #: Systems listed before the server's own: the BMC then has several (a client must pick the server's).
+    other_systems: list[OtherSystemSpec] = Field(default_factory=list)
     install_seconds: float | None = Field(default=None, gt=0)
     offline_seconds: float | None = Field(default=None, ge=0)
     power_seconds: float | None = Field(default=None, ge=0)
@@ -133,6 +151,9 @@ class BmcSpec(BaseModel):
         ids = [c.id for c in self.components if c.id is not None]
         if len(ids) != len(set(ids)):
             raise ValueError("component ids must be unique")
+        others = [o.id for o in self.other_systems]
+        if len(others) != len(set(others)):
+            raise ValueError("other_systems ids must be unique")
         return self
 
     @property

@@ -7,6 +7,8 @@ sessions and Dell jobs (URIs with run-time ids) are rendered by the request hand
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from flasher_sandbox.bmc.sessions import SESSION_TIMEOUT
 from flasher_sandbox.bmc.shapes import REDFISH, TASKS
 
 if TYPE_CHECKING:
+    from flasher_sandbox.bmc.config import OtherSystemSpec
     from flasher_sandbox.bmc.simulator import SimulatedBmc
 
 Document = dict[str, Any]
@@ -67,7 +70,7 @@ def service_root(bmc: SimulatedBmc) -> Document:
         "Managers": ref(f"{REDFISH}/Managers"),
         "Tasks": ref(TASK_SERVICE),
         "SessionService": ref(SESSION_SERVICE),
-        "UpdateService": ref(UPDATE_SERVICE),
+        **({"UpdateService": ref(UPDATE_SERVICE)} if bmc.spec.update_service else {}),
         "Links": {"Sessions": ref(SESSIONS)},
     }
 
@@ -117,6 +120,36 @@ def system(bmc: SimulatedBmc) -> Document:
             "#ComputerSystem.Reset": {
                 "target": f"{shape.system_uri}/Actions/ComputerSystem.Reset",
                 "ResetType@Redfish.AllowableValues": list(shape.system_reset_types),
+            }
+        },
+    }
+
+
+def other_system_uri(other: OtherSystemSpec) -> str:
+    """The URI of a System that is not the server."""
+    return f"{REDFISH}/Systems/{other.id}"
+
+
+def other_system(bmc: SimulatedBmc, other: OtherSystemSpec) -> Document:
+    """A ComputerSystem the BMC lists beside the server's (read only; see :class:`OtherSystemSpec`)."""
+    uri = other_system_uri(other)
+    return {
+        "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
+        "@odata.id": uri,
+        "Id": other.id,
+        "Name": "System",
+        "SystemType": "Physical",
+        "Manufacturer": bmc.spec.manufacturer,
+        "Model": bmc.spec.product,
+        "SerialNumber": other.serial,
+        "UUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{other.serial}.bmc.sandbox")),
+        "PowerState": other.power_state,
+        "BiosVersion": other.bios_version,
+        "Status": _OK,
+        "Actions": {
+            "#ComputerSystem.Reset": {
+                "target": f"{uri}/Actions/ComputerSystem.Reset",
+                "ResetType@Redfish.AllowableValues": list(bmc.shape.system_reset_types),
             }
         },
     }
@@ -294,9 +327,14 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         REDFISH: lambda: service_root(bmc),
         f"{REDFISH}/odata": odata_document,
         f"{REDFISH}/Systems": lambda: collection(
-            f"{REDFISH}/Systems", "ComputerSystemCollection", "Computer System Collection", [shape.system_uri]
+            f"{REDFISH}/Systems",
+            "ComputerSystemCollection",
+            "Computer System Collection",
+            # the others first: a client that takes the first System listed takes the wrong one
+            [*(other_system_uri(o) for o in bmc.spec.other_systems), shape.system_uri],
         ),
         shape.system_uri: lambda: system(bmc),
+        **{other_system_uri(o): functools.partial(other_system, bmc, o) for o in bmc.spec.other_systems},
         f"{REDFISH}/Managers": lambda: collection(
             f"{REDFISH}/Managers", "ManagerCollection", "Manager Collection", [shape.manager_uri]
         ),
@@ -344,6 +382,8 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         out[SIMPLE_UPDATE_INFO] = simple_update_info
     for component in bmc.components:
         out[component.uri] = _bind(firmware_member, component)
+    if not bmc.spec.update_service:  # nothing under /redfish/v1/UpdateService
+        out = {uri: render for uri, render in out.items() if not uri.startswith(UPDATE_SERVICE)}
     by_collection: dict[str, list[Component]] = defaultdict(list)
     for component in bmc.components:
         if component.slug not in ("bmc", "bios", "cpld"):

@@ -71,6 +71,8 @@ class SimulatedBmc:
         self.username = spec.username or username
         self.password = spec.password or password
         self.http = http
+        if any(other.id == self.shape.system_id for other in spec.other_systems):
+            raise ValueError(f"other_systems: id {self.shape.system_id!r} is the server's own System")
         self.components = build_components(spec.component_specs, self.shape)
         self.audit = AuditLog()
         self.faults = FaultBook()

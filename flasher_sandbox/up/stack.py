@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import yaml
@@ -151,6 +152,13 @@ class Stack:
 
     # -- flasher replicas -----------------------------------------------------------------------------------
 
+    @property
+    def image_host(self) -> str:
+        """``127.0.0.1:<port>`` of the image server (an entry of the replicas' ``store.allowed_hosts``)."""
+        if self.images is None:
+            raise RuntimeError("the image server is not running: start the stack first")
+        return urlsplit(self.images.base_url).netloc
+
     def replica_settings(self, options: ReplicaOptions, *, worker_id: str | None, http_port: int) -> dict[str, Any]:
         """flasher's settings (the YAML file's content) for a replica of this stack: its inventory and Redis,
         plain-HTTP BMCs, a firmware cache in the work directory shared by every replica, images from loopback
@@ -178,7 +186,8 @@ class Stack:
             },
             "bmc": {"scheme": "http", "poll_interval": options.bmc_poll_interval, "offline_grace": 60},
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
-            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [LOOPBACK]},
+            # The image server is on loopback, which flasher refuses unless named: name it, with its port.
+            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [self.image_host]},
             "fileserver": {"host": LOOPBACK, "port": 0},
             "service": service,
         }

@@ -54,7 +54,7 @@ class APIStack:
     def attribute(self, uuid: str, namespace: str) -> dict[str, Any] | None:
         server = self.inventory.get_server(uuid)
         attribute = server.attribute(namespace)
-        return dict(attribute.data) if attribute is not None else None
+        return attribute.as_object() if attribute is not None else None
 
     def wait(self, check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
         deadline = time.monotonic() + timeout

@@ -72,7 +72,9 @@ class ControlCase:
     on_open: Callable[[], object] | None = None
 
     def attribute(self) -> dict[str, Any]:
-        return self.inventory.get_attribute(self.server_id, SERVER_CONTROL_NAMESPACE).data
+        data = self.inventory.get_attribute(self.server_id, SERVER_CONTROL_NAMESPACE).data
+        assert isinstance(data, dict)
+        return data
 
     def write(self, data: dict[str, Any]) -> None:
         self.inventory.replace_attribute(self.server_id, SERVER_CONTROL_NAMESPACE, data)
@@ -113,10 +115,11 @@ def claimed_task(
     password: str = "calvin",
     vendor: str = "dell",
     settings: Settings | None = None,
+    server: dict[str, Any] | None = None,
     **extra: Any,
 ) -> ControlCase:
     """A server whose BMC is at ``bmc_address`` with a server-control task as a worker claimed it (``queued``,
-    with ``taskID`` and ``worker``)."""
+    with ``taskID`` and ``worker``). ``server``: more fields of the server's seed entry (``uuid``, ``serial``)."""
     data: dict[str, Any] = {
         "action": action,
         "status": "queued",
@@ -137,6 +140,7 @@ def claimed_task(
                     "model": "m1",
                     "bmc": {"address": bmc_address, "username": username, "password": password},
                     "attributes": {SERVER_CONTROL_NAMESPACE: data},
+                    **(server or {}),
                 }
             ]
         }

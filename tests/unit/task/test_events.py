@@ -79,7 +79,7 @@ def test_the_publishing_store_publishes_changes_not_heartbeats() -> None:
 
     assert [e.status for e in sink.events] == ["active", "success"]
     assert store.data[(SERVER, namespace)]["status"] == "success"  # every write reached the inventory
-    assert publishing.get_attribute(SERVER, namespace).data["status"] == "success"
+    assert publishing.get_attribute(SERVER, namespace).as_object()["status"] == "success"
 
 
 def test_a_sink_that_fails_does_not_fail_the_write() -> None:
