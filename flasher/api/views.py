@@ -122,6 +122,8 @@ def what_of(kind: TaskKind, data: Mapping[str, Any]) -> str:
     if kind is TaskKind.SERVER_CONTROL:
         parts = [_text(data.get("action")) or "?", _text(data.get("action_parameter")) or ""]
         return " ".join(p for p in parts if p)
+    if kind is not TaskKind.INSTALL:
+        return f"{kind.value.replace('_', ' ')} task"
     rows = component_rows(data)
     if _text(data.get("firmwareSet")):
         base = f"firmware set {data['firmwareSet']}"

@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 from loguru import logger
 from pydantic import SecretStr
 
-from flasher.bmc import inventory, power, taskmonitor
+from flasher.bmc import hardware, inventory, power, taskmonitor
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.install import start_install
 from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
@@ -126,6 +126,12 @@ class BMC:
         Raises :class:`BMCNotSupportedError` when the BMC reports no firmware version at all.
         """
         return inventory.read_firmware_inventory(self._conn, self._system_choice())
+
+    @_counted
+    def read_hardware(self) -> hardware.HardwareSnapshot:
+        """The BMC's hardware resources as raw documents (rules: :mod:`flasher.bmc.hardware`); resources the BMC
+        lacks are notes in the snapshot. Raises :class:`BMCUnreachableError` / :class:`BMCAuthError`."""
+        return hardware.read_hardware(self._conn)
 
     def _update_service(self) -> UpdateService:
         if self._service is None:

@@ -356,6 +356,47 @@ def boot(
     _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval)
 
 
+@app.command("collect", epilog=EXIT_CODES_HELP)
+def collect(
+    ctx: typer.Context,
+    *,
+    server: ServerOption,
+    priority: PriorityOption = DEFAULT_PRIORITY,
+    requester: RequesterOption = None,
+    replace: ReplaceOption = False,
+    wait: WaitOption = False,
+    interval: IntervalOption = 2.0,
+) -> None:
+    """Request a collection of the server's hardware from its BMC into the inventory (attribute
+    sh.hollow.flasher.inventory; see docs/onboarding-netboot.md)."""
+    data: dict[str, Any] = {"status": "", "priority": priority, "requester": _requester(requester)}
+    _submit(ctx, server, TaskKind.INVENTORY, data, replace=replace, wait=wait, interval=interval)
+
+
+@app.command("provision", epilog=EXIT_CODES_HELP)
+def provision(
+    ctx: typer.Context,
+    *,
+    server: ServerOption,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", help="A boot profile of netboot.profiles (default: the server's own boot attribute)."
+        ),
+    ] = None,
+    efi: Annotated[bool, typer.Option("--efi", help="PXE in UEFI mode (default: legacy BIOS).")] = False,
+    priority: PriorityOption = DEFAULT_PRIORITY,
+    requester: RequesterOption = None,
+    replace: ReplaceOption = False,
+    wait: WaitOption = False,
+    interval: IntervalOption = 2.0,
+) -> None:
+    """Request a network boot into a boot profile, waiting for the booted machine to call back (action provision)."""
+    data = _control_request(ControlAction.PROVISION, profile, priority, requester)
+    data["set_next_boot_device_efi"] = efi
+    _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval)
+
+
 # -- reading ----------------------------------------------------------------------------------------------------------
 
 

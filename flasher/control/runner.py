@@ -34,6 +34,7 @@ from loguru import logger
 from flasher.bmc import BMC, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.control import messages
 from flasher.control.actions import ActionFailedError, ActionRun, perform
+from flasher.control.provision import ProvisionRun, provision
 from flasher.inventory.errors import InventoryError, UnavailableError
 from flasher.logs import task_context
 from flasher.metrics import STEP_DURATION
@@ -129,8 +130,9 @@ class _ControlRun:
             guard=self.guard,
         )
         started = time.monotonic()
+        extra = ProvisionRun(self.ctx.inventory, str(self.ctx.server.uuid), self.ctx.settings, check=self.writer.check)
         try:
-            final = perform(task, run)
+            final = perform(task, run, lambda: provision(task, run, extra))
         except ActionFailedError as exc:
             self._observe(task, started)
             return self.fail(str(exc))

@@ -70,6 +70,8 @@ LIST_FIRMWARE_SETS = "GET /server-component-firmware-sets"
 GET_FIRMWARE_SET = "GET /server-component-firmware-sets/{uuid}"
 CREATE_FIRMWARE_SET = "POST /server-component-firmware-sets"
 GET_CREDENTIALS = "GET /servers/{uuid}/credentials/{slug}"
+SET_CREDENTIALS = "PUT /servers/{uuid}/credentials/{slug}"
+DELETE_COMPONENTS = "DELETE /servers/{uuid}/components"
 
 # Component fields the server stores on PUT; it overwrites each of them, so an update must carry them all.
 _COMPONENT_FIELDS = (
@@ -361,6 +363,13 @@ class InventoryClient:
         body = [_component_body(c, server) for c in components]
         self.transport.request(UPDATE_COMPONENTS, "PUT", path, json=body)
 
+    def delete_components(self, uuid: str) -> None:
+        """Delete EVERY component of server ``uuid`` (``DELETE``; the reference API has no per-component delete),
+        their attributes and versioned attributes with them. Callers that remove one component re-create the
+        others (:mod:`flasher.onboard.write`)."""
+        server = _check_uuid(uuid, "server uuid")
+        self.transport.request(DELETE_COMPONENTS, "DELETE", f"/servers/{server}/components")
+
     def set_installed_firmware(self, server_uuid: str, component: Component, version: str) -> None:
         """Record that ``component`` of ``server_uuid`` now runs firmware ``version``: a new versioned attribute
         ``sh.hollow.alloy.outofband.status`` whose ``data.firmware.installed`` is ``version`` (other keys of the
@@ -508,6 +517,19 @@ class InventoryClient:
         if isinstance(record, dict) and isinstance(record.get("password"), str):
             redact.register(record["password"])
         return self._record(GET_CREDENTIALS, path, BMCCredentials, body)
+
+    def set_bmc_credentials(self, uuid: str, username: str, password: str) -> None:
+        """Store server ``uuid``'s BMC username and password (``PUT .../credentials/bmc``; needs an update scope
+        on credentials). The password is registered with :mod:`flasher.redact` first and never appears in an
+        error. Raises :class:`NotFoundError` when the server does not exist."""
+        if not username:
+            raise ValueError("BMC username is empty")
+        if not password:
+            raise ValueError("BMC password is empty")
+        redact.register(password)
+        path = f"/servers/{_check_uuid(uuid, 'server uuid')}/credentials/{BMC_CREDENTIAL_SLUG}"
+        body = {"username": username, "password": password}
+        self.transport.request(SET_CREDENTIALS, "PUT", path, json=body, sensitive=True)
 
     # -- health -----------------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ new                             claim it (one replica admits a request, the othe
                                 priority
 queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
                                 ``queued`` and enqueueing, or another task held the server (a server-control
-                                task waits for a running install, and the reverse)
+                                task waits for a running install or collection, and every kind waits for the others)
 queued/active, ``cancel: true`` cancel in the queue: a queued task is removed and written ``cancelled``; a
                                 running one is flagged and its worker stops at its next safe point
 active, lease gone, heartbeat   reclaimed: ``queued`` again, enqueued (``attempts`` past the queue's maximum:
@@ -291,7 +291,7 @@ class Admission:
         """Enqueue a task whose attribute says ``queued`` (its data is ``seen``); ``again`` when it was queued
         before this poll.
 
-        Not while the server's task of the other kind is ``active`` with a live heartbeat: Redis holds one task
+        Not while a task of another kind on the server is ``active`` with a live heartbeat: Redis holds one task
         per server, but after it lost its data only the inventory knows that a worker still runs the other one.
         """
         assert task.task_id is not None
@@ -316,24 +316,27 @@ class Admission:
         return self._wait(server_id, kind, task, _describe_holder(result.entry), seen=seen)
 
     def _other_running(self, server: Server, kind: TaskKind) -> str | None:
-        """The server's task of the other kind when its attribute (as listed) is ``active`` with a heartbeat younger
-        than ``service.stale_after``, described for a message; else ``None``."""
-        other = next(k for k in TaskKind if k is not kind)
-        attribute = server.attribute(other.namespace)
-        if attribute is None:
-            return None
-        try:
-            task = other.parse(attribute.data)
-        except TaskValidationError:
-            return None
-        age = heartbeat_age(task, self._now())
-        if (
-            task.status is not TaskStatus.ACTIVE
-            or age is None
-            or age.total_seconds() >= self._settings.service.stale_after
-        ):
-            return None
-        return f"{other.value} task {task.task_id} is running on this server"
+        """A task of another kind on the server whose attribute (as listed) is ``active`` with a heartbeat younger
+        than ``service.stale_after``, described for a message; else ``None``. Every kind counts: a server runs
+        one task at a time, whatever the kinds."""
+        for other in TaskKind:
+            if other is kind:
+                continue
+            attribute = server.attribute(other.namespace)
+            if attribute is None:
+                continue
+            try:
+                task = other.parse(attribute.data)
+            except TaskValidationError:
+                continue
+            age = heartbeat_age(task, self._now())
+            if (
+                task.status is TaskStatus.ACTIVE
+                and age is not None
+                and age.total_seconds() < self._settings.service.stale_after
+            ):
+                return f"{other.value} task {task.task_id} is running on this server"
+        return None
 
     def _wait(self, server_id: str, kind: TaskKind, task: TaskBase, detail: str, *, seen: Any) -> Result:
         """Say once in the attribute that the task waits for ``detail``; :attr:`Action.WAITING`."""

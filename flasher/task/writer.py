@@ -37,6 +37,7 @@ from flasher.inventory.models import Attributes
 from flasher.task.fence import Fence, FenceState
 from flasher.task.model import (
     InstallTask,
+    InventoryTask,
     ServerControlTask,
     TaskKind,
     TaskStatus,
@@ -59,7 +60,7 @@ class AttributeStore(Protocol):
     def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None: ...
 
 
-T = TypeVar("T", InstallTask, ServerControlTask)
+T = TypeVar("T", InstallTask, ServerControlTask, InventoryTask)
 
 if TYPE_CHECKING:
     pass

@@ -115,6 +115,7 @@ def system(bmc: SimulatedBmc) -> Document:
         "MemorySummary": {"TotalSystemMemoryGiB": 256, "Status": _OK},
         "Processors": ref(f"{shape.system_uri}/Processors"),
         "Storage": ref(shape.storage_uri),
+        "EthernetInterfaces": ref(f"{shape.system_uri}/EthernetInterfaces"),
         "Links": {"Chassis": [ref(shape.chassis_uri)], "ManagedBy": [ref(shape.manager_uri)]},
         "Actions": {
             "#ComputerSystem.Reset": {
@@ -171,6 +172,7 @@ def manager(bmc: SimulatedBmc) -> Document:
         "DateTime": now_iso(),
         "PowerState": "On",
         "Status": _OK,
+        "EthernetInterfaces": ref(f"{shape.manager_uri}/EthernetInterfaces"),
         "Links": {"ManagerForServers": [ref(shape.system_uri)], "ManagerForChassis": [ref(shape.chassis_uri)]},
         "Actions": {
             "#Manager.Reset": {
@@ -222,6 +224,8 @@ def related_member(component: Component) -> Document:
     }
     if component.slug == "nic":
         doc["Controllers"] = [{"FirmwarePackageVersion": component.version}]
+        if component.spec.port_macs:
+            doc["Ports"] = ref(f"{component.related.uri}/Ports")
     elif component.slug == "drive":
         doc.update(Revision=component.version, MediaType="SSD", Protocol="SATA", CapacityBytes=480_103_981_056)
     elif component.slug == "cpu":
@@ -394,6 +398,7 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         name = uri.rsplit("/", 1)[-1]
         out[uri] = _bind_collection(uri, f"{name}Collection", name, [m.related.uri for m in members])
     _storage(bmc, by_collection, out)
+    _ethernet(bmc, out)
     out.setdefault(
         f"{shape.system_uri}/Processors",
         _bind_collection(f"{shape.system_uri}/Processors", "ProcessorCollection", "Processors", []),
@@ -423,6 +428,64 @@ def _storage(bmc: SimulatedBmc, by_collection: dict[str, list[Component]], out: 
     out[shape.storage_uri] = _bind_collection(shape.storage_uri, "StorageCollection", "Storage Collection", storages)
     for controller, uri in zip(controllers, storages, strict=True):
         out[uri] = _bind_storage(uri, controller, drives)
+
+
+def ethernet_interface(uri: str, ident: str, name: str, mac: str) -> Document:
+    """An EthernetInterface with its MAC (permanent and current alike)."""
+    return {
+        "@odata.type": "#EthernetInterface.v1_12_0.EthernetInterface",
+        "@odata.id": uri,
+        "Id": ident,
+        "Name": name,
+        "MACAddress": mac.upper(),
+        "PermanentMACAddress": mac.upper(),
+        "InterfaceEnabled": True,
+        "LinkStatus": "LinkUp",
+        "Status": _OK,
+    }
+
+
+def _ethernet(bmc: SimulatedBmc, out: dict[str, Renderer]) -> None:
+    """NIC ports with their MACs, the System's EthernetInterfaces (one per NIC port) and the Manager's own."""
+    shape = bmc.shape
+    system_interfaces: list[str] = []
+    for component in bmc.components:
+        macs = component.spec.port_macs if component.slug == "nic" else []
+        if not macs:
+            continue
+        ports_uri = f"{component.related.uri}/Ports"
+        port_uris = [f"{ports_uri}/{n}" for n in range(1, len(macs) + 1)]
+        out[ports_uri] = _bind_collection(ports_uri, "PortCollection", "Ports", port_uris)
+        for number, (uri, mac) in enumerate(zip(port_uris, macs, strict=True), start=1):
+            out[uri] = _bind_port(uri, str(number), mac)
+            ident = f"{component.related.member_id}-{number}"
+            interface = f"{shape.system_uri}/EthernetInterfaces/{ident}"
+            system_interfaces.append(interface)
+            out[interface] = _bind_interface(interface, ident, f"{component.spec.name} port {number}", mac)
+    collection_uri = f"{shape.system_uri}/EthernetInterfaces"
+    out[collection_uri] = _bind_collection(
+        collection_uri, "EthernetInterfaceCollection", "Ethernet Interfaces", system_interfaces
+    )
+    manager_uri = f"{shape.manager_uri}/EthernetInterfaces"
+    nic_uri = f"{manager_uri}/NIC.1"
+    out[manager_uri] = _bind_collection(manager_uri, "EthernetInterfaceCollection", "Manager NICs", [nic_uri])
+    out[nic_uri] = _bind_interface(nic_uri, "NIC.1", "Manager Ethernet Interface", bmc.mac)
+
+
+def _bind_port(uri: str, ident: str, mac: str) -> Renderer:
+    return lambda: {
+        "@odata.type": "#Port.v1_7_0.Port",
+        "@odata.id": uri,
+        "Id": ident,
+        "Name": f"Port {ident}",
+        "LinkStatus": "LinkUp",
+        "Ethernet": {"AssociatedMACAddresses": [mac.upper()]},
+        "Status": _OK,
+    }
+
+
+def _bind_interface(uri: str, ident: str, name: str, mac: str) -> Renderer:
+    return lambda: ethernet_interface(uri, ident, name, mac)
 
 
 def _bind(render: Callable[[Component], Document], component: Component) -> Renderer:

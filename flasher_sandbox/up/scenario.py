@@ -116,8 +116,16 @@ class Scenario:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(_image(fw))
 
-    def seed(self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox") -> dict[str, Any]:
-        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``."""
+    def seed(
+        self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox", servers_too: bool = True
+    ) -> dict[str, Any]:
+        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``. Without ``servers_too``
+        only the firmware and the firmware sets: the servers come from onboarding (``flasher onboard``)."""
+        if not servers_too:
+            return {
+                "firmware": [fw.seed(image_base_url) for fw in self.firmware],
+                "firmware_sets": list(self.sets.values()),
+            }
         servers = []
         for index, (name, bmc) in enumerate(zip(self.names, self.fleet.bmcs, strict=True)):
             servers.append(

@@ -4,12 +4,19 @@ real process on loopback (the image server a thread), started and stopped togeth
 Used by ``flasher-sandbox up`` and ``serve``, the end-to-end tests and the rollout benchmarks. The servers are
 :mod:`flasher_sandbox.servers`' starters; every one binds to 127.0.0.1 on a free port and is stopped by
 :meth:`Stack.stop` (SIGTERM, then SIGKILL). Logs go to ``<workdir>/logs/``.
+
+With ``onboard``, the inventory starts with the firmware and the firmware sets only, and every server is put into
+it from its BMC by ``flasher onboard`` (one process per BMC, as an operator would run it): the scenario's tasks then
+run from what onboarding wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,11 +69,15 @@ class Stack:
     ``redis_url`` uses an existing Redis instead of starting ``redis-server``. After :meth:`start`,
     ``redis`` (when started here), ``inventory``, ``bmcs`` and ``images`` are the running servers and
     ``seed_data`` the seed the inventory was loaded with. The caller's ``FLASHER_*`` environment reaches none of
-    the processes: the replicas' settings are their YAML files alone.
+    the processes: the replicas' settings are their YAML files alone. ``onboard``: the servers are not seeded but
+    onboarded from their BMCs (:meth:`onboard_all`).
     """
 
-    def __init__(self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None, onboard: bool = False
+    ) -> None:
         self.workdir = workdir
+        self.onboard = onboard
         self.scenario = scenario
         self.logs = workdir / "logs"
         self.redis_url = redis_url
@@ -87,6 +98,7 @@ class Stack:
         )
         self.images: ImageServer | None = None
         self.seed_data: dict[str, Any] = {}
+        self.onboarded: list[dict[str, Any]] = []
         self.replicas: dict[str, ManagedProcess] = {}
         self.replica_ports: dict[str, int] = {}
         #: ``flasher api`` once :meth:`start_api` ran, and its base URL.
@@ -133,12 +145,79 @@ class Stack:
         self.scenario.write_images(image_dir)
         self.images = ImageServer(image_dir).start()
         self.bmcs.launch()  # the BMCs come up while the inventory loads its seed, which needs their ports
-        self.seed_data = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url)
+        self.seed_data = self.scenario.seed(
+            bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url, servers_too=not self.onboard
+        )
         assert self.inventory.seed_path is not None
         self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
         self.inventory.start()
         self.bmcs.wait_ready(timeout=120)
+        if self.onboard:
+            self.onboard_all()
         return self
+
+    def onboard_all(self, facility: str = "sandbox") -> dict[str, str]:
+        """Put every BMC's server into the inventory with ``flasher onboard`` (named as the scenario names it) and
+        record the uuids the inventory gave them in ``scenario.uuids``; returns them by name. Raises
+        ``RuntimeError`` with the command's output when one fails."""
+        secrets = self.workdir / "secrets"
+        secrets.mkdir(exist_ok=True)
+        env = {key: value for key, value in os.environ.items() if not key.startswith(FLASHER_ENV_PREFIX)}
+        env |= {
+            "FLASHER_INVENTORY__URL": self.inventory_url,
+            "FLASHER_INVENTORY__RETRY_DEADLINE": "30",
+            "FLASHER_BMC__SCHEME": "http",
+        }
+        found: dict[str, str] = {}
+        for index, (name, bmc) in enumerate(zip(self.scenario.names, self.scenario.fleet.bmcs, strict=True)):
+            password = secrets / f"{name}.password"
+            password.write_text(bmc.password or self.scenario.fleet.password)
+            password.chmod(0o600)
+            argv = [
+                *console_script("flasher"),
+                "--log-level",
+                "WARNING",
+                "onboard",
+                "--bmc",
+                f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                "--name",
+                name,
+                "--facility",
+                facility,
+                "--username",
+                bmc.username or self.scenario.fleet.username,
+                "--password-file",
+                str(password),
+                "--json",
+            ]
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"flasher onboard of {name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            answer = json.loads(done.stdout)
+            uuid = str(answer["uuid"])
+            found[name] = uuid
+            self.scenario.uuids[name] = uuid
+            identity = answer.get("vendor_attributes") or {}
+            self.onboarded.append(
+                {
+                    "uuid": uuid,
+                    "name": name,
+                    "vendor": identity.get("vendor", bmc.vendor),
+                    "model": identity.get("model", bmc.model),
+                    "bmc": {
+                        "address": f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                        "username": bmc.username or self.scenario.fleet.username,
+                        "password": bmc.password or self.scenario.fleet.password,
+                    },
+                }
+            )
+        return found
+
+    def server_entries(self) -> list[dict[str, Any]]:
+        """Every server as the seed describes one (``uuid``, ``name``, ``vendor``, ``model``, ``bmc``: ``address``,
+        ``username``, ``password``), in fleet order: the seeded ones, or with ``onboard`` the onboarded ones (the
+        vendor and model as onboarding read them)."""
+        return list(self.onboarded) if self.onboard else list(self.seed_data.get("servers", []))
 
     def processes(self) -> dict[str, ManagedProcess]:
         """The stack's child processes started so far, by role: ``redis`` (when started here), ``bmcs``,
