@@ -58,8 +58,8 @@ class _Timed:
     def get_attribute(self, uuid: str, namespace: str) -> Any:
         return self.inner.get_attribute(uuid, namespace)
 
-    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None:
-        self.inner.replace_attribute(uuid, namespace, data)
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any], *, once: bool = False) -> None:
+        self.inner.replace_attribute(uuid, namespace, data, once=once)
         self.done[int(data["messages"][-1].split()[-1])] = time.time()
 
 

@@ -78,6 +78,7 @@ class _ControlRun:
         """The fence check before a BMC write; before the first one, also the cancel and shutdown checks."""
         self.writer.check()
         if not self.changed:
+            self.writer.refresh()  # the attribute as it is now: an operator's cancel or new request stops it here
             self.not_started_checks()
         self.changed = True
 

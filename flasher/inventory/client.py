@@ -43,7 +43,7 @@ from flasher.inventory.models import (
     Server,
     VersionedAttributes,
 )
-from flasher.inventory.transport import Transport, segment
+from flasher.inventory.transport import RetryPolicy, Transport, segment
 
 M = TypeVar("M", bound=InventoryModel)
 
@@ -280,20 +280,27 @@ class InventoryClient:
         )
         return self._slug(CREATE_ATTRIBUTE, path, answer, required=False) or namespace
 
-    def replace_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any]) -> None:
+    def replace_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any], *, once: bool = False) -> None:
         """Replace the ``data`` of server ``uuid``'s attribute ``namespace`` (``PUT {"data": ...}``).
 
         The server does not move the attribute's ``updated_at`` (it moves the server's): keep freshness inside
-        ``data``. Raises :class:`NotFoundError` when the attribute does not exist.
+        ``data``. ``once``: send it once, never again on a transient failure (a write made right after re-reading
+        the attribute: a resend would land later, over whatever an operator wrote meanwhile; the caller re-reads
+        and tries again). Raises :class:`NotFoundError` when the attribute does not exist.
         """
-        self._replace_attribute(uuid, namespace, data)
+        self._replace_attribute(uuid, namespace, data, retry="none" if once else "all")
 
     def _replace_attribute(
-        self, uuid: str, namespace: str, data: Mapping[str, Any], expected: tuple[type[InventoryError], ...] = ()
+        self,
+        uuid: str,
+        namespace: str,
+        data: Mapping[str, Any],
+        expected: tuple[type[InventoryError], ...] = (),
+        retry: RetryPolicy = "all",
     ) -> None:
         path = f"/servers/{_check_uuid(uuid, 'server uuid')}/attributes/{segment(_check_namespace(namespace))}"
         body = {"data": _json_object(data, "attribute data")}
-        self.transport.request(REPLACE_ATTRIBUTE, "PUT", path, json=body, expected=expected)
+        self.transport.request(REPLACE_ATTRIBUTE, "PUT", path, json=body, expected=expected, retry=retry)
 
     def delete_attribute(self, uuid: str, namespace: str) -> None:
         """Delete server ``uuid``'s attribute ``namespace``. Raises :class:`NotFoundError` when it is not there."""

@@ -19,8 +19,8 @@ without a line of their own.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Protocol
 
 from loguru import logger
@@ -115,6 +115,41 @@ def task_event(server_id: str, kind: TaskKind, data: Mapping[str, Any] | None, *
     )
 
 
+def _lines(data: Mapping[str, Any] | None) -> list[str]:
+    messages = data.get("messages") if data is not None else None
+    return [m for m in messages if isinstance(m, str)] if isinstance(messages, list) else []
+
+
+def new_lines(before: Sequence[str], after: Sequence[str]) -> list[str]:
+    """The message lines of ``after`` that came after the newest line of ``before`` (all of them when ``before``
+    is empty or its newest line is gone from ``after``)."""
+    if before and before[-1] in after:
+        last = len(after) - 1 - list(reversed(after)).index(before[-1])
+        return list(after[last + 1 :])
+    return list(after)
+
+
+def task_events(
+    server_id: str,
+    kind: TaskKind,
+    data: Mapping[str, Any] | None,
+    *,
+    source: str,
+    before: Mapping[str, Any] | None = None,
+) -> list[TaskEvent]:
+    """The events of writing ``data`` over ``before`` (the attribute's data the writer last saw): one per message
+    line added since (a writer may add several in one write: coalesced progress, a plan and ``queued``), in order.
+    The last carries the write's state; the earlier ones the status ``before`` had (the task was in it when those
+    lines were written), so a listener filtering on a status sees it change once. Just the write's event when no
+    line was added, or when ``before`` is not known (``None``)."""
+    last = task_event(server_id, kind, data, source=source)
+    lines = new_lines(_lines(before), _lines(data))
+    earlier = (
+        task_event(server_id, kind, before, source=source).status if before and "status" in before else last.status
+    )
+    return [replace(last, message=line, status=earlier) for line in lines[:-1]] + [last]
+
+
 class EventSink(Protocol):
     """Where task events go. :meth:`publish` must not raise and must return quickly (it runs in the writer's
     thread, after the inventory took the write): a sink that cannot deliver drops the event and counts it."""
@@ -145,20 +180,34 @@ class PublishingStore:
         self._source = source
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], TaskEvent] = {}
+        self._lines: dict[tuple[str, str], list[str]] = {}
 
     def get_attribute(self, uuid: str, namespace: str) -> Attributes:
         """The inner store's ``get_attribute``."""
         return self._inner.get_attribute(uuid, namespace)
 
-    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None:
-        """Write through the inner store, then publish the write (unless it is only a heartbeat)."""
-        self._inner.replace_attribute(uuid, namespace, data)
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any], *, once: bool = False) -> None:
+        """Write through the inner store (``once`` as it takes it), then publish the write (unless it is only a
+        heartbeat)."""
+        self._inner.replace_attribute(uuid, namespace, data, once=once)
         kind = _kind_of(namespace)
         if kind is None:
             return
-        event = task_event(uuid, kind, data, source=self._source)
-        if self.changed(event):
-            publish_safely(self._sink, event)
+        key = (uuid, kind.value)
+        with self._lock:
+            seen = self._lines.get(key)
+            previous = self._last.get(key)
+            if len(self._lines) >= self._MAX_REMEMBERED and key not in self._lines:
+                self._lines.pop(next(iter(self._lines)))
+            self._lines[key] = _lines(data)
+        before: dict[str, Any] | None = None
+        if seen is not None:
+            before = {"messages": seen}
+            if previous is not None and previous.status not in ("requested", "invalid", "deleted"):
+                before["status"] = previous.status
+        for event in task_events(uuid, kind, data, source=self._source, before=before):
+            if self.changed(event):
+                publish_safely(self._sink, event)
 
     def changed(self, event: TaskEvent) -> bool:
         """Whether ``event`` differs, but for ``updatedAt``, from the last one published for its server and kind

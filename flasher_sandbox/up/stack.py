@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,6 +323,24 @@ class Stack:
             return process
         raise AssertionError("unreachable")
 
+    def start_replicas(self, names: list[str], options: ReplicaOptions | None = None) -> None:
+        """Start the replicas ``names`` side by side (each as :meth:`start_replica`); raises the first error."""
+        errors: list[BaseException] = []
+
+        def start(name: str) -> None:
+            try:
+                self.start_replica(name, options)
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(name,), name=f"start-{name}") for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
     def stop_replica(self, name: str, timeout: float = 30) -> int | None:
         """SIGTERM replica ``name`` (SIGKILL after ``timeout`` s); returns its exit status."""
         return self.replicas[name].stop(timeout=timeout)
@@ -358,6 +377,26 @@ class Stack:
             self.inventory.clear_faults()
         else:
             self.inventory.set_faults(rule)
+
+    def attribute_journal(
+        self, *, server: str | None = None, namespace: str | None = None, after: int = 0
+    ) -> list[dict[str, Any]]:
+        """Every write of a server's attribute since ``after``, in the order the writes took effect (the sandbox
+        inventory's ``GET /_sandbox/journal``): ``{"seq", "server", "namespace", "op", "data", "agent", "at"}``."""
+        params: dict[str, str | int] = {"after": after}
+        if server is not None:
+            params["server"] = server
+        if namespace is not None:
+            params["namespace"] = namespace
+        entries: list[dict[str, Any]] = []
+        while True:
+            response = self.http.get(f"{self.inventory_url}/_sandbox/journal", params=params, timeout=60)
+            response.raise_for_status()
+            page: list[dict[str, Any]] = response.json()["entries"]
+            entries.extend(page)
+            if not page:
+                return entries
+            params["after"] = page[-1]["seq"]
 
     def replica_health(self, name: str) -> int:
         """The HTTP status of replica ``name``'s ``/healthz`` (0 when it does not answer)."""

@@ -4,6 +4,7 @@ measured."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,18 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bench(name: str, *args: str) -> str:
-    before = set(Path(tempfile.gettempdir()).glob(f"bench-{name}-*"))
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{name}.run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert done.returncode == 0, f"bench.{name} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
-    left = set(Path(tempfile.gettempdir()).glob(f"bench-{name}-*")) - before
-    assert not left, f"the work directory was left behind: {left}"
+    """Run ``bench.<name>.run`` with its own temporary directory (so another run on the machine cannot look like
+    a work directory left behind) and check it left nothing there."""
+    with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}.run", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=170,
+            check=False,
+            env={**os.environ, "TMPDIR": tmp},
+        )
+        assert done.returncode == 0, f"bench.{name} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+        left = set(Path(tmp).glob(f"bench-{name}-*"))
+        assert not left, f"the work directory was left behind: {left}"
     return done.stdout
 
 

@@ -20,9 +20,11 @@ from flasher.constants import TASK_NAMESPACE
 from flasher.install.runner import InstallRunner
 from flasher.inventory import InventoryClient
 from flasher.queue import TaskQueue
+from flasher.service.admission import Action, Admission
 from flasher.service.worker import WorkerPool
 from flasher.store.store import FirmwareStore
 from flasher.task.model import TaskKind, TaskStatus
+from flasher.task.request import Verdict, submit
 from flasher.task.run import Outcome, RunContext, RunResult
 from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, OtherSystemSpec
 from flasher_sandbox.images import make_image
@@ -393,6 +395,39 @@ def test_a_new_request_written_over_a_running_task_is_left_alone(install_world: 
     assert w.queue.entry(uuid) is None  # acked: admission queues the new request
     assert [(i["component"], i["outcome"]) for i in _check_no_overlap(w, SUPERMICRO)] == [("bmc", "success")]
     assert _power(w, SUPERMICRO) == "On"
+
+
+def test_the_request_that_replaced_a_running_task_runs_next_and_says_how_that_task_ended(
+    install_world: InstallWorld,
+) -> None:
+    """Issue 12, item 4: written as ``flasher task install --replace`` does (read back), acknowledged while the old
+    task still flashes, run after it stopped at its safe point; its messages carry the old task's end."""
+    w = install_world
+    uuid = w.flag(SUPERMICRO, SM_PLATFORM)
+    old = w.attribute(uuid)["taskID"]
+    new = {"method": "out-of-band", "status": "", "requester": "bob", "Firmware": {"bios": {"version": "1.5a"}}}
+    admission = Admission(w.inventory, w.queue, w.settings, worker_id="admission")
+    with w.pool() as pool:
+        w.wait_for_task(uuid, "bmc")
+        submission = submit(w.inventory, uuid, TaskKind.INSTALL, new, confirm_for=1.0, interval=0.2)
+        assert submission.verdict is not Verdict.SUPERSEDED, submission
+        acknowledged = admission.reconcile(w.inventory.get_server(uuid), TaskKind.INSTALL)
+        assert acknowledged.action is Action.WAITING, acknowledged  # the old task holds the server a while longer
+        assert f"replaces install task {old} (running on worker-a)" in _messages(w.attribute(uuid))
+        deadline = time.monotonic() + 30
+        while w.queue.entry(uuid) is not None and w.queue.entry(uuid).task_id == old:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the old task did not stop"
+            time.sleep(0.1)
+        assert admission.reconcile(w.inventory.get_server(uuid), TaskKind.INSTALL).action is Action.QUEUED
+        final = w.wait_final(uuid)
+        assert pool.alive()
+
+    assert final["status"] == "success" and final["taskID"] == submission.task_id, final
+    assert f"install task {old} (replaced by this request): stopped at a safe point" in _messages(final)
+    assert [(i["component"], i["outcome"]) for i in _check_no_overlap(w, SUPERMICRO)] == [
+        ("bmc", "success"),
+        ("bios", "success"),
+    ]
 
 
 # -- the pool itself -------------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from flasher.config import InventorySettings
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.inventory import InventoryClient
 from flasher.inventory.errors import NotFoundError
+from flasher.task.model import TaskKind
+from flasher.task.request import request_task_id
 from flasher_sandbox.servers import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -354,16 +356,19 @@ def test_power_wait_follows_the_control_task(inventory: InventoryClient, clean_i
 
     def operator_then_worker() -> None:  # wait for the command's write, then act as the worker
         deadline = time.monotonic() + 5
+        task_id = "t-9"
         while time.monotonic() < deadline:
             try:
-                if attribute(inventory, server, SERVER_CONTROL_NAMESPACE).get("status") == "":
+                request = attribute(inventory, server, SERVER_CONTROL_NAMESPACE)
+                if request.get("status") == "":
+                    task_id = request_task_id(server, TaskKind.SERVER_CONTROL, request)  # as flasher admits it
                     break
             except NotFoundError:
                 pass
             time.sleep(0.05)
         for data in steps:
             time.sleep(0.2)
-            inventory.replace_attribute(server, SERVER_CONTROL_NAMESPACE, data)
+            inventory.replace_attribute(server, SERVER_CONTROL_NAMESPACE, {**data, "taskID": task_id})
 
     thread = threading.Thread(target=operator_then_worker, daemon=True)
     thread.start()

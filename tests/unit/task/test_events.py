@@ -26,7 +26,7 @@ class Store:
     def get_attribute(self, uuid: str, namespace: str) -> Attributes:
         return Attributes(namespace=namespace, data=self.data[(uuid, namespace)])
 
-    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None:
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any], *, once: bool = False) -> None:
         self.data[(uuid, namespace)] = data
 
 
@@ -91,3 +91,20 @@ def test_a_sink_that_fails_does_not_fail_the_write() -> None:
     PublishingStore(store, Broken()).replace_attribute(SERVER, TaskKind.INSTALL.namespace, {"status": "queued"})
 
     assert store.data[(SERVER, TaskKind.INSTALL.namespace)] == {"status": "queued"}
+
+
+def test_coalesced_lines_make_one_event_each_and_the_status_changes_once() -> None:
+    sink, store = Recorder(), Store()
+    publishing = PublishingStore(store, sink, source="worker")
+    namespace = TaskKind.INSTALL.namespace
+    first = {"status": "active", "taskID": "t-1", "messages": ["t0 claimed"]}
+    publishing.replace_attribute(SERVER, namespace, first)
+    publishing.replace_attribute(
+        SERVER, namespace, {**first, "status": "success", "messages": ["t0 claimed", "t1 bios 40%", "t2 success"]}
+    )
+
+    assert [(e.message, e.status) for e in sink.events] == [
+        ("t0 claimed", "active"),  # the first write a store sees: only its own event, no replay of older lines
+        ("t1 bios 40%", "active"),
+        ("t2 success", "success"),
+    ]
