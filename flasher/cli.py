@@ -36,6 +36,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("run", "run"),
     ("onboard", "onboard"),
     ("netboot", "netboot"),
+    ("api", "api"),
 )
 
 

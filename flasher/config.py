@@ -257,6 +257,7 @@ class FileServerSettings(_Section):
     port: int = Field(8890, ge=0, le=65535)
     #: Base URL BMCs use to reach this server; default ``http://<host>:<port>``.
     public_url: HttpUrl | None = None
+    #: Unused since the file server runs on uvicorn; kept so that settings files that set it still load.
     threads: int = Field(8, ge=1)
 
 
@@ -392,6 +393,87 @@ class RolloutSettings(_Section):
         return value
 
 
+class EventSettings(_Section):
+    """Task events: every task attribute write is published to a capped Redis Stream (``flasher api`` streams it)."""
+
+    enabled: bool = True
+    #: Entries the stream keeps (about 300 bytes each); a listener further behind is told to re-read.
+    maxlen: int = Field(100_000, ge=100)
+
+
+class OIDCSettings(_Section):
+    """``api.auth: oidc``: JWT bearer tokens signed by an OIDC issuer, checked against its JWKS."""
+
+    #: The ``iss`` a token must carry.
+    issuer: str | None = None
+    #: The ``aud`` a token must carry (one of, when it lists several).
+    audience: str | None = None
+    #: Where the issuer's JWKS is: a URL (fetched, cached ``jwks_cache_seconds``, re-fetched for an unknown key id)
+    #: or a file.
+    jwks_url: HttpUrl | None = None
+    jwks_file: Path | None = None
+    jwks_cache_seconds: float = Field(300.0, gt=0)
+    #: Signature algorithms accepted (asymmetric only).
+    algorithms: list[
+        Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+    ] = Field(default_factory=lambda: ["RS256", "ES256"])  # type: ignore[arg-type]
+    #: Seconds of clock skew allowed on ``exp`` and ``nbf``.
+    leeway: float = Field(30.0, ge=0)
+    #: The claim holding the token's scopes (space-separated text, or a list).
+    scope_claim: str = "scope"
+    #: The claim naming who the token is for (written as the task's ``requester``).
+    subject_claim: str = "sub"
+
+    @model_validator(mode="after")
+    def _one_jwks(self) -> OIDCSettings:
+        if self.jwks_url is not None and self.jwks_file is not None:
+            raise ValueError("give jwks_url or jwks_file, not both")
+        return self
+
+
+class ScopeSettings(_Section):
+    """The scope names ``flasher api`` requires (as the issuer spells them)."""
+
+    #: GET requests and the event stream.
+    read: str = "flasher:read"
+    #: Creating and cancelling tasks.
+    write: str = "flasher:write"
+    #: Tasks that restart hosts or BMCs: power off/soft/cycle/reset, BMC reset, firmware installs (not dry runs).
+    power: str = "flasher:power"
+
+
+class APISettings(_Section):
+    """``flasher api``: the HTTP API, its event stream and the dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: ``none`` (the sandbox: every request may do everything, as ``anonymous``), ``tokens`` (static bearer tokens
+    #: from ``tokens_file``), ``oidc`` (JWTs, see ``oidc``).
+    auth: Literal["none", "tokens", "oidc"] = "none"
+    #: YAML list of ``{subject, scopes, sha256 | token_file}``: the SHA-256 (hex) of a token, or a file holding it.
+    tokens_file: Path | None = None
+    oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+    scopes: ScopeSettings = Field(default_factory=ScopeSettings)
+    #: Inventory attribute holding the map of roller worker ids to server uuids (``POST /api/v1/jobs?tc_worker_id=``):
+    #: ``data`` of this namespace on any server, ``{"<tc_worker_id>": "<server uuid>"}``, or on the server itself
+    #: ``{"tc_worker_id": "<id>"}``.
+    worker_ids_namespace: str = "sh.hollow.flasher.worker_ids"
+    #: Page size of ``GET /api/v1/tasks`` when the client gives none (and its maximum, ten times that).
+    page_size: int = Field(100, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> APISettings:
+        if self.auth == "tokens" and self.tokens_file is None:
+            raise ValueError("auth 'tokens' needs tokens_file")
+        if self.auth == "oidc":
+            missing = [n for n in ("issuer", "audience") if getattr(self.oidc, n) in (None, "")]
+            if self.oidc.jwks_url is None and self.oidc.jwks_file is None:
+                missing.append("jwks_url or jwks_file")
+            if missing:
+                raise ValueError(f"auth 'oidc' needs oidc.{', oidc.'.join(missing)}")
+        return self
+
+
 class Settings(BaseSettings):
     """All of flasher's settings. Load with :func:`load_settings`."""
 
@@ -413,6 +495,8 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    api: APISettings = Field(default_factory=APISettings)
     netboot: NetbootSettings = Field(default_factory=NetbootSettings)
 
     _yaml_file: ClassVar[Path | None] = None

@@ -58,3 +58,11 @@ ROLLOUT_WAITING = Gauge(
     "Waiting members of each active rollout by the reason they wait (wave, window, cap, breaker, paused, aborted).",
     ["rollout", "reason"],
 )
+EVENTS_PUBLISHED = Counter("flasher_events_published_total", "Task events published to the Redis stream.")
+EVENTS_DROPPED = Counter(
+    "flasher_events_dropped_total", "Task events not published (Redis unavailable or refused the write)."
+)
+API_REQUESTS = Counter(
+    "flasher_api_requests_total", "Requests answered by flasher api, by route and status code.", ["route", "code"]
+)
+SSE_CLIENTS = Gauge("flasher_api_event_clients", "Clients connected to flasher api's event stream.")

@@ -59,7 +59,7 @@ Serverservice offers no compare-and-swap on attributes; ``docs/concurrency.md`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -75,6 +75,7 @@ from flasher.inventory.models import Server
 from flasher.logs import task_context
 from flasher.queue import CancelOutcome, EnqueueOutcome, EntryState, QueueEntry, TaskQueue
 from flasher.queue.handover import Successor
+from flasher.task.events import EventSink, NoEvents, publish_safely, task_events
 from flasher.task.model import (
     InstallTask,
     TaskBase,
@@ -142,7 +143,7 @@ class AdmissionInventory(Protocol):
 
 class Admission:
     """Reconciles task attributes with the queue for one replica (``worker_id``); thread-safe if its
-    inventory client and queue are."""
+    inventory client and queue are. Every write it makes is published to ``events`` (:mod:`flasher.task.events`)."""
 
     def __init__(
         self,
@@ -152,7 +153,9 @@ class Admission:
         *,
         worker_id: str,
         now: Callable[[], datetime] = utc_now,
+        events: EventSink | None = None,
     ) -> None:
+        self._events = events or NoEvents()
         self._inventory = inventory
         self._queue = queue
         self._settings = settings
@@ -548,6 +551,10 @@ class Admission:
         if current != seen:
             raise AttributeMovedError("the attribute changed since the poll listed it; the next poll looks again")
         self._inventory.replace_attribute(server_id, kind.namespace, data, once=True)
+        for event in task_events(
+            server_id, kind, data, source="admission", before=seen if isinstance(seen, Mapping) else None
+        ):
+            publish_safely(self._events, event)
         return data
 
 

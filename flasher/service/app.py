@@ -18,10 +18,11 @@ import requests
 from loguru import logger
 from requests.adapters import HTTPAdapter
 
+from flasher.asgiserver import BackgroundASGIServer
 from flasher.bmc import BMC
 from flasher.config import Settings
 from flasher.control.runner import run_server_control
-from flasher.httpserver import BackgroundServer
+from flasher.events import EventPublisher
 from flasher.install.runner import InstallRunner
 from flasher.inventory.client import InventoryClient
 from flasher.onboard.runner import run_inventory
@@ -35,6 +36,7 @@ from flasher.service.poller import Poller
 from flasher.service.worker import WorkerPool
 from flasher.store.fileserver import FileServer
 from flasher.store.store import FirmwareStore
+from flasher.task.events import EventSink, NoEvents
 from flasher.task.model import TaskKind
 
 
@@ -59,7 +61,12 @@ class Service:
         download = settings.step("download")
         self.store = FirmwareStore(settings.store, attempts=download.attempts, backoff=download.backoff)
         self.fileserver = FileServer(settings.fileserver, self.store) if settings.fileserver.enabled else None
-        self.admission = Admission(self.inventory, self.queue, settings, worker_id=self.worker_id)
+        self.events: EventSink = (
+            EventPublisher(self.queue.client, key_prefix=settings.redis.key_prefix, maxlen=settings.events.maxlen)
+            if settings.events.enabled
+            else NoEvents()
+        )
+        self.admission = Admission(self.inventory, self.queue, settings, worker_id=self.worker_id, events=self.events)
         self.poller = Poller(self.inventory, self.queue, self.admission, settings)
         slots = RolloutSlots(
             self.queue.client, key_prefix=settings.redis.key_prefix, retry_deadline=settings.redis.retry_deadline
@@ -84,15 +91,15 @@ class Service:
             open_bmc,
             worker_id=self.worker_id,
             rollouts=self.rollouts,
+            events=self.events,
         )
-        self.http = BackgroundServer(
+        self.http = BackgroundASGIServer(
             create_app(
                 liveness={"workers": self._workers_alive, "poller": self._poller_alive},
                 readiness={"redis": self._redis_ready, "inventory": self._inventory_ready},
             ),
             service.http_host,
             service.http_port,
-            threads=4,
             name="flasher-http",
         )
         self._stop = threading.Event()

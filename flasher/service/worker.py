@@ -47,6 +47,7 @@ from flasher.rollout.controller import GateAction, RolloutController
 from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
+from flasher.task.events import EventSink, NoEvents, PublishingStore
 from flasher.task.model import (
     InstallTask,
     TaskBase,
@@ -80,9 +81,10 @@ class WorkerPool:
     """``settings.service.concurrency`` threads claiming from ``queue`` and running ``runners[kind]``.
 
     ``open_bmc`` is handed to runners in their context; ``worker_id`` names this replica in leases and in the
-    attribute's ``worker``. ``idle_wait``: seconds a thread waits when the queue has nothing for it (or Redis
-    is unavailable); ``pending_flush_every``: seconds between attempts at writing pending final statuses;
-    ``rollouts``: the replica's rollout controller (members pass its start gate; ``None``: no rollouts here).
+    attribute's ``worker``; ``events`` receives every status write (:mod:`flasher.task.events`).
+    ``idle_wait``: seconds a thread waits when the queue has nothing for it (or Redis is unavailable);
+    ``pending_flush_every``: seconds between attempts at writing pending final statuses; ``rollouts``: the
+    replica's rollout controller (members pass its start gate; ``None``: no rollouts here).
     Start with :meth:`start`; stop with :meth:`stop`.
     """
 
@@ -98,6 +100,7 @@ class WorkerPool:
         idle_wait: float = 1.0,
         pending_flush_every: float = PENDING_FLUSH_EVERY,
         rollouts: RolloutController | None = None,
+        events: EventSink | None = None,
     ) -> None:
         if not runners:
             raise ValueError("runners: the pool needs a runner for at least one task kind")
@@ -111,6 +114,9 @@ class WorkerPool:
         self.pending_flush_every = pending_flush_every
         self.pending = PendingWrites()
         self.rollouts = rollouts
+        sink = events or NoEvents()
+        self._writes = PublishingStore(inventory, sink, source="worker")  # status writes, published as events
+        self._pending_writes = PublishingStore(inventory, sink, source="pending")
         self._kinds = [kind.value for kind in self.runners]
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -163,7 +169,7 @@ class WorkerPool:
     def flush_pending(self) -> int:
         """Write pending final statuses the inventory takes now; returns how many are still pending."""
         self._flushed_at = time.monotonic()
-        return self.pending.flush(self.inventory) if len(self.pending) else 0
+        return self.pending.flush(self._pending_writes) if len(self.pending) else 0
 
     # -- one thread ---------------------------------------------------------------------------------------------
 
@@ -204,7 +210,7 @@ class WorkerPool:
         server, parsed = task
         policy = self.settings.step("inventory_write")
         writer: StatusWriter[Any] = StatusWriter(
-            self.inventory,
+            self._writes,
             lease.server_id,
             kind,
             parsed,

@@ -6,38 +6,38 @@ bytes (``secrets.token_urlsafe``), so paths cannot be guessed; the file name is 
 some BMCs check the extension. Only ``GET`` and ``HEAD`` of a published path are answered; everything else is
 404 (405 for other methods on a published path): no listing, and no path is ever mapped onto the file system.
 
-Responses come from werkzeug's ``send_file(conditional=True)``: ``Content-Length``, ``Accept-Ranges: bytes``,
-single ``Range`` requests answered 206, unsatisfiable, malformed and multi-range ones 416 (werkzeug builds no
-``multipart/byteranges``; RFC 9110 §14), ``If-Range``/``If-None-Match``
-against the ``ETag`` (the image's checksum). Served by waitress (:class:`flasher.httpserver.BackgroundServer`)
+Responses come from Starlette's ``FileResponse`` (1 MiB reads): ``Content-Length``, ``Accept-Ranges: bytes``,
+single ``Range`` requests answered 206, ``If-Range`` against the ``ETag`` (the image's checksum) or
+``Last-Modified``. A ``Range`` header naming several ranges or that does not parse is answered 416 with
+``Content-Range: bytes */<size>`` before the file is opened, as flasher answered it before (a BMC that asks for
+several ranges gets no ``multipart/byteranges``; RFC 9110 §14). Served by uvicorn in a thread
+(:class:`flasher.asgiserver.BackgroundASGIServer`), the web stack of ``flasher api`` and the replicas' endpoints,
 on ``fileserver.host:port``; ``fileserver.public_url`` is the base BMCs use when they reach flasher through
 another address (NAT, a load balancer, a management network interface).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import Final
 
 from loguru import logger
-from werkzeug.exceptions import HTTPException
-from werkzeug.utils import secure_filename, send_file
-from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import FileWrapper
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from werkzeug.utils import secure_filename
 
 from flasher import metrics
+from flasher.asgiserver import BackgroundASGIServer
 from flasher.config import FileServerSettings
-from flasher.httpserver import BackgroundServer
 from flasher.store.store import CachedImage, FirmwareStore, ImageHold
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
 _TOKEN_BYTES = 32
-_SEND_BLOCK = 1024 * 1024
+#: One ``Range`` the server answers: ``bytes=<first>-[<last>]`` or ``bytes=-<suffix length>``.
+_ONE_RANGE: Final = re.compile(r"^bytes=(?:\d+-\d*|-\d+)$")
 
 
 @dataclass(frozen=True)
@@ -46,32 +46,20 @@ class _Publication:
     filename: str
     hold: ImageHold
     mtime: float
+    size: int
 
 
-class _CountingBody:
-    """A WSGI response body that counts the bytes the server took from it in ``BYTES_SERVED``.
+class _ImageResponse(FileResponse):
+    """A file response in 1 MiB reads (Starlette's default is 64 KiB: more trips through the event loop)."""
 
-    A chunk counts once the server asks for the next one (or closes the body), i.e. once it has written it;
-    a client that hangs up mid-image is counted for what it was sent.
-    """
-
-    def __init__(self, body: Iterable[bytes]) -> None:
-        self._body = body
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._body:
-            yield chunk
-            metrics.BYTES_SERVED.inc(len(chunk))
-
-    def close(self) -> None:
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            close()
+    chunk_size = 1024 * 1024
 
 
-def _file_wrapper(file: IO[bytes], buffer_size: int = _SEND_BLOCK) -> Iterable[bytes]:
-    """werkzeug's file wrapper with 1 MiB blocks instead of send_file's 8 KiB (fewer trips through waitress)."""
-    return FileWrapper(file, max(buffer_size, _SEND_BLOCK))
+async def _counting(send: Send, message: Message) -> None:
+    """Send ``message``, then count its body bytes in ``BYTES_SERVED`` (once the server took them)."""
+    await send(message)
+    if message["type"] == "http.response.body":
+        metrics.BYTES_SERVED.inc(len(message.get("body", b"")))
 
 
 class FileServer:
@@ -82,9 +70,7 @@ class FileServer:
         self.store = store
         self._lock = threading.Lock()
         self._by_path: dict[str, _Publication] = {}
-        self._server = BackgroundServer(
-            self._wsgi, settings.host, settings.port, threads=settings.threads, name="flasher-fileserver"
-        )
+        self._server = BackgroundASGIServer(self._asgi, settings.host, settings.port, name="flasher-fileserver")
 
     def start(self) -> None:
         """Listen on ``fileserver.host:port`` (``OSError`` when the address is taken or not local)."""
@@ -131,7 +117,8 @@ class FileServer:
         hold = self.store.hold(image.checksum)
         held = hold.image
         path = f"{self._path_prefix()}/images/{secrets.token_urlsafe(_TOKEN_BYTES)}/{safe}"
-        publication = _Publication(held, safe, hold, held.path.stat().st_mtime)
+        stat = held.path.stat()
+        publication = _Publication(held, safe, hold, stat.st_mtime, stat.st_size)
         with self._lock:
             self._by_path[path] = publication
         logger.info("publishing firmware image {} as {} for BMCs", held.checksum, safe)
@@ -164,27 +151,40 @@ class FileServer:
             return ""
         return (self.settings.public_url.path or "").rstrip("/")
 
-    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # nothing to start or stop
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
         with self._lock:
-            publication = self._by_path.get(request.path)
+            publication = self._by_path.get(scope["path"])
+        response: Response
         if publication is None:
-            response = Response("not found\n", status=404, mimetype="text/plain")
-        elif request.method not in ("GET", "HEAD"):
-            response = Response("method not allowed\n", status=405, mimetype="text/plain")
-            response.allow.update(("GET", "HEAD"))
+            response = PlainTextResponse("not found\n", status_code=404)
+        elif scope["method"] not in ("GET", "HEAD"):
+            response = PlainTextResponse("method not allowed\n", status_code=405, headers={"Allow": "GET, HEAD"})
         else:
-            environ["wsgi.file_wrapper"] = _file_wrapper
-            try:
-                response = send_file(
-                    publication.image.path,
-                    environ,
-                    mimetype="application/octet-stream",
-                    conditional=True,
-                    etag=str(publication.image.checksum),
-                    last_modified=publication.mtime,
+            wanted = Headers(scope=scope).get("range")
+            if wanted is not None and not _ONE_RANGE.match(wanted.strip().replace(" ", "")):
+                response = PlainTextResponse(
+                    "range not satisfiable\n", status_code=416, headers={"Content-Range": f"bytes */{publication.size}"}
                 )
-            except HTTPException as exc:  # 416: a range past the end, several ranges, a malformed Range header
-                return exc(environ, start_response)
-            return _CountingBody(response(environ, start_response))
-        return response(environ, start_response)
+            else:
+                response = _ImageResponse(
+                    publication.image.path,
+                    media_type="application/octet-stream",
+                    headers={"ETag": f'"{publication.image.checksum}"'},
+                )
+
+                async def sending(message: Message) -> None:
+                    await _counting(send, message)
+
+                await response(scope, receive, sending)
+                return
+        await response(scope, receive, send)

@@ -27,10 +27,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from flasher.inventory.errors import NotFoundError
-from flasher.task.model import TaskKind, is_new, is_terminal
+from flasher.inventory.models import Server
+from flasher.task.model import TaskBase, TaskKind, TaskValidationError, is_new, is_terminal
 
 
 def request_task_id(server_id: str, kind: TaskKind, data: Any) -> str:
@@ -243,3 +244,119 @@ def keep_cancel(
             again += 1
         if clock() >= deadline:
             return again
+
+
+# -- the checks before a request is written (flasher api; `flasher task` makes the same in its own words) ------------
+
+#: Statuses a new request does not overwrite unless the caller says ``replace``.
+RUNNING_STATUSES: Final = frozenset({"queued", "active"})
+
+
+class TaskRunningError(Exception):
+    """The server's ``kind`` task is ``queued`` or ``active``: a new request would overwrite it.
+
+    ``status``, ``task_id`` and ``worker`` describe the running task (``task_id``/``worker`` may be ``None``).
+    """
+
+    def __init__(self, server_id: str, kind: TaskKind, status: str, task_id: str | None, worker: str | None) -> None:
+        self.server_id, self.kind, self.status, self.task_id, self.worker = server_id, kind, status, task_id, worker
+        super().__init__(
+            f"the {kind.value.replace('_', '-')} task of server {server_id} is {status} (taskID {task_id or '-'}, "
+            f"worker {worker or '-'}); wait for it or cancel it"
+        )
+
+
+def object_of(data: Any) -> dict[str, Any]:
+    """An attribute's ``data`` as an object to read keys from: itself when it is a JSON object, else
+    ``{"status": "invalid"}`` (a record that holds no task: admission fails it; a new request may replace it)."""
+    return dict(data) if isinstance(data, Mapping) else {"status": "invalid"}
+
+
+def status_of(data: Mapping[str, Any] | None) -> str:
+    """The status of an attribute's ``data`` as operators read it: ``requested`` for a new request (``""``),
+    ``-`` without an attribute, the raw value (as text) when it is not a string."""
+    if data is None:
+        return "-"
+    status = data.get("status", "")
+    if not isinstance(status, str):
+        return str(status)
+    return "requested" if is_new(status) else status
+
+
+def check_not_running(server_id: str, kind: TaskKind, data: Mapping[str, Any] | None) -> None:
+    """Raise :class:`TaskRunningError` when ``data`` (the ``kind`` attribute, or ``None``) is queued or active."""
+    status = status_of(data)
+    if data is not None and status in RUNNING_STATUSES:
+        task_id, worker = data.get("taskID"), data.get("worker")
+        raise TaskRunningError(
+            server_id,
+            kind,
+            status,
+            task_id if isinstance(task_id, str) else None,
+            worker if isinstance(worker, str) else None,
+        )
+
+
+def validate(kind: TaskKind, data: Mapping[str, Any]) -> TaskBase:
+    """``data`` parsed as a new ``kind`` request; raises :class:`~flasher.task.model.TaskValidationError` naming
+    every bad field and value, or ``status`` when it is not that of a new request (``""`` or ``requested``)."""
+    parsed = kind.parse(dict(data))
+    if not is_new(parsed.status):
+        raise TaskValidationError([("status", parsed.status.value, 'is not a new request (use "" or "requested")')])
+    return parsed
+
+
+class ServerReader(RequestStore, Protocol):
+    """The inventory calls :func:`submit_request` makes."""
+
+    def get_server(self, uuid: str) -> Server: ...
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A request written by :func:`submit_request`: the ``server`` as read before the write, the ``previous`` data
+    of the attribute (``None`` when there was none), the request's ``data`` and what the read-back found
+    (``submission``: its ``task_id`` is the ``taskID`` the request's task carries once admitted)."""
+
+    server: Server
+    kind: TaskKind
+    data: dict[str, Any]
+    previous: dict[str, Any] | None
+    submission: Submission
+
+    @property
+    def task_id(self) -> str:
+        return self.submission.task_id
+
+
+def submit_request(
+    store: ServerReader,
+    server_id: str,
+    kind: TaskKind,
+    data: Mapping[str, Any],
+    *,
+    replace: bool = False,
+    exclusive: bool = False,
+    confirm_for: float = 3.0,
+) -> Submitted:
+    """Validate ``data`` as a new ``kind`` request, refuse it while the server's task is queued or active (unless
+    ``replace``; with ``exclusive``, a queued or active task of another kind refuses it too), then write it and read
+    it back (:func:`submit`, for up to ``confirm_for`` seconds).
+
+    Raises, with nothing written: :class:`~flasher.task.model.TaskValidationError`, :class:`TaskRunningError`, the
+    inventory's ``NotFoundError`` for an unknown server; the inventory's other errors.
+    """
+    request = dict(data)
+    validate(kind, request)
+    server = store.get_server(server_id)
+    attribute = server.attribute(kind.namespace)
+    previous = object_of(attribute.data) if attribute is not None else None
+    if not replace:
+        check_not_running(server_id, kind, previous)
+    if exclusive:
+        for other in TaskKind:
+            other_attribute = server.attribute(other.namespace)
+            if other is not kind and other_attribute is not None:
+                check_not_running(server_id, other, object_of(other_attribute.data))
+    submission = submit(store, server_id, kind, request, confirm_for=confirm_for, quiet_for=0.2, interval=0.2)
+    return Submitted(server, kind, request, previous, submission)

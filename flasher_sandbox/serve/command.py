@@ -3,8 +3,8 @@
 Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: Dell-like R6515 and
 Supermicro-like X12 in turn, each with its BMC address and credentials, its components and newer firmware in
 the inventory; with ``--onboard`` the inventory holds only the firmware, and every server is put into it from its
-BMC by ``flasher onboard``), the simulated BMCs, the image server and ``--replicas`` flasher replicas
-(:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file
+BMC by ``flasher onboard``), the simulated BMCs, the image server, ``--replicas`` flasher replicas and ``flasher api``
+(the dashboard) (:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file
 (:mod:`flasher_sandbox.serve.session`); flags nothing. It runs until SIGINT, SIGTERM or SIGHUP, then stops every
 process it started and exits 0. A replica that exits meanwhile (killed by hand, say, to watch another reclaim
 its task) is reported and the sandbox goes on; when Redis, the inventory or the BMCs exit, it stops and exits 1,
@@ -81,6 +81,8 @@ def _where(stack: Stack, files: SessionFiles, concurrency: int) -> Table:
         (name, f"http://127.0.0.1:{stack.replica_ports[name]}/healthz ({concurrency} workers)")
         for name in stack.replicas
     ]
+    if stack.api_url is not None:
+        rows.append(("flasher api", f"{stack.api_url} (dashboard {stack.api_url}/ui, docs {stack.api_url}/docs)"))
     rows += [
         ("work dir", str(stack.workdir.resolve())),
         ("logs", str(stack.logs.resolve())),
@@ -248,6 +250,7 @@ def _serve(
         stack.start_replica(f"flasher-{index}", options)
     if signals.stop.is_set():
         return 0
+    stack.start_api(options)
     files = write_session(stack, options, env_path)
     written.append(files)
     console.print(_where(stack, files, options.concurrency))
@@ -258,6 +261,7 @@ def _serve(
         f"  source {escape(shlex.quote(str(files.env_file)))}\n"
         f"  flasher task install --server {first}\n"
         f"  flasher task status --server {first} --watch\n"
+        f"The dashboard: {escape(str(stack.api_url))}/ui\n"
         "Ctrl-C (or SIGTERM) stops the sandbox."
     )
     return _watch(stack, signals, say)

@@ -40,6 +40,7 @@ ENV_VARIABLES: Final[dict[str, str]] = {
     "FLASHER_SANDBOX_SERVERS": "path of servers.json: each server's uuid, name, vendor, model and BMC",
     "FLASHER_SANDBOX_IMAGES": "the image server's base URL (the firmware's repository_url points here)",
     "FLASHER_SANDBOX_WORKDIR": "the work directory (logs/, the inventory database, settings, images)",
+    "FLASHER_API_URL": "flasher api's base URL: the dashboard at /ui, the API docs at /docs",
 }
 
 
@@ -120,6 +121,7 @@ def write_session(stack: Stack, options: ReplicaOptions, env_file: Path) -> Sess
     settings = client_settings(stack, options, password_file)
     write_atomically(config_file, yaml.safe_dump(settings, sort_keys=False))
     assert stack.images is not None, "the stack is not started"
+    assert stack.api_url is not None, "flasher api is not started"
     values = [
         str(config_file),
         stack.inventory_url,
@@ -128,6 +130,7 @@ def write_session(stack: Stack, options: ReplicaOptions, env_file: Path) -> Sess
         str(servers_file),
         stack.images.base_url,
         str(workdir),
+        stack.api_url,
     ]
     variables = dict(zip(ENV_VARIABLES, values, strict=True))
     header = (

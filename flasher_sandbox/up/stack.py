@@ -13,6 +13,7 @@ run from what onboarding wrote.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -32,6 +33,11 @@ from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher_sandbox.procs import FLASHER_ENV_PREFIX, LOOPBACK, ManagedProcess, console_script, free_port
 from flasher_sandbox.servers import BmcFleet, ImageServer, InventoryServer, RedisServer
 from flasher_sandbox.up.scenario import Scenario
+
+
+def _answers(url: str) -> bool:
+    """Whether ``url`` answers 200."""
+    return requests.get(url, timeout=2).status_code == 200
 
 
 def _reader() -> requests.Session:
@@ -96,6 +102,9 @@ class Stack:
         self.onboarded: list[dict[str, Any]] = []
         self.replicas: dict[str, ManagedProcess] = {}
         self.replica_ports: dict[str, int] = {}
+        #: ``flasher api`` once :meth:`start_api` ran, and its base URL.
+        self.api: ManagedProcess | None = None
+        self.api_url: str | None = None
         self.http = _reader()
 
     # -- the servers ----------------------------------------------------------------------------------------
@@ -303,6 +312,32 @@ class Stack:
         process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, f"flasher replica {name}")
         return process
 
+    def start_api(self, options: ReplicaOptions | None = None, *, attempts: int = 3) -> ManagedProcess:
+        """Start ``flasher api`` (``api.auth: none``, the sandbox's inventory and Redis) on a free loopback port;
+        returns once its ``/healthz`` answers 200. :attr:`api_url` is then its base URL. A port taken between
+        choosing it and binding it (another process's outgoing connection) is tried again on another one."""
+        options = options or ReplicaOptions()
+        for attempt in range(1, attempts + 1):
+            port = free_port()
+            config = self.replica_settings(options, worker_id=None, http_port=0)
+            config["api"] = {"host": LOOPBACK, "port": port, "auth": "none"}
+            path = self.workdir / "flasher-api.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            argv = [*console_script("flasher"), "--config", str(path), "--log-level", options.log_level]
+            argv += ["--log-format", "json", "api"]
+            process = ManagedProcess(argv, self.logs / "flasher-api.log", drop_env=(FLASHER_ENV_PREFIX,)).start()
+            try:
+                process.wait_ready(functools.partial(_answers, f"http://{LOOPBACK}:{port}/healthz"), 60, "flasher api")
+            except RuntimeError:
+                process.stop(timeout=10)
+                if attempt == attempts or "address already in use" not in process.tail():
+                    raise
+                continue
+            self.api = process
+            self.api_url = f"http://{LOOPBACK}:{port}"
+            return process
+        raise AssertionError("unreachable")
+
     def start_replicas(self, names: list[str], options: ReplicaOptions | None = None) -> None:
         """Start the replicas ``names`` side by side (each as :meth:`start_replica`); raises the first error."""
         errors: list[BaseException] = []
@@ -328,6 +363,9 @@ class Stack:
     def stop(self) -> dict[str, int | None]:
         """Stop every replica (SIGTERM, their shutdown grace), then the BMCs, inventory, images and Redis.
         Returns each replica's exit status."""
+        if self.api is not None:
+            self.api.stop(timeout=20)
+            self.api = None
         statuses = {name: process.stop(timeout=40) for name, process in self.replicas.items()}
         self.bmcs.stop()
         self.inventory.stop()

@@ -1,4 +1,4 @@
-"""The file server that hands cached images to BMCs, served by waitress on loopback."""
+"""The file server that hands cached images to BMCs, served by uvicorn on loopback."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _served_total() -> float:
 
 
 def _wait_served(before: float, expected: int) -> None:
-    """Wait for the metric: a chunk counts once waitress's request thread has written it and asked for the next,
+    """Wait for the metric: a chunk counts once the server has taken it from the app,
     which may happen just after the client has read the last byte."""
     wait_until(lambda: _served_total() - before >= expected, 5, "bytes served metric")
     assert _served_total() - before == expected

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from flasher_sandbox.procs import console_script
 from flasher_sandbox.serve.session import ENV_VARIABLES
@@ -161,6 +162,9 @@ def test_serve_runs_a_task_flagged_by_hand_and_stops_cleanly_on_sigterm(serve: S
     output = serve.text()
     for value in (env["FLASHER_INVENTORY__URL"], env["FLASHER_REDIS__URL"], env["FLASHER_SANDBOX_BMC_CONTROL"]):
         assert value in output  # the table says what runs where
+    assert f"{env['FLASHER_API_URL']}/ui" in output  # flasher api runs too, and its dashboard answers
+    dashboard = requests.get(f"{env['FLASHER_API_URL']}/ui", timeout=10)
+    assert dashboard.status_code == 200 and "Tasks" in dashboard.text
     children = serve.remember_children()
     assert len(children) >= 4, children  # redis-server, the BMC fleet, the inventory, one replica
 

@@ -1,0 +1,163 @@
+// flasher's dashboard: live updates from /api/v1/events (Server-Sent Events). Plain JavaScript, no build step.
+"use strict";
+var flasher = (function () {
+  var live = document.getElementById("live");
+
+  function setLive(text, ok) {
+    if (!live) return;
+    live.textContent = text;
+    live.className = "live " + (ok ? "live-ok" : "live-down");
+  }
+
+  // Subscribe to the event stream with the page's filters; EventSource reconnects by itself and sends
+  // Last-Event-ID, so the server resumes where the page left off (or says "reset").
+  function subscribe(query, onTask, onReset) {
+    var source = new EventSource("/api/v1/events" + (query ? "?" + query : ""));
+    source.onopen = function () { setLive("live", true); };
+    source.onerror = function () { setLive("reconnecting…", false); };
+    source.addEventListener("task", function (message) { onTask(JSON.parse(message.data)); });
+    source.addEventListener("reset", function () { onReset(); });
+    return source;
+  }
+
+  function cell(text, className) {
+    var td = document.createElement("td");
+    if (className) td.className = className;
+    td.textContent = text || "";
+    return td;
+  }
+
+  function statusSpan(status) {
+    var span = document.createElement("span");
+    span.className = "st st-" + status;
+    span.textContent = status;
+    return span;
+  }
+
+  function newRow(event) {
+    var tr = document.createElement("tr");
+    tr.id = "row-" + event.server + "-" + event.kind;
+    tr.dataset.server = event.server;
+    tr.dataset.kind = event.kind;
+    var server = cell("", "server");
+    var link = document.createElement("a");
+    link.href = "/ui/servers/" + event.server + "/" + event.kind;
+    link.textContent = event.name || event.server;
+    server.appendChild(link);
+    tr.appendChild(server);
+    tr.appendChild(cell(((event.vendor || "") + " " + (event.model || "")).trim()));
+    tr.appendChild(cell(event.kind));
+    var status = cell("", "status");
+    tr.appendChild(status);
+    tr.appendChild(cell(""));
+    tr.appendChild(cell("", "message"));
+    tr.appendChild(cell("", "worker"));
+    tr.appendChild(cell("", "updated"));
+    return tr;
+  }
+
+  function stripTime(line) {
+    if (!line) return "";
+    var space = line.indexOf(" ");
+    return space > 0 && /^\d{4}-\d\d-\d\dT/.test(line) ? line.slice(space + 1) : line;
+  }
+
+  function reload(url, target) {
+    return fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error(response.status + " " + response.statusText);
+      return response.text();
+    }).then(function (html) { target.innerHTML = html; });
+  }
+
+  // A row the page did not show: its cells come from the server (what the task asks for, vendor, model).
+  function fillRow(row, event) {
+    fetch("/ui/servers/" + event.server + "/" + event.kind + "/row", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        var holder = document.createElement("tbody");
+        holder.innerHTML = html;
+        var fresh = holder.querySelector("tr");
+        var current = document.getElementById(row.id);
+        if (fresh && current) {
+          current.replaceWith(fresh);
+          if (latest[row.id]) apply(fresh, latest[row.id]);  // events that came during the fetch win
+        }
+      }).catch(function () {});
+  }
+
+  var latest = {};
+
+  function apply(row, event) {
+    row.querySelector(".status").replaceChildren(statusSpan(event.status));
+    if (event.message) row.querySelector(".message").textContent = stripTime(event.message);
+    row.querySelector(".worker").textContent = event.worker || "";
+    row.querySelector(".updated").textContent = event.updatedAt || "";
+    row.dataset.status = event.status;
+  }
+
+  function fleet() {
+    var table = document.getElementById("tasks");
+    var body = document.getElementById("task-rows");
+    subscribe(table.dataset.events, function (event) {
+      var id = "row-" + event.server + "-" + event.kind;
+      var row = document.getElementById(id);
+      latest[id] = event;
+      if (event.status === "deleted") { if (row) row.remove(); return; }
+      if (!row) {
+        row = newRow(event);
+        body.insertBefore(row, body.firstChild);
+        fillRow(row, event);
+      }
+      apply(row, event);
+    }, function () { latest = {}; reload(table.dataset.rows, body); });
+    var form = document.getElementById("request-form");
+    if (form) form.addEventListener("submit", function (submit) { submit.preventDefault(); request(); });
+  }
+
+  var TASKS = {
+    "power:on": ["server_control", { action: "set_power_state", action_parameter: "on" }],
+    "power:off": ["server_control", { action: "set_power_state", action_parameter: "off" }],
+    "power:cycle": ["server_control", { action: "set_power_state", action_parameter: "cycle" }],
+    "power:reset": ["server_control", { action: "set_power_state", action_parameter: "reset" }],
+    "power:status": ["server_control", { action: "get_power_state" }],
+    "bmc-reset": ["server_control", { action: "power_cycle_bmc" }],
+    "install": ["install", { method: "out-of-band" }],
+    "install-dry-run": ["install", { method: "out-of-band", dryRun: true }]
+  };
+
+  function request() {
+    var server = document.getElementById("request-server").value.trim();
+    var task = TASKS[document.getElementById("request-task").value];
+    var result = document.getElementById("request-result");
+    result.textContent = "…";
+    fetch("/api/v1/servers/" + encodeURIComponent(server) + "/tasks/" + task[0], {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(task[1])
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        result.textContent = response.ok ? "requested: task " + body.taskID : "refused: " + body.message;
+        result.className = "result " + (response.ok ? "result-ok" : "result-error");
+      });
+    }).catch(function (error) { result.textContent = "failed: " + error; });
+  }
+
+  // A view that re-reads its HTML fragment on each event that concerns it (coalesced: one fetch at a time).
+  function fragment(id) {
+    var target = document.getElementById(id);
+    var busy = false, again = false;
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      reload(target.dataset.fragment, target).catch(function () {}).then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+    }
+    subscribe(target.dataset.events, refresh, refresh);
+  }
+
+  return { fleet: fleet, fragment: fragment };
+})();
