@@ -117,9 +117,14 @@ class Scenario:
             path.write_bytes(_image(fw))
 
     def seed(self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox") -> dict[str, Any]:
-        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``."""
+        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``. Its address is
+        ``127.0.0.1:<port>`` (flasher's ``bmc.scheme``, https, applies) or, for a BMC serving plain HTTP,
+        ``http://127.0.0.1:<port>``."""
         servers = []
         for index, (name, bmc) in enumerate(zip(self.names, self.fleet.bmcs, strict=True)):
+            address = f"127.0.0.1:{bmc_base_port + index}"
+            if self.fleet.scheme_of(index) == "http":
+                address = f"http://{address}"
             servers.append(
                 {
                     "name": name,
@@ -129,7 +134,7 @@ class Scenario:
                     "model": bmc.model,
                     "serial": bmc.serial,
                     "bmc": {
-                        "address": f"127.0.0.1:{bmc_base_port + index}",
+                        "address": address,
                         "username": bmc.username or self.fleet.username,
                         "password": bmc.password or self.fleet.password,
                     },

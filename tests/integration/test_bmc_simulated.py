@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import requests
 
 from flasher.bmc import (
     BMC,
@@ -35,7 +34,9 @@ SETTINGS = BMCSettings(
 
 
 def _connect(fleet: BmcFleet, i: int, settings: BMCSettings = SETTINGS) -> BMC:
-    return BMC(fleet.address(i), fleet.username, fleet.password, settings=settings)
+    """flasher's driver on BMC ``i``, trusting the sandbox CA (the address carries the scheme, https)."""
+    trusted = settings.model_copy(update={"ca_bundle": fleet.ca_bundle})
+    return BMC(fleet.address(i), fleet.username, fleet.password, settings=trusted)
 
 
 def _component(bmc: BMC, slug: str) -> BMCComponent:
@@ -86,7 +87,8 @@ def test_simple_update_with_targets_on_a_bmc_answering_200_while_running(
         nic = _component(bmc, "nic")
         handle = bmc.install(nic, image_url=firmware_server.image("nic", "dell", "23.1.0"))
         # The pitfall: the task answers HTTP 200 while it runs; its TaskState says it is not done.
-        raw = requests.get(bmcsim.url(DELL) + handle.uri, auth=(bmcsim.username, bmcsim.password), timeout=5)
+        with bmcsim.session(DELL) as http:
+            raw = http.get(bmcsim.url(DELL) + handle.uri, timeout=5)
         assert raw.status_code == 200 and raw.json()["TaskState"] in ("New", "Running")
         first = bmc.task_progress(handle)
         assert not first.terminal
