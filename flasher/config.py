@@ -262,6 +262,10 @@ class ServiceSettings(_Section):
     full_poll_every: int = Field(20, ge=1)
     #: Seconds a poll may spend admitting new requests; the rest wait for the next poll.
     admission_budget: float = Field(30.0, gt=0)
+    #: Seconds a new request may go on failing to be planned because the inventory is unavailable (5xx,
+    #: time-outs, once ``inventory.retry_deadline`` is spent) before it fails; counted from the ``waiting:
+    #: inventory unavailable`` message flasher writes into it the first time. Meanwhile it stays new.
+    plan_retry_deadline: float = Field(1800.0, gt=0)
     #: An ``active`` task whose heartbeat (``updatedAt``) is older than this, with no lease, is reclaimed.
     stale_after: float = Field(300.0, gt=0)
     #: Seconds a heartbeat may be late before the lease is extended anyway.

@@ -36,7 +36,8 @@ def register(secret: str | None) -> None:
 
 def scrub(text: str) -> str:
     """Return ``text`` with registered secrets and URL passwords replaced by ``***``."""
-    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{_MASK}@", text)
+    if "://" in text:  # the URL pattern costs O(n²) on long runs of letters: only where a URL can be
+        text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{_MASK}@", text)
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(_MASK, text)

@@ -49,9 +49,13 @@ def _client(ctx: typer.Context) -> InventoryClient:
 
 
 def _task_status(server: Server, namespace: str) -> str | None:
+    """The task's status as operators read it (``requested`` for new), ``invalid`` when the attribute's data is
+    not a JSON object, ``None`` without an attribute."""
     attr = server.attribute(namespace)
     if attr is None:
         return None
+    if not isinstance(attr.data, dict):
+        return "invalid"
     status = attr.data.get("status")
     return str(status) if status else "requested"
 

@@ -46,8 +46,15 @@ def _overrides(firmware: list[str], firmware_set: str | None, force: bool) -> di
     return result
 
 
-def _task(attribute: dict[str, Any] | None, overrides: dict[str, Any]) -> InstallTask:
-    data = dict(attribute or {})
+def _task(attribute: object, overrides: dict[str, Any]) -> InstallTask:
+    """The task to plan: the attribute's ``data`` (``{}`` without one) with ``overrides`` over it; an attribute that
+    is not a JSON object fails as admission would fail it (``field 'data': ... is not a JSON object``)."""
+    if not isinstance(attribute, dict):
+        try:
+            parse_install_task(attribute)
+        except TaskValidationError as exc:
+            fail(f"task attribute {TASK_NAMESPACE}: {exc}")
+    data = dict(attribute) if isinstance(attribute, dict) else {}
     if "Firmware" in overrides or "firmwareSet" in overrides:
         for key in ("mode", "Firmware", "firmwareSet"):
             data.pop(key, None)
@@ -124,7 +131,7 @@ def command(
     try:
         record = client.get_server(server)
         attribute = record.attribute(TASK_NAMESPACE)
-        task = _task(attribute.data if attribute else None, overrides)
+        task = _task(attribute.data if attribute else {}, overrides)
         plan = build_plan(task, record, client.list_components(server), client)
     except (PlanError, InventoryError) as exc:
         fail(str(exc))

@@ -22,7 +22,7 @@ import typer
 from rich.live import Live
 
 from flasher.commands.common import console, fail, print_json, print_table, state
-from flasher.commands.task_view import TaskView, follow, render
+from flasher.commands.task_view import INVALID, TaskView, follow, render
 from flasher.inventory.client import CREATE_ATTRIBUTE, GET_SERVER, InventoryClient
 from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.task.model import (
@@ -368,7 +368,7 @@ def boot(
 def _exit_for(view: TaskView) -> None:
     if view.data is None:
         _no_task(view)
-    if view.status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+    if view.status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value, INVALID):
         raise typer.Exit(EXIT_TASK_FAILED)
     raise typer.Exit(EXIT_OK)
 
@@ -382,7 +382,7 @@ def _follow_to_end(client: InventoryClient, server: str, kind: TaskKind, *, inte
 
     with _inventory_errors(server):
         if as_json:
-            last = follow(read, lambda v: _print_line(json.dumps(v.data, sort_keys=True)), interval=interval)
+            last = follow(read, lambda v: _print_line(json.dumps(v.stored, sort_keys=True)), interval=interval)
         elif console.is_terminal:
             with Live(console=console, auto_refresh=False, transient=False) as live:
                 last = follow(read, lambda v: live.update(render(v), refresh=True), interval=interval)
@@ -420,7 +420,8 @@ def status(
 ) -> None:
     """Show a server's task: status, worker, per-component status and versions, the last messages.
 
-    Exits 1 when the task failed or was cancelled; with --watch, follows it until it ends (0 on success).
+    Exits 1 when the task failed or was cancelled, or its data is not a JSON object; with --watch, follows it until
+    it ends (0 on success).
     """
     kind = _kind(control)
     client = _client(ctx)
@@ -432,10 +433,10 @@ def status(
     if view.data is None:
         _no_task(view)
     if as_json:
-        print_json(view.data)
+        print_json(view.stored if view.invalid is not None else view.data)
     else:
         console.print(render(view))
-    if view.status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+    if view.status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value, INVALID):
         raise typer.Exit(EXIT_TASK_FAILED)
 
 
@@ -454,6 +455,9 @@ def cancel(ctx: typer.Context, server: ServerOption, control: ControlOption = Fa
         if view.data is None:
             _no_task(view)
         label = _label(view)
+        if view.invalid is not None:  # writing {"cancel": true} would replace what is there with a new request
+            console.print(f"the {label} is not a task ({view.invalid}); nothing to cancel", markup=False)
+            raise typer.Exit(EXIT_TASK_FAILED)
         if view.ended:
             console.print(f"the {label} already ended ({view.status}); nothing to cancel", markup=False)
             return

@@ -4,7 +4,8 @@
 the rich view ``flasher task status`` prints and keeps live: status, worker, the task's keys, per-component
 status and versions (install tasks), the last messages. :func:`follow` re-reads the attribute every few
 seconds and reports each change until the task is ``success``, ``failed`` or ``cancelled`` (or the attribute is
-deleted). Attribute content is shown as text, never as rich markup, and tolerated when it does not parse.
+deleted). Attribute content is shown as text, never as rich markup, and tolerated when it does not parse; an
+attribute whose data is not a JSON object is shown as ``invalid`` with the reason admission fails it for.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from rich.table import Table
 from rich.text import Text
 
 from flasher.inventory.models import Server
-from flasher.task.model import MAX_MESSAGES, InstallTask, TaskKind, TaskStatus, TaskValidationError, is_new, is_terminal
+from flasher.task.model import (
+    MAX_MESSAGES,
+    InstallTask,
+    TaskKind,
+    TaskStatus,
+    TaskValidationError,
+    is_new,
+    is_terminal,
+    show_value,
+)
 
 #: How each status is coloured.
 _STYLE = {
@@ -32,29 +42,50 @@ _STYLE = {
     "pending": "dim",
     "installed": "green",
     "skipped": "dim",
+    "invalid": "red",
 }
+#: The status shown for an attribute whose data is not a JSON object.
+INVALID: str = "invalid"
 
 
 @dataclass(frozen=True)
 class TaskView:
-    """One reading of ``server``'s ``kind`` attribute; ``data`` is ``None`` when the server has none."""
+    """One reading of ``server``'s ``kind`` attribute; ``data`` is ``None`` when the server has none.
+
+    An attribute whose data is not a JSON object (``["oops"]``, ``5``, ``null``) has ``data`` ``{}``, ``invalid``
+    the reason (``field 'data': value ["oops"] is not a JSON object``) and ``stored`` the data as stored.
+    """
 
     server_id: str
     server_name: str
     kind: TaskKind
     data: dict[str, Any] | None
+    invalid: str | None = None
+    stored: Any = None
 
     @classmethod
     def of(cls, server: Server, kind: TaskKind) -> TaskView:
         """The view of ``server``'s ``kind`` attribute as the inventory listed it."""
         attribute = server.attribute(kind.namespace)
-        return cls(str(server.uuid), server.name, kind, dict(attribute.data) if attribute is not None else None)
+        if attribute is None:
+            return cls(str(server.uuid), server.name, kind, None)
+        if not isinstance(attribute.data, dict):
+            try:
+                kind.parse(attribute.data)
+                reason = "is not a JSON object"  # cannot happen: parsing refuses it
+            except TaskValidationError as exc:
+                reason = str(exc)
+            return cls(str(server.uuid), server.name, kind, {}, invalid=reason, stored=attribute.data)
+        return cls(str(server.uuid), server.name, kind, dict(attribute.data), stored=attribute.data)
 
     @property
     def status(self) -> str:
-        """The status as operators read it: ``requested`` for a new request (``""``), ``-`` without a task."""
+        """The status as operators read it: ``requested`` for a new request (``""``), ``-`` without a task,
+        ``invalid`` when the data is not a JSON object."""
         if self.data is None:
             return "-"
+        if self.invalid is not None:
+            return INVALID
         status = self.data.get("status", "")
         if not isinstance(status, str):
             return str(status)
@@ -86,6 +117,8 @@ class TaskView:
         ``detail``: ``firmware set dell-r6515``), ``set_power_state cycle``."""
         if self.data is None:
             return "-"
+        if self.invalid is not None:
+            return f"unreadable data {show_value(self.stored)}"
         if self.kind is TaskKind.SERVER_CONTROL:
             parts = [self.text("action") or "?", self.text("action_parameter") or ""]
             if self.data.get("set_next_boot_device_persistent"):
@@ -112,11 +145,11 @@ class TaskView:
             line = self.messages[-1]
             parts = line.split(" ", 1)
             return parts[1] if len(parts) == 2 else line
-        return self.text("error")
+        return self.invalid or self.text("error")
 
     def install_task(self) -> InstallTask | None:
         """The attribute parsed as an install task, or ``None`` (control task, or it does not parse)."""
-        if self.kind is not TaskKind.INSTALL or self.data is None:
+        if self.kind is not TaskKind.INSTALL or self.data is None or self.invalid is not None:
             return None
         try:
             task = self.kind.parse(self.data)
@@ -179,6 +212,8 @@ def render(view: TaskView) -> RenderableType:
         head.add_row("cancel", Text("requested", style="magenta"))
     if view.text("error"):
         head.add_row("error", Text(view.text("error") or "", style="red"))
+    if view.invalid is not None:
+        head.add_row("error", Text(view.invalid, style="red"))
     parts: list[RenderableType] = [Text(title, style="bold"), head]
     components = _components(view)
     if components is not None:
@@ -232,7 +267,7 @@ def follow(
     last: TaskView | None = None
     while True:
         view = read()
-        if last is None or view.data != last.data:
+        if last is None or view.data != last.data or view.stored != last.stored:
             on_change(view)
         last = view
         if view.data is None or view.ended:

@@ -13,19 +13,16 @@ Read back (a task released at shutdown or reclaimed after a crash): each compone
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Final
+from typing import Final
 
 from flasher.install.plan import InstallPlan, PlannedInstall
 from flasher.install.state import InstallState, PriorItem
 from flasher.task.model import ComponentStatus, FirmwareSpec, InstallTask, InstanceResult
 
-#: Attribute keys flasher adds for the install steps (besides the task's own).
+#: Attribute keys flasher adds for the install steps (fields of the task model: ``bmc_task``,
+#: ``initial_power_state``).
 BMC_TASK_KEY: Final = "bmcTask"
 INITIAL_POWER_KEY: Final = "initialPowerState"
-
-
-def _extra(model: FirmwareSpec | InstanceResult | InstallTask, key: str) -> Any:
-    return (model.model_extra or {}).get(key)
 
 
 def _instance(spec: FirmwareSpec, item: PlannedInstall) -> InstanceResult | None:
@@ -54,13 +51,13 @@ def write_state(task: InstallTask, state: InstallState) -> None:
                 message=item_state.message,
             )
             if item_state.bmc_task:
-                setattr(instance, BMC_TASK_KEY, item_state.bmc_task)
+                instance.bmc_task = item_state.bmc_task
         else:
             spec.status = item_state.status
             spec.installed_version = item_state.installed_version
             spec.message = item_state.message
             if item_state.bmc_task:
-                setattr(spec, BMC_TASK_KEY, item_state.bmc_task)
+                spec.bmc_task = item_state.bmc_task
     for slug in state.several:
         spec = firmware[slug]
         instances = spec.instances or []
@@ -71,7 +68,7 @@ def write_state(task: InstallTask, state: InstallState) -> None:
         spec.message = ", ".join(f"{n} {status}" for status, n in counts.items())
     task.firmware = firmware
     if state.initial_power is not None:
-        setattr(task, INITIAL_POWER_KEY, state.initial_power)
+        task.initial_power_state = state.initial_power
 
 
 def prior_items(task: InstallTask, plan: InstallPlan) -> dict[str, PriorItem]:
@@ -91,10 +88,9 @@ def prior_items(task: InstallTask, plan: InstallPlan) -> dict[str, PriorItem]:
             source = _instance(spec, item)
         if source is None or source.status is None:
             continue
-        task_uri = _extra(source, BMC_TASK_KEY)
         found[item.component_uuid] = PriorItem(
             status=source.status,
-            bmc_task=task_uri if isinstance(task_uri, str) and task_uri else None,
+            bmc_task=source.bmc_task or None,
             installed_version=source.installed_version,
         )
     return found
@@ -102,8 +98,7 @@ def prior_items(task: InstallTask, plan: InstallPlan) -> dict[str, PriorItem]:
 
 def initial_power_of(task: InstallTask) -> str | None:
     """``initialPowerState`` as an earlier attempt recorded it, or ``None``."""
-    value = _extra(task, INITIAL_POWER_KEY)
-    return value if isinstance(value, str) and value else None
+    return task.initial_power_state or None
 
 
 def started(prior: dict[str, PriorItem]) -> bool:

@@ -30,8 +30,11 @@ Order: :data:`~flasher.constants.INSTALL_ORDER`, then types it does not list (al
 name and serial.
 
 Errors: :class:`~flasher.install.plan.PlanError` when the task cannot be planned at all (the task should fail
-with its message); :class:`~flasher.inventory.errors.InventoryError` from the inventory calls propagates (usually
-transient: retry).
+with its message). The inventory refusing a lookup (:class:`~flasher.inventory.errors.BadRequestError`: HTTP 400,
+414, 431... for a value it cannot take, such as the nil uuid as ``firmwareSet``) is a :class:`PlanError` naming
+the field whose value it was given: asking again would be refused again. Any other
+:class:`~flasher.inventory.errors.InventoryError` propagates (transient: retry). Values the operator wrote are cut
+to about 80 characters in messages.
 """
 
 from __future__ import annotations
@@ -43,10 +46,10 @@ from urllib.parse import urlsplit
 from flasher.checksum import Checksum, ChecksumError
 from flasher.constants import MODEL_AGNOSTIC_COMPONENTS
 from flasher.install.plan import Decision, InstallPlan, PlanError, PlannedInstall, decide, install_order_key
-from flasher.inventory.errors import ConflictError, NotFoundError
+from flasher.inventory.errors import BadRequestError, ConflictError, NotFoundError
 from flasher.inventory.filters import FilterError
 from flasher.inventory.models import Component, FirmwareSet, FirmwareVersion, Server
-from flasher.task.model import FirmwareAction, FirmwareSpec, InstallMode, InstallTask, normalise_slug
+from flasher.task.model import FirmwareAction, FirmwareSpec, InstallMode, InstallTask, normalise_slug, shorten
 
 
 class FirmwareCatalog(Protocol):
@@ -69,6 +72,11 @@ class FirmwareCatalog(Protocol):
 
 # --------------------------------------------------------------------------------------------------------------
 # Matching
+
+
+def _shown(value: str) -> str:
+    """An operator's value quoted for a message, cut to about 80 characters."""
+    return shorten(repr(value))
 
 
 def _slug(component: Component) -> str:
@@ -204,7 +212,7 @@ def _plan_predefined(
                     sought = f"vendor {vendor!r}, server model {server.model!r}"
                 else:
                     sought = f"vendor {vendor!r}, any model"
-                sought += f", component {slug!r}, version {spec.version!r}"
+                sought += f", component {slug!r}, version {_shown(spec.version)}"
                 if spec.checksum is not None:
                     sought += f", checksum {spec.checksum}"
                 if not found:
@@ -255,10 +263,14 @@ def _lookup(
     server's filters are looser: case, model list containment), models by :func:`_model_fits`."""
     slug, vendor = _slug(component), _vendor(component, server)
     model = "" if slug in MODEL_AGNOSTIC_COMPONENTS else component.model
-    found = sorted(
-        inventory.list_firmware(vendor=vendor, model=model or None, version=spec.version, component=slug),
-        key=lambda fw: (fw.filename, fw.uuid or ""),
-    )
+    try:
+        listed = inventory.list_firmware(vendor=vendor, model=model or None, version=spec.version, component=slug)
+    except BadRequestError as exc:
+        raise PlanError(
+            f"Firmware.{slug}.version: the inventory refused to look up firmware version {_shown(spec.version)}"
+            f" (vendor {vendor!r}, component {slug!r}): {exc}"
+        ) from None
+    found = sorted(listed, key=lambda fw: (fw.filename, fw.uuid or ""))
     checksum = spec.checksum
     result = []
     for fw in found:
@@ -321,9 +333,11 @@ def _named_set(task: InstallTask, inventory: FirmwareCatalog) -> FirmwareSet:
     try:
         return inventory.get_firmware_set(wanted)
     except NotFoundError:
-        raise PlanError(f"firmwareSet: no firmware set has the name or uuid {wanted!r}") from None
+        raise PlanError(f"firmwareSet: no firmware set has the name or uuid {_shown(wanted)}") from None
     except ConflictError as exc:
-        raise PlanError(f"firmwareSet: the name {wanted!r} is ambiguous: {exc.reason}") from None
+        raise PlanError(f"firmwareSet: the name {_shown(wanted)} is ambiguous: {exc.reason}") from None
+    except BadRequestError as exc:
+        raise PlanError(f"firmwareSet: the inventory refused to look up {_shown(wanted)}: {exc}") from None
 
 
 def _describe_sets(sets: Iterable[FirmwareSet]) -> str:
@@ -347,10 +361,10 @@ def _resolved_set(server: Server, inventory: FirmwareCatalog) -> FirmwareSet:
 
     try:
         by_labels = inventory.list_firmware_sets(labels={"vendor": vendor, "model": model})
-    except FilterError as exc:  # a value the inventory's attribute filter cannot carry ('~')
+    except (FilterError, BadRequestError) as exc:  # a value the attribute filter cannot carry ('~'), or refused
         raise PlanError(
-            f"server {server.uuid}: cannot look up firmware sets labelled vendor={vendor}, model={model}: {exc};"
-            " give firmwareSet or Firmware"
+            f"server {server.uuid}: cannot look up firmware sets labelled vendor={shorten(vendor)},"
+            f" model={shorten(model)}: {exc}; give firmwareSet or Firmware"
         ) from None
     found = [s for s in by_labels if labelled(s, vendor=vendor, model=model)]
     if len(found) == 1:

@@ -179,7 +179,7 @@ class InstallPlan(BaseModel):
 
 
 _OPERATOR_IMAGE_KEYS: Final = frozenset({"updateFileURL", "updateFileChecksum"})
-_REPORT_KEYS: Final = ("status", "installedVersion", "message", "instances")
+_REPORT_KEYS: Final = ("status", "installedVersion", "message", "instances", "bmcTask")
 _STATUS_OF: Final[Mapping[Decision, ComponentStatus]] = {
     Decision.INSTALL: ComponentStatus.PENDING,
     Decision.SKIP: ComponentStatus.SKIPPED,

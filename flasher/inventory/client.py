@@ -15,6 +15,7 @@ naming the argument and the value, before any request.
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -107,10 +108,18 @@ def _check_namespace(namespace: str) -> str:
 
 
 def _json_object(data: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """``data`` as a JSON-ready dict (datetimes, enums and models converted); ``TypeError`` otherwise."""
+    """``data`` as a JSON-ready dict (datetimes, enums and models converted); ``TypeError`` otherwise.
+
+    Data nested deeper than pydantic converts (254 levels) is sent as it is when it is plain JSON already: an
+    operator's attribute that deep is written back ``failed`` with everything it had, not refused every poll.
+    """
     if not isinstance(data, Mapping):
         raise TypeError(f"{what} must be a JSON object (a mapping), not {type(data).__name__}")
-    converted = to_jsonable_python(dict(data))
+    try:
+        converted = to_jsonable_python(dict(data))
+    except ValueError:  # "Maximum serialization depth exceeded"
+        json.dumps(data)  # TypeError (not JSON) or RecursionError (deeper than Python's JSON can go) propagate
+        converted = dict(data)
     assert isinstance(converted, dict)
     return converted
 
@@ -362,7 +371,7 @@ class InventoryClient:
         if not component.component_type_id:
             raise ValueError(f"component {component.uuid}: component_type_id is empty (read it from the inventory)")
         newest = component.versioned_attribute(OUTOFBAND_STATUS_NAMESPACE)
-        data: dict[str, Any] = copy.deepcopy(newest.data) if newest is not None else {}
+        data: dict[str, Any] = copy.deepcopy(newest.as_object()) if newest is not None else {}
         firmware = data.get("firmware")
         data["firmware"] = {**(firmware if isinstance(firmware, dict) else {}), "installed": version}
         update = component.model_copy(

@@ -3,9 +3,13 @@
 Shapes follow the reference server (``serverservice-api.md``, "Objects"): keys are snake_case, ids are UUID
 strings, timestamps RFC 3339. Two quirks of the server are absorbed here:
 
-- empty arrays inside objects come back as JSON ``null``; every list field reads ``null`` as ``[]`` (and an
-  attribute's ``null`` ``data`` as ``{}``);
+- empty arrays inside objects come back as JSON ``null``; every list field reads ``null`` as ``[]``;
 - keys this client does not know are ignored, so a newer server does not break an older flasher.
+
+An attribute's ``data`` is whatever JSON the writer stored: an object as a rule, but the server takes any value
+(``["oops"]``, ``"x"``, ``5``, ``null``), and one such record must not make a listing of a thousand servers
+unreadable. So ``data`` is typed :data:`JSONValue` and kept as stored (``null`` stays ``None``: read as ``{}`` a
+``null`` task attribute would be a new request); :meth:`Attributes.as_object` gives the keys of an object, or none.
 
 Fields the server always sends (a server's ``uuid``, an attribute's ``namespace``) are required; an answer
 without them fails validation, which :mod:`flasher.inventory.client` reports as
@@ -17,7 +21,7 @@ without them fails validation, which :mod:`flasher.inventory.client` reports as
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, get_origin
+from typing import Any, ClassVar, TypeAlias, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
@@ -30,6 +34,14 @@ from flasher.constants import (
 
 #: Validation context under which the client parses the server's answers (see :class:`InventoryModel`).
 ANSWER_CONTEXT: dict[str, Any] = {"answer": True}
+
+#: Any JSON value, checked at its top level only (an attribute's ``data`` can nest deeper than pydantic would
+#: validate; what is inside is for the attribute's reader to judge).
+JSONValue: TypeAlias = dict[str, Any] | list[Any] | str | bool | int | float | None
+
+
+def _object(data: JSONValue) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {}
 
 
 class InventoryModel(BaseModel):
@@ -67,23 +79,32 @@ class InventoryModel(BaseModel):
 class Attributes(InventoryModel):
     """A namespaced JSON object on a server, component or firmware set.
 
+    ``data`` is as stored: a JSON object as a rule, any JSON value in a bad record (see the module docstring).
     The server does not move ``updated_at`` when ``data`` is replaced (PUT), so freshness lives inside ``data``.
     """
 
     namespace: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JSONValue = Field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    def as_object(self) -> dict[str, Any]:
+        """``data`` when it is a JSON object, else ``{}`` (for readers of keys; task parsers take ``data``)."""
+        return _object(self.data)
 
 
 class VersionedAttributes(InventoryModel):
     """One version of a namespaced JSON object; posting identical ``data`` again bumps ``tally``."""
 
     namespace: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JSONValue = Field(default_factory=dict)
     tally: int = 0
     last_reported_at: datetime | None = None
     created_at: datetime | None = None
+
+    def as_object(self) -> dict[str, Any]:
+        """``data`` when it is a JSON object, else ``{}``."""
+        return _object(self.data)
 
 
 def _newest(items: list[VersionedAttributes], namespace: str) -> VersionedAttributes | None:
@@ -126,7 +147,7 @@ class Component(InventoryModel):
         newest = self.versioned_attribute(namespace)
         if newest is None:
             return None
-        firmware = newest.data.get("firmware")
+        firmware = newest.as_object().get("firmware")
         installed = firmware.get("installed") if isinstance(firmware, dict) else None
         return installed if isinstance(installed, str) and installed else None
 
@@ -156,7 +177,7 @@ class Server(InventoryModel):
 
     def _vendor_field(self, key: str) -> str | None:
         attr = self.attribute(SERVER_VENDOR_NAMESPACE)
-        value = attr.data.get(key) if attr is not None else None
+        value = attr.as_object().get(key) if attr is not None else None
         return value if isinstance(value, str) and value else None
 
     @property
@@ -178,7 +199,7 @@ class Server(InventoryModel):
     def bmc_address(self) -> str | None:
         """``data.address`` of ``sh.hollow.bmc_info`` (host, IP or URL of the BMC), or ``None``."""
         attr = self.attribute(BMC_INFO_NAMESPACE)
-        value = attr.data.get("address") if attr is not None else None
+        value = attr.as_object().get("address") if attr is not None else None
         return value if isinstance(value, str) and value else None
 
 
@@ -228,7 +249,7 @@ class FirmwareSet(InventoryModel):
         attr = next((a for a in self.attributes if a.namespace == FIRMWARE_SET_LABELS_NAMESPACE), None)
         if attr is None:
             return {}
-        return {key: value for key, value in attr.data.items() if isinstance(value, str)}
+        return {key: value for key, value in attr.as_object().items() if isinstance(value, str)}
 
 
 class BMCCredentials(InventoryModel):

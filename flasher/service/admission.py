@@ -13,9 +13,10 @@ does not parse                  ``failed`` with the validation message naming th
 new, ``cancel: true``           ``cancelled``
 new, install method unsupported ``failed`` saying so
 new                             claim it (one replica admits a request, the others skip it); install: plan
-                                it (a plan error or a refused component → ``failed`` with the reason);
-                                write ``queued`` with the plan, ``taskID``, ``worker``, ``createdAt``; then
-                                enqueue with the task's priority
+                                it (a plan error or a refused component → ``failed`` with the reason; the
+                                inventory unavailable → it stays new, see below); write ``queued`` with the
+                                plan, ``taskID``, ``worker``, ``createdAt``; then enqueue with the task's
+                                priority
 queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
                                 ``queued`` and enqueueing, or another task held the server (a server-control
                                 task waits for a running install, and the reverse)
@@ -25,6 +26,16 @@ active, lease gone, heartbeat   reclaimed: ``queued`` again, enqueued (``attempt
 older than ``stale_after``      ``failed``)
 success / failed / cancelled    nothing
 ==============================  ===========================================================================
+
+A new request that cannot be planned because the inventory is unavailable (5xx, time-outs) stays new; the first
+time, admission writes ``waiting: inventory unavailable, will retry until <time>: <error>`` into its messages, and
+once ``service.plan_retry_deadline`` has passed since that message it fails saying so. A permanent refusal (the
+inventory answers 400 to the ``firmwareSet`` it was given) is a plan error: the task fails naming the field.
+
+The admission claim (``claim_admission``) only keeps two replicas from planning one request at once; it is given
+up as soon as the request is admitted, failed or skipped, so an identical request written after the task ended
+is admitted at the next poll. A replica whose listing predates the admission finds the request's task in the
+queue, or its attribute changed, and writes nothing.
 
 Write before enqueue: a task is in Redis only once its attribute says ``queued`` with its ``taskID``, so a
 worker that claims it always finds the task it claimed. The ``taskID`` of a new request is derived from the
@@ -59,7 +70,7 @@ from flasher.install.plan import PlanError
 from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.inventory.models import Server
 from flasher.logs import task_context
-from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, QueueError, TaskQueue
+from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, TaskQueue
 from flasher.task.model import (
     InstallTask,
     TaskBase,
@@ -69,12 +80,17 @@ from flasher.task.model import (
     failed_attribute,
     is_new,
     is_terminal,
+    message_time,
+    rfc3339,
+    shorten,
     utc_now,
 )
 
-#: How long a replica's claim on admitting one new request lasts (it is not released after a success, so a
-#: replica polling with a listing from before the admission skips the request instead of admitting it again).
+#: How long a replica's claim on admitting one new request lasts at most: it is given up when admission is done
+#: with the request; the time-out only frees a claim whose replica died meanwhile.
 ADMISSION_CLAIM_SECONDS = 60.0
+#: The message a new request gets while the inventory is unavailable for planning it.
+WAITING_FOR_INVENTORY = "waiting: inventory unavailable, will retry"
 
 
 class Action(StrEnum):
@@ -203,19 +219,21 @@ class Admission:
         task_id = request_task_id(server_id, kind, data)
         if not self._queue.claim_admission(task_id, self._worker, ttl=ADMISSION_CLAIM_SECONDS):
             return Result(Action.SKIPPED, "another replica is admitting it")
-        try:
-            result = self._admit_claimed(server, kind, task, task_id, data)  # AttributeMovedError: the claim stays
-        except (InventoryError, QueueError):  # a write failed: the next poll of any replica tries again
+        try:  # admitted, failed, skipped or moved: the claim has done its work (issue 12: it outlived the task)
+            return self._admit_claimed(server, kind, task, task_id, data)
+        finally:
             self._queue.release_admission(task_id, self._worker)
-            raise
-        if result.action is Action.SKIPPED:  # could not be planned now: likewise
-            self._queue.release_admission(task_id, self._worker)
-        return result
 
-    def _admit_claimed(self, server: Server, kind: TaskKind, task: TaskBase, task_id: str, seen: Any) -> Result:
+    def _admit_claimed(self, server: Server, kind: TaskKind, request: TaskBase, task_id: str, seen: Any) -> Result:
         server_id = str(server.uuid)
+        entry = self._queue.entry(server_id)
+        if entry is not None and entry.task_id == task_id and entry.kind == kind.value:
+            if entry.state == "dead":  # an identical request, written before this poll's reap buries the last run
+                return Result(Action.SKIPPED, "the previous run of this request is dead in the queue until the reap")
+            # The listing predates the admission: the attribute says queued by now, and the queue holds it.
+            return Result(Action.SKIPPED, f"another replica admitted it already (the queue holds it, {entry.state})")
         now = self._now()
-        task = task.model_copy(deep=True)
+        task = request.model_copy(deep=True)
         task.task_id = task_id
         if task.cancel:
             task.transition(TaskStatus.CANCELLED, now=now)
@@ -223,13 +241,13 @@ class Admission:
             self._write(server_id, kind, task.to_attribute(), seen=seen)
             return Result(Action.CANCELLED)
         if isinstance(task, InstallTask):
+            task.clear_run_state()  # a re-run of a finished task must not read back the previous run's state
             try:
                 task = self._plan(server, task)
             except PlanError as exc:
                 return self._fail(server_id, kind, task, str(exc), seen=seen)
             except InventoryError as exc:
-                logger.warning("cannot plan task for server {} now: {}", server_id, exc)
-                return Result(Action.SKIPPED, str(exc))
+                return self._inventory_unavailable(server_id, kind, request, task, exc, seen=seen)
         task.transition(TaskStatus.QUEUED, now=now)
         task.worker = self._worker
         task.created_at = now
@@ -239,6 +257,32 @@ class Admission:
         written = self._write(server_id, kind, task.to_attribute(), seen=seen)
         logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
         return self._enqueue(server, kind, task, seen=written)
+
+    def _inventory_unavailable(
+        self, server_id: str, kind: TaskKind, request: TaskBase, task: TaskBase, error: InventoryError, *, seen: Any
+    ) -> Result:
+        """The request could not be planned because the inventory failed: it stays new, saying so once in its
+        messages; past ``service.plan_retry_deadline`` after that message it fails (``task`` carries its id)."""
+        now = self._now()
+        limit = self._settings.service.plan_retry_deadline
+        since = waiting_since(request)
+        if since is not None and (now - since).total_seconds() >= limit:
+            waited = (now - since).total_seconds()
+            return self._fail(
+                server_id,
+                kind,
+                task,
+                f"cannot plan: the inventory was unavailable for {waited:.0f} s"
+                f" (service.plan_retry_deadline is {limit:g} s): {error}",
+                seen=seen,
+            )
+        logger.warning("cannot plan task for server {} now: {}", server_id, error)
+        if since is None:
+            note = request.model_copy(deep=True)
+            until = rfc3339(now + timedelta(seconds=limit))
+            note.add_message(f"{WAITING_FOR_INVENTORY} until {until}: {shorten(str(error), 300)}", now=now)
+            self._write(server_id, kind, note.to_attribute(), seen=seen)
+        return Result(Action.SKIPPED, f"inventory unavailable: {error}")
 
     def _plan(self, server: Server, task: InstallTask) -> InstallTask:
         if reason := task.unsupported_reason():
@@ -409,6 +453,18 @@ class Admission:
 def _describe_holder(holder: QueueEntry) -> str:
     state = "running" if holder.state == "inflight" else holder.state
     return f"{holder.kind} task {holder.task_id} is {state} on this server"
+
+
+def waiting_since(task: TaskBase) -> datetime | None:
+    """When a new request began waiting for the inventory: the time of its last message when that is
+    :data:`WAITING_FOR_INVENTORY`, else ``None`` (it is not waiting, or something was written since)."""
+    if not task.messages:
+        return None
+    line = task.messages[-1]
+    parts = line.split(" ", 1)
+    if len(parts) != 2 or not parts[1].startswith(WAITING_FOR_INVENTORY):
+        return None
+    return message_time(line)
 
 
 def heartbeat_age(task: TaskBase, now: datetime) -> timedelta | None:

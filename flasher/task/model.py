@@ -8,12 +8,22 @@ Two attributes carry work for flasher (``flasher.constants``):
 
 Keys are those of the original flasher and flipflop designs, so existing tooling keeps working: ``firmwareSet``,
 ``Firmware``, ``dryRun``, ``preActions``, ``action_parameter``... Python attributes are snake_case with the
-attribute's key as alias; :meth:`TaskBase.to_attribute` writes the original keys back. Keys flasher does not know
-are kept (``extra="allow"``) and written back untouched; keys that were absent stay absent on write-back (only
-keys present in the attribute or set by flasher are written), so ``parse(to_attribute(t)) == t``.
+attribute's key as alias; :meth:`TaskBase.to_attribute` writes the original keys back.
+
+Only the documented keys mean anything, spelled exactly as documented. Any other key — however close to a known
+one: ``dry_run``, ``DryRun``, ``firmware``, ``update_file_url`` — is kept untouched and written back as it was,
+and never read: the models hold such keys apart from their fields (:attr:`_AttributeModel.unknown_keys`), so
+neither parsing, nor an assignment, nor a copy can take one for a field (pydantic, asked to re-validate a model
+on assignment, would otherwise merge its "extra" keys back in by field name). Keys that were absent stay absent
+on write-back (only keys present in the attribute or set by flasher are written), so ``parse(to_attribute(t))
+== t``.
 
 Parsing never raises anything but :class:`TaskValidationError`, whatever JSON value it is given; the error names
-every bad field, its value and the reason: ``field 'priority': value 7 is outside 0..3``.
+every bad field, its value and the reason: ``field 'priority': value 7 is outside 0..3``. Values and field paths
+in messages are cut to about 80 characters (:func:`shorten`); at most :data:`MAX_PROBLEMS_SHOWN` problems are
+spelled out. Bounds (``docs/bad-input.md``): a new request's data is at most :data:`MAX_REQUEST_BYTES` of JSON;
+no attribute nests deeper than :data:`MAX_DEPTH`; a status message or ``error`` is at most
+:data:`MAX_TEXT_CHARS` characters.
 
 Defaults for absent keys: ``status`` ``""`` (new), ``priority`` :data:`DEFAULT_PRIORITY` (1), ``method``
 ``out-of-band``, ``force``/``dryRun``/``cancel`` false, ``attempts`` 0.
@@ -37,11 +47,14 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PlainSerializer,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -55,8 +68,26 @@ MIN_PRIORITY: Final = 0
 MAX_PRIORITY: Final = 3
 #: How many status messages a task keeps (the newest).
 MAX_MESSAGES: Final = 10
-#: The field name used when the attribute's data as a whole is wrong (not a JSON object).
+#: The field name used when the attribute's data as a whole is wrong (not a JSON object, too large, too deep).
 DATA_FIELD: Final = "data"
+#: The most bytes of JSON (compact, UTF-8) a new request's data may have. Generous: a request for every
+#: component of a large server, with instances and flasher's report, is a few KiB. Past it the request fails
+#: (``field 'data': is ... bytes of JSON, more than the limit of 65536``) and nothing is planned. Only new requests
+#: are measured: what flasher adds while it runs is bounded itself (:data:`MAX_MESSAGES` lines of at most
+#: :data:`MAX_TEXT_CHARS`), so a task it admitted stays readable.
+MAX_REQUEST_BYTES: Final = 64 * 1024
+#: The deepest nesting of objects and lists an attribute may have (the data itself is level 1; flasher's own
+#: keys go 4 deep). pydantic cannot serialise past 254 levels; a request nested deeper than this fails.
+MAX_DEPTH: Final = 32
+#: The most characters of a status message line or of ``error``; a longer text is cut, ending in ``...``.
+MAX_TEXT_CHARS: Final = 1024
+#: How many characters of a value (or of a field path) an error message shows (:func:`shorten`).
+MAX_SHOWN_CHARS: Final = 80
+#: How many problems an error message spells out; the rest are counted (``... and 3 more problems``).
+MAX_PROBLEMS_SHOWN: Final = 10
+#: The longest ``version``, ``firmwareSet`` and ``taskID`` accepted; ``version`` and ``firmwareSet`` go into
+#: the inventory's query strings, where a long value is refused (HTTP 414/431) and could never be planned.
+MAX_NAME_CHARS: Final = 256
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -76,7 +107,11 @@ class TaskValidationError(ValueError):
     def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
         if not problems:
             raise ValueError("TaskValidationError needs at least one problem")
-        message = redact.scrub("; ".join(_describe(*problem) for problem in problems))
+        problems = [(shorten(field), value, reason) for field, value, reason in problems]
+        shown = [_describe(*problem) for problem in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
+        message = redact.scrub("; ".join(shown))
         self.problems = [(field, None if value is _MISSING else value, reason) for field, value, reason in problems]
         self.field, self.value, self.reason = self.problems[0]
         super().__init__(message)
@@ -94,18 +129,25 @@ class InvalidTransitionError(ValueError):
         )
 
 
-def _show_value(value: Any) -> str:
+def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in ``...`` when it was cut: for values and names that
+    an operator wrote, in error messages (a 5,000-character value must not come back 5,000 characters long)."""
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def show_value(value: Any) -> str:
+    """``value`` as JSON for a message (``"abc"``, ``7``, ``{"a": 1}``), cut to about 80 characters."""
     try:
         text = json.dumps(value, default=str, ensure_ascii=True)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shorten(text)
 
 
 def _describe(field: str, value: Any, reason: str) -> str:
     if value is _MISSING:
         return f"field {field!r}: {reason}"
-    return f"field {field!r}: value {_show_value(value)} {reason}"
+    return f"field {field!r}: value {show_value(value)} {reason}"
 
 
 _MISSING: Final[Any] = object()
@@ -288,6 +330,21 @@ def _quote_empty(value: str) -> str:
     return '""' if value == "" else value
 
 
+#: RFC 3339 ``date-time`` (section 5.6), with ``T``, ``t`` or a space between date and time (section 5.6 allows
+#: the space); the offset may be left out (taken as UTC).
+_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _timestamp_text(value: Any) -> Any:
+    """Accept an RFC 3339 timestamp string (or a ``datetime``, from flasher's own assignments) and nothing else:
+    pydantic alone would also take ``5``, ``"1700000000"`` (Unix times) or a bare date."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("is not an RFC 3339 timestamp")
+    return value
+
+
 def _utc(value: datetime) -> datetime:
     """Timestamps are kept in UTC; one without an offset is taken as UTC."""
     if value.tzinfo is None:
@@ -315,9 +372,24 @@ def _priority(value: int) -> int:
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    """An ``http``/``https`` URL with a host and, if any, a port from 1 to 65535, without spaces or control
+    characters. Checked on the text as written: ``urlsplit`` silently drops tabs, CR and LF (CVE-2022-0391), so
+    ``"http://h/a\\r\\nHost: x"`` must be refused before it is split, never "repaired"."""
+    if any(char.isspace() or not char.isprintable() for char in value):
+        raise ValueError("contains a space or a control character (CR, LF, tab...): encode it (%20) or remove it")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("is not an http(s) URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise ValueError("is not an http(s) URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("has a port that is not a number from 1 to 65535")
     return value
 
 
@@ -337,17 +409,53 @@ def _non_empty(value: str) -> str:
     return value
 
 
+def _name(value: str) -> str:
+    """A non-empty name of at most :data:`MAX_NAME_CHARS` characters (a version, a firmware set)."""
+    _non_empty(value)
+    if len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"is {len(value)} characters long, more than {MAX_NAME_CHARS}")
+    return value
+
+
+def _identifier(value: str) -> str:
+    """A task id: 1 to :data:`MAX_NAME_CHARS` printable characters, no spaces (it names Redis entries and log
+    lines; flasher writes ``t-`` and 24 hex digits)."""
+    if not value or len(value) > MAX_NAME_CHARS or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"is not a task id (1 to {MAX_NAME_CHARS} printable characters, no spaces)")
+    return value
+
+
+_NO_SET: Final = "leave the key out to resolve the firmware set from the server's vendor and model"
+
+
+def _set_name(value: Any) -> Any:
+    """``firmwareSet``: a name or uuid; ``null`` and an empty or blank string are refused, not read as absent
+    (absent means "resolve the set", which installs every component it has)."""
+    if value is None:
+        raise ValueError(f"is not a firmware set's name or uuid ({_NO_SET})")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"is empty: give a firmware set's name or uuid, or {_NO_SET}")
+    return value
+
+
 def _non_negative(value: int) -> int:
     if value < 0:
         raise ValueError("is negative")
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp_text),
+    AfterValidator(_utc),
+    PlainSerializer(rfc3339, return_type=str, when_used="json"),
+]
 Priority = Annotated[StrictInt, AfterValidator(_priority)]
 HttpURL = Annotated[StrictStr, AfterValidator(_http_url)]
 ChecksumText = Annotated[StrictStr, AfterValidator(_checksum)]
-VersionText = Annotated[StrictStr, AfterValidator(_non_empty)]
+VersionText = Annotated[StrictStr, AfterValidator(_name)]
+NameText = Annotated[StrictStr, AfterValidator(_name)]
+TaskID = Annotated[StrictStr, AfterValidator(_identifier)]
 Count = Annotated[StrictInt, AfterValidator(_non_negative)]
 StatusField = Annotated[TaskStatus, _one_of(TaskStatus, "task status")]
 MethodField = Annotated[InstallMethod, _one_of(InstallMethod, "install method")]
@@ -357,13 +465,13 @@ ComponentStatusField = Annotated[ComponentStatus, _one_of(ComponentStatus, "comp
 ControlActionField = Annotated[ControlAction, _one_of(ControlAction, "server-control action")]
 
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 
 
 def normalise_slug(value: str) -> str:
     """A component type slug as the inventory spells it: lowercase, words joined by ``-``
     (``Storage Controller`` and ``storage_controller`` → ``storage-controller``); ``""`` when ``value`` cannot be
-    a slug (only ASCII letters, digits, ``.`` and ``-`` remain in one)."""
+    a slug (only ASCII letters, digits, ``.`` and ``-`` remain in one, at most 64 of them)."""
     slug = "-".join(value.strip().lower().replace("_", " ").split())
     return slug if _SLUG.match(slug) else ""
 
@@ -372,22 +480,55 @@ def normalise_slug(value: str) -> str:
 # Models
 
 
-class _AttributeModel(BaseModel):
-    """Unknown keys kept; assignments validated; attribute keys as aliases (the only names accepted on input)."""
+_ATTRIBUTE_KEYS: dict[type[BaseModel], frozenset[str]] = {}
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+class _AttributeModel(BaseModel):
+    """A part of a task attribute: its documented keys are the fields (the attribute's key is the alias and the
+    only name read: ``validate_by_name`` is off), assignments are validated, and every other key is kept apart in
+    :attr:`unknown_keys` and written back after the fields, untouched.
+
+    Unknown keys are not pydantic "extra" fields on purpose: on a validated assignment pydantic re-validates the
+    model's fields together with its extra keys by *field name*, so an operator's ``dry_run: false`` beside
+    ``dryRun: true`` turned the dry run off as soon as flasher assigned any field (issue 12).
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, validate_by_alias=True, validate_by_name=False)
+
+    _unknown: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="wrap")
     @classmethod
-    def _only_given_keys_are_set(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        """pydantic counts an unknown key that happens to be a field's Python name (``dry_run``) as setting that
-        field; it did not, and :meth:`TaskBase.to_attribute` must not write the field back for it."""
+    def _keep_unknown_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """Validate the documented keys; keep every other key, with its value, in :attr:`unknown_keys`. (On an
+        assignment ``data`` is the model itself, whose unknown keys stay as they are.)"""
         model = handler(data)
         if isinstance(data, Mapping):
-            for name, info in cls.model_fields.items():
-                if info.alias and info.alias != name and info.alias not in data:
-                    model.__pydantic_fields_set__.discard(name)
+            known = cls.attribute_keys()
+            model._unknown = {key: value for key, value in data.items() if key not in known}
         return model
+
+    @model_serializer(mode="wrap")
+    def _write_unknown_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The fields as pydantic dumps them, then the unknown keys as they were read (never over a field)."""
+        dumped = handler(self)
+        if isinstance(dumped, dict):
+            for key, value in self._unknown.items():
+                dumped.setdefault(key, value)
+        return dumped
+
+    @classmethod
+    def attribute_keys(cls) -> frozenset[str]:
+        """The documented keys of this part of the attribute (the fields' aliases), the only ones read."""
+        keys = _ATTRIBUTE_KEYS.get(cls)
+        if keys is None:
+            keys = _ATTRIBUTE_KEYS[cls] = frozenset(info.alias or name for name, info in cls.model_fields.items())
+        return keys
+
+    @property
+    def unknown_keys(self) -> Mapping[str, Any]:
+        """The keys of the attribute that are not documented keys of this model, with their values, as read."""
+        return dict(self._unknown)
 
 
 class InstanceResult(_AttributeModel):
@@ -395,7 +536,7 @@ class InstanceResult(_AttributeModel):
 
     ``name`` and ``serial`` identify the component (as the inventory names it); ``version`` is the target version
     for this instance (written only in the set modes, where several firmware of one type may apply to
-    different models).
+    different models); ``bmcTask`` the URI of the BMC's task installing it (a resumed task follows it).
     """
 
     name: StrictStr = ""
@@ -404,6 +545,7 @@ class InstanceResult(_AttributeModel):
     status: ComponentStatusField = ComponentStatus.PENDING
     installed_version: StrictStr | None = Field(default=None, alias="installedVersion")
     message: StrictStr | None = None
+    bmc_task: StrictStr | None = Field(default=None, alias="bmcTask")
 
 
 def aggregate_status(statuses: Iterable[ComponentStatus]) -> ComponentStatus:
@@ -432,9 +574,9 @@ class FirmwareSpec(_AttributeModel):
 
     Operator keys: ``version`` (required), ``preActions``/``postActions`` (``resetBMC``, ``resetHost``,
     ``powerOffHost``), ``force``, ``updateFileURL`` (http or https), ``updateFileChecksum`` (see
-    :mod:`flasher.checksum`). flasher adds ``status``, ``installedVersion`` and ``message``; where the server has
-    several components of the type, ``instances`` holds one :class:`InstanceResult` each and ``status`` aggregates
-    them (:func:`aggregate_status`).
+    :mod:`flasher.checksum`). flasher adds ``status``, ``installedVersion``, ``message`` and ``bmcTask`` (the URI
+    of the BMC's task installing it); where the server has several components of the type, ``instances`` holds
+    one :class:`InstanceResult` each and ``status`` aggregates them (:func:`aggregate_status`).
     """
 
     version: VersionText
@@ -447,6 +589,7 @@ class FirmwareSpec(_AttributeModel):
     installed_version: StrictStr | None = Field(default=None, alias="installedVersion")
     message: StrictStr | None = None
     instances: list[InstanceResult] | None = None
+    bmc_task: StrictStr | None = Field(default=None, alias="bmcTask")
 
     @property
     def checksum(self) -> Checksum | None:
@@ -484,13 +627,24 @@ class FirmwareSpec(_AttributeModel):
 _NOT_A_SLUG: Final = "is not a component type slug (bmc, bios, drive, ...)"
 
 
+_EMPTY_FIRMWARE: Final = (
+    "is empty: name the components to install, or leave the key out to install the firmware set of the server's"
+    " vendor and model"
+)
+
+
 def _firmware_map(value: Any) -> Any:
     """Accept ``Firmware`` as a map (slug → spec) or a list of specs with a ``component`` key; give the map.
 
-    Slugs are normalised (:func:`normalise_slug`); two entries for one component are an error naming it.
+    Slugs are normalised (:func:`normalise_slug`); two entries for one component are an error naming it. An
+    empty ``Firmware`` (``{}``, ``[]``) or ``null`` is an error: read as absent it would install the whole set.
     """
     problems: list[tuple[str, Any, str]] = []
     result: dict[str, Any] = {}
+    if value is None:
+        raise _FieldProblemsError([("Firmware", _MISSING, "is null: " + _EMPTY_FIRMWARE.removeprefix("is empty: "))])
+    if isinstance(value, Mapping | list) and not value:
+        raise _FieldProblemsError([("Firmware", _MISSING, _EMPTY_FIRMWARE)])
     if isinstance(value, Mapping):
         for key, spec in value.items():
             slug = normalise_slug(key) if isinstance(key, str) else ""
@@ -542,7 +696,7 @@ class TaskBase(_AttributeModel):
     requester: StrictStr | None = None
     worker: StrictStr | None = None
     cancel: StrictBool = False
-    task_id: StrictStr | None = Field(default=None, alias="taskID")
+    task_id: TaskID | None = Field(default=None, alias="taskID")
     attempts: Count = 0
     created_at: Timestamp | None = Field(default=None, alias="createdAt")
     updated_at: Timestamp | None = Field(default=None, alias="updatedAt")
@@ -558,7 +712,7 @@ class TaskBase(_AttributeModel):
         """Set ``error`` (secrets masked), or remove the key when ``text`` is ``None``/empty: a task that has no
         error writes no ``error`` key (not ``"error": null``)."""
         if text:
-            self.error = redact.scrub(text)
+            self.error = shorten(redact.scrub(text), MAX_TEXT_CHARS)
         else:
             self.error = None
             self.model_fields_set.discard("error")
@@ -581,11 +735,30 @@ class TaskBase(_AttributeModel):
             self.completed_at = stamp
 
 
+def _forget(model: _AttributeModel, name: str) -> None:
+    """Remove field ``name`` from ``model``: its default again, and not written back."""
+    if name in model.model_fields_set:
+        setattr(model, name, None)
+        model.model_fields_set.discard(name)
+
+
 def format_message(text: str, *, component: str | None = None, now: datetime | None = None) -> str:
-    """A status message line: ``2026-11-20T23:55:46Z [bios] installing 2.7.3: Running 40%`` (secrets masked)."""
+    """A status message line: ``2026-11-20T23:55:46Z [bios] installing 2.7.3: Running 40%`` (secrets masked),
+    at most :data:`MAX_TEXT_CHARS` characters."""
     stamp = rfc3339((now or utc_now()).replace(microsecond=0))
     prefix = f"{stamp} [{component}] " if component else f"{stamp} "
-    return redact.scrub(prefix + text)
+    return shorten(redact.scrub(prefix + text), MAX_TEXT_CHARS)
+
+
+def message_time(line: str) -> datetime | None:
+    """The time of a status message line written by :func:`format_message` (its first word), or ``None``."""
+    stamp = line.split(" ", 1)[0]
+    if not _RFC3339.fullmatch(stamp):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(stamp.replace("z", "Z")))
+    except ValueError:
+        return None
 
 
 class InstallTask(TaskBase):
@@ -595,17 +768,34 @@ class InstallTask(TaskBase):
     PredefinedFirmware; else ``firmwareSet`` (name or uuid) → PredefinedFirmwareSet; else ResolveFirmware.
     ``force`` applies to every component (a component's own ``force`` to that component): it allows
     downgrades, reinstalls of the installed version, and installs over an unknown or incomparable version.
-    ``dryRun``: plan and report, install nothing.
+    ``dryRun``: plan and report, install nothing. ``Firmware`` and ``firmwareSet`` are either absent or say
+    something: empty or ``null`` is an error, never read as "resolve the set" (which installs every component).
+    flasher adds ``initialPowerState``: the host's power state before the task changed it (a resumed task
+    restores it); :meth:`clear_run_state` removes what a previous run left.
     """
 
     method: MethodField = InstallMethod.OUT_OF_BAND
-    firmware_set: StrictStr | None = Field(default=None, alias="firmwareSet")
+    firmware_set: Annotated[NameText | None, BeforeValidator(_set_name)] = Field(default=None, alias="firmwareSet")
     firmware: Annotated[dict[str, FirmwareSpec] | None, BeforeValidator(_firmware_map)] = Field(
         default=None, alias="Firmware"
     )
     force: StrictBool = False
     dry_run: StrictBool = Field(default=False, alias="dryRun")
     mode: ModeField | None = None
+    initial_power_state: StrictStr | None = Field(default=None, alias="initialPowerState")
+
+    def clear_run_state(self) -> None:
+        """Forget what a previous run of this request wrote that a new run would otherwise read back as its own
+        (an operator re-runs a finished task by setting ``status`` to ``""``, keeping the rest): the host's
+        ``initialPowerState`` and each component's ``bmcTask``. Without this a re-run would restore the power
+        state of the previous run, and take that run's BMC task for its own."""
+        if "initial_power_state" in self.model_fields_set:
+            self.initial_power_state = None
+            self.model_fields_set.discard("initial_power_state")
+        for spec in (self.firmware or {}).values():
+            _forget(spec, "bmc_task")
+            for instance in spec.instances or []:
+                _forget(instance, "bmc_task")
 
     def unsupported_reason(self) -> str | None:
         """Why flasher cannot run this task although it is valid (``in-band``), or ``None``."""
@@ -705,15 +895,59 @@ def _problems_of(error: ValidationError) -> list[tuple[str, Any, str]]:
     return problems
 
 
+def _too_deep(data: object) -> str | None:
+    """The path of the first value nested deeper than :data:`MAX_DEPTH` in ``data``, or ``None``."""
+
+    def walk(value: object, depth: int) -> list[str] | None:
+        if depth > MAX_DEPTH:
+            return []
+        children: Iterable[tuple[str, object]]
+        if isinstance(value, dict):
+            children = ((f".{key}", child) for key, child in value.items())
+        elif isinstance(value, list):
+            children = ((f"[{index}]", child) for index, child in enumerate(value))
+        else:
+            return None
+        for step, child in children:
+            if isinstance(child, dict | list) and (below := walk(child, depth + 1)) is not None:
+                return [step, *below]
+        return None
+
+    found = walk(data, 1)
+    return None if found is None else "".join(found).removeprefix(".")
+
+
+def json_size(data: object) -> int:
+    """Bytes of ``data`` as compact JSON in UTF-8 (as the inventory stores it, give or take its spacing)."""
+    return len(
+        json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
+    )
+
+
+def _bounds_problem(data: Mapping[str, Any]) -> tuple[str, Any, str] | None:
+    """The data's problem with :data:`MAX_DEPTH`, or (for a new request) with :data:`MAX_REQUEST_BYTES`."""
+    if (where := _too_deep(data)) is not None:
+        return (DATA_FIELD, _MISSING, f"nests more than {MAX_DEPTH} levels deep (at {shorten(where)!r})")
+    status = data.get("status", "")
+    if not isinstance(status, str) or is_new(status):
+        size = json_size(data)
+        if size > MAX_REQUEST_BYTES:
+            return (DATA_FIELD, _MISSING, f"is {size} bytes of JSON, more than the limit of {MAX_REQUEST_BYTES}")
+    return None
+
+
 def _parse(model: type[_T], data: object) -> _T:
     if not isinstance(data, Mapping):
         raise TaskValidationError([(DATA_FIELD, data, "is not a JSON object")])
     try:
-        return model.model_validate(dict(data))
+        problem = _bounds_problem(data)
+        if problem is None:
+            return model.model_validate(dict(data))
     except ValidationError as exc:
         raise TaskValidationError(_problems_of(exc)) from None
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:  # defence in depth: one error type only
-        raise TaskValidationError([(DATA_FIELD, _MISSING, f"cannot be read: {exc}")]) from None
+        raise TaskValidationError([(DATA_FIELD, _MISSING, f"cannot be read: {shorten(str(exc))}")]) from None
+    raise TaskValidationError([problem])
 
 
 def parse_install_task(data: object) -> InstallTask:
@@ -726,16 +960,21 @@ def parse_server_control_task(data: object) -> ServerControlTask:
     return _parse(ServerControlTask, data)
 
 
+#: Where :func:`failed_attribute` keeps data that was not a JSON object (``["oops"]``, ``"x"``, ``5``, ``null``).
+INVALID_DATA_KEY: Final = "invalidData"
+
+
 def failed_attribute(data: object, error: TaskValidationError | str, *, now: datetime | None = None) -> dict[str, Any]:
     """The ``data`` to write back for an attribute that cannot be run: the operator's keys kept, ``status``
     ``failed``, ``error`` the reason, a message, ``updatedAt``/``completedAt`` stamped.
 
-    For attributes that do not parse (so no task object exists); ``data`` that is not an object is replaced.
+    For attributes that do not parse (so no task object exists); ``data`` that is not an object becomes an
+    object that keeps it under :data:`INVALID_DATA_KEY` (so nothing the operator wrote is lost).
     Callers apply it to new requests only (``status`` absent, ``""`` or ``requested``): see :func:`is_new`.
     """
     stamp = rfc3339(now or utc_now())
-    result: dict[str, Any] = dict(data) if isinstance(data, Mapping) else {}
-    reason = redact.scrub(str(error))
+    result: dict[str, Any] = dict(data) if isinstance(data, Mapping) else {INVALID_DATA_KEY: data}
+    reason = shorten(redact.scrub(str(error)), MAX_TEXT_CHARS)
     old = result.get("messages")
     messages = [m for m in old if isinstance(m, str)] if isinstance(old, list) else []
     messages.append(format_message(f"failed: {reason}", now=now))

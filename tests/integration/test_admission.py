@@ -99,6 +99,9 @@ def test_a_request_that_could_not_be_admitted_is_left_to_any_replica(world: dict
     server = world["inventory"].get_server(uuid)
     with world["server"].faults(every=1, status=503, path_regex="server-component-firmware-sets"):
         assert world["admission"].reconcile(server, TaskKind.INSTALL).action is Action.SKIPPED
+    # issue 12 (item 6): the request now says it waits; the next poll lists it again with that message
+    assert "waiting: inventory unavailable, will retry" in attribute(world, uuid)["messages"][-1]
+    server = world["inventory"].get_server(uuid)
     other = Admission(world["inventory"], world["queue"], world["settings"], worker_id="flasher-b")
     assert other.reconcile(server, TaskKind.INSTALL).action is Action.QUEUED  # the claim was given up
     assert attribute(world, uuid)["worker"] == "flasher-b"

@@ -31,7 +31,8 @@ def both_kinds(world: InstallWorld) -> Iterator[WorkerPool]:
 
 
 def control_attribute(world: InstallWorld, uuid: str) -> dict[str, Any]:
-    data: dict[str, Any] = world.inventory.get_attribute(uuid, SERVER_CONTROL_NAMESPACE).data
+    data = world.inventory.get_attribute(uuid, SERVER_CONTROL_NAMESPACE).data
+    assert isinstance(data, dict)
     return data
 
 
@@ -44,7 +45,7 @@ def poll_until_ended(world: InstallWorld, uuid: str, admission: Admission, timeo
         server = world.inventory.get_server(uuid)
         attribute = server.attribute(SERVER_CONTROL_NAMESPACE)
         assert attribute is not None
-        if is_terminal(str(attribute.data.get("status"))):
+        if is_terminal(str(attribute.as_object().get("status"))):
             return actions
         actions.append(admission.reconcile(server, TaskKind.SERVER_CONTROL).action)
         time.sleep(0.1)

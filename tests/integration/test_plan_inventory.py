@@ -356,6 +356,7 @@ def test_write_back_round_trip_through_the_inventory(fleet: Fleet) -> None:
     fleet.client.replace_attribute(uuid, TASK_NAMESPACE, resolved.to_attribute())
 
     stored = fleet.client.get_attribute(uuid, TASK_NAMESPACE).data
+    assert isinstance(stored, dict)
     assert stored["ticket"] == "OPS-7" and stored["requester"] == "alice"
     assert stored["mode"] == "ResolveFirmware" and stored["firmwareSet"] == "dell-r6515"
     assert stored["Firmware"]["bmc"]["status"] == "pending"

@@ -52,7 +52,9 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def attribute(inventory: InventoryClient, server: str, namespace: str = TASK_NAMESPACE) -> dict[str, Any]:
-    return inventory.get_attribute(server, namespace).data
+    data = inventory.get_attribute(server, namespace).data
+    assert isinstance(data, dict)
+    return data
 
 
 def running_install(**extra: Any) -> dict[str, Any]:

@@ -51,7 +51,9 @@ def writer_for(
 
 
 def stored(inventory: InventoryClient, uuid: str) -> dict[str, Any]:
-    return inventory.get_attribute(uuid, TASK_NAMESPACE).data
+    data = inventory.get_attribute(uuid, TASK_NAMESPACE).data
+    assert isinstance(data, dict)
+    return data
 
 
 def test_update_writes_messages_and_heartbeat_keeping_unknown_keys(clean_inventory: InventoryServer) -> None:

@@ -80,7 +80,9 @@ class ControlCase:
     on_open: Callable[[], object] | None = None
 
     def attribute(self) -> dict[str, Any]:
-        return self.inventory.get_attribute(self.server_id, SERVER_CONTROL_NAMESPACE).data
+        data = self.inventory.get_attribute(self.server_id, SERVER_CONTROL_NAMESPACE).data
+        assert isinstance(data, dict)
+        return data
 
     def write(self, data: dict[str, Any]) -> None:
         self.inventory.replace_attribute(self.server_id, SERVER_CONTROL_NAMESPACE, data)

@@ -241,7 +241,8 @@ class InstallWorld:
 
     def attribute(self, uuid: str) -> dict[str, Any]:
         """The install attribute's data now."""
-        data: dict[str, Any] = self.inventory.get_attribute(uuid, TASK_NAMESPACE).data
+        data = self.inventory.get_attribute(uuid, TASK_NAMESPACE).data
+        assert isinstance(data, dict)
         return data
 
     def set_attribute(self, uuid: str, **changes: Any) -> None:

@@ -14,9 +14,9 @@ import pytest
 from flasher.constants import FIRMWARE_SET_LABELS_NAMESPACE, OUTOFBAND_STATUS_NAMESPACE, SERVER_VENDOR_NAMESPACE
 from flasher.install.modes import build_plan, resolve_mode
 from flasher.install.plan import Decision, InstallPlan, PlanError, decide, recheck
-from flasher.inventory.errors import ConflictError, NotFoundError
+from flasher.inventory.errors import BadRequestError, ConflictError, NotFoundError
 from flasher.inventory.models import Component, FirmwareSet, FirmwareVersion, Server
-from flasher.task.model import ComponentStatus, InstallMode, parse_install_task
+from flasher.task.model import ComponentStatus, InstallMode, TaskValidationError, parse_install_task
 
 SERVER_UUID = "3f0c2a8e-1b7d-4c55-9a3e-0c1d2e3f4a01"
 
@@ -222,9 +222,7 @@ def test_a_version_that_only_contains_an_unknown_word_is_compared(installed: str
     [
         ({"Firmware": {"bmc": {"version": "1"}}, "firmwareSet": "x"}, InstallMode.PREDEFINED_FIRMWARE),
         ({"firmwareSet": "x"}, InstallMode.PREDEFINED_FIRMWARE_SET),
-        ({"firmwareSet": "x", "Firmware": {}}, InstallMode.PREDEFINED_FIRMWARE_SET),
         ({}, InstallMode.RESOLVE_FIRMWARE),
-        ({"firmwareSet": ""}, InstallMode.RESOLVE_FIRMWARE),
         (
             {"mode": "ResolveFirmware", "firmwareSet": "x", "Firmware": {"bmc": {"version": "1"}}},
             InstallMode.RESOLVE_FIRMWARE,
@@ -233,6 +231,19 @@ def test_a_version_that_only_contains_an_unknown_word_is_compared(installed: str
 )
 def test_resolve_mode(data: dict[str, Any], mode: InstallMode) -> None:
     assert resolve_mode(parse_install_task(data)) is mode
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"firmwareSet": "x", "Firmware": {}}, "Firmware"),  # issue 12: was PredefinedFirmwareSet
+        ({"firmwareSet": ""}, "firmwareSet"),  # issue 12: was ResolveFirmware, installing the whole set
+    ],
+)
+def test_an_empty_firmware_or_firmware_set_is_no_mode_but_an_error(data: dict[str, Any], field: str) -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        parse_install_task(data)
+    assert caught.value.field == field and "is empty" in str(caught.value)
 
 
 def test_in_band_cannot_be_planned() -> None:
@@ -682,3 +693,34 @@ def test_recheck_keeps_a_refusal_for_a_bad_image() -> None:
     (item,) = plan.items
     assert item.decision is Decision.REFUSE and "has an unusable checksum" in item.reason
     assert recheck(plan, {"bios": "2.6.0"}) == plan
+
+
+class RefusingCatalog(Catalog):
+    """A catalog whose inventory refuses every lookup as a bad request (HTTP 431: the value is too long)."""
+
+    def _refuse(self, call: str) -> BadRequestError:
+        return BadRequestError(call, "the inventory refused the request", status=431)
+
+    def list_firmware(self, *args: Any, **kwargs: Any) -> list[FirmwareVersion]:
+        raise self._refuse("GET /server-component-firmwares")
+
+    def get_firmware_set(self, uuid_or_name: str) -> FirmwareSet:
+        raise self._refuse("GET /server-component-firmware-sets/{uuid}")
+
+    def list_firmware_sets(self, name: str | None = None, labels: Mapping[str, str] | None = None) -> list[FirmwareSet]:
+        raise self._refuse("GET /server-component-firmware-sets")
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"Firmware": {"bmc": {"version": "2.80.80.80"}}}, "Firmware.bmc.version: "),
+        ({"firmwareSet": "00000000-0000-0000-0000-000000000000"}, "firmwareSet: "),
+        ({}, f"server {SERVER_UUID}: cannot look up firmware sets"),
+    ],
+)
+def test_a_lookup_the_inventory_refuses_is_a_plan_error_naming_the_field(data: dict[str, Any], field: str) -> None:
+    # issue 12, item 6: asking again would be refused again, so the task fails instead of waiting forever
+    with pytest.raises(PlanError) as caught:
+        plan_for(data, [component("bmc", "2.75.75.75")], RefusingCatalog())
+    assert str(caught.value).startswith(field) and "HTTP 431" in str(caught.value)

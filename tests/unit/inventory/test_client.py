@@ -104,7 +104,7 @@ def test_get_attribute_and_list_components(client: InventoryClient, rsps: respon
     rsps.get(TASK_URL, json=body("GET /servers/{uuid}/attributes/sh.hollow.flasher.task"))
     rsps.get(f"{SERVER_URL}/components", json=body("GET /servers/{uuid}/components", occurrence=1))
     task = client.get_attribute(SERVER_ID, TASK_NAMESPACE)
-    assert task.data["status"] == "queued"
+    assert isinstance(task.data, dict) and task.data["status"] == "queued"
     components = client.list_components(SERVER_ID)
     assert [(c.component_type_slug, c.installed_firmware()) for c in components] == [
         ("bmc", "2.75.75.75"),

@@ -103,8 +103,8 @@ valid_install_data = _with_extras(
         optional={
             **common_keys,
             "method": st.sampled_from([m.value for m in InstallMethod]),
-            "firmwareSet": st.text(max_size=12),
-            "Firmware": st.dictionaries(slugs, firmware_specs, max_size=4),
+            "firmwareSet": st.text(min_size=1, max_size=12).filter(str.strip),  # empty is an error (issue 12)
+            "Firmware": st.dictionaries(slugs, firmware_specs, min_size=1, max_size=4),
             "force": st.booleans(),
             "dryRun": st.booleans(),
             "mode": st.sampled_from([m.value for m in InstallMode]),
