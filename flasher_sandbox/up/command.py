@@ -204,7 +204,9 @@ def command(  # noqa: PLR0917 (typer options)
         )
         stack.start()
         console.print(f"  inventory   {stack.inventory_url}/api/v1")
-        console.print(f"  BMCs        127.0.0.1:{stack.bmc_base_port}..{stack.bmc_base_port + servers - 1}")
+        last = stack.bmc_base_port + servers - 1
+        ca = f" (HTTPS, CA {stack.bmcs.ca_bundle})" if stack.bmcs.ca_bundle is not None else " (plain HTTP)"
+        console.print(f"  BMCs        127.0.0.1:{stack.bmc_base_port}..{last}{ca}")
         console.print(f"  Redis       {stack.redis_url}")
         options = ReplicaOptions(concurrency=concurrency)
         for index in range(replicas):
