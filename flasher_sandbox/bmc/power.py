@@ -4,8 +4,9 @@ A power request takes ``power_seconds``: ``PowerState`` reads the old state unti
 (``PowerCycle`` reads Off from half-way). ``On``/``ForceOn`` from Off, the restarts and ``PowerCycle`` boot the
 host: a ``Once`` boot override is then used up, and installs waiting ``OnReset`` start. A second request while
 one is in progress answers 409 ``ResourceInUse``; a restart of a host that is off answers 409
-``ResourceInStandby``; Dell-like answers 409 to On when on and to ForceOff/GracefulShutdown when off (iDRAC does),
-Supermicro-like treats them as no-ops.
+``ResourceInStandby``, while ``PowerCycle`` powers it on (DSP8010 ``Resource.ResetType``: "If currently in the
+power off state, the resource will transition to a power on state"); Dell-like answers 409 to On when on and
+to ForceOff/GracefulShutdown when off (iDRAC does), Supermicro-like treats them as no-ops.
 """
 
 from __future__ import annotations
