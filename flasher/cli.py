@@ -33,6 +33,8 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("install", "install"),
     ("task", "task"),
     ("run", "run"),
+    ("onboard", "onboard"),
+    ("netboot", "netboot"),
 )
 
 

@@ -37,6 +37,7 @@ from pydantic_settings import (
 )
 
 from flasher import redact
+from flasher.hostrules import parse_patterns
 
 DEFAULT_CONFIG_PATH = Path("config/flasher.yaml")
 
@@ -117,6 +118,7 @@ class InventorySettings(_Section):
     token: SecretStr | None = None
     token_file: Path | None = None
     oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
+    #: False turns off TLS verification of the inventory and its token issuer; logs a warning (once per process).
     verify_tls: bool = True
     ca_bundle: Path | None = None
     #: Seconds to open a TCP connection / to wait for an answer.
@@ -179,7 +181,7 @@ class BMCSettings(_Section):
 
     verify_tls: bool = True
     ca_bundle: Path | None = None
-    #: Explicit opt-out of TLS verification; logs a warning on every session.
+    #: Explicit opt-out of TLS verification; logs a warning (once per process).
     insecure: bool = False
     #: Default scheme when the inventory's BMC address has none.
     scheme: Literal["https", "http"] = "https"
@@ -229,13 +231,22 @@ class StoreSettings(_Section):
     #: Cache size cap in bytes; least recently used images are evicted beyond it.
     max_bytes: int = Field(20 * 1024**3, gt=0)
     allowed_schemes: list[Literal["http", "https"]] = Field(default_factory=lambda: ["http", "https"])  # type: ignore[arg-type]
-    #: Hosts images may come from (exact names or ``*.example.com``); empty means any.
+    #: Hosts images may come from: names, IP addresses or ``*.example.com``, each optionally with ``:port``; empty
+    #: means any host but loopback, link-local and the cloud metadata services, which only an entry naming them
+    #: allows (:mod:`flasher.hostrules`).
     allowed_hosts: list[str] = Field(default_factory=list)
+    #: False turns off TLS verification of image downloads; logs a warning (once per process).
     verify_tls: bool = True
     ca_bundle: Path | None = None
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)
     chunk_bytes: int = Field(1024 * 1024, ge=4096)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        parse_patterns(value)  # raises ValueError naming the entry that is wrong
+        return value
 
 
 class FileServerSettings(_Section):
@@ -271,6 +282,11 @@ class ServiceSettings(_Section):
     #: Seconds a heartbeat may be late before the lease is extended anyway.
     heartbeat_interval: float = Field(10.0, gt=0)
     shutdown_grace: float = Field(60.0, ge=0)
+    #: Re-collect every server's hardware from its BMC this often (seconds; ``0``: never): each server gets an
+    #: inventory task once per interval, at its own point in it (spread by server uuid).
+    inventory_interval: float = Field(0.0, ge=0)
+    #: At most this many inventory tasks open at once (new, queued or running) from the schedule.
+    inventory_concurrency: int = Field(2, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(9090, ge=0, le=65535)
 
@@ -281,6 +297,66 @@ class ControlSettings(_Section):
     power_timeout: float = Field(300.0, gt=0)
     bmc_reset_timeout: float = Field(900.0, gt=0)
     boot_timeout: float = Field(60.0, gt=0)
+    #: ``provision``: how long the booted machine has to call back after the power cycle.
+    provision_timeout: float = Field(1800.0, gt=0)
+
+
+class BootProfileSettings(_Section):
+    """One boot profile: the kernel, initrds and kernel command line a machine network-boots.
+
+    Each value is a template: ``{uuid}``, ``{name}``, ``{facility}``, ``{mac}``, ``{token}``, ``{callback_url}``
+    and ``{base_url}`` are filled in per server (``{{`` and ``}}`` are literal braces); others are refused.
+    """
+
+    kernel: str
+    initrd: list[str] = Field(default_factory=list)
+    cmdline: str = ""
+
+    @model_validator(mode="after")
+    def _templates(self) -> BootProfileSettings:
+        from string import Formatter
+
+        for field_name, text in (
+            ("kernel", self.kernel),
+            ("cmdline", self.cmdline),
+            *(("initrd", i) for i in self.initrd),
+        ):
+            try:
+                names = {name for _, name, _, _ in Formatter().parse(text) if name is not None}
+            except ValueError as exc:
+                raise ValueError(f"{field_name} {text!r}: {exc}") from None
+            unknown = names - set(TEMPLATE_FIELDS)
+            if unknown:
+                raise ValueError(
+                    f"{field_name} {text!r}: unknown placeholder {sorted(unknown)[0]!r} "
+                    f"(known: {', '.join(TEMPLATE_FIELDS)})"
+                )
+        if not self.kernel.strip():
+            raise ValueError("kernel is empty")
+        return self
+
+
+#: The placeholders a boot profile may use (filled by flasher.netboot.profiles).
+TEMPLATE_FIELDS: tuple[str, ...] = ("uuid", "name", "facility", "mac", "token", "callback_url", "base_url")
+
+
+class NetbootSettings(_Section):
+    """``flasher netboot``: the Pixiecore API, iPXE and callback endpoints, and the boot profiles."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8891, ge=0, le=65535)
+    #: Base URL booted machines use to reach these endpoints (``{base_url}``, ``{callback_url}``); default
+    #: ``http://<host>:<port>``.
+    public_url: HttpUrl | None = None
+    #: Key of the one-time tokens (HMAC-SHA256); every replica needs the same. Unset: a random key per process
+    #: (one replica only; logged as a warning).
+    token_secret: SecretStr | None = None
+    token_secret_file: Path | None = None
+    #: Seconds a token minted at boot without a ``provision`` stays valid.
+    token_ttl: float = Field(3600.0, gt=0)
+    #: Files served under ``/assets/`` (kernels, initrds), when set.
+    assets_dir: Path | None = None
+    profiles: dict[str, BootProfileSettings] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -303,6 +379,7 @@ class Settings(BaseSettings):
     fileserver: FileServerSettings = Field(default_factory=FileServerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    netboot: NetbootSettings = Field(default_factory=NetbootSettings)
 
     _yaml_file: ClassVar[Path | None] = None
 

@@ -9,16 +9,29 @@ from typing import Final
 TASK_NAMESPACE: Final = "sh.hollow.flasher.task"
 #: The server-control task attribute (actions of metal-toolbox flipflop).
 SERVER_CONTROL_NAMESPACE: Final = "sh.hollow.flasher.server_control"
+#: The inventory task attribute: collect the server's hardware from its BMC into the inventory (onboarding).
+INVENTORY_NAMESPACE: Final = "sh.hollow.flasher.inventory"
 #: Where the inventory keeps the BMC's address: ``data.address``.
 BMC_INFO_NAMESPACE: Final = "sh.hollow.bmc_info"
 #: Where the inventory keeps the server's vendor, model and serial: ``data.vendor|model|serial``.
 SERVER_VENDOR_NAMESPACE: Final = "sh.hollow.alloy.server_vendor_attributes"
 #: A component's versioned attribute holding ``data.firmware.installed`` as read out-of-band.
 OUTOFBAND_STATUS_NAMESPACE: Final = "sh.hollow.alloy.outofband.status"
+#: A component's attribute with what was read out-of-band besides firmware (alloy: MACs, slot, capacity...).
+OUTOFBAND_METADATA_NAMESPACE: Final = "sh.hollow.alloy.outofband.metadata"
 #: The same, as read in-band.
 INBAND_STATUS_NAMESPACE: Final = "sh.hollow.alloy.inband.status"
 #: A firmware set's labels, e.g. ``{"vendor": "dell", "model": "r6515"}``.
 FIRMWARE_SET_LABELS_NAMESPACE: Final = "sh.hollow.firmware_set.labels"
+#: A server's versioned attribute summarising the last collection (a digest; equal collections bump its tally).
+COLLECTION_NAMESPACE: Final = "sh.hollow.flasher.collection"
+#: Prefix of the server attributes that index a server by one of its MACs: ``<prefix>.<12 lowercase hex digits>``
+#: (one attribute per MAC, so finding a server by MAC is one query on an exact namespace).
+MAC_NAMESPACE_PREFIX: Final = "sh.hollow.flasher.mac"
+#: The server's boot profile (netboot): ``{"profile": NAME}`` or ``{"kernel", "initrd", "cmdline"}``.
+BOOT_NAMESPACE: Final = "sh.hollow.flasher.boot"
+#: The state of a server's network boot: the one-time token's nonce, its expiry, the booted machine's callback.
+PROVISION_NAMESPACE: Final = "sh.hollow.flasher.provision"
 #: The credential slug of a server's BMC (``GET /servers/{uuid}/credentials/bmc``).
 BMC_CREDENTIAL_SLUG: Final = "bmc"
 

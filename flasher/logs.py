@@ -1,5 +1,9 @@
 """Logging through loguru: human-readable lines by default, JSON lines with ``--log-format json``.
 
+The standard ``logging`` records of libraries reach the same sink (from WARNING up, everything at ``DEBUG``): at
+their own level (apscheduler...), or at DEBUG for :data:`QUIET_LIBRARIES` (sushy), whose lines only detail what
+flasher reports itself.
+
 Every line carries ``server_id`` and ``task_id`` (``-`` outside task work): wrap task work in
 :func:`task_context`. Every line is passed through :func:`flasher.redact.scrub`, so a registered secret never
 reaches a log sink even if code puts one into a message by mistake.
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -56,14 +61,25 @@ def _json_format(record: Record) -> str:
     return "{extra[_json]}\n"
 
 
+#: Libraries whose own log lines are details of what flasher reports itself, so they go to loguru at DEBUG
+#: whatever their level: sushy warns "Falling back to Basic authentication" and logs an ERROR for a refused
+#: login that flasher already turns into one error line.
+QUIET_LIBRARIES: tuple[str, ...] = ("sushy",)
+
+
 class _InterceptHandler(logging.Handler):
-    """Sends records of libraries that use the standard ``logging`` module (sushy, apscheduler) to loguru."""
+    """Sends records of libraries that use the standard ``logging`` module (sushy, apscheduler) to loguru, at
+    their own level, or at DEBUG for :data:`QUIET_LIBRARIES`."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            level: str | int = logger.level(record.levelname).name
-        except ValueError:
-            level = record.levelno
+        level: str | int
+        if any(record.name == name or record.name.startswith(name + ".") for name in QUIET_LIBRARIES):
+            level = "DEBUG"
+        else:
+            try:
+                level = logger.level(record.levelname).name
+            except ValueError:
+                level = record.levelno
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
@@ -98,7 +114,32 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text", sink: TextIO | N
     else:
         colorize = hasattr(target, "isatty") and target.isatty()
         logger.add(target, level=level, format=_TEXT, colorize=colorize, backtrace=False, diagnose=False)
-    logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
+    debug = logger.level(level).no <= logger.level("DEBUG").no
+    logging.basicConfig(handlers=[_InterceptHandler()], level=logging.DEBUG if debug else logging.WARNING, force=True)
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(key: str, message: str, *args: object) -> bool:
+    """Log ``message`` (loguru ``{}`` placeholders filled from ``args``) at WARNING the first time ``key`` is
+    seen in this process; later calls with the same ``key`` log nothing. Returns whether it logged.
+
+    For standing conditions an operator must know about but need not read on every request or session, such as
+    TLS verification turned off (``inventory.verify_tls``, ``store.verify_tls``, ``bmc.insecure``)."""
+    with _warned_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+    logger.opt(depth=1).warning(message, *args)
+    return True
+
+
+def forget_warnings() -> None:
+    """Forget which :func:`warn_once` keys were seen (for tests)."""
+    with _warned_lock:
+        _warned.clear()
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import json
 import resource
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flasher.config import StoreSettings
 from flasher.store.store import FirmwareStore
@@ -29,7 +30,9 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, required=True)
     args = parser.parse_args()
 
-    store = FirmwareStore(StoreSettings(cache_dir=args.cache_dir, max_bytes=64 * 1024**3))
+    # The benchmark's image server is on loopback, which the store refuses unless allowed_hosts names it.
+    host = urlsplit(args.url).netloc
+    store = FirmwareStore(StoreSettings(cache_dir=args.cache_dir, max_bytes=64 * 1024**3, allowed_hosts=[host]))
     rss_before = _status_kib("VmRSS")
     started = time.perf_counter()
     image = store.fetch(args.url, args.checksum)

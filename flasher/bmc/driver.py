@@ -12,12 +12,13 @@ from typing import ParamSpec, TypeVar
 from loguru import logger
 from pydantic import SecretStr
 
-from flasher.bmc import inventory, power, taskmonitor
+from flasher.bmc import hardware, inventory, power, taskmonitor
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.install import start_install
-from flasher.bmc.models import BMCComponent, TaskHandle, TaskProgress, UpdateCapabilities
+from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
 from flasher.bmc.session import Connection
-from flasher.bmc.updateservice import UpdateService, read_update_service
+from flasher.bmc.systems import SystemChoice, select_system
+from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, read_update_service
 from flasher.config import BMCSettings
 from flasher.metrics import BMC_ERRORS
 
@@ -45,7 +46,11 @@ class BMC:
     """A Redfish BMC, over sushy. Use as a context manager (``with BMC(...) as bmc:``) or call :meth:`close`.
 
     ``address``: ``host``, ``host:port`` or a URL (``https://host:port``); the scheme comes from
-    ``settings.scheme`` when absent. The constructor connects and checks the credentials.
+    ``settings.scheme`` when absent. The constructor connects and checks the credentials. ``system``: how to
+    recognise the server's System when the BMC lists several (its serial or UUID; :mod:`flasher.bmc.systems`);
+    without a match every operation that needs the System raises :class:`~flasher.bmc.systems.SeveralSystemsError`
+    (a :class:`~flasher.bmc.errors.BMCNotSupportedError`) with one message: the firmware inventory, power, boot,
+    and so the install.
 
     Every error is a :class:`~flasher.bmc.errors.BMCError` carrying the BMC's own messages:
     :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
@@ -56,11 +61,45 @@ class BMC:
     """
 
     @_counted
-    def __init__(self, address: str, username: str, password: SecretStr | str, *, settings: BMCSettings) -> None:
+    def __init__(
+        self,
+        address: str,
+        username: str,
+        password: SecretStr | str,
+        *,
+        settings: BMCSettings,
+        system: SystemIdentity | None = None,
+    ) -> None:
         self.settings = settings
         self._conn = Connection(address, username, password, settings)
         self._service: UpdateService | None = None
+        self._identity = system or SystemIdentity()
+        self._system: SystemChoice | None = None
+        self._system_known = False
         self._conn.open()
+
+    def identify_system(self, identity: SystemIdentity) -> None:
+        """Recognise the server's System by ``identity`` from now on (the runners pass the inventory's serial and
+        UUID of the server once the BMC is open)."""
+        self._identity = identity
+        self._system, self._system_known = None, False
+
+    def _system_choice(self) -> SystemChoice | None:
+        if not self._system_known:  # System paths do not change while a BMC runs, nor when it restarts
+            self._system = select_system(self._conn, self._identity)
+            self._system_known = True
+        return self._system
+
+    def _system_path(self) -> str | None:
+        choice = self._system_choice()
+        return choice.path if choice is not None else None
+
+    @_counted
+    def system_uri(self) -> str | None:
+        """The ``@odata.id`` of the server's System (``None`` when the BMC lists none). Raises
+        :class:`~flasher.bmc.systems.SeveralSystemsError` when the BMC lists several and none is certainly the
+        server."""
+        return self._system_path()
 
     @property
     def base_url(self) -> str:
@@ -86,7 +125,13 @@ class BMC:
 
         Raises :class:`BMCNotSupportedError` when the BMC reports no firmware version at all.
         """
-        return inventory.read_firmware_inventory(self._conn)
+        return inventory.read_firmware_inventory(self._conn, self._system_choice())
+
+    @_counted
+    def read_hardware(self) -> hardware.HardwareSnapshot:
+        """The BMC's hardware resources as raw documents (rules: :mod:`flasher.bmc.hardware`); resources the BMC
+        lacks are notes in the snapshot. Raises :class:`BMCUnreachableError` / :class:`BMCAuthError`."""
+        return hardware.read_hardware(self._conn)
 
     def _update_service(self) -> UpdateService:
         if self._service is None:
@@ -131,6 +176,31 @@ class BMC:
             method=method,
             apply_time=apply_time,
         )
+
+    @_counted
+    def check_install(
+        self,
+        component: BMCComponent,
+        *,
+        pull_scheme: str | None,
+        image_file: bool = True,
+        method: str = "auto",
+        apply_time: str | None = None,
+    ) -> tuple[str, str | None]:
+        """What :meth:`install` would do for ``component``, sending nothing (a dry run): ``(install method, apply
+        time or None)``, by the same rules (:func:`~flasher.bmc.updateservice.choose_method`,
+        :func:`~flasher.bmc.updateservice.apply_time_for`).
+
+        ``pull_scheme``: the scheme of the image URL the BMC would be given (``http`` for flasher's file server),
+        ``None`` when it would be given none; ``image_file``: a file could be pushed. Raises what :meth:`install`
+        raises before sending: :class:`BMCNotSupportedError` (no UpdateService, no method or apply time that
+        fits, naming what the BMC offers), ``ValueError``.
+        """
+        self._service = read_update_service(self._conn)
+        # Only the URL's scheme takes part in the choice (TransferProtocol); the real URL is made at publish time.
+        url = f"{pull_scheme}://flasher-file-server/{component.id}" if pull_scheme else None
+        chosen = choose_method(self._service, method, url, image_file)
+        return chosen, apply_time_for(self._service, chosen, apply_time)
 
     # -- tasks --------------------------------------------------------------------------------------------------
     @_counted
@@ -209,7 +279,7 @@ class BMC:
         seen: str | None = "(not read)"
         while True:
             try:
-                components = inventory.read_firmware_inventory(self._conn)
+                components = inventory.read_firmware_inventory(self._conn, self._system_choice())
                 found = inventory.find_component(components, component)
                 seen = found.version if found is not None else "(component not listed)"
                 if found is not None and inventory.versions_match(found.version, version):
@@ -229,20 +299,22 @@ class BMC:
     @_counted
     def power_state(self) -> str:
         """The host's power state now: ``On``, ``Off``, ``PoweringOn``, ``PoweringOff``, or what the BMC says."""
-        return power.power_state(self._conn)
+        return power.power_state(self._conn, self._system_path())
 
     @_counted
     def set_power(self, action: str, *, wait: bool = True, timeout: float = 300.0) -> str:
         """Power ``action`` (``on``, ``off``, ``soft``, ``cycle``, ``reset``; table in :mod:`flasher.bmc.power`);
         with ``wait``, poll until the host reaches the target state (:class:`BMCTimeoutError` after ``timeout`` s).
         Returns the last state read."""
-        return power.set_power(self._conn, action, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
+        return power.set_power(
+            self._conn, self._system_path(), action, wait=wait, timeout=timeout, poll=self.settings.poll_interval
+        )
 
     @_counted
     def set_boot_device(self, target: str, *, persistent: bool = False, uefi: bool = True) -> None:
         """Boot override: ``target`` (``pxe``, ``disk``, ``cdrom``, ``bios``, ``usb``... or a Redfish
         BootSourceOverrideTarget), once or ``persistent``, UEFI or legacy; the target is read back."""
-        power.set_boot_device(self._conn, target, persistent=persistent, uefi=uefi)
+        power.set_boot_device(self._conn, self._system_path(), target, persistent=persistent, uefi=uefi)
 
     @_counted
     def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:

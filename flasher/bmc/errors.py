@@ -1,15 +1,20 @@
 """Typed BMC errors, and the translation of sushy's and requests' exceptions into them.
 
 Every error carries the BMC's own words when it gave any: the ``Message`` of each entry of a Redfish error
-body's ``error.@Message.ExtendedInfo`` (DSP0266, "Error responses"), else ``error.message``. Messages are
-passed through :func:`flasher.redact.scrub`, so a registered credential never appears in one.
+body's ``error.@Message.ExtendedInfo`` (DSP0266, "Error responses"), else ``error.message``, else the entries'
+``MessageId`` (a registry key such as ``Base.1.0.GeneralError`` says less than the BMC's sentence: sushy-tools
+answers ``{"message": "Missing ImageURI and/or Targets.", "@Message.ExtendedInfo": [{"MessageId":
+"Base.1.0.GeneralError"}]}``). An error for HTTP 404 names the resource that is missing. Messages are passed
+through :func:`flasher.redact.scrub`, so a registered credential never appears in one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from sushy import exceptions as sushy_exc
@@ -69,8 +74,8 @@ def messages_of(body: Any) -> tuple[str, ...]:
 
     Accepts ``{"error": {"message": ..., "@Message.ExtendedInfo": [...]}}``, ``{"@Message.ExtendedInfo": [...]}``
     (some BMCs answer an action so), a bare list of messages (a Task's ``Messages``), or anything else (→ ``()``).
-    Each message gives its ``Message``, else its ``MessageId``; the error's own ``message`` is used only when
-    there is no ExtendedInfo message.
+    The ``Message`` of each entry that has one; when none has, the error's own ``message``; when there is none
+    either, each entry's ``MessageId``. Duplicates are dropped, the order kept.
     """
     entries: Any = None
     fallback: str | None = None
@@ -86,17 +91,35 @@ def messages_of(body: Any) -> tuple[str, ...]:
         entries = body
     if isinstance(entries, dict):
         entries = [entries]
-    out: list[str] = []
-    if isinstance(entries, list):
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            text = entry.get("Message") or entry.get("MessageId")
-            if isinstance(text, str) and text.strip() and text.strip() not in out:
-                out.append(text.strip())
-    if not out and fallback and fallback.strip():
-        out.append(fallback.strip())
+    listed = [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
+    out = _texts(entry.get("Message") for entry in listed)
+    if not out:
+        out = _texts([fallback])
+    if not out:
+        out = _texts(entry.get("MessageId") for entry in listed)
     return tuple(out)
+
+
+def _texts(values: Any) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str) and value.strip() and value.strip() not in out:
+            out.append(value.strip())
+    return out
+
+
+#: How sushy's ``HTTPError`` names the request that failed (its message templates, sushy 5.x: ``HTTP GET <url>
+#: returned code ...``, and ``Resource <url> not found`` for a 404).
+_FAILED_REQUEST = re.compile(r"^(?:HTTP \S+ (?P<url>\S+) returned code|Resource (?P<missing>\S+) not found)")
+
+
+def failed_path(exc: sushy_exc.HTTPError) -> str | None:
+    """The path (and query) of the request that got ``exc``, from sushy's message; ``None`` when it is not there."""
+    match = _FAILED_REQUEST.match(str(exc))
+    if match is None:
+        return None
+    parts = urlsplit(match["url"] or match["missing"])
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 _CONNECTION_REASONS: tuple[tuple[str, str], ...] = (
@@ -137,7 +160,9 @@ def _http_error(action: str, exc: sushy_exc.HTTPError) -> BMCError:
     if isinstance(exc, sushy_exc.ServerSideError):
         return BMCUnreachableError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
     if isinstance(exc, sushy_exc.ResourceNotFoundError):
-        return BMCNotSupportedError(f"{action}: the BMC has no such resource (HTTP 404)", bmc_messages=said)
+        path = failed_path(exc)
+        what = f"no resource {path}" if path else "no such resource"
+        return BMCNotSupportedError(f"{action}: the BMC has {what} (HTTP 404)", bmc_messages=said)
     if status == 405:
         return BMCNotSupportedError(f"{action}: the BMC does not allow this method (HTTP 405)", bmc_messages=said)
     return BMCError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)

@@ -120,14 +120,19 @@ def _send(conn: Connection, what: str, path: str, **kwargs: Any) -> requests.Res
 def simple_update(
     conn: Connection, service: UpdateService, component: BMCComponent, image_url: str, apply_time: str | None
 ) -> str:
-    """POST SimpleUpdate (``ImageURI``, ``TransferProtocol``, ``Targets`` when the action takes them, apply
-    time when given); returns the task URI."""
+    """POST SimpleUpdate (``ImageURI``, ``TransferProtocol``, ``Targets``, apply time when given); returns the
+    task URI.
+
+    ``Targets`` is the component's URI whenever flasher knows it, advertised or not: some BMCs require it without
+    listing it in ``Targets@Redfish.AllowableValues`` or an ActionInfo (sushy-tools answers 400 ``Missing
+    ImageURI and/or Targets.``), and a BMC given no targets may flash every device the image fits.
+    """
     assert service.simple_update_target is not None
     payload: dict[str, Any] = {"ImageURI": image_url}
     protocol = transfer_protocol(service, image_url)
     if protocol is not None:
         payload["TransferProtocol"] = protocol
-    if service.simple_update_takes_targets and component.uri:
+    if component.uri:
         payload["Targets"] = [component.uri]
     if apply_time is not None:
         payload["@Redfish.OperationApplyTime"] = apply_time

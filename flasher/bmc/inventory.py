@@ -5,6 +5,9 @@ and classified by :mod:`flasher.bmc.classify`, and completed from their ``Relate
 SerialNumber). When several members describe one Dell device (``Installed-`` and ``Current-`` entries with the
 same FQDD) the ``Installed-`` one is kept.
 
+On a BMC with several Systems (:mod:`flasher.bmc.systems`) only the server's components count: members related
+to another System are left out.
+
 Fallbacks, for BMCs without a FirmwareInventory (404, no link; e.g. sushy-tools) or whose inventory lacks them:
 a ``bmc`` component from the Manager's ``FirmwareVersion`` and a ``bios`` component from the System's
 ``BiosVersion`` (``Manager:<Id>`` / ``System:<Id>`` ids, the Manager/System URI as ``uri``).
@@ -21,6 +24,7 @@ from flasher.bmc import classify
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupportedError, BMCUnreachableError
 from flasher.bmc.models import BMCComponent
 from flasher.bmc.session import Connection
+from flasher.bmc.systems import SystemChoice
 
 
 def _text(value: Any) -> str | None:
@@ -116,15 +120,25 @@ def _first_member(conn: Connection, key: str, prefer: tuple[str, str] | None = N
     return members[0] if members else None
 
 
-def fallback_components(conn: Connection, missing: set[str]) -> list[BMCComponent]:
-    """``bmc`` from the Manager's FirmwareVersion and ``bios`` from the System's BiosVersion, for each slug in
-    ``missing`` that the BMC reports a version for."""
+def _system_doc(conn: Connection, system: SystemChoice | None) -> dict[str, Any] | None:
+    if system is None:
+        return None
+    try:
+        return conn.get_json(system.path, action="read the server's System")
+    except BMCNotSupportedError:
+        return None
+
+
+def fallback_components(conn: Connection, missing: set[str], system: SystemChoice | None) -> list[BMCComponent]:
+    """``bmc`` from the Manager's FirmwareVersion and ``bios`` from the server's System's BiosVersion (``system``,
+    as :func:`flasher.bmc.systems.select_system` chose it), for each slug in ``missing`` that the BMC reports a
+    version for."""
     out: list[BMCComponent] = []
     sources = (("bmc", "Managers", "FirmwareVersion", "Manager"), ("bios", "Systems", "BiosVersion", "System"))
     for slug, collection, field, kind in sources:
         if slug not in missing:
             continue
-        doc = _first_member(conn, collection, ("ManagerType", "BMC") if kind == "Manager" else None)
+        doc = _system_doc(conn, system) if kind == "System" else _first_member(conn, collection, ("ManagerType", "BMC"))
         version = _text(doc.get(field)) if doc else None
         if doc is None or version is None:
             continue
@@ -148,8 +162,12 @@ def fallback_components(conn: Connection, missing: set[str]) -> list[BMCComponen
     return out
 
 
-def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
-    """Every installed component the BMC reports, plus the bmc/bios fallbacks where needed.
+def read_firmware_inventory(conn: Connection, system: SystemChoice | None) -> list[BMCComponent]:
+    """Every installed component the BMC reports for the server, plus the bmc/bios fallbacks where needed.
+
+    ``system`` is the server's System (``None`` when the BMC lists none): members whose RelatedItem is another
+    System, or a resource under one, belong to another server and are left out; the bios fallback reads this
+    System's BiosVersion.
 
     Raises :class:`BMCNotSupportedError` when the BMC reports neither a FirmwareInventory nor a Manager firmware
     version nor a System BIOS version; :class:`BMCUnreachableError` / :class:`BMCAuthError` as the session does.
@@ -173,8 +191,10 @@ def read_firmware_inventory(conn: Connection) -> list[BMCComponent]:
                 "BMC {} has no FirmwareInventory ({}); using Manager and System versions", conn.base_url, inventory_path
             )
     components = normalise(members, _fetch_related(conn, members))
+    if system is not None:
+        components = [c for c in components if system.owns(c.related_uri)]
     missing = {"bmc", "bios"} - {c.slug for c in components}
-    components.extend(fallback_components(conn, missing))
+    components.extend(fallback_components(conn, missing, system))
     if not components:
         raise BMCNotSupportedError(
             f"BMC {conn.base_url} reports no firmware: no FirmwareInventory, Manager FirmwareVersion "

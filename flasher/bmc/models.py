@@ -1,4 +1,5 @@
-"""What the BMC driver hands back: installed components, update capabilities, task handles and task progress."""
+"""What the BMC driver hands back (installed components, update capabilities, task handles and task progress) and
+the one thing it is told about the server: which System is it (:class:`SystemIdentity`)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,44 @@ class TaskProgress:
     terminal: bool
     succeeded: bool
     awaiting_reset: bool
+
+
+def _uuid_key(value: str) -> str:
+    """A UUID as compared: lower case, without braces, hyphens or a ``urn:uuid:`` prefix."""
+    return value.strip().lower().removeprefix("urn:uuid:").strip("{}").replace("-", "")
+
+
+@dataclass(frozen=True)
+class SystemIdentity:
+    """How to recognise the server among a BMC's Systems: its ``serial`` (the System's ``SerialNumber``) and its
+    ``uuid`` (the System's ``UUID``; compared ignoring case, braces and hyphens), as the inventory knows them.
+    Either may be ``None``. A BMC with one System needs neither."""
+
+    serial: str | None = None
+    uuid: str | None = None
+
+    @property
+    def known(self) -> bool:
+        """True when there is a serial or a UUID to look for."""
+        return bool((self.serial or "").strip() or (self.uuid or "").strip())
+
+    def matches_uuid(self, value: object) -> bool:
+        """True when ``value`` (a System's ``UUID``) is this identity's UUID."""
+        return (
+            bool(self.uuid and self.uuid.strip())
+            and isinstance(value, str)
+            and (_uuid_key(value) == _uuid_key(self.uuid or ""))
+        )
+
+    def matches_serial(self, value: object) -> bool:
+        """True when ``value`` (a System's ``SerialNumber``) is this identity's serial (case-insensitive)."""
+        return (
+            bool(self.serial and self.serial.strip())
+            and isinstance(value, str)
+            and (value.strip().lower() == (self.serial or "").strip().lower())
+        )
+
+    def describe(self) -> str:
+        """``serial 'SN1' or UUID '...'``, or ``no serial or UUID`` when nothing is known."""
+        parts = [f"{what} {value.strip()!r}" for what, value in (("serial", self.serial), ("UUID", self.uuid)) if value]
+        return " or ".join(parts) or "no serial or UUID"

@@ -13,6 +13,7 @@ cycle     PowerCycle, ForceRestart        On
 reset     ForceRestart, PowerCycle        On
 ========  ==============================  ================
 
+Every function acts on the server's System, whose path the driver chose (:mod:`flasher.bmc.systems`).
 ``on``/``off``/``soft`` do nothing when the host is already in the target state (iDRAC refuses a ForceOff of an
 Off host). ``cycle`` and ``reset`` of a host that is off power it on. The state is read after
 ``System.refresh()``; a cycle is complete once the host reads ``On`` (a short Off in between may not be seen).
@@ -80,16 +81,13 @@ def _member_paths(conn: Connection, key: str) -> list[tuple[str, Any]]:
     return out
 
 
-def system(conn: Connection) -> Any:
-    """The BMC's one ComputerSystem, freshly read (sushy ``System``); :class:`BMCNotSupportedError` unless there is
-    exactly one."""
-    paths = _member_paths(conn, "Systems")
-    if len(paths) != 1:
-        raise BMCNotSupportedError(
-            f"BMC {conn.base_url} has {len(paths)} Systems; flasher drives BMCs with exactly one"
-        )
+def system(conn: Connection, path: str | None) -> Any:
+    """The server's ComputerSystem at ``path`` (as :func:`flasher.bmc.systems.select_system` chose it), freshly
+    read (sushy ``System``); :class:`BMCNotSupportedError` when the BMC has none (``path`` is ``None``)."""
+    if path is None:
+        raise BMCNotSupportedError(f"BMC {conn.base_url} has no System")
     with translated("read the BMC's System"):
-        return conn.root.get_system(paths[0][0])
+        return conn.root.get_system(path)
 
 
 def manager(conn: Connection) -> Any:
@@ -106,10 +104,10 @@ def manager(conn: Connection) -> Any:
     raise BMCNotSupportedError(f"BMC {conn.base_url} has {len(paths)} Managers and none of ManagerType BMC")
 
 
-def power_state(conn: Connection) -> str:
-    """The host's ``PowerState`` as the BMC reports it now (``On``, ``Off``, ``PoweringOn``, ``PoweringOff``...);
-    the System is read afresh on every call, never from a cache."""
-    return _state_of(conn, system(conn))
+def power_state(conn: Connection, path: str | None) -> str:
+    """The host's ``PowerState`` as the BMC reports it now (``On``, ``Off``, ``PoweringOn``, ``PoweringOff``...)
+    for the System at ``path``; the System is read afresh on every call, never from a cache."""
+    return _state_of(conn, system(conn, path))
 
 
 def _state_of(conn: Connection, host: Any) -> str:
@@ -119,10 +117,10 @@ def _state_of(conn: Connection, host: Any) -> str:
     return state
 
 
-def _wait_power(conn: Connection, target: str, timeout: float, poll: float) -> str:
+def _wait_power(conn: Connection, path: str | None, target: str, timeout: float, poll: float) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        state = power_state(conn)
+        state = power_state(conn, path)
         if state == target:
             return state
         if time.monotonic() >= deadline:
@@ -132,12 +130,13 @@ def _wait_power(conn: Connection, target: str, timeout: float, poll: float) -> s
         time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
 
 
-def set_power(conn: Connection, action: str, *, wait: bool, timeout: float, poll: float) -> str:
-    """Perform power ``action`` (see the module table); returns the power state read last."""
+def set_power(conn: Connection, path: str | None, action: str, *, wait: bool, timeout: float, poll: float) -> str:
+    """Perform power ``action`` (see the module table) on the System at ``path``; returns the power state read
+    last."""
     if action not in POWER_ACTIONS:
         raise ValueError(f"power action {action!r}: use {', '.join(POWER_ACTIONS)}")
     candidates, target = POWER_ACTIONS[action]
-    host = system(conn)
+    host = system(conn, path)
     current = _state_of(conn, host)
     if action in ("cycle", "reset") and current == "Off":
         candidates = POWER_ACTIONS["on"][0]
@@ -157,7 +156,7 @@ def set_power(conn: Connection, action: str, *, wait: bool, timeout: float, poll
         host.reset_system(sushy.ResetType(chosen))
     if not wait:
         return current
-    return _wait_power(conn, target, timeout, poll)
+    return _wait_power(conn, path, target, timeout, poll)
 
 
 def boot_target(target: str) -> str:
@@ -171,8 +170,9 @@ def boot_target(target: str) -> str:
     raise ValueError(f"boot device {target!r}: use one of {', '.join(sorted(BOOT_TARGETS))}")
 
 
-def set_boot_device(conn: Connection, target: str, *, persistent: bool, uefi: bool) -> None:
-    """Set the boot override (sushy ``set_system_boot_options``) and read the target back.
+def set_boot_device(conn: Connection, path: str | None, target: str, *, persistent: bool, uefi: bool) -> None:
+    """Set the boot override (sushy ``set_system_boot_options``) of the System at ``path`` and read the target
+    back.
 
     Raises :class:`BMCNotSupportedError` when the BMC does not allow the target, :class:`BMCError` when it accepts
     the change but reads back another target (skipped when the System has a ``@Redfish.Settings`` resource,
@@ -180,7 +180,7 @@ def set_boot_device(conn: Connection, target: str, *, persistent: bool, uefi: bo
     always reads back ``Continuous``.
     """
     value = boot_target(target)
-    host = system(conn)
+    host = system(conn, path)
     enabled = sushy.BootSourceOverrideEnabled.CONTINUOUS if persistent else sushy.BootSourceOverrideEnabled.ONCE
     mode = sushy.BootSourceOverrideMode.UEFI if uefi else sushy.BootSourceOverrideMode.LEGACY
     logger.info("BMC {}: next boot {} ({}, {})", conn.base_url, value, enabled.value, mode.value)

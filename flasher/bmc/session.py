@@ -4,7 +4,7 @@
   ``/redfish/v1``); the scheme comes from :attr:`BMCSettings.scheme` when absent. Credentials inside the URL are
   refused (they would end up in logs and error messages).
 * TLS: verified by default, against ``ca_bundle`` when set; ``insecure: true`` (or ``verify_tls: false``) turns
-  verification off and logs a warning on every session.
+  verification off and logs a warning, once per process (:func:`flasher.logs.warn_once`).
 * Timeouts: ``connect_timeout`` and ``read_timeout`` on every request; ``retries`` and ``retry_delay`` bound
   sushy's retries (sushy makes ``server_side_retries`` attempts on connection errors and retries a GET that got
   a 5xx that many times), so a dead BMC fails in seconds, not the ~27 s of sushy's defaults.
@@ -12,10 +12,14 @@
   that retry: sushy repeats any request that timed out or lost its connection, which would send a second
   PowerCycle or Manager.Reset. Only a POST whose connection was never made (connect timeout, connection
   refused, name not resolved) is retried; whether to send an action again is the caller's decision.
-* Credentials: the password is registered with :mod:`flasher.redact`; sushy logs in with a Redfish session and
-  falls back to HTTP basic auth when the BMC has no session service. Because sushy's fallback swallows a
-  refused login, :meth:`Connection.open` reads one authenticated resource so that wrong credentials raise
-  :class:`~flasher.bmc.errors.BMCAuthError` at once.
+* Credentials: the password is registered with :mod:`flasher.redact`. One log-in per connect, and at most one
+  failed one: BMCs lock an account after a few failures (iDRAC after 3 by default, iLO and XCC after 5 or so).
+  flasher logs in with a Redfish session and uses HTTP Basic auth only when the BMC has no session service
+  (404/405/501 or no ``X-Auth-Token``), never after the BMC refused the session's credentials (401/403): sushy's
+  ``SessionOrBasicAuth`` would try Basic then, a second failed login. :meth:`Connection.open` then reads one
+  authenticated resource (with Basic auth the first request that carries the credentials), so wrong credentials
+  raise :class:`~flasher.bmc.errors.BMCAuthError` at once (``log in to the BMC at ... as 'root': the BMC refused
+  the credentials (HTTP 401)``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from flasher.bmc.errors import (
     translated,
 )
 from flasher.config import BMCSettings
+from flasher.logs import warn_once
 from flasher.netfail import never_connected
 
 _ROOT = "/redfish/v1/"
@@ -81,11 +86,16 @@ def parse_address(address: str, default_scheme: str) -> str:
 
 
 def tls_verify(settings: BMCSettings, base_url: str) -> bool | str:
-    """requests' ``verify`` for ``settings``: ``False`` (insecure, warned), a CA bundle path, or ``True``."""
+    """requests' ``verify`` for ``settings``: ``False`` (insecure; warned once per process), a CA bundle path, or
+    ``True``."""
     if not base_url.startswith("https://"):
         return True
     if settings.insecure or not settings.verify_tls:
-        logger.warning("TLS certificate verification is OFF for BMC {} (bmc.insecure / bmc.verify_tls)", base_url)
+        warn_once(
+            "bmc.verify_tls",
+            "TLS certificate verification is OFF for BMCs (bmc.insecure / bmc.verify_tls), first for {}",
+            base_url,
+        )
         return False
     if settings.ca_bundle is not None:
         return str(settings.ca_bundle)
@@ -169,6 +179,24 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class SessionAuth(sushy_auth.SessionOrBasicAuth):  # type: ignore[misc]  # sushy ships no type hints
+    """sushy's session-or-Basic auth that falls back to Basic only when the BMC has no session service.
+
+    A session login the BMC refuses (sushy ``AccessError``: 401, 403) is final, and so is a connection failure;
+    any other failure of the session login (404, 405, 501, no ``X-Auth-Token``) means there is no session service,
+    and Basic auth is used (no request is sent for that: the next request carries the credentials).
+    """
+
+    def _do_authenticate(self) -> None:
+        try:
+            sushy_auth.SessionAuth._do_authenticate(self)
+        except (sushy_exc.AccessError, sushy_exc.ConnectionError):
+            raise
+        except sushy_exc.SushyError as exc:
+            logger.debug("BMC has no usable session service ({}); using HTTP Basic auth", exc)
+            self._fallback_to_basic_authentication()
+
+
 class Connection:
     """A logged-in sushy ``Sushy`` root for one BMC, re-created by :meth:`reopen` after the BMC restarts.
 
@@ -202,10 +230,13 @@ class Connection:
             default_request_timeout=self.settings.read_timeout,
             connect_timeout=self.settings.connect_timeout,
         )
-        auth = sushy_auth.SessionOrBasicAuth(username=self._username, password=self._password.get_secret_value())
+        auth = SessionAuth(username=self._username, password=self._password.get_secret_value())
         try:
             with translated(f"connect to the BMC at {self.base_url}"):
-                root = sushy.Sushy(self.base_url, auth=auth, connector=connector, root_prefix=_ROOT)
+                try:
+                    root = sushy.Sushy(self.base_url, auth=auth, connector=connector, root_prefix=_ROOT)
+                except sushy_exc.AccessError as exc:  # the session login was refused
+                    raise self._refused(exc) from exc
                 self._root, self._auth, self._connector = root, auth, connector
                 self._check_credentials()
         except Exception:
@@ -222,9 +253,12 @@ class Connection:
                 try:
                     self.connector.get(link["@odata.id"])
                 except sushy_exc.AccessError as exc:
-                    err = translate(f"log in to the BMC at {self.base_url} as {self._username!r}", exc)
-                    raise BMCAuthError(str(err), bmc_messages=err.bmc_messages) from exc
+                    raise self._refused(exc) from exc
                 return
+
+    def _refused(self, exc: sushy_exc.AccessError) -> BMCAuthError:
+        err = translate(f"log in to the BMC at {self.base_url} as {self._username!r}", exc)
+        return BMCAuthError(str(err), bmc_messages=err.bmc_messages)
 
     def drop(self) -> None:
         """Forget the session without talking to the BMC (it may be down); sushy then cannot log out either."""

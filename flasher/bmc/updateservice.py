@@ -5,8 +5,9 @@ Sources (DSP0268 UpdateService schema, DSP0266 "Update service"):
 
 * SimpleUpdate: ``Actions["#UpdateService.SimpleUpdate"]``; allowed transfer protocols from the action's
   ``TransferProtocol@Redfish.AllowableValues`` or, when absent, from its ``@Redfish.ActionInfo`` resource's
-  ``TransferProtocol`` parameter (the DMTF mockup does it this way). Whether the action takes ``Targets``:
-  advertised by ``Targets@Redfish.AllowableValues`` or a ``Targets`` ActionInfo parameter.
+  ``TransferProtocol`` parameter (the DMTF mockup does it this way). Whether the action advertises ``Targets``
+  (``Targets@Redfish.AllowableValues`` or a ``Targets`` ActionInfo parameter) is recorded, but the install sends
+  the targets it resolved either way (:func:`flasher.bmc.install.simple_update`).
 * Push: ``MultipartHttpPushUri`` (multipart/form-data with ``UpdateParameters`` and ``UpdateFile``) and
   ``HttpPushUri`` (the raw image; targets through ``HttpPushUriTargets``).
 * Apply times: ``MultipartHttpPushUri@Redfish.OperationApplyTimeSupport.SupportedValues``, the SimpleUpdate

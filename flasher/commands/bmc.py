@@ -3,7 +3,9 @@
 ``inventory ADDRESS`` prints the firmware components and versions the BMC reports and the install methods its
 UpdateService offers; ``power ADDRESS`` prints the host's power state. Both work against any Redfish BMC. The
 password comes from ``--password-file``, else ``bmc.password`` / ``bmc.password_file`` in the settings, else
-``FLASHER_BMC__PASSWORD``. A BMC error prints one line and exits 1; bad arguments exit 2.
+``FLASHER_BMC__PASSWORD``. A BMC that lists several Systems needs ``--system`` (the server's serial number or
+UUID) to pick the server's; without a match both refuse. A BMC error prints one line and exits 1; bad arguments
+exit 2.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import typer
 from pydantic import SecretStr
 
 from flasher import redact
-from flasher.bmc import BMC, BMCError, BMCNotSupportedError, UpdateCapabilities
+from flasher.bmc import BMC, BMCError, BMCNotSupportedError, SystemIdentity, UpdateCapabilities
 from flasher.commands.common import fail, print_json, print_table, state
 from flasher.config import BMCSettings
 
@@ -46,6 +48,23 @@ InsecureOption = Annotated[
     bool, typer.Option("--insecure", "-k", help="Do not verify the BMC's TLS certificate (logged as a warning).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+SystemOption = Annotated[
+    str | None,
+    typer.Option(
+        "--system",
+        help="The server's serial number or UUID: picks its System when the BMC lists several (else refused).",
+        show_default=False,
+    ),
+]
+
+
+def system_identity(value: str | None) -> SystemIdentity | None:
+    """The :class:`SystemIdentity` for ``--system`` (a serial number or a UUID: either may match)."""
+    if value is None:
+        return None
+    if not value.strip():
+        fail("--system: empty (give the server's serial number or UUID)", code=2)
+    return SystemIdentity(serial=value.strip(), uuid=value.strip())
 
 
 def _settings(ctx: typer.Context, insecure: bool) -> BMCSettings:
@@ -71,13 +90,20 @@ def _password(settings: BMCSettings, password_file: Path | None) -> SecretStr:
 
 @contextmanager
 def _bmc(
-    ctx: typer.Context, address: str, username: str | None, password_file: Path | None, insecure: bool
+    ctx: typer.Context,
+    address: str,
+    username: str | None,
+    password_file: Path | None,
+    insecure: bool,
+    *,
+    system: str | None = None,
 ) -> Iterator[BMC]:
     """A connected :class:`BMC`; BMC errors print one line and exit 1, a bad address exits 2."""
     settings = _settings(ctx, insecure)
     password = _password(settings, password_file)
+    identity = system_identity(system)
     try:
-        with BMC(address, username or settings.username, password, settings=settings) as bmc:
+        with BMC(address, username or settings.username, password, settings=settings, system=identity) as bmc:
             yield bmc
     except ValueError as exc:  # includes BMCAddressError
         fail(str(exc), code=2)
@@ -110,9 +136,10 @@ def inventory(
     password_file: PasswordFileOption = None,
     insecure: InsecureOption = False,
     as_json: JsonOption = False,
+    system: SystemOption = None,
 ) -> None:
     """Firmware components and versions the BMC reports, and the install methods its UpdateService offers."""
-    with _bmc(ctx, address, username, password_file, insecure) as bmc:
+    with _bmc(ctx, address, username, password_file, insecure, system=system) as bmc:
         components = bmc.firmware_inventory()
         caps: UpdateCapabilities | None
         reason: str | None = None
@@ -144,9 +171,10 @@ def power(
     password_file: PasswordFileOption = None,
     insecure: InsecureOption = False,
     as_json: JsonOption = False,
+    system: SystemOption = None,
 ) -> None:
     """The host's power state as the BMC reports it (On, Off, PoweringOn, PoweringOff...)."""
-    with _bmc(ctx, address, username, password_file, insecure) as bmc:
+    with _bmc(ctx, address, username, password_file, insecure, system=system) as bmc:
         power_state = bmc.power_state()
     if as_json:
         print_json({"address": bmc.base_url, "power_state": power_state})

@@ -38,7 +38,7 @@ class CLIState:
             except SettingsError as exc:
                 err_console.print("[bold red]invalid settings[/]", highlight=False)
                 for line in exc.lines:
-                    err_console.print(f"  {line}", highlight=False, markup=False)
+                    err_console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
                 raise typer.Exit(2) from None
         return self._settings
 
@@ -53,8 +53,9 @@ def state(ctx: typer.Context) -> CLIState:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` (secrets scrubbed) to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(redact.scrub(message))}", highlight=False)
+    """Print ``message`` (secrets scrubbed) to stderr as one line, never wrapped at the terminal's width (a wrapped
+    error breaks ``grep``), and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(redact.scrub(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

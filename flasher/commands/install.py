@@ -6,6 +6,10 @@ the host's power state, fetch and verify the image, pre-actions, hand it to the 
 server this command starts on ``fileserver.host:port`` when the BMC pulls, else a push), follow the BMC's task
 (resetting the host when a BIOS-type update waits for it), confirm the version, post-actions, restore the power.
 
+``--dry-run`` reads and says what would be done, and succeeds only where the real run would start (image allowed,
+checksum right, image reachable; an UpdateService with an install method and an apply time for it); nothing is
+downloaded and nothing is changed on the BMC.
+
 Progress is printed as it goes. Ctrl-C asks to cancel: the install stops at the next safe point (never in the
 middle of a flash) and restores the host's power; a second Ctrl-C aborts at once. Exit status: 0 installed (or
 nothing to do), 1 failed, 2 bad arguments, 130 cancelled.
@@ -28,7 +32,15 @@ from rich.status import Status
 from flasher import redact
 from flasher.bmc import BMC, BMCComponent, BMCError
 from flasher.checksum import Checksum, ChecksumError
-from flasher.commands.bmc import InsecureOption, PasswordFileOption, UsernameOption, _password, _settings
+from flasher.commands.bmc import (
+    InsecureOption,
+    PasswordFileOption,
+    SystemOption,
+    UsernameOption,
+    _password,
+    _settings,
+    system_identity,
+)
 from flasher.commands.common import console, fail, print_table, state
 from flasher.config import Settings
 from flasher.install.engine import InstallEngine
@@ -225,6 +237,14 @@ class _LazyFileServer:
         if self.server is not None:
             self.server.stop()
 
+    @property
+    def scheme(self) -> str | None:
+        """The scheme of the URLs the server will hand out (``None`` when ``fileserver.enabled`` is false)."""
+        if not self.settings.fileserver.enabled:
+            return None
+        public = self.settings.fileserver.public_url
+        return public.scheme if public is not None else "http"
+
 
 def _show(result: EngineResult) -> None:
     if result.state is not None:
@@ -273,6 +293,7 @@ def command(
     username: UsernameOption = None,
     password_file: PasswordFileOption = None,
     insecure: InsecureOption = False,
+    system: SystemOption = None,
 ) -> None:
     """Install one firmware image on one BMC's components of one type, showing progress (Ctrl-C cancels)."""
     slug = normalise_slug(component)
@@ -287,8 +308,9 @@ def command(
     password = _password(bmc_settings, password_file)
     policy = settings.step("download")
     store = FirmwareStore(settings.store, attempts=policy.attempts, backoff=policy.backoff)
+    identity = system_identity(system)
     try:
-        opened = BMC(bmc, username or bmc_settings.username, password, settings=bmc_settings)
+        opened = BMC(bmc, username or bmc_settings.username, password, settings=bmc_settings, system=identity)
     except ValueError as exc:
         fail(str(exc), code=2)
     except BMCError as exc:
@@ -315,7 +337,7 @@ def command(
     engine = InstallEngine(
         plan,
         connect=lambda: opened,
-        images=StoreImages(store, fileserver, local_files=local),
+        images=StoreImages(store, fileserver, local_files=local, served_scheme=fileserver.scheme),
         reporter=reporter,
         settings=settings.model_copy(update={"bmc": bmc_settings}),
         dry_run=dry_run,

@@ -4,7 +4,9 @@ The commands never talk to Redis or a BMC: they write the attribute (``sh.hollow
 ``sh.hollow.flasher.server_control`` for server control) and the flasher replicas do the rest. A new request is
 validated locally with the same rules flasher applies (nothing is written when it is invalid), and a task that
 is ``queued`` or ``active`` is not overwritten unless ``--replace`` is given (its worker then stops at its next
-safe point without writing over the new request).
+safe point without writing over the new request). A request is read back after it is written
+(:func:`flasher.task.request.submit`, ``--confirm`` seconds): one that a status write of the task it replaced
+landed over is written again, and one that another writer's request replaced is reported (exit 5).
 """
 
 from __future__ import annotations
@@ -36,17 +38,20 @@ from flasher.task.model import (
     TaskValidationError,
     normalise_slug,
 )
+from flasher.task.request import Submission, Verdict, keep_cancel, submit
 
 EXIT_OK: Final = 0
 EXIT_TASK_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_INVENTORY: Final = 4
+EXIT_SUPERSEDED: Final = 5
 
 EXIT_CODES_HELP: Final = (
     "Exit status: 0 done (with --wait/--watch: the task succeeded); 1 the task failed or was cancelled; "
     "2 bad arguments or an invalid task (nothing written); 3 a queued or active task is in the way (use --replace); "
-    "4 the inventory failed, or the server or its task does not exist."
+    "4 the inventory failed, or the server or its task does not exist; 5 another writer's request replaced this one "
+    "before flasher took it up."
 )
 
 app = typer.Typer(
@@ -127,6 +132,15 @@ ReplaceOption = Annotated[
     bool, typer.Option("--replace", help="Overwrite a queued or active task (its worker stops at a safe point).")
 ]
 WaitOption = Annotated[bool, typer.Option("--wait", "-w", help="Follow the task until it ends; exit 0 on success.")]
+ConfirmOption = Annotated[
+    float,
+    typer.Option(
+        "--confirm",
+        min=0,
+        help="Seconds to read the request back until flasher takes it up: written again if a status write of the "
+        "task it replaced lands over it; exit 5 if another writer's request replaces it.",
+    ),
+]
 IntervalOption = Annotated[
     float, typer.Option("--interval", min=0.1, help="Seconds between reads while following a task.")
 ]
@@ -193,10 +207,12 @@ def _submit(
     replace: bool,
     wait: bool,
     interval: float,
+    confirm: float,
 ) -> None:
     """Validate ``data`` as a new ``kind`` request (:func:`flasher.task.model.parse_install_task` or
     :func:`~flasher.task.model.parse_server_control_task`), refuse to overwrite a running task unless ``replace``,
-    write it, and follow it when ``wait``."""
+    write it and read it back for up to ``confirm`` seconds (:func:`flasher.task.request.submit`), and follow it
+    when ``wait``."""
     try:
         kind.parse(data)
     except TaskValidationError as exc:
@@ -210,7 +226,7 @@ def _submit(
                 f"{current.text('worker') or '-'}); wait for it, cancel it, or use --replace",
                 EXIT_REFUSED,
             )
-        client.upsert_attribute(server, kind.namespace, data)
+        submission = submit(client, server, kind, data, confirm_for=confirm)
     replaced = f", replacing a {current.status} task" if current.data is not None else ""
     what = TaskView(current.server_id, current.server_name, kind, data).what()
     console.print(
@@ -218,8 +234,21 @@ def _submit(
         markup=False,
         highlight=False,
     )
+    _report_submission(submission)
     if wait:
         _follow_to_end(client, server, kind, interval=interval, as_json=False)
+
+
+def _report_submission(submission: Submission) -> None:
+    """One line on what became of the request; exit 5 when another writer's request replaced it."""
+    again = ""
+    if submission.restored:
+        again = (
+            f" (written {submission.restored} more time(s): a status write of the task it replaced had landed over it)"
+        )
+    if submission.verdict is Verdict.SUPERSEDED:
+        fail(f"the request (task {submission.task_id}) was not taken up: {submission.detail}{again}", EXIT_SUPERSEDED)
+    console.print(f"{submission.detail}{again}", markup=False, highlight=False)
 
 
 def _firmware_map(values: list[str]) -> dict[str, dict[str, str]]:
@@ -257,6 +286,7 @@ def install(
     replace: ReplaceOption = False,
     wait: WaitOption = False,
     interval: IntervalOption = 2.0,
+    confirm: ConfirmOption = 10.0,
 ) -> None:
     """Request a firmware install on a server (attribute sh.hollow.flasher.task).
 
@@ -276,7 +306,7 @@ def install(
         data["firmwareSet"] = firmware_set
     if firmware:
         data["Firmware"] = _firmware_map(firmware)
-    _submit(ctx, server, TaskKind.INSTALL, data, replace=replace, wait=wait, interval=interval)
+    _submit(ctx, server, TaskKind.INSTALL, data, replace=replace, wait=wait, interval=interval, confirm=confirm)
 
 
 def _control_request(
@@ -313,6 +343,7 @@ def power(
     replace: ReplaceOption = False,
     wait: WaitOption = False,
     interval: IntervalOption = 2.0,
+    confirm: ConfirmOption = 10.0,
 ) -> None:
     """Request a power action on a server or its BMC (attribute sh.hollow.flasher.server_control).
 
@@ -322,7 +353,7 @@ def power(
     """
     control_action, parameter = POWER_ACTIONS[action]
     data = _control_request(control_action, parameter, priority, requester)
-    _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval)
+    _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval, confirm=confirm)
 
 
 @app.command("boot", epilog=EXIT_CODES_HELP)
@@ -344,6 +375,7 @@ def boot(
     replace: ReplaceOption = False,
     wait: WaitOption = False,
     interval: IntervalOption = 2.0,
+    confirm: ConfirmOption = 10.0,
 ) -> None:
     """Request the next boot device of a server (action set_next_boot_device, or pxe_boot_persistent)."""
     if pxe_persistent:
@@ -359,7 +391,50 @@ def boot(
         data = _control_request(ControlAction.SET_NEXT_BOOT_DEVICE, device.value, priority, requester)
         data["set_next_boot_device_persistent"] = persistent
         data["set_next_boot_device_efi"] = efi
-    _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval)
+    _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval, confirm=confirm)
+
+
+@app.command("collect", epilog=EXIT_CODES_HELP)
+def collect(
+    ctx: typer.Context,
+    *,
+    server: ServerOption,
+    priority: PriorityOption = DEFAULT_PRIORITY,
+    requester: RequesterOption = None,
+    replace: ReplaceOption = False,
+    wait: WaitOption = False,
+    interval: IntervalOption = 2.0,
+    confirm: ConfirmOption = 10.0,
+) -> None:
+    """Request a collection of the server's hardware from its BMC into the inventory (attribute
+    sh.hollow.flasher.inventory; see docs/onboarding-netboot.md)."""
+    data: dict[str, Any] = {"status": "", "priority": priority, "requester": _requester(requester)}
+    _submit(ctx, server, TaskKind.INVENTORY, data, replace=replace, wait=wait, interval=interval, confirm=confirm)
+
+
+@app.command("provision", epilog=EXIT_CODES_HELP)
+def provision(
+    ctx: typer.Context,
+    *,
+    server: ServerOption,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", help="A boot profile of netboot.profiles (default: the server's own boot attribute)."
+        ),
+    ] = None,
+    efi: Annotated[bool, typer.Option("--efi", help="PXE in UEFI mode (default: legacy BIOS).")] = False,
+    priority: PriorityOption = DEFAULT_PRIORITY,
+    requester: RequesterOption = None,
+    replace: ReplaceOption = False,
+    wait: WaitOption = False,
+    interval: IntervalOption = 2.0,
+    confirm: ConfirmOption = 10.0,
+) -> None:
+    """Request a network boot into a boot profile, waiting for the booted machine to call back (action provision)."""
+    data = _control_request(ControlAction.PROVISION, profile, priority, requester)
+    data["set_next_boot_device_efi"] = efi
+    _submit(ctx, server, TaskKind.SERVER_CONTROL, data, replace=replace, wait=wait, interval=interval, confirm=confirm)
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
@@ -441,7 +516,19 @@ def status(
 
 
 @app.command("cancel", epilog=EXIT_CODES_HELP)
-def cancel(ctx: typer.Context, server: ServerOption, control: ControlOption = False) -> None:
+def cancel(
+    ctx: typer.Context,
+    server: ServerOption,
+    control: ControlOption = False,
+    confirm: Annotated[
+        float,
+        typer.Option(
+            "--confirm",
+            min=0,
+            help="Seconds to read the attribute back, writing the cancel again if a status write lands over it.",
+        ),
+    ] = 3.0,
+) -> None:
     """Ask flasher to cancel a server's task (writes "cancel": true).
 
     A new or queued task is cancelled by the next poll; an active one stops at its next safe point.
@@ -465,7 +552,9 @@ def cancel(ctx: typer.Context, server: ServerOption, control: ControlOption = Fa
             console.print(f"cancel of the {label} was already requested (it is {view.status})", markup=False)
             return
         client.replace_attribute(server, kind.namespace, {**view.data, "cancel": True})
-    console.print(f"cancel requested for the {label} (it was {view.status})", markup=False, highlight=False)
+        again = keep_cancel(client, server, kind, view.data, confirm_for=confirm)
+    note = f" (written {again} more time(s): a status write of the task had landed over it)" if again else ""
+    console.print(f"cancel requested for the {label} (it was {view.status}){note}", markup=False, highlight=False)
 
 
 @app.command("list", epilog=EXIT_CODES_HELP)

@@ -119,6 +119,8 @@ class TaskView:
             return "-"
         if self.invalid is not None:
             return f"unreadable data {show_value(self.stored)}"
+        if self.kind is TaskKind.INVENTORY:
+            return "collect the hardware from the BMC"
         if self.kind is TaskKind.SERVER_CONTROL:
             parts = [self.text("action") or "?", self.text("action_parameter") or ""]
             if self.data.get("set_next_boot_device_persistent"):

@@ -15,6 +15,8 @@ diag, floppy, none,           ``set_next_boot_device_efi`` else ``Legacy``; the 
 remote_drive, sd_card,
 utilities)
 ``pxe_boot_persistent``       ``set_next_boot_device`` pxe, persistent, EFI; then ``set_power_state`` on
+``provision`` (a boot         the boot profile, PXE once, ``set_power_state`` cycle, then wait for the booted
+profile, optional)            machine's callback (:mod:`flasher.control.provision`)
 ============================  =============================================================================
 
 Timeouts come from ``settings.control``: ``power_timeout`` for each power read, settle and wait,
@@ -188,18 +190,23 @@ class ActionRun:
         return self.set_power_state("on")
 
 
-def perform(task: ServerControlTask, run: ActionRun) -> str:
+def perform(task: ServerControlTask, run: ActionRun, provisioner: Callable[[], str] | None = None) -> str:
     """Run ``task``'s action; returns the final status message. Raises :class:`ActionFailedError` (with the message
     to write), and whatever ``run.progress``/``run.guard`` raise.
 
     An action or parameter the task model would not accept (a task built without validation) fails listing
-    the valid ones.
+    the valid ones. ``provision`` runs ``provisioner`` (:mod:`flasher.control.provision`, which needs the inventory);
+    without one it fails.
     """
     name = str(task.action)
     parameter = task.action_parameter or ""
     if name not in ACTION_PARAMETERS:
         raise ActionFailedError(f"unsupported action: {name} (valid: {', '.join(a.value for a in ControlAction)})")
     action = ControlAction(name)
+    if action is ControlAction.PROVISION:
+        if provisioner is None:
+            raise ActionFailedError("provision: this runner cannot provision (it has no inventory)")
+        return provisioner()
     valid = ACTION_PARAMETERS[action]
     if valid and parameter not in valid:
         raise ActionFailedError(f"{name}: parameter {parameter!r} is not valid (valid: {', '.join(valid)})")
@@ -213,4 +220,6 @@ def perform(task: ServerControlTask, run: ActionRun) -> str:
         return run.set_next_boot_device(
             parameter, persistent=task.set_next_boot_device_persistent, efi=task.set_next_boot_device_efi
         )
-    return run.pxe_boot_persistent()
+    if action is ControlAction.PXE_BOOT_PERSISTENT:
+        return run.pxe_boot_persistent()
+    raise ActionFailedError(f"unsupported action: {name}")

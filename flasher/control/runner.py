@@ -34,6 +34,7 @@ from loguru import logger
 from flasher.bmc import BMC, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.control import messages
 from flasher.control.actions import ActionFailedError, ActionRun, perform
+from flasher.control.provision import ProvisionRun, provision
 from flasher.inventory.errors import InventoryError, UnavailableError
 from flasher.logs import task_context
 from flasher.metrics import STEP_DURATION
@@ -77,6 +78,7 @@ class _ControlRun:
         """The fence check before a BMC write; before the first one, also the cancel and shutdown checks."""
         self.writer.check()
         if not self.changed:
+            self.writer.refresh()  # the attribute as it is now: an operator's cancel or new request stops it here
             self.not_started_checks()
         self.changed = True
 
@@ -129,8 +131,9 @@ class _ControlRun:
             guard=self.guard,
         )
         started = time.monotonic()
+        extra = ProvisionRun(self.ctx.inventory, str(self.ctx.server.uuid), self.ctx.settings, check=self.writer.check)
         try:
-            final = perform(task, run)
+            final = perform(task, run, lambda: provision(task, run, extra))
         except ActionFailedError as exc:
             self._observe(task, started)
             return self.fail(str(exc))

@@ -31,7 +31,10 @@ Rules that keep a server and its task understandable whatever happens:
   installed blindly: the engine follows the BMC task that attempt recorded (or, when none was recorded, the
   BMC's running tasks), re-reads the version, and installs only when the BMC does not report the target. A
   component an earlier attempt installed stays installed.
-* **Dry run.** Connect, read the versions, re-check and report the plan; nothing on the BMC changes.
+* **Dry run.** Connect, read the versions, re-check and report the plan; nothing on the BMC changes. It
+  succeeds only where the real run would start: for each component to install, the image is allowed by the
+  store's rules, its checksum known, and it is cached or its server answers; the BMC has an UpdateService with
+  an install method and an apply time for it. Otherwise the component and the run fail saying why.
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ class InstallEngine:
         self._recheck(components)
         refusal = self._refusal()
         if self.dry_run:
-            return self._dry_run(refusal)
+            return self._dry_run(bmc, refusal)
         if refusal is not None:
             return self._result(Outcome.FAILED, refusal)
         todo = [s for s in self.state.items if s.status in (ComponentStatus.PENDING, ComponentStatus.ACTIVE)]
@@ -259,19 +262,52 @@ class InstallEngine:
         ]
         return "refused: " + "; ".join(refused) if refused else None
 
-    def _dry_run(self, refusal: str | None) -> EngineResult:
-        would = []
+    def _dry_run(self, bmc: BMC, refusal: str | None) -> EngineResult:
+        """Say what the real run would do, and succeed only where it would start: for each component to install,
+        the image is allowed, its checksum known and it is cached or its server answers
+        (:meth:`~flasher.install.state.ImageSource.check`), and the BMC has an UpdateService with an install
+        method and apply time for it (:meth:`~flasher.bmc.BMC.check_install`). Nothing is downloaded and nothing
+        is sent to the BMC but reads."""
+        would, cannot = [], []
         for state in self.state.items:
-            if state.status is ComponentStatus.PENDING:
-                state.message = f"dry run: would install ({state.message})"
-                would.append(f"{self.state.label(state)} {state.installed_version or '?'} → {state.item.version}")
-        if refusal is not None:
-            self.reporter.report(self.state, f"dry run: {refusal}")
-            return self._result(Outcome.FAILED, f"dry run: {refusal}")
+            if state.status is not ComponentStatus.PENDING:
+                continue
+            label = self.state.label(state)
+            problem, how = self._preflight(bmc, state)
+            if problem is not None:
+                state.status = ComponentStatus.FAILED
+                state.message = f"dry run: the install could not start: {problem}"
+                cannot.append(f"{label}: {problem}")
+                continue
+            state.message = f"dry run: would install ({state.message}; {how})"
+            would.append(f"{label} {state.installed_version or '?'} → {state.item.version}")
+        problems = [p for p in (refusal, f"the install could not start: {'; '.join(cannot)}" if cannot else None) if p]
+        if problems:
+            error = "dry run: " + "; ".join(problems)
+            self.reporter.report(self.state, error)
+            return self._result(Outcome.FAILED, error)
         summary = "dry run: " + (f"would install {', '.join(would)}" if would else "nothing to install")
         summary += "; nothing was changed on the BMC"
         self.reporter.report(self.state, summary)
         return self._result(Outcome.SUCCESS, summary=summary)
+
+    def _preflight(self, bmc: BMC, state: ItemState) -> tuple[str | None, str]:
+        """(why the real run could not start this component, or ``None``; how it would install it)."""
+        try:
+            found = self.images.check(state.item)
+        except StoreError as exc:
+            return str(exc), ""
+        try:
+            method, apply_time = self.steps.run(
+                "read_versions",
+                lambda: bmc.check_install(self._matched[state.key], pull_scheme=self.images.pull_scheme()),
+                component=state.item.component,
+                transient=(BMCUnreachableError,),
+            )
+        except BMCError as exc:
+            return str(exc), ""
+        how = f"by {method.replace('_', ' ')}" + (f", apply time {apply_time}" if apply_time else "")
+        return None, f"image: {found}; {how}"
 
     def _refresh_versions(self, bmc: BMC) -> None:
         """Re-read the installed versions once at the end (best effort: what gets recorded in the inventory)."""

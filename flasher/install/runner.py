@@ -15,7 +15,8 @@
 Outcomes: an unplannable task (or a server without a BMC address) fails; the inventory or the BMC unreachable
 before anything changed is ``retry``; a lost lease is ``lost`` (nothing written); a shutdown is ``released``; a
 replaced attribute is ``replaced`` (nothing more written: the versions are recorded by the next run, which reads
-them from the BMC again).
+them from the BMC again), also when the task ran to its end first: its result then reaches the new request's
+messages through the service (:mod:`flasher.queue.handover`).
 """
 
 from __future__ import annotations
@@ -70,12 +71,13 @@ class AttributeReporter:
     def stop_reason(self) -> StopReason | None:
         """Replaced, cancelled (attribute or queue) or shutting down, in that order; ``None`` to go on.
 
-        The attribute is re-read and written (a heartbeat), so an operator's ``cancel: true`` or a replacing
-        request is seen at this very safe point, not only at the next progress write.
+        The attribute is re-read (not written: a write is a window in which an operator's write can be lost), so
+        an operator's ``cancel: true`` or a replacing request is seen at this very safe point, not only at the
+        next progress write.
         """
         if not self.replaced:
             try:
-                self.writer.heartbeat()
+                self.writer.refresh()
             except TaskReplacedError:
                 self.replaced = True
         self.fence()
@@ -179,7 +181,11 @@ def _finish(
     message = f"{status.value}: {summary or error or ''}".rstrip(": ")
     if note:
         message += f" ({note})"
-    if not writer.finish(status, error=error, message=message):
+    try:
+        written = writer.finish(status, error=error, message=message)
+    except TaskReplacedError:  # a new request replaced it while it ran to its end: that request reports it
+        return RunResult(Outcome.REPLACED, f"ran to its end ({message}); its final status was not written")
+    if not written:
         logger.warning("final status {} not written yet: the inventory is unavailable", status.value)
     return RunResult(outcome, error or summary or "")
 

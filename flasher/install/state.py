@@ -167,9 +167,18 @@ class ImageSource(Protocol):
     :class:`~flasher.store.store.StoreError`; ``on_progress(received, total)`` while downloading; ``deadline``
     in monotonic seconds). ``publish`` returns a URL the BMC can pull the image from, or ``None`` when images
     cannot be served (the BMC must take a push); ``unpublish`` withdraws it.
+
+    For a dry run: ``check`` says whether ``fetch`` of ``item`` could start, without fetching (checksum known, URL
+    allowed, the image cached or its server answering; returns what it found, raises ``StoreError``), and
+    ``pull_scheme`` is the scheme of the URLs ``publish`` would hand out (``http``), ``None`` when it hands out
+    none.
     """
 
     def fetch(self, item: PlannedInstall, *, on_progress: ProgressCallback, deadline: float) -> CachedImage: ...
+
+    def check(self, item: PlannedInstall) -> str: ...
+
+    def pull_scheme(self) -> str | None: ...
 
     def publish(self, image: CachedImage, filename: str) -> str | None: ...
 

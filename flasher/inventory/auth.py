@@ -21,6 +21,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from flasher import redact
 from flasher.config import InventorySettings, OAuth2Settings
+from flasher.logs import warn_once
 
 #: requests' failures of a token request that was, or may have been, under way: worth retrying.
 _TRANSIENT: Final = (
@@ -178,9 +179,15 @@ class OAuth2ClientCredentials:
 
 
 def tls_verify(settings: InventorySettings) -> bool | str:
-    """``requests``' ``verify`` for the inventory and its issuer: ``False`` when ``verify_tls`` is off, else the
-    ``ca_bundle`` path when one is set, else ``True`` (the system's CAs)."""
+    """``requests``' ``verify`` for the inventory and its issuer: ``False`` when ``verify_tls`` is off (a warning,
+    once per process), else the ``ca_bundle`` path when one is set, else ``True`` (the system's CAs)."""
     if not settings.verify_tls:
+        warn_once(
+            "inventory.verify_tls",
+            "TLS certificate verification is OFF for the inventory at {} and its token issuer (inventory.verify_tls"
+            " is false): anyone on the path can read and change what flasher reads and writes",
+            str(settings.url),
+        )
         return False
     return str(settings.ca_bundle) if settings.ca_bundle is not None else True
 

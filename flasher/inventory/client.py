@@ -43,7 +43,7 @@ from flasher.inventory.models import (
     Server,
     VersionedAttributes,
 )
-from flasher.inventory.transport import Transport, segment
+from flasher.inventory.transport import RetryPolicy, Transport, segment
 
 M = TypeVar("M", bound=InventoryModel)
 
@@ -70,6 +70,8 @@ LIST_FIRMWARE_SETS = "GET /server-component-firmware-sets"
 GET_FIRMWARE_SET = "GET /server-component-firmware-sets/{uuid}"
 CREATE_FIRMWARE_SET = "POST /server-component-firmware-sets"
 GET_CREDENTIALS = "GET /servers/{uuid}/credentials/{slug}"
+SET_CREDENTIALS = "PUT /servers/{uuid}/credentials/{slug}"
+DELETE_COMPONENTS = "DELETE /servers/{uuid}/components"
 
 # Component fields the server stores on PUT; it overwrites each of them, so an update must carry them all.
 _COMPONENT_FIELDS = (
@@ -278,20 +280,27 @@ class InventoryClient:
         )
         return self._slug(CREATE_ATTRIBUTE, path, answer, required=False) or namespace
 
-    def replace_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any]) -> None:
+    def replace_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any], *, once: bool = False) -> None:
         """Replace the ``data`` of server ``uuid``'s attribute ``namespace`` (``PUT {"data": ...}``).
 
         The server does not move the attribute's ``updated_at`` (it moves the server's): keep freshness inside
-        ``data``. Raises :class:`NotFoundError` when the attribute does not exist.
+        ``data``. ``once``: send it once, never again on a transient failure (a write made right after re-reading
+        the attribute: a resend would land later, over whatever an operator wrote meanwhile; the caller re-reads
+        and tries again). Raises :class:`NotFoundError` when the attribute does not exist.
         """
-        self._replace_attribute(uuid, namespace, data)
+        self._replace_attribute(uuid, namespace, data, retry="none" if once else "all")
 
     def _replace_attribute(
-        self, uuid: str, namespace: str, data: Mapping[str, Any], expected: tuple[type[InventoryError], ...] = ()
+        self,
+        uuid: str,
+        namespace: str,
+        data: Mapping[str, Any],
+        expected: tuple[type[InventoryError], ...] = (),
+        retry: RetryPolicy = "all",
     ) -> None:
         path = f"/servers/{_check_uuid(uuid, 'server uuid')}/attributes/{segment(_check_namespace(namespace))}"
         body = {"data": _json_object(data, "attribute data")}
-        self.transport.request(REPLACE_ATTRIBUTE, "PUT", path, json=body, expected=expected)
+        self.transport.request(REPLACE_ATTRIBUTE, "PUT", path, json=body, expected=expected, retry=retry)
 
     def delete_attribute(self, uuid: str, namespace: str) -> None:
         """Delete server ``uuid``'s attribute ``namespace``. Raises :class:`NotFoundError` when it is not there."""
@@ -360,6 +369,13 @@ class InventoryClient:
         path = f"/servers/{server}/components"
         body = [_component_body(c, server) for c in components]
         self.transport.request(UPDATE_COMPONENTS, "PUT", path, json=body)
+
+    def delete_components(self, uuid: str) -> None:
+        """Delete EVERY component of server ``uuid`` (``DELETE``; the reference API has no per-component delete),
+        their attributes and versioned attributes with them. Callers that remove one component re-create the
+        others (:mod:`flasher.onboard.write`)."""
+        server = _check_uuid(uuid, "server uuid")
+        self.transport.request(DELETE_COMPONENTS, "DELETE", f"/servers/{server}/components")
 
     def set_installed_firmware(self, server_uuid: str, component: Component, version: str) -> None:
         """Record that ``component`` of ``server_uuid`` now runs firmware ``version``: a new versioned attribute
@@ -508,6 +524,19 @@ class InventoryClient:
         if isinstance(record, dict) and isinstance(record.get("password"), str):
             redact.register(record["password"])
         return self._record(GET_CREDENTIALS, path, BMCCredentials, body)
+
+    def set_bmc_credentials(self, uuid: str, username: str, password: str) -> None:
+        """Store server ``uuid``'s BMC username and password (``PUT .../credentials/bmc``; needs an update scope
+        on credentials). The password is registered with :mod:`flasher.redact` first and never appears in an
+        error. Raises :class:`NotFoundError` when the server does not exist."""
+        if not username:
+            raise ValueError("BMC username is empty")
+        if not password:
+            raise ValueError("BMC password is empty")
+        redact.register(password)
+        path = f"/servers/{_check_uuid(uuid, 'server uuid')}/credentials/{BMC_CREDENTIAL_SLUG}"
+        body = {"username": username, "password": password}
+        self.transport.request(SET_CREDENTIALS, "PUT", path, json=body, sensitive=True)
 
     # -- health -----------------------------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ Writes that are not idempotent (``POST``, ``retry="unsent"``) are retried only w
 applied them: the TCP connection was never made (connection refused, connect timeout), 429, or 503. A read
 timeout, a reset connection or another 5xx may come after the server applied the write, so they are raised at
 once; a caller that wants the write to happen regardless uses an idempotent form (``upsert_attribute``).
+A write made right after re-reading what it replaces (``retry="none"``) is sent once and never again: a resend
+would land later than the re-read, over whatever was written meanwhile; its caller re-reads and writes again.
 
 A 401 with OAuth2 drops the token and tries once more with a new one (the issuer may have rotated keys).
 """
@@ -53,7 +55,7 @@ _DUPLICATE_KEY = "duplicate key"
 _SNIPPET = 120
 
 Params = Sequence[tuple[str, str | int]]
-RetryPolicy = Literal["all", "unsent"]
+RetryPolicy = Literal["all", "unsent", "none"]
 
 
 @dataclass(frozen=True)
@@ -148,13 +150,14 @@ class Transport:
         """Send ``method`` ``base_url + path`` and return the answer's JSON object (``{}`` for an empty 2xx).
 
         ``call`` is the endpoint's template for errors, logs and metrics (``"GET /servers/{uuid}"``).
-        ``retry="unsent"`` limits retries to failures where the server cannot have applied the request.
+        ``retry="unsent"`` limits retries to failures where the server cannot have applied the request;
+        ``retry="none"`` sends it once (a conditional write whose caller re-reads before trying again).
         Errors of a class in ``expected`` are not counted as failures (the caller handles them).
         ``sensitive`` keeps the answer's body out of error messages (credentials). Raises
         :class:`~flasher.inventory.errors.InventoryError` subclasses.
         """
         start = self._clock()
-        deadline = self.settings.retry_deadline
+        deadline = 0.0 if retry == "none" else self.settings.retry_deadline
         base_wait = tenacity.wait_random_exponential(multiplier=0.5, max=self.settings.retry_max_wait)
 
         def wait(state: tenacity.RetryCallState) -> float:

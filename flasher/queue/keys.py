@@ -25,6 +25,10 @@ key                     type    meaning
                                 ``(3 - priority) * 2**50 + 2**49 + order`` (lowest claimed first)
 ``{p}:admitting:<id>``  string  the replica admitting the new request with task id ``<id>`` (SET NX PX):
                                 shares admission work among replicas; expires by itself
+``{p}:successors``      hash    ``<server>|<kind>`` -> JSON: a request that replaced a running task, with the
+                                acknowledgement admission wrote (:mod:`flasher.queue.handover`)
+``{p}:ended:<s>|<k>``   list    JSON lines: how the replaced tasks of server ``s`` and kind ``k`` ended, for
+                                the next claim's messages (:mod:`flasher.queue.handover`); expires by itself
 ======================  ======  ==========================================================================
 
 Lease scripts (check, extend, ack) receive only the first five keys (:attr:`QueueKeys.lease`); every other
@@ -56,6 +60,7 @@ class QueueKeys:
         self.delayed = tag + "delayed"
         self.dead = tag + "dead"
         self.fresh_dead = tag + "dead:fresh"
+        self.successors = tag + "successors"  # not in `all`: no script touches it
         self._ready = {kind: f"{tag}ready:{kind}" for kind in KINDS}
         #: The keys of the lease scripts, in their order in ``KEYS``.
         self.lease: tuple[str, ...] = (self.meta, self.tasks, self.holders, self.leases, self.done)
@@ -71,6 +76,10 @@ class QueueKeys:
     def admitting(self, task_id: str) -> str:
         """The admission claim of the new request ``task_id`` (not part of :attr:`all`: no script touches it)."""
         return f"{{{self.prefix}}}:admitting:{task_id}"
+
+    def ended_notes(self, server_id: str, kind: str) -> str:
+        """The end notes of server ``server_id``'s replaced ``kind`` tasks (not part of :attr:`all`)."""
+        return f"{{{self.prefix}}}:ended:{server_id}|{kind}"
 
     def ready(self, kind: str) -> str:
         """The claimable-task zset of ``kind`` (one of :data:`~flasher.queue.models.KINDS`)."""

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 #: Task kinds the queue holds. One entry per server across all of them.
-KINDS: tuple[str, ...] = ("install", "server_control")
+KINDS: tuple[str, ...] = ("install", "server_control", "inventory")
 #: Priorities: 3 is claimed first, 0 last.
 MIN_PRIORITY = 0
 MAX_PRIORITY = 3

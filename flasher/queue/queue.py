@@ -30,6 +30,7 @@ from redis.commands.core import Script
 from flasher.config import QueueSettings, Settings
 from flasher.queue import connection, scripts
 from flasher.queue.errors import LeaseLostError
+from flasher.queue.handover import Handover
 from flasher.queue.keys import QueueKeys
 from flasher.queue.models import (
     KINDS,
@@ -92,6 +93,8 @@ class TaskQueue:
         }
         for name, body in scripts.LEASE_BODIES.items():
             self._scripts[name] = (client.register_script(scripts.LEASE_PRELUDE + body), lease_keys)
+        #: Successors and end notes of replaced tasks (:mod:`flasher.queue.handover`).
+        self.handover = Handover(client, self.keys, retry_deadline=retry_deadline)
         # Epoch candidates (see claim): unique per instance and call, without a system call for randomness.
         self._epoch_prefix = uuid.uuid4().hex[:16]
         self._epoch_counter = itertools.count()

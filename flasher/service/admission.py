@@ -16,10 +16,13 @@ new                             claim it (one replica admits a request, the othe
                                 it (a plan error or a refused component → ``failed`` with the reason; the
                                 inventory unavailable → it stays new, see below); write ``queued`` with the
                                 plan, ``taskID``, ``worker``, ``createdAt``; then enqueue with the task's
-                                priority
+                                priority. While another task holds the server, the messages say what it
+                                replaces and waits for, and a replacing request's acknowledgement is kept in
+                                Redis first (:meth:`Admission.keep_successors` writes it back when a late
+                                status write of the replaced task lands over it)
 queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
                                 ``queued`` and enqueueing, or another task held the server (a server-control
-                                task waits for a running install, and the reverse)
+                                task waits for a running install or collection, and every kind waits for the others)
 queued/active, ``cancel: true`` cancel in the queue: a queued task is removed and written ``cancelled``; a
                                 running one is flagged and its worker stops at its next safe point
 active, lease gone, heartbeat   reclaimed: ``queued`` again, enqueued (``attempts`` past the queue's maximum:
@@ -49,13 +52,11 @@ plans one request after another), so every admission write first re-reads the at
 is still what the decision was made on; otherwise the attribute is skipped (:attr:`Action.SKIPPED`) and the next
 poll looks again. An operator's edit, a worker's final status or a slow worker's heartbeat made after the listing
 is so never overwritten, nor a request that ran meanwhile queued again. The window left is one round trip:
-Serverservice offers no compare-and-swap on attributes.
+Serverservice offers no compare-and-swap on attributes; ``docs/concurrency.md`` says how it is closed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,7 +71,8 @@ from flasher.install.plan import PlanError
 from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.inventory.models import Server
 from flasher.logs import task_context
-from flasher.queue import CancelOutcome, EnqueueOutcome, QueueEntry, TaskQueue
+from flasher.queue import CancelOutcome, EnqueueOutcome, EntryState, QueueEntry, TaskQueue
+from flasher.queue.handover import Successor
 from flasher.task.model import (
     InstallTask,
     TaskBase,
@@ -85,6 +87,9 @@ from flasher.task.model import (
     shorten,
     utc_now,
 )
+from flasher.task.request import request_task_id
+
+__all__ = ["ADMISSION_CLAIM_SECONDS", "Action", "Admission", "AttributeMovedError", "Result", "request_task_id"]
 
 #: How long a replica's claim on admitting one new request lasts at most: it is given up when admission is done
 #: with the request; the time-out only frees a claim whose replica died meanwhile.
@@ -120,7 +125,7 @@ class AttributeMovedError(Exception):
 class AdmissionInventory(Protocol):
     """The inventory calls admission makes (a subset of :class:`~flasher.inventory.client.InventoryClient`)."""
 
-    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any]) -> None: ...
+    def replace_attribute(self, uuid: str, namespace: str, data: dict[str, Any], *, once: bool = False) -> None: ...
 
     def get_attribute(self, uuid: str, namespace: str) -> Any: ...
 
@@ -131,16 +136,6 @@ class AdmissionInventory(Protocol):
     def get_firmware_set(self, uuid_or_name: str) -> Any: ...
 
     def list_firmware_sets(self, *args: Any, **kwargs: Any) -> Any: ...
-
-
-def request_task_id(server_id: str, kind: TaskKind, data: Any) -> str:
-    """The ``taskID`` of a new request: ``t-`` and 24 hex digits of SHA-256 over server, namespace and content.
-
-    Deterministic, so replicas admitting the same request at once agree on it.
-    """
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(f"{server_id}|{kind.namespace}|{canonical}".encode()).hexdigest()
-    return f"t-{digest[:24]}"
 
 
 class Admission:
@@ -254,7 +249,33 @@ class Admission:
         task.attempts = 0
         task.set_error(None)
         task.add_message(f"queued by {self._worker} (priority {task.priority})", now=now)
-        written = self._write(server_id, kind, task.to_attribute(), seen=seen)
+        holder = self._queue.entry(server_id)
+        if holder is None or holder.state is EntryState.DEAD or holder.task_id == task_id:
+            holder = None
+        replaces = holder.task_id if holder is not None and holder.kind == kind.value else None
+        # An earlier request acknowledged while a task still held the server, and never started: replaced too.
+        earlier = self._queue.handover.successor(server_id, kind.value)
+        if earlier is not None and earlier.task_id == task_id:
+            earlier = None
+        if earlier is not None:
+            task.add_message(
+                f"replaces {kind.value} task {earlier.task_id} (queued, not started): it will not start", now=now
+            )
+        if holder is not None:
+            if replaces is not None and (earlier is None or earlier.task_id != replaces):
+                task.add_message(_replaces_note(kind, holder), now=now)
+            task.add_message(f"waiting: {_describe_holder(holder)}", now=now)  # what _wait would say
+        ack = task.to_attribute()
+        if replaces is not None:  # kept first: a status write of the task it replaces may still land over it
+            self._queue.handover.put_successor(server_id, kind.value, task_id=task_id, replaces=replaces, data=ack)
+        elif earlier is not None:
+            self._queue.handover.forget_successor(earlier)
+        try:
+            written = self._write(server_id, kind, ack, seen=seen)
+        except AttributeMovedError:
+            if replaces is not None:
+                self._queue.handover.forget_successor(Successor(server_id, kind.value, task_id, replaces, ack, 0.0))
+            raise
         logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
         return self._enqueue(server, kind, task, seen=written)
 
@@ -299,7 +320,7 @@ class Admission:
         """Enqueue a task whose attribute says ``queued`` (its data is ``seen``); ``again`` when it was queued
         before this poll.
 
-        Not while the server's task of the other kind is ``active`` with a live heartbeat: Redis holds one task
+        Not while a task of another kind on the server is ``active`` with a live heartbeat: Redis holds one task
         per server, but after it lost its data only the inventory knows that a worker still runs the other one.
         """
         assert task.task_id is not None
@@ -324,24 +345,27 @@ class Admission:
         return self._wait(server_id, kind, task, _describe_holder(result.entry), seen=seen)
 
     def _other_running(self, server: Server, kind: TaskKind) -> str | None:
-        """The server's task of the other kind when its attribute (as listed) is ``active`` with a heartbeat younger
-        than ``service.stale_after``, described for a message; else ``None``."""
-        other = next(k for k in TaskKind if k is not kind)
-        attribute = server.attribute(other.namespace)
-        if attribute is None:
-            return None
-        try:
-            task = other.parse(attribute.data)
-        except TaskValidationError:
-            return None
-        age = heartbeat_age(task, self._now())
-        if (
-            task.status is not TaskStatus.ACTIVE
-            or age is None
-            or age.total_seconds() >= self._settings.service.stale_after
-        ):
-            return None
-        return f"{other.value} task {task.task_id} is running on this server"
+        """A task of another kind on the server whose attribute (as listed) is ``active`` with a heartbeat younger
+        than ``service.stale_after``, described for a message; else ``None``. Every kind counts: a server runs
+        one task at a time, whatever the kinds."""
+        for other in TaskKind:
+            if other is kind:
+                continue
+            attribute = server.attribute(other.namespace)
+            if attribute is None:
+                continue
+            try:
+                task = other.parse(attribute.data)
+            except TaskValidationError:
+                continue
+            age = heartbeat_age(task, self._now())
+            if (
+                task.status is TaskStatus.ACTIVE
+                and age is not None
+                and age.total_seconds() < self._settings.service.stale_after
+            ):
+                return f"{other.value} task {task.task_id} is running on this server"
+        return None
 
     def _wait(self, server_id: str, kind: TaskKind, task: TaskBase, detail: str, *, seen: Any) -> Result:
         """Say once in the attribute that the task waits for ``detail``; :attr:`Action.WAITING`."""
@@ -406,6 +430,69 @@ class Admission:
         logger.warning("{} task {} failed: {}", kind.value, task.task_id, reason)
         return Result(Action.FAILED, reason)
 
+    # -- replacing requests -------------------------------------------------------------------------------
+
+    def keep_successors(self) -> list[Result]:
+        """Make sure every acknowledged replacing request is still in its attribute (:mod:`flasher.queue.handover`).
+
+        For each successor Redis keeps: when the attribute holds a status write of the task it replaced (one that
+        re-read the attribute just before the acknowledgement landed), or the request itself written again by its
+        writer (who saw that status write), the acknowledgement is written back, saying so; when it holds the
+        successor and the successor runs or is queued, the successor is forgotten; another new request is left to
+        admission (which says that it replaces the successor); anything else (another task, a deleted attribute)
+        supersedes it, and it is forgotten. Returns what was done for each (write-backs are :attr:`Action.QUEUED`).
+        Inventory and queue errors propagate.
+        """
+        results = []
+        for successor in self._queue.handover.successors():
+            with task_context(successor.server_id, successor.task_id):
+                results.append(self._keep_successor(successor))
+        return results
+
+    def _keep_successor(self, successor: Successor) -> Result:
+        kind = TaskKind(successor.kind)
+        try:
+            current = self._inventory.get_attribute(successor.server_id, kind.namespace).data
+        except NotFoundError:
+            self._queue.handover.forget_successor(successor)
+            return Result(Action.NONE, "the attribute was deleted")
+        held = current.get("taskID") if isinstance(current, dict) else None
+        status = current.get("status") if isinstance(current, dict) else None
+        if held == successor.task_id:
+            holder = self._queue.entry(successor.server_id)
+            if status in ("active", *_ENDED) or (holder is not None and holder.task_id == successor.task_id):
+                self._queue.handover.forget_successor(successor)  # it runs (or will) under its own lease
+            return Result(Action.NONE, "the attribute holds the request")
+        rewritten = isinstance(status, str) and is_new(status)
+        if rewritten and request_task_id(successor.server_id, kind, current) != successor.task_id:
+            return Result(Action.NONE, "a new request: admission replaces the successor")
+        if not rewritten and not _status_write_of(current, successor.replaces):
+            self._queue.handover.forget_successor(successor)
+            return Result(Action.NONE, "superseded by another task")
+        try:
+            task = kind.parse(successor.data)
+        except TaskValidationError:  # cannot happen: admission wrote it
+            self._queue.handover.forget_successor(successor)
+            return Result(Action.NONE, "unreadable")
+        if rewritten:  # its writer wrote it again: the acknowledgement it had is written back, no new admission
+            why = "its writer wrote it again after a status write of the task it replaces had landed over it"
+        else:
+            messages = current.get("messages")
+            last = str(messages[-1])[:160] if isinstance(messages, list) and messages else ""
+            why = f"a status write of {kind.value} task {successor.replaces} ({status}: {last}) had landed over it"
+        task.add_message(f"acknowledgement written back by {self._worker}: {why}", now=self._now())
+        try:
+            self._write(successor.server_id, kind, task.to_attribute(), seen=current)
+        except AttributeMovedError as exc:
+            return Result(Action.SKIPPED, str(exc))
+        logger.warning(
+            "{} request {} written back: a status write of task {} had landed over it",
+            kind.value,
+            successor.task_id,
+            successor.replaces,
+        )
+        return Result(Action.QUEUED, f"acknowledgement written back ({why})")
+
     # -- the queue's dead tasks ---------------------------------------------------------------------------
 
     def bury(self, entry: QueueEntry) -> Result:
@@ -438,7 +525,8 @@ class Admission:
     def _write(self, server_id: str, kind: TaskKind, data: dict[str, Any], *, seen: Any) -> dict[str, Any]:
         """Write ``data`` if the attribute still holds ``seen`` (what the decision was made on); returns ``data``.
 
-        Raises :class:`AttributeMovedError` (nothing written) when it changed or was deleted since.
+        Raises :class:`AttributeMovedError` (nothing written) when it changed or was deleted since. The write is
+        sent once: a resend would land later than the re-read, over whatever was written meanwhile.
         """
         try:
             current = self._inventory.get_attribute(server_id, kind.namespace).data
@@ -446,8 +534,27 @@ class Admission:
             raise AttributeMovedError("the attribute was deleted since the poll listed it") from None
         if current != seen:
             raise AttributeMovedError("the attribute changed since the poll listed it; the next poll looks again")
-        self._inventory.replace_attribute(server_id, kind.namespace, data)
+        self._inventory.replace_attribute(server_id, kind.namespace, data, once=True)
         return data
+
+
+_ENDED = ("success", "failed", "cancelled")
+
+
+def _replaces_note(kind: TaskKind, holder: QueueEntry) -> str:
+    """The message of a request that replaces the server's task ``holder`` (same kind)."""
+    if holder.state is EntryState.INFLIGHT:
+        how = f"running on {holder.owner}" if holder.owner else "running"
+        return f"replaces {kind.value} task {holder.task_id} ({how}): it stops at its next safe point, then this runs"
+    return f"replaces {kind.value} task {holder.task_id} ({holder.state.value}): it will not start"
+
+
+def _status_write_of(data: Any, task_id: str) -> bool:
+    """True when attribute ``data`` is a status write of task ``task_id`` (its ``taskID``, a status that is not new)."""
+    if not isinstance(data, dict) or data.get("taskID") != task_id:
+        return False
+    status = data.get("status")
+    return isinstance(status, str) and not is_new(status)
 
 
 def _describe_holder(holder: QueueEntry) -> str:

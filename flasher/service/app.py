@@ -23,8 +23,10 @@ from flasher.control.runner import run_server_control
 from flasher.httpserver import BackgroundServer
 from flasher.install.runner import InstallRunner
 from flasher.inventory.client import InventoryClient
+from flasher.onboard.runner import run_inventory
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
+from flasher.service.collections import CollectionSchedule
 from flasher.service.http import create_app
 from flasher.service.poller import Poller
 from flasher.service.worker import WorkerPool
@@ -56,6 +58,7 @@ class Service:
         self.fileserver = FileServer(settings.fileserver, self.store) if settings.fileserver.enabled else None
         self.admission = Admission(self.inventory, self.queue, settings, worker_id=self.worker_id)
         self.poller = Poller(self.inventory, self.queue, self.admission, settings)
+        self.collections = CollectionSchedule(self.inventory, settings)
 
         def open_bmc(address: str, username: str, password: str) -> BMC:
             return BMC(address, username, password, settings=settings.bmc)
@@ -64,7 +67,11 @@ class Service:
             self.queue,
             self.inventory,
             settings,
-            {TaskKind.INSTALL: InstallRunner(self.store, self.fileserver), TaskKind.SERVER_CONTROL: run_server_control},
+            {
+                TaskKind.INSTALL: InstallRunner(self.store, self.fileserver),
+                TaskKind.SERVER_CONTROL: run_server_control,
+                TaskKind.INVENTORY: run_inventory,
+            },
             open_bmc,
             worker_id=self.worker_id,
         )
@@ -100,7 +107,8 @@ class Service:
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the file server, the HTTP endpoints, the worker pool and the poller (in that order)."""
+        """Start the file server, the HTTP endpoints, the worker pool, the poller and the collection schedule
+        (``service.inventory_interval``; in that order)."""
         logger.info(
             "flasher replica {} starting: inventory {}, {} workers, poll every {:.0f} s",
             self.worker_id,
@@ -113,11 +121,13 @@ class Service:
         self.http.start()
         self.pool.start()
         self.poller.start()
+        self.collections.start()
 
     def stop(self) -> bool:
         """Stop polling and claiming; give running tasks ``shutdown_grace`` seconds to reach a safe point;
         stop the servers. Returns True when every running task stopped in time."""
         logger.info("flasher replica {} stopping", self.worker_id)
+        self.collections.stop()
         self.poller.stop()
         clean = self.pool.stop(self.settings.service.shutdown_grace)
         if self.fileserver is not None:

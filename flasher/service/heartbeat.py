@@ -1,7 +1,17 @@
-"""The heartbeat of one running task: the lease extended and the attribute's ``updatedAt`` moved, every interval.
+"""The heartbeat of one claimed task: two loops that never wait on each other.
 
-The lease is extended first: losing the inventory must not lose the lease. A replaced attribute stops the writes
-but not the lease (the runner still needs it to reach a safe point); a lost lease stops both.
+* **The lease** is extended every ``interval`` seconds from the moment of the claim, by a thread that talks to
+  Redis only. A slow or unavailable inventory can never cost the lease: nothing in this loop waits on it
+  (issue 12: with every inventory call taking 4 s, a loop that also wrote the attribute fell behind the lease
+  and live workers lost their tasks).
+* **The attribute's** ``updatedAt`` (the heartbeat other replicas read: the inventory does not move an
+  attribute's own timestamp on PUT) is moved by a second thread once the task's
+  :class:`~flasher.task.writer.StatusWriter` exists (:meth:`Heartbeat.attach`). It never queues behind the
+  runner's writes: a beat is skipped while a status write is under way or one was written within the interval.
+  A slow inventory therefore delays status writes only.
+
+A replaced attribute stops the attribute beat but not the lease (the runner still needs it to reach a safe
+point); a lost lease stops both.
 """
 
 from __future__ import annotations
@@ -17,30 +27,55 @@ from flasher.task.writer import StatusWriter, TaskReplacedError
 
 
 class Heartbeat:
-    """A daemon thread beating every ``interval`` seconds for ``lease`` until :meth:`stop`."""
+    """Keeps ``lease`` every ``interval`` seconds until :meth:`stop`; beats ``writer``'s attribute once attached.
 
-    def __init__(self, queue: TaskQueue, lease: Lease, writer: StatusWriter[Any], interval: float) -> None:
+    ``writer`` may be given now or later through :meth:`attach` (the service starts the heartbeat at the claim,
+    before it reads the inventory). :attr:`lost` turns true when Redis says the lease is gone. Thread-safe.
+    """
+
+    def __init__(
+        self, queue: TaskQueue, lease: Lease, writer: StatusWriter[Any] | None = None, interval: float = 2.0
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval: must be > 0 seconds (got {interval!r})")
         self.queue = queue
         self.lease = lease
-        self.writer = writer
         self.interval = interval
         self.lost = False
+        self._writer: StatusWriter[Any] | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{lease.server_id}", daemon=True)
+        self._lease_thread = threading.Thread(target=self._keep_lease, name=f"lease-{lease.server_id}", daemon=True)
+        self._beat_thread: threading.Thread | None = None
+        if writer is not None:
+            self.attach(writer)
 
     def start(self) -> Heartbeat:
-        """Start beating; returns self."""
-        self._thread.start()
+        """Start keeping the lease (and beating the attribute, when a writer is attached); returns self."""
+        self._lease_thread.start()
+        if self._beat_thread is not None and not self._beat_thread.is_alive():
+            self._beat_thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop beating and wait for the thread (at most one beat)."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+    def attach(self, writer: StatusWriter[Any]) -> None:
+        """Beat ``writer``'s attribute from now on (at most one writer; ``RuntimeError`` for a second one)."""
+        if self._writer is not None:
+            raise RuntimeError("the heartbeat already beats a writer")
+        self._writer = writer
+        self._beat_thread = threading.Thread(
+            target=self._beat, args=(writer,), name=f"beat-{self.lease.server_id}", daemon=True
+        )
+        if self._lease_thread.is_alive():
+            self._beat_thread.start()
 
-    def _run(self) -> None:
-        writes = True
+    def stop(self) -> None:
+        """Stop both loops and wait for them (the attribute beat may finish one write first)."""
+        self._stop.set()
+        current = threading.current_thread()
+        for thread in (self._lease_thread, self._beat_thread):
+            if thread is not None and thread.is_alive() and thread is not current:
+                thread.join()
+
+    def _keep_lease(self) -> None:
         with task_context(self.lease.server_id, self.lease.task_id):
             while not self._stop.wait(self.interval):
                 try:
@@ -51,13 +86,15 @@ class Heartbeat:
                     return
                 except QueueError as exc:
                     logger.warning("heartbeat: lease not extended (will try again): {}", exc)
-                    continue
-                if not writes:
-                    continue
-                try:
-                    self.writer.heartbeat()
-                except LeaseLostError:
-                    self.lost = True
+
+    def _beat(self, writer: StatusWriter[Any]) -> None:
+        with task_context(self.lease.server_id, self.lease.task_id):
+            while not self._stop.wait(self.interval):
+                if self.lost:
                     return
+                try:
+                    writer.heartbeat(if_older_than=self.interval, blocking=False)
+                except LeaseLostError:
+                    return  # the lease loop or the runner says so
                 except TaskReplacedError:
-                    writes = False
+                    return

@@ -4,7 +4,7 @@ A final status is written under the lease; when the inventory stays down past th
 the pool acks the lease anyway (the work is done; holding the lease would hold a worker) and keeps the status
 here. Without a lease, a pending write is made only while the attribute still shows this run's own state:
 
-* the same ``taskID``, and
+* the same ``taskID`` and ``createdAt`` (the same request admitted anew is another task), and
 * ``status`` ``queued`` (the run's ``active`` never reached the inventory), or ``active`` with this run's
   ``worker`` and ``attempts`` (nobody claimed the task since).
 
@@ -90,9 +90,21 @@ def _write(inventory: AttributeStore, write: PendingWrite) -> bool:
     except TaskValidationError:
         bound.warning("pending final status dropped: the attribute no longer holds a valid task")
         return False
-    ours = theirs.task_id == write.task_id and (
-        theirs.status is TaskStatus.QUEUED
-        or (theirs.status is TaskStatus.ACTIVE and theirs.worker == write.worker and theirs.attempts == write.attempts)
+    try:
+        created = write.kind.parse(write.data).created_at
+    except TaskValidationError:
+        created = None
+    ours = (
+        theirs.task_id == write.task_id
+        and theirs.created_at == created
+        and (
+            theirs.status is TaskStatus.QUEUED
+            or (
+                theirs.status is TaskStatus.ACTIVE
+                and theirs.worker == write.worker
+                and theirs.attempts == write.attempts
+            )
+        )
     )
     if not ours:
         bound.warning(
@@ -102,5 +114,5 @@ def _write(inventory: AttributeStore, write: PendingWrite) -> bool:
             theirs.worker,
         )
         return False
-    inventory.replace_attribute(write.server_id, write.kind.namespace, write.data)
+    inventory.replace_attribute(write.server_id, write.kind.namespace, write.data, once=True)
     return True

@@ -7,7 +7,9 @@ ended tasks whose attributes stay on their servers. Every ``service.full_poll_ev
 lists every flagged server instead (``attr=<namespace>``), to find attributes the status queries cannot (no
 ``status`` key, or one that is not a string) and refresh the task counts of every status.
 
-Work goes in two phases: first the tasks already admitted (queued, active, cancels), quick and never held up;
+Each poll first checks the replacing requests admission acknowledged while the task they replace still ran
+(:meth:`~flasher.service.admission.Admission.keep_successors`: one read per such request, usually none). Work
+then goes in two phases: first the tasks already admitted (queued, active, cancels), quick and never held up;
 then new requests, highest priority first, oldest first, for at most ``service.admission_budget`` seconds (the
 rest wait for the next poll, so a burst of thousands of requests cannot hold up cancels and reclaims). Then the
 queue's expired leases are reaped and tasks it declared dead are written ``failed``.
@@ -98,6 +100,7 @@ class Poller:
         self._polls += 1
         try:
             work = self._list(report)
+            self._keep_successors(report)
             for item in work:
                 if not item.new and not self._stopping.is_set():
                     self._reconcile(item.server, item.kind, report)
@@ -172,6 +175,18 @@ class Poller:
             return
         if result.action is not Action.NONE:
             report.actions[result.action.value] += 1
+
+    def _keep_successors(self, report: PollReport) -> None:
+        """Write back acknowledged replacing requests that a late status write landed over (admission)."""
+        try:
+            results = self._admission.keep_successors()
+        except (InventoryError, QueueError) as exc:
+            report.errors.append(f"replacing requests: {exc}")
+            logger.warning("poll: cannot check the replacing requests: {}", exc)
+            return
+        for result in results:
+            if result.action is not Action.NONE:
+                report.actions[f"successor-{result.action.value}"] += 1
 
     def _reap(self, report: PollReport) -> None:
         try:

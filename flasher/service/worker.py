@@ -8,8 +8,9 @@ for, run it, settle its lease, claim the next. For one claim:
 2. The server and its attribute are read. When the attribute no longer holds the leased task (another ``taskID``,
    a new request, a finished or deleted task, garbage), the lease is acked and nothing is written.
 3. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
-4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease and moves ``updatedAt`` every
-   ``service.heartbeat_interval`` seconds while the runner works.
+4. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease every ``service.heartbeat_interval`` seconds
+   from the claim on (Redis only: a slow inventory never costs the lease), and moves ``updatedAt`` while the
+   runner works (never queueing behind the runner's own status writes).
 5. The runner (``runners[kind]``) gets a :class:`~flasher.task.run.RunContext` and returns a
    :class:`~flasher.task.run.RunResult`. An exception escaping it fails that task with the error (never the pool).
 6. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
@@ -36,6 +37,7 @@ from flasher.inventory.errors import InventoryError, NotFoundError
 from flasher.logs import task_context
 from flasher.metrics import TASKS_FINISHED
 from flasher.queue import Lease, LeaseFence, LeaseLostError, QueueError, TaskQueue
+from flasher.queue.handover import EndNote
 from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
@@ -168,50 +170,81 @@ class WorkerPool:
                     logger.exception("worker pool: unexpected error while handling a claimed task")
 
     def _handle(self, lease: Lease) -> None:
+        # The lease is kept from the claim on, by a loop that talks to Redis only: reading the server and writing
+        # `active` may take long on a slow inventory, and must not cost the lease.
+        heartbeat = Heartbeat(self.queue, lease, interval=self.settings.service.heartbeat_interval).start()
+        try:
+            self._handle_held(lease, heartbeat)
+        finally:
+            heartbeat.stop()
+
+    def _handle_held(self, lease: Lease, heartbeat: Heartbeat) -> None:
         kind = TaskKind(lease.kind)
         attempt = lease.attempts + 1
-        task = self._leased_task(lease, kind)
+        task = self._leased_task(lease, kind, before_queue=heartbeat.stop)
         if task is None:
             return
         server, parsed = task
         policy = self.settings.step("inventory_write")
         writer: StatusWriter[Any] = StatusWriter(
-            self.inventory, lease.server_id, kind, parsed, LeaseFence(self.queue, lease), write_timeout=policy.timeout
+            self.inventory,
+            lease.server_id,
+            kind,
+            parsed,
+            LeaseFence(self.queue, lease),
+            write_timeout=policy.timeout,
+            min_interval=self.settings.service.heartbeat_interval,  # progress coalesced: fewer, shorter windows
         )
+        notes = self._take_notes(lease, kind)
+        replaced = [
+            f"{kind.value} task {note.task_id} (replaced by this request): {note.text}"
+            for note in notes
+            if note.task_id != lease.task_id
+        ]
         try:
             writer.update(
-                lambda t: self._claimed(t, attempt), message=f"claimed by {self.worker_id} (attempt {attempt})"
+                lambda t: self._claimed(t, attempt, replaced),
+                message=f"claimed by {self.worker_id} (attempt {attempt})",
+                force=True,
             )
         except LeaseLostError as exc:
             logger.warning("lease lost before the task started: {}", exc)
+            self._give_back(lease, notes)
             return
         except TaskReplacedError:
+            heartbeat.stop()
+            self._give_back(lease, notes)  # for the request that replaced this one
+            self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return
         me = threading.get_ident()
         with self._lock:
             self._running[me] = RunningTask(lease.server_id, lease.task_id, kind, attempt, time.time())
-        heartbeat = Heartbeat(self.queue, lease, writer, self.settings.service.heartbeat_interval).start()
+        heartbeat.attach(writer)
         try:
             result = self._run(kind, server, writer, attempt)
             # The heartbeat keeps the lease while the final status is written (an inventory outage longer than
             # the lease must not lose it); _settle stops it before acking, failing or releasing.
             self._settle(lease, writer, result, attempt, before_queue=heartbeat.stop)
         finally:
-            heartbeat.stop()
             with self._lock:
                 self._running.pop(me, None)
 
-    def _leased_task(self, lease: Lease, kind: TaskKind) -> tuple[Any, TaskBase] | None:
-        """The server and the task of ``lease``; ``None`` (lease settled) when the attribute no longer holds it."""
+    def _leased_task(
+        self, lease: Lease, kind: TaskKind, *, before_queue: Callable[[], None]
+    ) -> tuple[Any, TaskBase] | None:
+        """The server and the task of ``lease``; ``None`` (lease settled, after ``before_queue``) when the attribute
+        no longer holds it or the inventory cannot say."""
         try:
             server = self.inventory.get_server(lease.server_id)
         except NotFoundError:
             logger.warning("server {} is gone from the inventory; dropping its task", lease.server_id)
+            before_queue()
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
         except InventoryError as exc:
             logger.warning("inventory unavailable; giving the task back to the queue: {}", exc)
+            before_queue()
             self._queue_call("release", lambda: self.queue.release(lease))
             self._stopping.wait(max(self.idle_wait, self.settings.service.heartbeat_interval))
             return None
@@ -225,15 +258,43 @@ class WorkerPool:
         if parsed is None or parsed.task_id != lease.task_id or is_new(parsed.status) or is_terminal(parsed.status):
             state = "gone" if parsed is None else f"task {parsed.task_id}, status {parsed.status.value or 'new'}"
             logger.info("the attribute no longer holds task {} ({}); dropping it from the queue", lease.task_id, state)
+            before_queue()
+            if parsed is not None and (parsed.task_id != lease.task_id or is_new(parsed.status)):
+                self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
         return server, parsed
 
-    def _claimed(self, task: TaskBase, attempt: int) -> None:
+    def _take_notes(self, lease: Lease, kind: TaskKind) -> list[EndNote]:
+        """How the tasks this one replaced ended (their end notes, taken from Redis)."""
+        try:
+            return self.queue.handover.take_notes(lease.server_id, kind.value)
+        except QueueError as exc:
+            logger.warning("cannot read how the replaced tasks ended: {}", exc)
+            return []
+
+    def _give_back(self, lease: Lease, notes: list[EndNote]) -> None:
+        """Leave ``notes`` (taken at a claim whose write did not happen) for the next claim."""
+        for note in notes:
+            try:
+                self.queue.handover.leave_note(lease.server_id, note.kind, task_id=note.task_id, text=note.text)
+            except QueueError as exc:
+                logger.warning("cannot keep how the replaced task {} ended: {}", note.task_id, exc)
+
+    def _leave_note(self, lease: Lease, text: str) -> None:
+        """Record how this replaced task ended, for the request that replaced it (:mod:`flasher.queue.handover`)."""
+        try:
+            self.queue.handover.leave_note(lease.server_id, lease.kind, task_id=lease.task_id, text=text)
+        except QueueError as exc:
+            logger.warning("cannot record how the replaced task ended: {}", exc)
+
+    def _claimed(self, task: TaskBase, attempt: int, replaced: list[str]) -> None:
         task.transition(TaskStatus.ACTIVE)
         task.worker = self.worker_id
         task.attempts = attempt
         task.set_error(None)
+        for message in replaced:
+            task.add_message(message)
 
     def _run(self, kind: TaskKind, server: Any, writer: StatusWriter[Any], attempt: int) -> RunResult:
         ctx: RunContext[Any] = RunContext(
@@ -289,10 +350,14 @@ class WorkerPool:
         elif action in (LeaseAction.REQUEUE, LeaseAction.RELEASE):
             why = "released at shutdown" if action is LeaseAction.RELEASE else f"attempt {attempt} did not finish"
             message = f"{why}: {reason}; queued"
-            write = lambda: writer.update(lambda t: t.transition(TaskStatus.QUEUED), message=message)  # noqa: E731
+            write = lambda: writer.update(  # noqa: E731
+                lambda t: t.transition(TaskStatus.QUEUED), message=message, force=True
+            )
         if write is not None and not self._write(writer, write):
             return
         before_queue()  # the heartbeat is quiet from here: nothing else writes the attribute for this run
+        if result.outcome is Outcome.REPLACED:
+            self._leave_note(lease, result.reason or "stopped: another request replaced it")
         self._count_and_keep(lease, writer)
         if action is LeaseAction.RELEASE:
             self._queue_call("release", lambda: self.queue.release(lease))

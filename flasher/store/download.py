@@ -6,7 +6,8 @@ with exponential backoff and jitter (tenacity). A retry resumes where the last a
 ``Range: bytes=N-`` (RFC 9110 §14.2) guarded by ``If-Range`` with the first answer's strong ETag or
 Last-Modified, so a file that changed on the server is not stitched together from two versions. A server that
 answers 200 instead of 206 is read again from byte 0; one that said ``Accept-Ranges: none`` is never asked for
-a range. Every redirect target is checked against the allowed schemes and hosts before it is requested.
+a range. Every redirect target is checked against the allowed schemes and hosts before it is requested, and
+every connection's peer address once it is connected, before the request goes out (:mod:`flasher.store.urls`).
 
 Checksum verification and the cache are the caller's (:mod:`flasher.store.store`): this module returns the
 digest it computed.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 from loguru import logger
+from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -37,11 +40,15 @@ from tenacity import (
     wait_exponential_jitter,
 )
 from tenacity.stop import stop_base
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from flasher import metrics, redact
 from flasher.config import StoreSettings
+from flasher.hostrules import HostPattern, parse_patterns
+from flasher.logs import warn_once
 from flasher.store.errors import DownloadError, ImageTooLargeError, StoreError, TruncatedDownloadError
-from flasher.store.urls import check_url, display_url
+from flasher.store.urls import check_peer, check_url, display_url
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called with (bytes received so far, total bytes or None when the server did not say) after every chunk."""
@@ -113,19 +120,57 @@ class _StalledAttempts(stop_base):
         return self.transfer.stalled >= self.limit
 
 
+def _peer_checked(base: type[HTTPConnection], scheme: str, patterns: tuple[HostPattern, ...]) -> type[HTTPConnection]:
+    """``base`` (urllib3's HTTP or HTTPS connection) that checks the address it connected to before sending
+    anything (:func:`~flasher.store.urls.check_peer`): the name was checked, this is where it led."""
+
+    class PeerChecked(base):  # type: ignore[valid-type,misc]  # a class made for one session's rules
+        def _new_conn(self) -> socket.socket:
+            sock: socket.socket = super()._new_conn()
+            try:
+                check_peer(scheme, self.host, self.port, str(sock.getpeername()[0]), patterns)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+
+    return PeerChecked
+
+
+class _PeerCheckedAdapter(HTTPAdapter):
+    """requests' adapter whose connections refuse a peer address the store does not allow. Connections through a
+    proxy (``HTTPS_PROXY``...) reach the proxy, so there only the names are checked."""
+
+    def __init__(self, patterns: tuple[HostPattern, ...]) -> None:
+        self._patterns = patterns
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        http_conn = _peer_checked(HTTPConnection, "http", self._patterns)
+        https_conn = _peer_checked(HTTPSConnection, "https", self._patterns)
+        http_pool = type("PeerCheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn})
+        https_pool = type("PeerCheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn})
+        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+
 class _CheckedSession(requests.Session):
-    """A session that refuses to follow a redirect to a scheme or host the store does not allow."""
+    """A session held to the store's URL rule everywhere: every redirect target is checked before it is
+    followed, and every connection's peer address before a request goes out on it."""
 
     def __init__(self, allowed_schemes: Sequence[str], allowed_hosts: Sequence[str]) -> None:
         super().__init__()
         self.max_redirects = _MAX_REDIRECTS
         self._allowed_schemes = allowed_schemes
-        self._allowed_hosts = allowed_hosts
+        self._patterns = parse_patterns(allowed_hosts)
+        adapter = _PeerCheckedAdapter(self._patterns)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
         if target is not None:
-            check_url(urljoin(resp.url, target), self._allowed_schemes, self._allowed_hosts)
+            check_url(urljoin(resp.url, target), self._allowed_schemes, self._patterns)
         return target
 
 
@@ -145,6 +190,12 @@ class Downloader:
         self.attempts = attempts
         self.backoff = backoff
         self.max_backoff = max(max_backoff, backoff)
+        if not settings.verify_tls:
+            warn_once(
+                "store.verify_tls",
+                "TLS certificate verification is OFF for firmware image downloads (store.verify_tls is false): the"
+                " checksum still guards the image, but not the secrecy of pre-signed URLs",
+            )
 
     def download(
         self,
@@ -195,6 +246,49 @@ class Downloader:
             seconds=time.monotonic() - started,
         )
 
+    def _verify(self) -> bool | str:
+        """requests' ``verify``: the CA bundle when one is set, else whether to verify at all."""
+        settings = self.settings
+        return str(settings.ca_bundle) if settings.ca_bundle and settings.verify_tls else settings.verify_tls
+
+    def probe(self, url: str) -> int | None:
+        """Whether a download of ``url`` could start, asked of the server without fetching the image: one GET for
+        its first byte (``Range: bytes=0-0``; a HEAD would be refused by pre-signed URLs, which sign the method),
+        under the same rules as :meth:`download` (redirects and peer addresses checked, the same timeouts and
+        TLS), never retried. Returns the image's size when the server says it, else ``None``.
+
+        Raises :class:`DisallowedURLError` and :class:`DownloadError` (``retriable`` as for a download).
+        """
+        shown = display_url(url)
+        settings = self.settings
+        with _CheckedSession(settings.allowed_schemes, settings.allowed_hosts) as session:
+            try:
+                response = session.get(
+                    url,
+                    headers={"Accept-Encoding": "identity", "Range": "bytes=0-0"},
+                    stream=True,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                    verify=self._verify(),
+                )
+            except requests.TooManyRedirects:
+                raise DownloadError(shown, f"more than {_MAX_REDIRECTS} redirects", retriable=False) from None
+            except requests.exceptions.SSLError as exc:
+                raise DownloadError(shown, _describe(exc), retriable=False) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise DownloadError(shown, _describe(exc), retriable=True) from None
+            except requests.RequestException as exc:
+                raise DownloadError(shown, _describe(exc), retriable=False) from None
+            with response:
+                status = response.status_code
+                if status == 206:
+                    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+                    return int(match[3]) if match is not None and match[3] != "*" else None
+                if status == 200:
+                    length = response.headers.get("Content-Length", "")
+                    return int(length) if length.isdigit() else None
+                reason = f"HTTP {status} {response.reason or ''}".rstrip()
+                raise DownloadError(shown, reason, retriable=status in _RETRIABLE_STATUS)
+
     def _attempt(self, transfer: _Transfer) -> None:
         transfer.attempts += 1
         before = transfer.received
@@ -219,9 +313,6 @@ class Downloader:
         else:
             transfer.restart()
         settings = self.settings
-        verify: bool | str = (
-            str(settings.ca_bundle) if settings.ca_bundle and settings.verify_tls else settings.verify_tls
-        )
         try:
             response = transfer.session.get(
                 transfer.url,
@@ -231,7 +322,7 @@ class Downloader:
                     _clip(settings.connect_timeout, transfer.deadline),
                     _clip(settings.read_timeout, transfer.deadline),
                 ),
-                verify=verify,
+                verify=self._verify(),
             )
         except requests.TooManyRedirects:
             raise DownloadError(transfer.shown, f"more than {_MAX_REDIRECTS} redirects", retriable=False) from None

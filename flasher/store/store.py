@@ -134,6 +134,40 @@ class FirmwareStore:
                 shown, f"deadline passed while another task was downloading {expected}", retriable=True
             ) from None
 
+    def check_source(self, url: str, checksum: str | Checksum) -> str:
+        """Whether :meth:`fetch` of ``url`` with ``checksum`` could start, without downloading the image (a dry
+        run): the checksum parses, the URL is allowed, and the image is cached or the server answers for it
+        (:meth:`Downloader.probe`). Returns what was found (``cached``, ``the server has it (N bytes)``).
+
+        Raises :class:`~flasher.checksum.ChecksumError`, :class:`DisallowedURLError`, :class:`DownloadError` and
+        :class:`ImageTooLargeError` (the server announces more than the whole cache holds).
+        """
+        expected = _parse(checksum)
+        check_url(url, self.settings.allowed_schemes, self.settings.allowed_hosts)
+        if self.cache.lookup(expected) is not None:
+            return f"cached as {expected}"
+        shown = display_url(url)
+        size = self.downloader.probe(url)
+        if size is not None and size > self.settings.max_bytes:
+            raise ImageTooLargeError(shown, size, self.settings.max_bytes)
+        return f"{shown} answers" + (f" ({size} bytes)" if size is not None else "")
+
+    def check_file(self, path: Path, checksum: str | Checksum) -> str:
+        """Whether :meth:`add_file` of ``path`` with ``checksum`` would succeed, without caching it (a dry run):
+        the file is read and its digest compared. Returns what was found; raises as :meth:`add_file` does."""
+        expected = _parse(checksum)
+        shown = str(path)
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as reader:
+                digest = hashlib.file_digest(reader, expected.algorithm).hexdigest()
+        except OSError as exc:
+            raise StoreError(f"cannot read image file {shown}: {exc.strerror}") from None
+        if size > self.settings.max_bytes:
+            raise ImageTooLargeError(shown, size, self.settings.max_bytes)
+        self._verify(shown, expected, digest)
+        return f"{shown} matches {expected}"
+
     def add_file(self, path: Path, checksum: str | Checksum) -> CachedImage:
         """Copy the operator's local image file at ``path`` into the cache after checking its ``checksum``.
 

@@ -1,10 +1,12 @@
 """The task attributes: models, statuses and their transitions, validation, status messages.
 
-Two attributes carry work for flasher (``flasher.constants``):
+Three attributes carry work for flasher (``flasher.constants``):
 
 * ``sh.hollow.flasher.task``: an install task, :class:`InstallTask` (DESIGN.md, "The task attribute");
 * ``sh.hollow.flasher.server_control``: a server-control task, :class:`ServerControlTask` (the actions of
-  metal-toolbox flipflop).
+  metal-toolbox flipflop);
+* ``sh.hollow.flasher.inventory``: an inventory task, :class:`InventoryTask` (collect the server's hardware from
+  its BMC into the inventory, as metal-toolbox alloy writes it; docs/onboarding-netboot.md).
 
 Keys are those of the original flasher and flipflop designs, so existing tooling keeps working: ``firmwareSet``,
 ``Firmware``, ``dryRun``, ``preActions``, ``action_parameter``... Python attributes are snake_case with the
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Self, TypeVar
@@ -60,7 +62,7 @@ from pydantic import (
 
 from flasher import redact
 from flasher.checksum import Checksum, ChecksumError
-from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher.constants import INVENTORY_NAMESPACE, SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 
 #: Priority of a task whose attribute has none (0 lowest, 3 highest).
 DEFAULT_PRIORITY: Final = 1
@@ -279,6 +281,8 @@ class ControlAction(StrEnum):
     POWER_CYCLE_BMC = "power_cycle_bmc"
     SET_NEXT_BOOT_DEVICE = "set_next_boot_device"
     PXE_BOOT_PERSISTENT = "pxe_boot_persistent"
+    #: flasher's own: set the boot profile, PXE once, power cycle, wait for the booted machine's callback.
+    PROVISION = "provision"
 
 
 #: ``set_power_state`` parameters. ``cycle`` on a server that is off powers it on.
@@ -304,7 +308,11 @@ ACTION_PARAMETERS: Final[Mapping[ControlAction, tuple[str, ...]]] = {
     ControlAction.POWER_CYCLE_BMC: (),
     ControlAction.SET_NEXT_BOOT_DEVICE: BOOT_DEVICES,
     ControlAction.PXE_BOOT_PERSISTENT: (),
+    ControlAction.PROVISION: (),
 }
+#: Actions whose ``action_parameter`` is free text (checked where it is used): ``provision`` takes a boot profile
+#: name (optional: without one the server's ``sh.hollow.flasher.boot`` is used as it is).
+FREE_PARAMETER_ACTIONS: Final = frozenset({ControlAction.PROVISION})
 
 # --------------------------------------------------------------------------------------------------------------
 # Field types
@@ -810,8 +818,9 @@ class ServerControlTask(TaskBase):
     ``action`` and ``action_parameter``: ``set_power_state`` with one of :data:`POWER_STATES`;
     ``get_power_state``; ``power_cycle_bmc``; ``set_next_boot_device`` with one of :data:`BOOT_DEVICES`
     (``set_next_boot_device_persistent``: every boot rather than the next one; ``set_next_boot_device_efi``: EFI
-    rather than legacy); ``pxe_boot_persistent`` (PXE, persistent, EFI, then power on). Actions without
-    parameters accept an absent or empty ``action_parameter``.
+    rather than legacy); ``pxe_boot_persistent`` (PXE, persistent, EFI, then power on); ``provision`` (flasher's
+    own: boot profile ``action_parameter`` or the server's, PXE once, power cycle, wait for the callback; see
+    docs/onboarding-netboot.md). Actions without parameters accept an absent or empty ``action_parameter``.
     """
 
     action: ControlActionField
@@ -823,6 +832,10 @@ class ServerControlTask(TaskBase):
     def _parameter_fits_action(self) -> Self:
         valid = ACTION_PARAMETERS[self.action]
         parameter = self.action_parameter
+        if self.action in FREE_PARAMETER_ACTIONS:
+            if parameter is not None and parameter.strip() != parameter:
+                raise _FieldProblemsError([("action_parameter", parameter, "has spaces around it")])
+            return self
         if valid and parameter not in valid:
             choices = f"action {self.action.value!r} (valid: {', '.join(valid)})"
             if parameter is None:
@@ -950,6 +963,13 @@ def _parse(model: type[_T], data: object) -> _T:
     raise TaskValidationError([problem])
 
 
+class InventoryTask(TaskBase):
+    """The inventory task attribute (``sh.hollow.flasher.inventory``): read the server's hardware from its BMC and
+    write it into the inventory as metal-toolbox alloy does (``flasher.onboard``). It takes no keys of its own
+    beyond :class:`TaskBase`'s; ``{}`` (or ``{"status": "requested"}``) asks for a collection. flasher writes the
+    outcome there: ``messages`` name what was added, updated, removed, and what the BMC lacks."""
+
+
 def parse_install_task(data: object) -> InstallTask:
     """Validate an install task attribute's ``data`` (any JSON value); raise :class:`TaskValidationError`."""
     return _parse(InstallTask, data)
@@ -958,6 +978,11 @@ def parse_install_task(data: object) -> InstallTask:
 def parse_server_control_task(data: object) -> ServerControlTask:
     """Validate a server-control attribute's ``data`` (any JSON value); raise :class:`TaskValidationError`."""
     return _parse(ServerControlTask, data)
+
+
+def parse_inventory_task(data: object) -> InventoryTask:
+    """Validate an inventory task attribute's ``data`` (any JSON value); raise :class:`TaskValidationError`."""
+    return _parse(InventoryTask, data)
 
 
 #: Where :func:`failed_attribute` keeps data that was not a JSON object (``["oops"]``, ``"x"``, ``5``, ``null``).
@@ -989,16 +1014,30 @@ def failed_attribute(data: object, error: TaskValidationError | str, *, now: dat
 
 
 class TaskKind(StrEnum):
-    """The two kinds of task flasher runs; the value is the queue's ``kind``."""
+    """The kinds of task flasher runs; the value is the queue's ``kind``. A server runs one task at a time,
+    whatever its kind (the queue holds one entry per server)."""
 
     INSTALL = "install"
     SERVER_CONTROL = "server_control"
+    INVENTORY = "inventory"
 
     @property
     def namespace(self) -> str:
         """The attribute namespace that carries this kind of task."""
-        return TASK_NAMESPACE if self is TaskKind.INSTALL else SERVER_CONTROL_NAMESPACE
+        return _NAMESPACES[self]
 
     def parse(self, data: object) -> TaskBase:
         """Parse an attribute's ``data`` as this kind of task; raises ``TaskValidationError``."""
-        return parse_install_task(data) if self is TaskKind.INSTALL else parse_server_control_task(data)
+        return _PARSERS[self](data)
+
+
+_NAMESPACES: Final[Mapping[TaskKind, str]] = {
+    TaskKind.INSTALL: TASK_NAMESPACE,
+    TaskKind.SERVER_CONTROL: SERVER_CONTROL_NAMESPACE,
+    TaskKind.INVENTORY: INVENTORY_NAMESPACE,
+}
+_PARSERS: Final[Mapping[TaskKind, Callable[[object], TaskBase]]] = {
+    TaskKind.INSTALL: parse_install_task,
+    TaskKind.SERVER_CONTROL: parse_server_control_task,
+    TaskKind.INVENTORY: parse_inventory_task,
+}

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol
 
 from flasher import redact
+from flasher.bmc.models import SystemIdentity
 from flasher.config import Settings
 from flasher.inventory.models import Server
 from flasher.task.model import TaskKind
@@ -93,7 +94,8 @@ class RunContext(Generic[T]):
         return self.writer.task
 
     def connect_bmc(self) -> BMC:
-        """Open the server's BMC with the credentials the inventory holds for it.
+        """Open the server's BMC with the credentials the inventory holds for it, told to recognise the server's
+        System by the server's serial and UUID (a BMC may list several Systems; :mod:`flasher.bmc.systems`).
 
         Raises ``ValueError`` when the inventory has no BMC address for the server, and the inventory's or the
         BMC driver's typed errors otherwise. The password is registered with :mod:`flasher.redact`.
@@ -106,4 +108,6 @@ class RunContext(Generic[T]):
         credentials = self.inventory.get_bmc_credentials(str(self.server.uuid))
         password = credentials.password.get_secret_value()
         redact.register(password)
-        return self.open_bmc(address, credentials.username, password)
+        bmc = self.open_bmc(address, credentials.username, password)
+        bmc.identify_system(SystemIdentity(serial=self.server.serial, uuid=str(self.server.uuid)))
+        return bmc

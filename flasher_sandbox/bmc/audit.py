@@ -2,7 +2,9 @@
 
 ``overlapping_installs`` counts install requests that arrived while another install on the same BMC was still
 in progress (New, Running or Pending), whether the BMC accepted them or refused them: tests use it to prove
-that no BMC ever had two installs at once. Times are ISO 8601 UTC strings with microseconds (they sort).
+that no BMC ever had two installs at once. ``failed_logins`` counts credentials the BMC refused (a session login
+or a Basic request with a wrong user or password, or any while ``refuse_credentials`` is on): real BMCs lock an
+account after a few, so a client must not try twice. Times are ISO 8601 UTC strings with microseconds (they sort).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class AuditLog:
         self.resets: list[ResetRecord] = []
         self.overlapping_installs = 0
         self.max_concurrent_installs = 0
+        self.failed_logins = 0
         self._in_progress: set[int] = set()
 
     @property
@@ -107,6 +110,10 @@ class AuditLog:
         self.power.append(record)
         return record
 
+    def login_refused(self) -> None:
+        """Count one set of credentials the BMC refused."""
+        self.failed_logins += 1
+
     def begin_reset(self, reason: str) -> ResetRecord:
         """Record a BMC reboot starting now."""
         record = ResetRecord(reason)
@@ -122,6 +129,7 @@ class AuditLog:
         self.power = []
         self.resets = []
         self.overlapping_installs = 0
+        self.failed_logins = 0
         self.max_concurrent_installs = len(self._in_progress)
 
     def as_json(self) -> dict[str, Any]:
@@ -133,6 +141,7 @@ class AuditLog:
             "overlapping_installs": self.overlapping_installs,
             "max_concurrent_installs": self.max_concurrent_installs,
             "installs_in_progress": self.installs_in_progress,
+            "failed_logins": self.failed_logins,
         }
 
     def _note_overlap(self, record: InstallRecord) -> None:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +55,27 @@ class ComponentSpec(BaseModel):
     id: str | None = None
     updateable: bool = True
     software_id: str | None = None
+    #: A NIC's port MACs (``aa:bb:cc:dd:ee:ff``); default: two locally administered MACs derived from the serial.
+    macs: list[str] | None = None
+
+    @field_validator("macs")
+    @classmethod
+    def _macs(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out = []
+        for mac in value:
+            if not _MAC.fullmatch(mac.strip()):
+                raise ValueError(f"{mac!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
+            out.append(mac.strip().lower())
+        return out
+
+    @property
+    def port_macs(self) -> list[str]:
+        """The MACs of a NIC's ports: ``macs``, else two derived from the serial (``02:``..., stable)."""
+        if self.macs is not None:
+            return list(self.macs)
+        return [derived_mac(f"{self.serial}/{port}") for port in (1, 2)] if self.slug == "nic" else []
 
     @field_validator("slug")
     @classmethod
@@ -67,6 +90,29 @@ class ComponentSpec(BaseModel):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+
+class OtherSystemSpec(BaseModel):
+    """A ComputerSystem the BMC also lists that is not the server (a chassis manager of several nodes, a
+    partitioned host). Only read: it reports ``PowerState``, ``SerialNumber``, ``UUID`` and ``BiosVersion``, and
+    its ``ComputerSystem.Reset`` answers 404, so a client that acts on it is caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    serial: str
+    power_state: PowerStateName = "On"
+    bios_version: str = "1.0.0"
+
+
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+
+
+def derived_mac(seed: str) -> str:
+    """A locally administered unicast MAC derived from ``seed`` (``02:xx:xx:xx:xx:xx``; the same seed gives the
+    same MAC)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 class BmcSpec(BaseModel):
@@ -94,9 +140,18 @@ class BmcSpec(BaseModel):
     install_methods: list[InstallMethod] | None = None
     faults: dict[str, Any] = Field(default_factory=dict)
     power_state: PowerStateName = "On"
+    #: False: a BMC without an UpdateService (old firmware, some OEM stacks): no FirmwareInventory and no install
+    #: method; versions only in the Manager's FirmwareVersion and the System's BiosVersion.
+    update_service: bool = True
+    #: Systems listed before the server's own: the BMC then has several (a client must pick the server's).
+    other_systems: list[OtherSystemSpec] = Field(default_factory=list)
     install_seconds: float | None = Field(default=None, gt=0)
     offline_seconds: float | None = Field(default=None, ge=0)
     power_seconds: float | None = Field(default=None, ge=0)
+    #: A program to run as the host: started (argv, no shell) when the host powers on, stopped (SIGTERM, then
+    #: SIGKILL) when it powers off. It gets ``FLASHER_SANDBOX_BOOT`` (``pxe`` when the boot override is Pxe for
+    #: this boot, else ``disk``) and ``FLASHER_SANDBOX_SERIAL`` in its environment: a QEMU VM, for netboot tests.
+    host_command: list[str] | None = None
 
     @field_validator("vendor", "model")
     @classmethod
@@ -136,6 +191,9 @@ class BmcSpec(BaseModel):
         ids = [c.id for c in self.components if c.id is not None]
         if len(ids) != len(set(ids)):
             raise ValueError("component ids must be unique")
+        others = [o.id for o in self.other_systems]
+        if len(others) != len(set(others)):
+            raise ValueError("other_systems ids must be unique")
         return self
 
     @property

@@ -54,7 +54,14 @@ class HostPower:
     """Power state, transitions and boot override of one host."""
 
     def __init__(
-        self, shape: Shape, audit: AuditLog, seconds: float, initial: str, on_boot: Callable[[], None]
+        self,
+        shape: Shape,
+        audit: AuditLog,
+        seconds: float,
+        initial: str,
+        on_boot: Callable[[], None],
+        *,
+        on_off: Callable[[], None] = lambda: None,
     ) -> None:
         self.shape = shape
         self.audit = audit
@@ -63,7 +70,10 @@ class HostPower:
         self.boot = BootOverride()
         self.boots = 0
         self.last_boot: str | None = None
+        #: The boot override target the last boot used (``Pxe``, ``None``...), read before a ``Once`` is used up.
+        self.last_boot_target = "None"
         self._on_boot = on_boot
+        self._on_off = on_off
         self._transition: asyncio.Task[None] | None = None
 
     @property
@@ -109,6 +119,7 @@ class HostPower:
             if reset_type == "PowerCycle" and self.state == "On":
                 await asyncio.sleep(self.seconds / 2)
                 self.state = "Off"
+                self._on_off()
                 await asyncio.sleep(self.seconds / 2)
             else:
                 await asyncio.sleep(self.seconds)
@@ -118,6 +129,8 @@ class HostPower:
             logger.info("host power {} done: {}", reset_type, self.state)
             if self.state == "On":
                 self._booted()
+            else:
+                self._on_off()
         except asyncio.CancelledError:
             record.outcome = "cancelled"
             raise
@@ -125,6 +138,7 @@ class HostPower:
     def _booted(self) -> None:
         self.boots += 1
         self.last_boot = now_iso()
+        self.last_boot_target = self.boot.target if self.boot.enabled != "Disabled" else "None"
         if self.boot.enabled == "Once":
             self.boot = BootOverride(mode=self.boot.mode, uefi_target=self.boot.uefi_target)
         self._on_boot()

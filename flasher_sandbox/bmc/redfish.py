@@ -104,7 +104,9 @@ class RedfishService:
             ("POST", f"{shape.manager_uri}/Actions/Manager.Reset"): self.reset_manager,
             ("PATCH", UPDATE_SERVICE): self.patch_update_service,
         }
-        methods = set(bmc.spec.install_methods or [])
+        methods = set(bmc.spec.install_methods or []) if bmc.spec.update_service else set()
+        if not bmc.spec.update_service:
+            del self.actions[("PATCH", UPDATE_SERVICE)]
         if "SimpleUpdate" in methods:
             self.actions[("POST", SIMPLE_UPDATE)] = self.simple_update
         #: Upload endpoints (``HttpPushUri``, ``MultipartHttpPushUri``): where one shares its URI with a resource
@@ -265,7 +267,10 @@ class RedfishService:
             auth = BasicAuth.decode(header) if header else None
         except ValueError:
             auth = None
-        if auth is None or refuse or not self._credentials_ok(auth.login, auth.password):
+        if auth is None:
+            raise unauthorized()
+        if refuse or not self._credentials_ok(auth.login, auth.password):
+            self.bmc.audit.login_refused()
             raise unauthorized()
 
     def _credentials_ok(self, username: Any, password: Any) -> bool:
@@ -294,6 +299,7 @@ class RedfishService:
         if not isinstance(body, dict) or "UserName" not in body or "Password" not in body:
             raise bad_request("PropertyMissing", "The properties UserName and Password are required.", "UserName")
         if request[_EFFECTS].refuse_credentials or not self._credentials_ok(body["UserName"], body["Password"]):
+            self.bmc.audit.login_refused()
             raise unauthorized()
         session = self.bmc.sessions.create(body["UserName"])
         uri = f"{SESSIONS}/{session.id}"

@@ -7,6 +7,8 @@ sessions and Dell jobs (URIs with run-time ids) are rendered by the request hand
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from flasher_sandbox.bmc.sessions import SESSION_TIMEOUT
 from flasher_sandbox.bmc.shapes import REDFISH, TASKS
 
 if TYPE_CHECKING:
+    from flasher_sandbox.bmc.config import OtherSystemSpec
     from flasher_sandbox.bmc.simulator import SimulatedBmc
 
 Document = dict[str, Any]
@@ -86,7 +89,7 @@ def service_root(bmc: SimulatedBmc) -> Document:
         "Managers": ref(f"{REDFISH}/Managers"),
         "Tasks": ref(TASK_SERVICE),
         "SessionService": ref(SESSION_SERVICE),
-        "UpdateService": ref(UPDATE_SERVICE),
+        **({"UpdateService": ref(UPDATE_SERVICE)} if bmc.spec.update_service else {}),
         "AccountService": ref(ACCOUNT_SERVICE),
         "Links": {"Sessions": ref(SESSIONS)},
     }
@@ -129,6 +132,7 @@ def system(bmc: SimulatedBmc) -> Document:
         "MemorySummary": {"TotalSystemMemoryGiB": 256},
         "Processors": ref(f"{shape.system_uri}/Processors"),
         "Storage": ref(shape.storage_uri),
+        "EthernetInterfaces": ref(f"{shape.system_uri}/EthernetInterfaces"),
         "Links": {"Chassis": [ref(shape.chassis_uri)], "ManagedBy": [ref(shape.manager_uri)]},
         "Actions": {
             "#ComputerSystem.Reset": {
@@ -160,6 +164,36 @@ def boot(bmc: SimulatedBmc) -> Document:
     return doc
 
 
+def other_system_uri(other: OtherSystemSpec) -> str:
+    """The URI of a System that is not the server."""
+    return f"{REDFISH}/Systems/{other.id}"
+
+
+def other_system(bmc: SimulatedBmc, other: OtherSystemSpec) -> Document:
+    """A ComputerSystem the BMC lists beside the server's (read only; see :class:`OtherSystemSpec`)."""
+    uri = other_system_uri(other)
+    return {
+        "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
+        "@odata.id": uri,
+        "Id": other.id,
+        "Name": "System",
+        "SystemType": "Physical",
+        "Manufacturer": bmc.spec.manufacturer,
+        "Model": bmc.spec.product,
+        "SerialNumber": other.serial,
+        "UUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{other.serial}.bmc.sandbox")),
+        "PowerState": other.power_state,
+        "BiosVersion": other.bios_version,
+        "Status": _OK,
+        "Actions": {
+            "#ComputerSystem.Reset": {
+                "target": f"{uri}/Actions/ComputerSystem.Reset",
+                "ResetType@Redfish.AllowableValues": list(bmc.shape.system_reset_types),
+            }
+        },
+    }
+
+
 def manager(bmc: SimulatedBmc) -> Document:
     """The BMC's Manager: firmware version and the reset action."""
     shape = bmc.shape
@@ -176,6 +210,7 @@ def manager(bmc: SimulatedBmc) -> Document:
         "DateTime": now_iso(),
         "PowerState": "On",
         "Status": _OK,
+        "EthernetInterfaces": ref(f"{shape.manager_uri}/EthernetInterfaces"),
         "Links": {"ManagerForServers": [ref(shape.system_uri)], "ManagerForChassis": [ref(shape.chassis_uri)]},
         "Actions": {
             "#Manager.Reset": {
@@ -228,6 +263,8 @@ def related_member(component: Component) -> Document:
     }
     if component.slug == "nic":
         doc["Controllers"] = [{"FirmwarePackageVersion": component.version}]
+        if component.spec.port_macs:
+            doc["Ports"] = ref(f"{component.related.uri}/Ports")
     elif component.slug == "drive":
         doc.update(Revision=component.version, MediaType="SSD", Protocol="SATA", CapacityBytes=480_103_981_056)
     elif component.slug == "cpu":
@@ -409,9 +446,14 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         REDFISH: lambda: service_root(bmc),
         f"{REDFISH}/odata": odata_document,
         f"{REDFISH}/Systems": lambda: collection(
-            f"{REDFISH}/Systems", "ComputerSystemCollection", "Computer System Collection", [shape.system_uri]
+            f"{REDFISH}/Systems",
+            "ComputerSystemCollection",
+            "Computer System Collection",
+            # the others first: a client that takes the first System listed takes the wrong one
+            [*(other_system_uri(o) for o in bmc.spec.other_systems), shape.system_uri],
         ),
         shape.system_uri: lambda: system(bmc),
+        **{other_system_uri(o): functools.partial(other_system, bmc, o) for o in bmc.spec.other_systems},
         f"{REDFISH}/Managers": lambda: collection(
             f"{REDFISH}/Managers", "ManagerCollection", "Manager Collection", [shape.manager_uri]
         ),
@@ -460,6 +502,8 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         out[SIMPLE_UPDATE_INFO] = simple_update_info
     for component in bmc.components:
         out[component.uri] = _bind(firmware_member, component)
+    if not bmc.spec.update_service:  # nothing under /redfish/v1/UpdateService
+        out = {uri: render for uri, render in out.items() if not uri.startswith(UPDATE_SERVICE)}
     by_collection: dict[str, list[Component]] = defaultdict(list)
     for component in bmc.components:
         if component.slug not in ("bmc", "bios", "cpld"):
@@ -471,6 +515,7 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
         kind = collection_type(members[0].related.odata_type)
         out[uri] = _bind_collection(uri, kind, name, [m.related.uri for m in members])
     _storage(bmc, by_collection, out)
+    _ethernet(bmc, out)
     out.setdefault(
         f"{shape.system_uri}/Processors",
         _bind_collection(f"{shape.system_uri}/Processors", "ProcessorCollection", "Processors", []),
@@ -500,6 +545,64 @@ def _storage(bmc: SimulatedBmc, by_collection: dict[str, list[Component]], out: 
     out[shape.storage_uri] = _bind_collection(shape.storage_uri, "StorageCollection", "Storage Collection", storages)
     for controller, uri in zip(controllers, storages, strict=True):
         out[uri] = _bind_storage(uri, controller, drives)
+
+
+def ethernet_interface(uri: str, ident: str, name: str, mac: str) -> Document:
+    """An EthernetInterface with its MAC (permanent and current alike)."""
+    return {
+        "@odata.type": "#EthernetInterface.v1_12_0.EthernetInterface",
+        "@odata.id": uri,
+        "Id": ident,
+        "Name": name,
+        "MACAddress": mac.upper(),
+        "PermanentMACAddress": mac.upper(),
+        "InterfaceEnabled": True,
+        "LinkStatus": "LinkUp",
+        "Status": _OK,
+    }
+
+
+def _ethernet(bmc: SimulatedBmc, out: dict[str, Renderer]) -> None:
+    """NIC ports with their MACs, the System's EthernetInterfaces (one per NIC port) and the Manager's own."""
+    shape = bmc.shape
+    system_interfaces: list[str] = []
+    for component in bmc.components:
+        macs = component.spec.port_macs if component.slug == "nic" else []
+        if not macs:
+            continue
+        ports_uri = f"{component.related.uri}/Ports"
+        port_uris = [f"{ports_uri}/{n}" for n in range(1, len(macs) + 1)]
+        out[ports_uri] = _bind_collection(ports_uri, "PortCollection", "Ports", port_uris)
+        for number, (uri, mac) in enumerate(zip(port_uris, macs, strict=True), start=1):
+            out[uri] = _bind_port(uri, str(number), mac)
+            ident = f"{component.related.member_id}-{number}"
+            interface = f"{shape.system_uri}/EthernetInterfaces/{ident}"
+            system_interfaces.append(interface)
+            out[interface] = _bind_interface(interface, ident, f"{component.spec.name} port {number}", mac)
+    collection_uri = f"{shape.system_uri}/EthernetInterfaces"
+    out[collection_uri] = _bind_collection(
+        collection_uri, "EthernetInterfaceCollection", "Ethernet Interfaces", system_interfaces
+    )
+    manager_uri = f"{shape.manager_uri}/EthernetInterfaces"
+    nic_uri = f"{manager_uri}/NIC.1"
+    out[manager_uri] = _bind_collection(manager_uri, "EthernetInterfaceCollection", "Manager NICs", [nic_uri])
+    out[nic_uri] = _bind_interface(nic_uri, "NIC.1", "Manager Ethernet Interface", bmc.mac)
+
+
+def _bind_port(uri: str, ident: str, mac: str) -> Renderer:
+    return lambda: {
+        "@odata.type": "#Port.v1_7_0.Port",
+        "@odata.id": uri,
+        "Id": ident,
+        "Name": f"Port {ident}",
+        "LinkStatus": "LinkUp",
+        "Ethernet": {"AssociatedMACAddresses": [mac.upper()]},
+        "Status": _OK,
+    }
+
+
+def _bind_interface(uri: str, ident: str, name: str, mac: str) -> Renderer:
+    return lambda: ethernet_interface(uri, ident, name, mac)
 
 
 def _bind(render: Callable[[Component], Document], component: Component) -> Renderer:

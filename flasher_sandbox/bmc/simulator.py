@@ -22,8 +22,9 @@ from loguru import logger
 
 from flasher_sandbox.bmc.audit import AuditLog, now_iso
 from flasher_sandbox.bmc.components import Component, build_components
-from flasher_sandbox.bmc.config import BmcSpec, Scheme
+from flasher_sandbox.bmc.config import BmcSpec, Scheme, derived_mac
 from flasher_sandbox.bmc.faults import FaultBook
+from flasher_sandbox.bmc.host import HostProcess
 from flasher_sandbox.bmc.power import HostPower
 from flasher_sandbox.bmc.runner import RedfishAppRunner
 from flasher_sandbox.bmc.sessions import SessionStore
@@ -76,17 +77,29 @@ class SimulatedBmc:
         self.username = spec.username or username
         self.password = spec.password or password
         self.http = http
+        if any(other.id == self.shape.system_id for other in spec.other_systems):
+            raise ValueError(f"other_systems: id {self.shape.system_id!r} is the server's own System")
         self.components = build_components(spec.component_specs, self.shape)
         self.audit = AuditLog()
         self.faults = FaultBook()
         self.faults.update(spec.faults)
         self.sessions = SessionStore()
-        self.power = HostPower(self.shape, self.audit, self.timings.power_seconds, spec.power_state, self._host_booted)
+        self.power = HostPower(
+            self.shape,
+            self.audit,
+            self.timings.power_seconds,
+            spec.power_state,
+            self._host_booted,
+            on_off=self._host_off,
+        )
+        self.host_process = HostProcess(spec.host_command, spec.serial) if spec.host_command else None
         self.tasks: dict[str, InstallTask] = {}
         self.monitors: dict[str, InstallTask] = {}
         self.http_push_targets: list[str] = []
         self.http_push_apply_time = "Immediate"
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{spec.serial}.bmc.sandbox"))
+        #: The BMC's own MAC (its Manager's EthernetInterface).
+        self.mac = derived_mac(f"{spec.serial}/bmc")
         self.epoch = int(time.time())
         self.online = False
         self.offline_until: float | None = None
@@ -154,6 +167,13 @@ class SimulatedBmc:
         for task in self.active_tasks():
             if task.state == "Pending":
                 task.host_booted.set()
+        if self.host_process is not None:
+            boot = "pxe" if self.power.last_boot_target == "Pxe" else "disk"
+            self.spawn(self.host_process.start(boot))
+
+    def _host_off(self) -> None:
+        if self.host_process is not None:
+            self.spawn(self.host_process.stop())
 
     # ---- listening and rebooting ----------------------------------------------------------------------------
 
@@ -167,10 +187,14 @@ class SimulatedBmc:
         self._runner = RedfishAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         await self._listen()
+        if self.host_process is not None and self.power.state == "On":
+            self.spawn(self.host_process.start("disk"))
 
     async def stop(self) -> None:
-        """Stop serving and cancel background work."""
+        """Stop serving, stop the host program, and cancel background work."""
         await self.power.stop()
+        if self.host_process is not None:
+            await self.host_process.stop()
         for task in list(self._background):
             task.cancel()
         if self._background:
@@ -233,6 +257,8 @@ class SimulatedBmc:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.host_process is not None:
+            await self.host_process.stop()
         for component in self.components:
             component.version = component.spec.version
         self.power.restore(self.spec.power_state)
@@ -287,6 +313,9 @@ class SimulatedBmc:
                 "in_transition": self.power.in_transition,
                 "boots": self.power.boots,
                 "last_boot": self.power.last_boot,
+                "last_boot_target": self.power.last_boot_target,
+                "host_running": self.host_process.running if self.host_process is not None else None,
+                "host_starts": self.host_process.starts if self.host_process is not None else None,
             },
             "boot": self.power.boot.as_json(),
             "versions": {c.id: c.version for c in self.components},

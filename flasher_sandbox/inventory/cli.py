@@ -35,8 +35,8 @@ def command(  # noqa: PLR0917 (typer options)
     """Serve a Serverservice-compatible inventory (/api/v1) on SQLite until SIGTERM or Ctrl-C.
 
     Also /healthz, /healthz/readiness, and sandbox-only controls under /_sandbox: fault injection (PUT/DELETE
-    /_sandbox/faults), seeding (POST /_sandbox/seed) and reset (POST /_sandbox/reset).
-    See docs/sandbox.md.
+    /_sandbox/faults), seeding (POST /_sandbox/seed), reset (POST /_sandbox/reset) and the journal of attribute
+    writes (GET /_sandbox/journal). See docs/sandbox.md.
     """
     logger.remove()
     try:

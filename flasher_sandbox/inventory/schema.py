@@ -108,6 +108,22 @@ versioned_attributes = Table(
     Index("idx_va_ns_component", "namespace", "server_component_id", "created_at"),
 )
 
+#: Sandbox only (no reference server has it): every write of a server's attribute, in commit order, so tests can
+#: tell exactly whose write replaced whose (``op``: ``create``, ``replace`` or ``delete``; ``data`` is the JSON
+#: written, null for a delete; ``agent`` the request's ``User-Agent``). Read at ``GET /_sandbox/journal``.
+attribute_journal = Table(
+    "attribute_journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("server_id", String, nullable=False),
+    Column("namespace", String, nullable=False),
+    Column("op", String, nullable=False),
+    Column("data", Text, nullable=True),
+    Column("agent", String, nullable=False, server_default=""),
+    Column("at", Integer, nullable=False),
+    Index("idx_journal_server_ns", "server_id", "namespace", "id"),
+)
+
 server_credential_types = Table(
     "server_credential_types",
     metadata,

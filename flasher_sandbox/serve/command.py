@@ -2,7 +2,8 @@
 
 Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: Dell-like R6515 and
 Supermicro-like X12 in turn, each with its BMC address and credentials, its components and newer firmware in
-the inventory), the simulated BMCs, the image server and ``--replicas`` flasher replicas
+the inventory; with ``--onboard`` the inventory holds only the firmware, and every server is put into it from its
+BMC by ``flasher onboard``), the simulated BMCs, the image server and ``--replicas`` flasher replicas
 (:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file
 (:mod:`flasher_sandbox.serve.session`); flags nothing. It runs until SIGINT, SIGTERM or SIGHUP, then stops every
 process it started and exits 0. A replica that exits meanwhile (killed by hand, say, to watch another reclaim
@@ -96,7 +97,7 @@ def _servers(stack: Stack) -> Table:
     table = Table(header_style="bold", title_justify="left")
     for column in ("server", "uuid", "vendor", "model", "BMC"):
         table.add_column(column, no_wrap=True)
-    servers = stack.seed_data["servers"]
+    servers = stack.server_entries()
     for server in servers[:_LISTED]:
         table.add_row(server["name"], server["uuid"], server["vendor"], server["model"], server["bmc"]["address"])
     if len(servers) > _LISTED:
@@ -164,6 +165,12 @@ def command(  # noqa: PLR0917 (typer options)
     offline_seconds: Annotated[float, typer.Option(min=0, help="How long a BMC is away while it flashes itself.")] = 3,
     power_seconds: Annotated[float, typer.Option(min=0, help="How long a simulated power change takes.")] = 0.5,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the work directory when the sandbox stops.")] = False,
+    onboard: Annotated[
+        bool,
+        typer.Option(
+            "--onboard", help="Start with an empty inventory: put every server into it from its BMC (flasher onboard)."
+        ),
+    ] = False,
 ) -> None:
     """Run the sandbox until Ctrl-C or SIGTERM: Redis, the inventory with a fleet, simulated BMCs, images and
     flasher replicas. Nothing is flagged: source the env file in another shell and use flasher's commands."""
@@ -183,7 +190,7 @@ def command(  # noqa: PLR0917 (typer options)
     )
     own_workdir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="flasher-sandbox-serve-")) if workdir is None else workdir
-    stack = Stack(root, scenario)
+    stack = Stack(root, scenario, onboard=onboard)
     signals = _Signals()
     written: list[SessionFiles] = []
     code = 0
@@ -234,6 +241,8 @@ def _serve(
         sys.stdout.flush()
 
     stack.start()
+    if stack.onboard:
+        say(f"onboarded {len(stack.onboarded)} servers from their BMCs (flasher onboard)")
     for index in range(replicas):
         if signals.stop.is_set():
             return 0

@@ -115,7 +115,7 @@ def write_session(stack: Stack, options: ReplicaOptions, env_file: Path) -> Sess
     ``env_file`` (last: once it exists, everything it names does). ``stack`` must be started."""
     workdir = stack.workdir.resolve()
     servers_file = workdir / "servers.json"
-    write_atomically(servers_file, json.dumps(server_listing(stack.seed_data), indent=2) + "\n")
+    write_atomically(servers_file, json.dumps(server_listing({"servers": stack.server_entries()}), indent=2) + "\n")
     password_file = workdir / "bmc-password"
     write_atomically(password_file, stack.scenario.fleet.password + "\n", mode=0o600)
     config_file = workdir / "flasher-cli.yaml"

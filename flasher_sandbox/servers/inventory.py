@@ -148,3 +148,17 @@ class InventoryServer:
             yield state
         finally:
             self.clear_faults()
+
+    def journal(
+        self, *, server: str | None = None, namespace: str | None = None, after: int = 0
+    ) -> list[dict[str, Any]]:
+        """Every write of a server's attribute since ``after`` (``GET /_sandbox/journal``), oldest first."""
+        params: dict[str, str | int] = {"after": after}
+        if server is not None:
+            params["server"] = server
+        if namespace is not None:
+            params["namespace"] = namespace
+        response = requests.get(f"{self.url}/_sandbox/journal", params=params, headers=self.headers, timeout=60)
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return entries

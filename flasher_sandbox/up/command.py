@@ -183,6 +183,12 @@ def command(  # noqa: PLR0917 (typer options)
         float, typer.Option(min=10, help="Give up waiting for the tasks after this many seconds.")
     ] = 600,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the work directory even when everything passed.")] = False,
+    onboard: Annotated[
+        bool,
+        typer.Option(
+            "--onboard", help="Start with an empty inventory: put every server into it from its BMC (flasher onboard)."
+        ),
+    ] = False,
 ) -> None:
     """Run the main job on the sandbox and check that every task ended as expected (exit 0), else exit 1."""
     console = Console()
@@ -193,7 +199,7 @@ def command(  # noqa: PLR0917 (typer options)
     )
     own_workdir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="flasher-sandbox-")) if workdir is None else workdir
-    stack = Stack(root, scenario, redis_url=redis_url)
+    stack = Stack(root, scenario, redis_url=redis_url, onboard=onboard)
     ok = False
     outcomes: list[Outcome] = []
     exits: dict[str, int | None] = {}
@@ -203,6 +209,8 @@ def command(  # noqa: PLR0917 (typer options)
             f"[bold]flasher sandbox[/] in {root}: {servers} servers, {replicas} replicas x {concurrency} workers"
         )
         stack.start()
+        if onboard:
+            console.print(f"  onboarded   {servers} servers from their BMCs (flasher onboard)")
         console.print(f"  inventory   {stack.inventory_url}/api/v1")
         last = stack.bmc_base_port + servers - 1
         ca = f" (HTTPS, CA {stack.bmcs.ca_bundle})" if stack.bmcs.ca_bundle is not None else " (plain HTTP)"

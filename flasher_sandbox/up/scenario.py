@@ -116,10 +116,18 @@ class Scenario:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(_image(fw))
 
-    def seed(self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox") -> dict[str, Any]:
-        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``. Its address is
+    def seed(
+        self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox", servers_too: bool = True
+    ) -> dict[str, Any]:
+        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``; its address is
         ``127.0.0.1:<port>`` (flasher's ``bmc.scheme``, https, applies) or, for a BMC serving plain HTTP,
-        ``http://127.0.0.1:<port>``."""
+        ``http://127.0.0.1:<port>``. Without ``servers_too`` only the firmware and the firmware sets: the servers
+        come from onboarding (``flasher onboard``)."""
+        if not servers_too:
+            return {
+                "firmware": [fw.seed(image_base_url) for fw in self.firmware],
+                "firmware_sets": list(self.sets.values()),
+            }
         servers = []
         for index, (name, bmc) in enumerate(zip(self.names, self.fleet.bmcs, strict=True)):
             address = f"127.0.0.1:{bmc_base_port + index}"

@@ -4,15 +4,24 @@ real process on loopback (the image server a thread), started and stopped togeth
 Used by ``flasher-sandbox up`` and ``serve``, the end-to-end tests and the rollout benchmarks. The servers are
 :mod:`flasher_sandbox.servers`' starters; every one binds to 127.0.0.1 on a free port and is stopped by
 :meth:`Stack.stop` (SIGTERM, then SIGKILL). Logs go to ``<workdir>/logs/``.
+
+With ``onboard``, the inventory starts with the firmware and the firmware sets only, and every server is put into
+it from its BMC by ``flasher onboard`` (one process per BMC, as an operator would run it): the scenario's tasks then
+run from what onboarding wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import yaml
@@ -55,11 +64,15 @@ class Stack:
     ``redis_url`` uses an existing Redis instead of starting ``redis-server``. After :meth:`start`,
     ``redis`` (when started here), ``inventory``, ``bmcs`` and ``images`` are the running servers and
     ``seed_data`` the seed the inventory was loaded with. The caller's ``FLASHER_*`` environment reaches none of
-    the processes: the replicas' settings are their YAML files alone.
+    the processes: the replicas' settings are their YAML files alone. ``onboard``: the servers are not seeded but
+    onboarded from their BMCs (:meth:`onboard_all`).
     """
 
-    def __init__(self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None, onboard: bool = False
+    ) -> None:
         self.workdir = workdir
+        self.onboard = onboard
         self.scenario = scenario
         self.logs = workdir / "logs"
         self.redis_url = redis_url
@@ -80,6 +93,7 @@ class Stack:
         )
         self.images: ImageServer | None = None
         self.seed_data: dict[str, Any] = {}
+        self.onboarded: list[dict[str, Any]] = []
         self.replicas: dict[str, ManagedProcess] = {}
         self.replica_ports: dict[str, int] = {}
         self.http = _reader()
@@ -123,12 +137,79 @@ class Stack:
         self.scenario.write_images(image_dir)
         self.images = ImageServer(image_dir).start()
         self.bmcs.launch()  # the BMCs come up while the inventory loads its seed, which needs their ports
-        self.seed_data = self.scenario.seed(bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url)
+        self.seed_data = self.scenario.seed(
+            bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url, servers_too=not self.onboard
+        )
         assert self.inventory.seed_path is not None
         self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
         self.inventory.start()
         self.bmcs.wait_ready(timeout=120)
+        if self.onboard:
+            self.onboard_all()
         return self
+
+    def onboard_all(self, facility: str = "sandbox") -> dict[str, str]:
+        """Put every BMC's server into the inventory with ``flasher onboard`` (named as the scenario names it) and
+        record the uuids the inventory gave them in ``scenario.uuids``; returns them by name. Raises
+        ``RuntimeError`` with the command's output when one fails."""
+        secrets = self.workdir / "secrets"
+        secrets.mkdir(exist_ok=True)
+        env = {key: value for key, value in os.environ.items() if not key.startswith(FLASHER_ENV_PREFIX)}
+        env |= {
+            "FLASHER_INVENTORY__URL": self.inventory_url,
+            "FLASHER_INVENTORY__RETRY_DEADLINE": "30",
+            "FLASHER_BMC__SCHEME": "http",
+        }
+        found: dict[str, str] = {}
+        for index, (name, bmc) in enumerate(zip(self.scenario.names, self.scenario.fleet.bmcs, strict=True)):
+            password = secrets / f"{name}.password"
+            password.write_text(bmc.password or self.scenario.fleet.password)
+            password.chmod(0o600)
+            argv = [
+                *console_script("flasher"),
+                "--log-level",
+                "WARNING",
+                "onboard",
+                "--bmc",
+                f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                "--name",
+                name,
+                "--facility",
+                facility,
+                "--username",
+                bmc.username or self.scenario.fleet.username,
+                "--password-file",
+                str(password),
+                "--json",
+            ]
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"flasher onboard of {name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            answer = json.loads(done.stdout)
+            uuid = str(answer["uuid"])
+            found[name] = uuid
+            self.scenario.uuids[name] = uuid
+            identity = answer.get("vendor_attributes") or {}
+            self.onboarded.append(
+                {
+                    "uuid": uuid,
+                    "name": name,
+                    "vendor": identity.get("vendor", bmc.vendor),
+                    "model": identity.get("model", bmc.model),
+                    "bmc": {
+                        "address": f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                        "username": bmc.username or self.scenario.fleet.username,
+                        "password": bmc.password or self.scenario.fleet.password,
+                    },
+                }
+            )
+        return found
+
+    def server_entries(self) -> list[dict[str, Any]]:
+        """Every server as the seed describes one (``uuid``, ``name``, ``vendor``, ``model``, ``bmc``: ``address``,
+        ``username``, ``password``), in fleet order: the seeded ones, or with ``onboard`` the onboarded ones (the
+        vendor and model as onboarding read them)."""
+        return list(self.onboarded) if self.onboard else list(self.seed_data.get("servers", []))
 
     def processes(self) -> dict[str, ManagedProcess]:
         """The stack's child processes started so far, by role: ``redis`` (when started here), ``bmcs``,
@@ -141,6 +222,13 @@ class Stack:
         return {name: process for name, process in found.items() if process is not None} | self.replicas
 
     # -- flasher replicas -----------------------------------------------------------------------------------
+
+    @property
+    def image_host(self) -> str:
+        """``127.0.0.1:<port>`` of the image server (an entry of the replicas' ``store.allowed_hosts``)."""
+        if self.images is None:
+            raise RuntimeError("the image server is not running: start the stack first")
+        return urlsplit(self.images.base_url).netloc
 
     def replica_settings(self, options: ReplicaOptions, *, worker_id: str | None, http_port: int) -> dict[str, Any]:
         """flasher's settings (the YAML file's content) for a replica of this stack: its inventory and Redis,
@@ -169,7 +257,8 @@ class Stack:
             },
             "bmc": self._bmc_settings(options),
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
-            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [LOOPBACK]},
+            # The image server is on loopback, which flasher refuses unless named: name it, with its port.
+            "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [self.image_host]},
             "fileserver": {"host": LOOPBACK, "port": 0},
             "service": service,
         }
@@ -205,6 +294,24 @@ class Stack:
         process.wait_ready(lambda: requests.get(health, timeout=2).status_code == 200, 60, f"flasher replica {name}")
         return process
 
+    def start_replicas(self, names: list[str], options: ReplicaOptions | None = None) -> None:
+        """Start the replicas ``names`` side by side (each as :meth:`start_replica`); raises the first error."""
+        errors: list[BaseException] = []
+
+        def start(name: str) -> None:
+            try:
+                self.start_replica(name, options)
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(name,), name=f"start-{name}") for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
     def stop_replica(self, name: str, timeout: float = 30) -> int | None:
         """SIGTERM replica ``name`` (SIGKILL after ``timeout`` s); returns its exit status."""
         return self.replicas[name].stop(timeout=timeout)
@@ -238,6 +345,26 @@ class Stack:
             self.inventory.clear_faults()
         else:
             self.inventory.set_faults(rule)
+
+    def attribute_journal(
+        self, *, server: str | None = None, namespace: str | None = None, after: int = 0
+    ) -> list[dict[str, Any]]:
+        """Every write of a server's attribute since ``after``, in the order the writes took effect (the sandbox
+        inventory's ``GET /_sandbox/journal``): ``{"seq", "server", "namespace", "op", "data", "agent", "at"}``."""
+        params: dict[str, str | int] = {"after": after}
+        if server is not None:
+            params["server"] = server
+        if namespace is not None:
+            params["namespace"] = namespace
+        entries: list[dict[str, Any]] = []
+        while True:
+            response = self.http.get(f"{self.inventory_url}/_sandbox/journal", params=params, timeout=60)
+            response.raise_for_status()
+            page: list[dict[str, Any]] = response.json()["entries"]
+            entries.extend(page)
+            if not page:
+                return entries
+            params["after"] = page[-1]["seq"]
 
     def replica_health(self, name: str) -> int:
         """The HTTP status of replica ``name``'s ``/healthz`` (0 when it does not answer)."""

@@ -443,6 +443,9 @@ def test_stopping_the_poller_ends_a_running_poll_at_the_next_attribute(world: di
         def bury(self, entry: Any) -> Any:
             return admission.bury(entry)
 
+        def keep_successors(self) -> Any:
+            return admission.keep_successors()
+
     poller._admission = StoppingAdmission()  # type: ignore[assignment]
     report = poller.poll_once()
 
@@ -477,3 +480,73 @@ def test_after_redis_lost_its_data_a_control_task_waits_for_an_install_still_act
     stale = {**attribute(world, uuid), "updatedAt": rfc3339(utc_now() - timedelta(seconds=120))}
     world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, stale)  # its worker is gone after all
     assert reconcile(world, uuid, TaskKind.SERVER_CONTROL).action is Action.QUEUED
+
+
+# -- replacing requests (issue 12, item 4) -----------------------------------------------------------------------------
+def test_a_replacing_request_is_acknowledged_at_once_saying_what_it_replaces(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "alice"})
+    assert reconcile(world, uuid).action is Action.QUEUED
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    running = {**attribute(world, uuid), "status": "active", "worker": "flasher-w"}
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, running)
+    replacement = {"status": "", "Firmware": {"bios": {"version": "2.7.3"}}, "requester": "bob", "force": True}
+    flag(world, "r6515-a01", replacement)
+
+    result = reconcile(world, uuid)
+
+    assert result.action is Action.WAITING  # the running task holds the server until its next safe point
+    data = attribute(world, uuid)
+    assert data["status"] == "queued" and data["taskID"] == request_task_id(uuid, TaskKind.INSTALL, replacement)
+    assert any(f"replaces install task {lease.task_id} (running on flasher-w)" in m for m in data["messages"])
+    successor = queue.handover.successor(uuid, "install")
+    assert successor is not None and successor.replaces == lease.task_id and successor.data == data
+
+
+def test_an_acknowledgement_a_late_status_write_landed_over_is_written_back(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "alice"})
+    assert reconcile(world, uuid).action is Action.QUEUED
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    running = {**attribute(world, uuid), "status": "active", "worker": "flasher-w"}
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, running)
+    flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "bob", "force": True})
+    reconcile(world, uuid)
+    acknowledged = attribute(world, uuid)
+    # The running task's worker had re-read the attribute just before the acknowledgement landed:
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, {**running, "messages": ["installing 2.7.3: 40%"]})
+
+    (result,) = world["admission"].keep_successors()
+
+    assert result.action is Action.QUEUED
+    data = attribute(world, uuid)
+    assert data["taskID"] == acknowledged["taskID"] and data["status"] == "queued"
+    assert f"a status write of install task {lease.task_id} (active" in data["messages"][-1]
+    queue.ack(lease)  # the old worker, seeing the request, stopped at its safe point
+    assert reconcile(world, uuid).action is Action.QUEUED  # enqueued now that the server is free
+    assert world["admission"].keep_successors()[0].action is Action.NONE
+    assert queue.handover.successor(uuid, "install") is None  # queued under its own id: forgotten
+
+
+def test_a_second_replacing_request_reports_the_first_it_replaced(world: dict[str, Any]) -> None:
+    queue: TaskQueue = world["queue"]
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "alice"})
+    assert reconcile(world, uuid).action is Action.QUEUED
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, {**attribute(world, uuid), "status": "active"})
+    flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "bob", "force": True})
+    reconcile(world, uuid)
+    first = attribute(world, uuid)["taskID"]
+    flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "carol", "force": True})
+    assert world["admission"].keep_successors()[0].action is Action.NONE  # a new request: left to admission
+
+    reconcile(world, uuid)
+
+    messages = attribute(world, uuid)["messages"]
+    assert any(f"replaces install task {first} (queued, not started)" in m for m in messages)
+    assert any(f"replaces install task {lease.task_id}" in m for m in messages)
+    successor = queue.handover.successor(uuid, "install")
+    assert successor is not None and successor.task_id == attribute(world, uuid)["taskID"]

@@ -1,8 +1,10 @@
-"""The service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``) run end to end at a tiny size,
-so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it measured."""
+"""The service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``, ``bench.netboot``) run end to
+end at a tiny size, so they cannot rot. No timing is asserted: only that each runs, cleans up, and reports what it
+measured."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,18 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bench(name: str, *args: str) -> str:
-    before = set(Path(tempfile.gettempdir()).glob(f"bench-{name}-*"))
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{name}.run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert done.returncode == 0, f"bench.{name} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
-    left = set(Path(tempfile.gettempdir()).glob(f"bench-{name}-*")) - before
-    assert not left, f"the work directory was left behind: {left}"
+    """Run ``bench.<name>.run`` with its own temporary directory (so another run on the machine cannot look like
+    a work directory left behind) and check it left nothing there."""
+    with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}.run", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=170,
+            check=False,
+            env={**os.environ, "TMPDIR": tmp},
+        )
+        assert done.returncode == 0, f"bench.{name} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+        left = set(Path(tmp).glob(f"bench-{name}-*"))
+        assert not left, f"the work directory was left behind: {left}"
     return done.stdout
 
 
@@ -67,10 +72,18 @@ def test_poll_requests_follow_the_servers_with_a_task(tmp_path: Path) -> None:
     first, later = quiet["polls"]
     assert first["actions"] == {"queued": 4} and first["errors"] == []
     # The first poll plans and writes each new request; a later one only lists the open statuses (the 4 queued
-    # tasks in 2 pages of 2, one empty page for each other open status of both namespaces: 9 requests) and
-    # re-enqueues in Redis.
+    # tasks in 2 pages of 2, one empty page for each other open status of the three namespaces: install, server
+    # control, inventory: 13 requests) and re-enqueues in Redis.
     assert first["by_path"]["PUT /api/v1/servers/{id}/attributes/sh.hollow.flasher.task"] == 4
-    assert later["by_path"] == {"GET /api/v1/servers": 9}
-    # Ended tasks keep their attribute, but a later poll does not list them: the same 9 requests, 4 tasks seen.
-    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 9}
+    assert later["by_path"] == {"GET /api/v1/servers": 13}
+    # Ended tasks keep their attribute, but a later poll does not list them: the same 13 requests, 4 tasks seen.
+    assert busy["polls"][1]["by_path"] == {"GET /api/v1/servers": 13}
     assert busy["polls"][1]["seen"] == 4
+
+
+def test_netboot_lookup_finds_every_server() -> None:
+    output = run_bench("netboot", "--servers", "50", "--repeat", "5")
+
+    [row] = table_rows(output)
+    assert row[0] == "50" and "found no server" not in output
+    assert float(row[2].removesuffix(" ms")) > 0 and float(row[3].removesuffix(" ms")) > 0

@@ -7,6 +7,9 @@ Installs take 1 s, a BMC reboot 1 s, a power change 0.5 s.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,6 +212,49 @@ def test_refused_credentials(bmcsim: BmcFleet) -> None:
     with pytest.raises(BMCAuthError, match="refused the credentials") as caught:
         _connect(bmcsim, DELL)
     assert bmcsim.password not in str(caught.value)
+
+
+REFUSED = "the BMC refused the credentials (HTTP 401) (BMC says: There is no valid session established with the"
+
+
+@pytest.mark.parametrize("shape", [DELL, SUPERMICRO])
+def test_a_wrong_password_is_one_failed_login(bmcsim: BmcFleet, shape: int) -> None:
+    # Issue 12, item 12: BMCs lock accounts after a few failures; sushy alone tries Basic after a refused session.
+    with pytest.raises(BMCAuthError) as caught:
+        BMC(bmcsim.address(shape), bmcsim.username, "not-the-password", settings=SETTINGS)
+    assert str(caught.value).startswith(f"log in to the BMC at {bmcsim.url(shape)} as 'root': {REFUSED}")
+    assert bmcsim.audit(shape)["failed_logins"] == 1
+
+
+def test_refused_credentials_are_one_failed_login_per_connect(bmcsim: BmcFleet) -> None:
+    bmcsim.set_faults(SUPERMICRO, {"refuse_credentials": True})
+    for _ in range(3):
+        with pytest.raises(BMCAuthError):
+            _connect(bmcsim, SUPERMICRO)
+    assert bmcsim.audit(SUPERMICRO)["failed_logins"] == 3
+
+
+def test_a_wrong_password_prints_one_line(bmcsim: BmcFleet, tmp_path: Path) -> None:
+    # The operator's view, in a process of its own: one error line, none of sushy's warnings.
+    password = tmp_path / "pw"
+    password.write_text("not-the-password\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHER_")}
+    flasher = str(Path(sys.executable).parent / "flasher")
+    done = subprocess.run(
+        [flasher, "bmc", "inventory", bmcsim.address(DELL), "--password-file", str(password)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "COLUMNS": "60"},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: log in to the BMC at {bmcsim.url(DELL)} as 'root': {REFUSED}")
+    assert bmcsim.audit(DELL)["failed_logins"] == 1
 
 
 def test_unchanged_version_after_completed_is_caught(bmcsim: BmcFleet, firmware_server: ImageServer) -> None:

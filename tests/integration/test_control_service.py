@@ -96,7 +96,7 @@ def test_an_unknown_action_fails_at_admission_listing_the_valid_ones(install_wor
     assert data["status"] == "failed"
     assert data["error"] == (
         "field 'action': value \"reboot\" is not a known server-control action (known: set_power_state, "
-        "get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent)"
+        "get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent, provision)"
     )
 
     w.inventory.replace_attribute(

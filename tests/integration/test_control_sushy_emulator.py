@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 import requests
 
+from flasher.bmc import BMC, SystemIdentity
 from flasher.task.run import Outcome
 from flasher_sandbox.servers import InventoryServer
 from tests.support.control_helpers import claimed_task, control_settings, messages_of
-from tests.support.fixtures.sushy_emulator import SushyEmulator
+from tests.support.fixtures.sushy_emulator import TWO_SYSTEMS, SushyEmulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -67,3 +68,39 @@ def test_power_cycle_bmc_fails_on_a_manager_without_reset(
     data = case.attribute()
     assert data["status"] == "failed"
     assert data["error"].startswith("error power cycling BMC: ") and "cannot be reset" in data["error"]
+
+
+def _power_of(emulator: SushyEmulator, uuid: str) -> str:
+    return str(requests.get(f"{emulator.url}/redfish/v1/Systems/{uuid}", timeout=5).json()["PowerState"])
+
+
+def test_a_bmc_with_several_systems_acts_on_the_servers_own(
+    clean_inventory: InventoryServer, sushy_emulator_two_systems: SushyEmulator
+) -> None:
+    # Issue 12, item 15: the server is the System whose UUID the inventory has; the other node is never touched.
+    emulator = sushy_emulator_two_systems
+    (_, node_a, _), (_, node_b, _) = TWO_SYSTEMS
+    settings = control_settings(clean_inventory, power_timeout=30.0)
+    try:
+        case = claimed_task(
+            clean_inventory, emulator.url, "set_power_state", "off", settings=settings, server={"uuid": node_b}
+        )
+        result = case.run()
+        assert result.outcome is Outcome.SUCCESS, result
+        assert (_power_of(emulator, node_a), _power_of(emulator, node_b)) == ("On", "Off")
+    finally:
+        with BMC(emulator.url, "root", "calvin", settings=settings.bmc, system=SystemIdentity(uuid=node_b)) as bmc:
+            bmc.set_power("on", timeout=60)
+
+
+def test_a_bmc_with_several_systems_none_of_them_the_server_is_refused(
+    clean_inventory: InventoryServer, sushy_emulator_two_systems: SushyEmulator
+) -> None:
+    emulator = sushy_emulator_two_systems
+    case = claimed_task(clean_inventory, emulator.url, "set_power_state", "off")
+    result = case.run()
+    assert result.outcome is Outcome.FAILED, result
+    error = str(case.attribute()["error"])
+    assert f"BMC {emulator.url} has 2 Systems (" in error
+    assert f"found by its UUID '{case.server_id}': none matches; nothing was done" in error
+    assert [_power_of(emulator, uuid) for _, uuid, _ in TWO_SYSTEMS] == ["On", "On"]

@@ -15,9 +15,11 @@ import yaml
 from typer.testing import CliRunner
 
 from flasher.cli import app
+from flasher_sandbox.bmc.config import BmcSpec, FleetSpec
 from flasher_sandbox.images import make_image
 from flasher_sandbox.procs import ManagedProcess
 from flasher_sandbox.servers import BmcFleet, ImageServer
+from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -30,7 +32,7 @@ def config(tmp_path: Path, bmcsim: BmcFleet) -> Path:
     bmc = {"poll_interval": 0.1, "offline_grace": 20, "retries": 1, "retry_delay": 0.05}
     settings = {
         "bmc": {**bmc, "scheme": "http", "ca_bundle": str(bmcsim.ca_bundle)},
-        "store": {"cache_dir": str(tmp_path / "cache")},
+        "store": {"cache_dir": str(tmp_path / "cache"), "allowed_hosts": ["127.0.0.1"]},
         "fileserver": {"host": "127.0.0.1", "port": 0},
         "steps": {"install": {"timeout": 15}, "confirm": {"timeout": 5}, "power": {"timeout": 15}},
     }
@@ -107,6 +109,47 @@ def test_dry_run_reads_and_tells_and_changes_nothing(bmcsim: BmcFleet, config: P
     assert "dry run: would install bios 1.4a → 1.5a; nothing was changed on the BMC" in output
     audit = bmcsim.audit(SUPERMICRO)
     assert audit["installs"] == [] and audit["power"] == []
+
+
+NO_UPDATE_SERVICE = FleetSpec(
+    bmcs=[BmcSpec(vendor="supermicro", model="x12stw", serial="SM000000", update_service=False)],
+)
+
+
+def test_a_dry_run_against_a_bmc_without_an_update_service_fails(
+    bmcsim_pool: BmcFleetPool, config: Path, tmp_path: Path
+) -> None:
+    # Issue 12, item 9: it printed "success: dry run: would install bios ..." and exited 0.
+    fleet = bmcsim_pool.get(config=NO_UPDATE_SERVICE)
+    image = _image(tmp_path, "bios", "supermicro", "1.5a", ["x12stw"])
+    args = ["--bmc", fleet.address(0), "--component", "bios", "--version", "1.5a", "--file", str(image)]
+    code, output = _run(config, *args, "--dry-run")
+    assert code == 1, output
+    assert f"dry run: the install could not start: bios: BMC {fleet.url(0)} has no UpdateService" in output
+    assert "would install" not in output
+    code, output = _run(config, *args)  # and the real run indeed cannot start
+    assert code == 1 and "has no UpdateService" in output, output
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("absent.bin", "HTTP 404"), ("localhost", "is a loopback name, refused unless store.allowed_hosts names it")],
+)
+def test_a_dry_run_fails_when_the_image_could_not_be_fetched(
+    bmcsim: BmcFleet, config: Path, firmware_server: ImageServer, name: str, reason: str
+) -> None:
+    data = make_image("bios", "supermicro", "1.5a", ["x12stw"])
+    good = firmware_server.add("sm-bios-1.5a.bin", data)
+    url = firmware_server.url(name) if name.endswith(".bin") else good.replace("127.0.0.1", name)
+    checksum = "sha256:" + hashlib.sha256(data).hexdigest()
+    base = ["--bmc", bmcsim.address(SUPERMICRO), "--component", "bios", "--version", "1.5a"]
+    code, output = _run(config, *base, "--url", url, "--checksum", checksum, "--dry-run")
+    assert code == 1, output
+    assert "dry run: the install could not start: bios: " in output and reason in output
+    code, output = _run(config, *base, "--url", good, "--checksum", checksum, "--dry-run")
+    assert code == 0, output
+    assert "dry run: would install bios 1.4a → 1.5a" in output
+    assert bmcsim.audit(SUPERMICRO)["installs"] == []
 
 
 def test_an_image_that_does_not_match_its_checksum_never_reaches_the_bmc(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +20,17 @@ from flasher.constants import TASK_NAMESPACE
 from flasher.install.runner import InstallRunner
 from flasher.inventory import InventoryClient
 from flasher.queue import TaskQueue
+from flasher.service.admission import Action, Admission
 from flasher.service.worker import WorkerPool
 from flasher.store.store import FirmwareStore
 from flasher.task.model import TaskKind, TaskStatus
+from flasher.task.request import Verdict, submit
 from flasher.task.run import Outcome, RunContext, RunResult
+from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, OtherSystemSpec
 from flasher_sandbox.images import make_image
-from tests.support.install_env import InstallWorld, build_pool
+from flasher_sandbox.servers import ImageServer, InventoryServer
+from tests.support.fixtures.bmcsim import BmcFleetPool
+from tests.support.install_env import InstallWorld, build_pool, fast_settings, seed_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -175,6 +181,76 @@ def test_dry_run_writes_the_plan_and_the_bmc_versions_and_changes_nothing(instal
     assert w.installed(uuid)["bios:DL000000"] == "2.11.4"
 
 
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("missing", "HTTP 404"),  # the image's server does not have it
+        ("localhost", "host 'localhost' is a loopback name, refused unless store.allowed_hosts names it"),
+        ("elsewhere", "host 'images.example.com' is not in store.allowed_hosts (127.0.0.1)"),
+    ],
+)
+def test_a_dry_run_fails_where_the_real_run_could_not_fetch_the_image(
+    install_world: InstallWorld, where: str, reason: str
+) -> None:
+    # Issue 12, item 9: a dry run succeeds only where the real run would start.
+    w = install_world
+    data = make_image("bios", "supermicro", "1.5a", ["x12stw"])
+    url = {
+        "missing": w.images.url("not-there.bin"),
+        "localhost": w.images.add("sm-bios.bin", data).replace("127.0.0.1", "localhost"),
+        "elsewhere": "https://images.example.com/sm-bios.bin",
+    }[where]
+    entry = {
+        "version": "1.5a",
+        "updateFileURL": url,
+        "updateFileChecksum": "sha256:" + hashlib.sha256(data).hexdigest(),
+    }
+    _, final = w.run(SUPERMICRO, {"Firmware": {"bios": entry}, "dryRun": True})
+
+    assert final["status"] == "failed", final
+    assert final["error"].startswith("dry run: the install could not start: bios: ")
+    assert reason in final["error"]
+    assert final["Firmware"]["bios"]["status"] == "failed"
+    assert final["Firmware"]["bios"]["message"].startswith("dry run: the install could not start: ")
+    audit = w.fleet.audit(SUPERMICRO)
+    assert audit["installs"] == [] and audit["power"] == []
+
+
+def test_a_dry_run_says_how_the_real_run_would_install(install_world: InstallWorld) -> None:
+    w = install_world
+    _, final = w.run(SUPERMICRO, {**SM_PLATFORM, "dryRun": True})
+    assert final["status"] == "success", final
+    bios = final["Firmware"]["bios"]["message"]
+    assert bios.startswith("dry run: would install (") and "by multipart, apply time Immediate" in bios, bios
+    assert w.fleet.audit(SUPERMICRO)["installs"] == []
+
+
+NO_UPDATE_SERVICE = FleetSpec(
+    install_seconds=0.5,
+    offline_seconds=1.0,
+    power_seconds=0.2,
+    bmcs=[BmcSpec(vendor="supermicro", model="x12stw", serial="SM000000", update_service=False)],
+)
+
+
+def test_a_dry_run_task_against_a_bmc_without_an_update_service_fails(
+    bmcsim_pool: BmcFleetPool,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: ImageServer,
+    tmp_path: Path,
+) -> None:
+    fleet = bmcsim_pool.get(config=NO_UPDATE_SERVICE, install_seconds=0.5, offline_seconds=1.0, power_seconds=0.2)
+    seed = seed_for(fleet, [0], firmware_server)
+    seeded = clean_inventory.seed(seed)
+    settings = fast_settings(clean_inventory.url, redis_url, tmp_path / "cache")
+    w = InstallWorld(fleet, clean_inventory, firmware_server, settings, {0: seeded["servers"]["srv-0"]})
+    _, final = w.run(0, {"Firmware": {"bios": {"version": "1.5a"}}, "dryRun": True})
+
+    assert final["status"] == "failed", final
+    assert final["error"] == f"dry run: the install could not start: bios: BMC {fleet.url(0)} has no UpdateService"
+
+
 # -- faults ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("fault", "error"),
@@ -321,6 +397,39 @@ def test_a_new_request_written_over_a_running_task_is_left_alone(install_world: 
     assert _power(w, SUPERMICRO) == "On"
 
 
+def test_the_request_that_replaced_a_running_task_runs_next_and_says_how_that_task_ended(
+    install_world: InstallWorld,
+) -> None:
+    """Issue 12, item 4: written as ``flasher task install --replace`` does (read back), acknowledged while the old
+    task still flashes, run after it stopped at its safe point; its messages carry the old task's end."""
+    w = install_world
+    uuid = w.flag(SUPERMICRO, SM_PLATFORM)
+    old = w.attribute(uuid)["taskID"]
+    new = {"method": "out-of-band", "status": "", "requester": "bob", "Firmware": {"bios": {"version": "1.5a"}}}
+    admission = Admission(w.inventory, w.queue, w.settings, worker_id="admission")
+    with w.pool() as pool:
+        w.wait_for_task(uuid, "bmc")
+        submission = submit(w.inventory, uuid, TaskKind.INSTALL, new, confirm_for=1.0, interval=0.2)
+        assert submission.verdict is not Verdict.SUPERSEDED, submission
+        acknowledged = admission.reconcile(w.inventory.get_server(uuid), TaskKind.INSTALL)
+        assert acknowledged.action is Action.WAITING, acknowledged  # the old task holds the server a while longer
+        assert f"replaces install task {old} (running on worker-a)" in _messages(w.attribute(uuid))
+        deadline = time.monotonic() + 30
+        while w.queue.entry(uuid) is not None and w.queue.entry(uuid).task_id == old:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the old task did not stop"
+            time.sleep(0.1)
+        assert admission.reconcile(w.inventory.get_server(uuid), TaskKind.INSTALL).action is Action.QUEUED
+        final = w.wait_final(uuid)
+        assert pool.alive()
+
+    assert final["status"] == "success" and final["taskID"] == submission.task_id, final
+    assert f"install task {old} (replaced by this request): stopped at a safe point" in _messages(final)
+    assert [(i["component"], i["outcome"]) for i in _check_no_overlap(w, SUPERMICRO)] == [
+        ("bmc", "success"),
+        ("bios", "success"),
+    ]
+
+
 # -- the pool itself -------------------------------------------------------------------------------------------------
 def test_an_exception_escaping_a_runner_fails_that_task_not_the_pool(
     install_world: InstallWorld, tmp_path: Any
@@ -434,3 +543,66 @@ def test_the_lease_is_kept_while_a_final_status_waits_out_an_inventory_outage(in
         pool.stop(10)
     assert final["status"] == "cancelled", final
     assert w.queue.entry(uuid) is None
+
+
+# -- a BMC with several Systems (issue 12, item 15) ------------------------------------------------------------------
+NODES = FleetSpec(
+    install_seconds=0.5,
+    offline_seconds=1.0,
+    power_seconds=0.2,
+    bmcs=[
+        BmcSpec(
+            vendor="dell",
+            model="r6515",
+            serial="DL000000",
+            power_state="Off",
+            # listed before the server's System, powered on: the first System is the wrong one
+            other_systems=[OtherSystemSpec(id="System.Embedded.2", serial="DL000099", power_state="On")],
+        )
+    ],
+)
+
+
+def _nodes_world(
+    pool: BmcFleetPool, inventory: InventoryServer, redis_url: str, images: ImageServer, cache: Path, serial: str
+) -> InstallWorld:
+    fleet = pool.get(config=NODES, install_seconds=0.5, offline_seconds=1.0, power_seconds=0.2)
+    seed = seed_for(fleet, [0], images)
+    seed["servers"][0]["serial"] = serial
+    seeded = inventory.seed(seed)
+    settings = fast_settings(inventory.url, redis_url, cache)
+    return InstallWorld(fleet, inventory, images, settings, {0: seeded["servers"]["srv-0"]})
+
+
+def test_a_bmc_with_several_systems_installs_on_the_servers_and_restores_its_power(
+    bmcsim_pool: BmcFleetPool,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: ImageServer,
+    tmp_path: Path,
+) -> None:
+    w = _nodes_world(bmcsim_pool, clean_inventory, redis_url, firmware_server, tmp_path / "cache", "DL000000")
+    _, final = w.run(0, {"firmwareSet": "dell-r6515-platform"})
+
+    assert final["status"] == "success", final
+    assert final["initialPowerState"] == "Off"  # the server's System, not the first one listed (On)
+    power = [(p["action"], p["to_state"]) for p in w.fleet.audit(0)["power"]]
+    assert power == [("On", "On"), ("ForceOff", "Off")]  # booted to apply the BIOS, then off again
+    assert _power(w, 0) == "Off"
+
+
+def test_a_bmc_with_several_systems_none_of_them_the_server_does_nothing(
+    bmcsim_pool: BmcFleetPool,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: ImageServer,
+    tmp_path: Path,
+) -> None:
+    w = _nodes_world(bmcsim_pool, clean_inventory, redis_url, firmware_server, tmp_path / "cache", "NOT-LISTED")
+    _, final = w.run(0, {"firmwareSet": "dell-r6515-platform"})
+
+    assert final["status"] == "failed", final
+    assert final["error"].startswith(f"cannot read the installed firmware: BMC {w.fleet.url(0)} has 2 Systems (")
+    assert "found by its serial 'NOT-LISTED' or UUID" in final["error"] and "none matches" in final["error"]
+    audit = w.fleet.audit(0)
+    assert audit["installs"] == [] and audit["power"] == []

@@ -1,4 +1,4 @@
-"""The sandbox inventory's own features: fault injection, auth, seeding, clean shutdown."""
+"""The sandbox inventory's own features: fault injection, auth, seeding, the attribute journal, clean shutdown."""
 
 from __future__ import annotations
 
@@ -50,6 +50,26 @@ def test_a_fault_after_the_handler_keeps_the_change(clean_inventory: InventorySe
         assert response.headers["X-Sandbox-Fault"] == "1"
         assert response.json()["message"] == "sandbox fault injection"
     assert requests.get(f"{url}/ns.kept", timeout=30).json()["record"]["data"] == {"ok": True}
+
+
+def test_the_journal_lists_every_attribute_write_in_order(clean_inventory: InventoryServer) -> None:
+    (server_id,) = clean_inventory.seed({"servers": [{"name": "journal"}]})["server_ids"]
+    url = f"{clean_inventory.api}/servers/{server_id}/attributes"
+    agent = {"User-Agent": "operator-tool/1"}
+    requests.post(url, json={"namespace": "ns.task", "data": {"n": 1}}, headers=agent, timeout=30).raise_for_status()
+    requests.put(f"{url}/ns.task", json={"data": {"n": 2}}, timeout=30).raise_for_status()
+    requests.post(url, json={"namespace": "ns.other", "data": {"x": True}}, timeout=30).raise_for_status()
+    requests.delete(f"{url}/ns.task", timeout=30).raise_for_status()
+    refused = requests.put(f"{url}/ns.task", json={"data": {"n": 3}}, timeout=30)  # 404: nothing was written
+    assert refused.status_code == 404
+
+    task = clean_inventory.journal(server=server_id, namespace="ns.task")
+    assert [(e["op"], e["data"]) for e in task] == [("create", {"n": 1}), ("replace", {"n": 2}), ("delete", None)]
+    assert task[0]["agent"] == "operator-tool/1"
+    assert [e["seq"] for e in task] == sorted(e["seq"] for e in task)
+    assert clean_inventory.journal(server=server_id, after=task[1]["seq"])[0]["namespace"] == "ns.other"
+    clean_inventory.reset()
+    assert clean_inventory.journal() == []
 
 
 def test_health_and_controls_are_never_faulted(clean_inventory: InventoryServer) -> None:

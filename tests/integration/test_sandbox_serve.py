@@ -194,3 +194,36 @@ def test_serve_runs_a_task_flagged_by_hand_and_stops_cleanly_on_sigterm(serve: S
     assert not serve.env_file.exists()
     assert not workdir.exists()
     assert "SIGTERM: stopping the sandbox" in serve.text()
+
+
+@pytest.mark.timeout(150)
+def test_serve_onboard_starts_empty_and_installs_from_what_onboarding_wrote(tmp_path: Path) -> None:
+    env = _clean_environment()
+    serve = Serve(tmp_path, "--servers", "2", "--replicas", "1", "--install-seconds", "0.3",
+                  "--offline-seconds", "0.5", "--power-seconds", "0.2", "--onboard", env=env)  # fmt: skip
+    try:
+        serve.wait_for_env_file(timeout=90)
+        assert "onboarded 2 servers from their BMCs (flasher onboard)" in serve.text()
+        shell = _source(serve.env_file)
+        serve.workdir = Path(shell["FLASHER_SANDBOX_WORKDIR"])
+        servers: list[dict[str, Any]] = json.loads(Path(shell["FLASHER_SANDBOX_SERVERS"]).read_text())
+        assert [(s["vendor"], s["model"]) for s in servers] == [("dell", "r6515"), ("supermicro", "x12stw")]
+        for server in servers:  # what the inventory holds came from the BMC, by flasher onboard
+            record = _flasher(shell, "inventory", "server", server["uuid"], "--json")
+            assert record.returncode == 0, record.stderr
+            data = json.loads(record.stdout)
+            inventory_task = next(a for a in data["attributes"] if a["namespace"] == "sh.hollow.flasher.inventory")
+            assert inventory_task["data"]["status"] == "success"
+            assert inventory_task["data"]["requester"] == "flasher onboard"
+        target = servers[1]["uuid"]  # ResolveFirmware: the set labelled with the onboarded vendor and model
+        flagged = _flasher(shell, "task", "install", "--server", target, "--requester", "test")
+        assert flagged.returncode == 0, flagged.stdout + flagged.stderr
+        watched = _flasher(shell, "task", "status", "--server", target, "--watch", "--interval", "0.3", timeout=40)
+        assert watched.returncode == 0, watched.stdout + watched.stderr
+        status = json.loads(_flasher(shell, "task", "status", "--server", target, "--json").stdout)
+        assert status["status"] == "success" and status["mode"] == "ResolveFirmware", status
+        assert {entry["status"] for entry in status["Firmware"].values()} == {"installed"}
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=30) == 0, serve.text()
+    finally:
+        serve.kill_everything()

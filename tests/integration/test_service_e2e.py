@@ -174,3 +174,21 @@ def test_every_task_finishes_with_the_inventory_failing_one_call_in_five(
     assert_everything_as_expected(stack, scenario, attributes)
     for name in ("flasher-0", "flasher-1"):
         assert stack.stop_replica(name) == 0
+
+
+def test_the_demo_runs_from_what_onboarding_wrote(tmp_path: Path) -> None:
+    """``flasher-sandbox up --onboard``'s stack: an inventory without servers, every server onboarded from its BMC
+    by ``flasher onboard``, then the demo's tasks (every install mode, a failing BIOS, a dry run, a power cycle
+    waiting for an install) end as expected."""
+    scenario = world(4)
+    seeded_uuids = dict(scenario.uuids)
+    stack = Stack(tmp_path / "stack", scenario, onboard=True)
+    try:
+        stack.start()
+        assert set(scenario.uuids) == set(seeded_uuids) and scenario.uuids != seeded_uuids  # the inventory's own
+        stack.start_replica("flasher-0", FAST)
+        stack.flag_all()
+        attributes = wait_for(stack, all_ended(scenario), timeout=150)
+        assert_everything_as_expected(stack, scenario, attributes)
+    finally:
+        assert all(code == 0 for code in stack.stop().values())

@@ -5,11 +5,16 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import socket
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from flasher.checksum import Checksum
@@ -24,6 +29,7 @@ from flasher.store.store import (
     StoreError,
     TruncatedDownloadError,
 )
+from flasher.store.urls import check_url
 from flasher_sandbox.servers import ImageServer
 from tests.support.tls import self_signed_certificate
 
@@ -41,6 +47,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _store(cache: Path, **settings: Any) -> FirmwareStore:
+    # The test image servers are on loopback, which the store refuses unless store.allowed_hosts names it.
+    settings.setdefault("allowed_hosts", ["127.0.0.1"])
     return FirmwareStore(StoreSettings(cache_dir=cache, **settings), attempts=3, backoff=0.01, max_backoff=0.05)
 
 
@@ -364,7 +372,7 @@ def test_evict_removes_partial_files_left_by_a_crash(cache: Path) -> None:
 
 
 def _fetch_in_child(cache_dir: str, url: str, checksum: str, barrier: Any, results: Any) -> None:
-    store = FirmwareStore(StoreSettings(cache_dir=Path(cache_dir)))
+    store = FirmwareStore(StoreSettings(cache_dir=Path(cache_dir), allowed_hosts=["127.0.0.1"]))
     barrier.wait(timeout=30)
     image = store.fetch(url, checksum)
     results.put(str(image.path))
@@ -411,3 +419,154 @@ def test_add_file_verifies_and_copies_into_the_cache(tmp_path: Path, cache: Path
 def test_add_file_of_a_missing_file_is_a_store_error(tmp_path: Path, cache: Path) -> None:
     with pytest.raises(StoreError, match="cannot read image file"):
         _store(cache).add_file(tmp_path / "nope.bin", _sha256(b"x"))
+
+
+# -- the URL rule against real servers (issue 12, item 10) -----------------------------------------------------------
+LOOPBACK_SPELLINGS = ["127.0.0.1", "2130706433", "127.1", "0x7f000001", "0177.0.0.1", "[::ffff:127.0.0.1]"]
+
+
+@pytest.mark.parametrize("host", [*LOOPBACK_SPELLINGS, "localhost"])
+def test_loopback_is_refused_in_every_spelling_before_any_request(
+    image_server: ImageServer, cache: Path, host: str
+) -> None:
+    data = _image(1000)
+    image_server.add("/fw/bios.bin", data)
+    with pytest.raises(DisallowedURLError, match=r"refused unless store\.allowed_hosts names it"):
+        _store(cache, allowed_hosts=[]).fetch(f"http://{host}:{image_server.port}/fw/bios.bin", _sha256(data))
+    assert image_server.requests == []
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Names the tests make resolve (name → address), as a DNS server an attacker controls would."""
+    names: dict[str, str] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real(names.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def test_a_name_that_resolves_to_loopback_gets_nothing(
+    image_server: ImageServer, cache: Path, resolver: dict[str, str]
+) -> None:
+    # The metadata service's answer, behind a name an allowed wildcard covers that resolves to a refused address.
+    secret = b'{"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI"}'
+    image_server.add("/latest/meta-data/iam/security-credentials/role", secret)
+    resolver["metadata.mirror.test"] = "127.0.0.1"
+    url = f"http://metadata.mirror.test:{image_server.port}/latest/meta-data/iam/security-credentials/role"
+
+    with pytest.raises(DisallowedURLError) as caught:
+        _store(cache, allowed_hosts=["*.mirror.test"]).fetch(url, _sha256(b"a guess"))
+
+    assert "host 'metadata.mirror.test' resolves to 127.0.0.1, a loopback address" in str(caught.value)
+    assert hashlib.sha256(secret).hexdigest() not in str(caught.value)  # no digest of what it would have read
+    assert image_server.requests == []  # connected, saw where it led, sent nothing
+    assert _cache_files(cache) == []
+
+
+def test_a_name_the_operator_lists_may_resolve_to_loopback(
+    image_server: ImageServer, cache: Path, resolver: dict[str, str]
+) -> None:
+    data = _image(1000)
+    image_server.add("/fw/bios.bin", data)
+    resolver["images.lab.test"] = "127.0.0.1"
+
+    image = _store(cache, allowed_hosts=["images.lab.test"]).fetch(
+        f"http://images.lab.test:{image_server.port}/fw/bios.bin", _sha256(data)
+    )
+
+    assert image.path.read_bytes() == data
+
+
+@pytest.fixture
+def other_server() -> Iterator[ImageServer]:
+    server = ImageServer().start()
+    yield server
+    server.stop()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    host=st.sampled_from([*LOOPBACK_SPELLINGS, "localhost", "LOCALHOST."]),
+    same_port=st.booleans(),
+    relative=st.booleans(),
+)
+def test_every_redirect_is_held_to_the_rule(
+    image_server: ImageServer, other_server: ImageServer, host: str, same_port: bool, relative: bool
+) -> None:
+    # allowed_hosts names the first server, port included; redirects go to it or to the second server's port, in
+    # every spelling of loopback. A redirect is followed exactly when its target passes the rule.
+    data = _image(2000, seed=7)
+    allowed = [f"127.0.0.1:{image_server.port}"]
+    port = image_server.port if same_port else other_server.port
+    target = "/fw/bios.bin" if relative else f"http://{host}:{port}/fw/bios.bin"
+    for server in (image_server, other_server):
+        server.requests.clear()
+        server.add("/fw/bios.bin", data)
+    image_server.redirects["/moved.bin"] = target
+    absolute = target if not relative else image_server.url(target)
+    try:
+        check_url(absolute, ["http", "https"], allowed)
+        expected_ok = True
+    except DisallowedURLError:
+        expected_ok = False
+
+    with tempfile.TemporaryDirectory() as cache:
+        try:
+            image = _store(Path(cache), allowed_hosts=allowed).fetch(image_server.url("/moved.bin"), _sha256(data))
+            assert expected_ok, target
+            assert image.path.read_bytes() == data
+        except DisallowedURLError as refused:
+            assert not expected_ok, (target, refused)
+            assert hashlib.sha256(data).hexdigest() not in str(refused)
+            assert image_server.gets("/fw/bios.bin") == [] and other_server.gets("/fw/bios.bin") == []
+            assert _cache_files(Path(cache)) == []
+
+
+# -- checking a source for a dry run (issue 12, item 9) --------------------------------------------------------------
+@pytest.mark.parametrize("ranges", [True, False])
+def test_check_source_asks_for_one_byte_and_downloads_nothing(
+    image_server: ImageServer, cache: Path, ranges: bool
+) -> None:
+    data = _image(300_000)
+    url = image_server.add("/fw/bios.bin", data)
+    image_server.honour_range = ranges
+    store = _store(cache)
+    before = _downloaded_total()
+
+    assert store.check_source(url, _sha256(data)) == f"{url} answers (300000 bytes)"
+
+    (request,) = image_server.gets("/fw/bios.bin")
+    assert request.headers["Range"] == "bytes=0-0"
+    assert _downloaded_total() == before and _cache_files(cache) == []
+
+
+def test_check_source_of_a_cached_image_asks_no_server(image_server: ImageServer, cache: Path) -> None:
+    data = _image(1000)
+    url = image_server.add("/fw/bios.bin", data)
+    store = _store(cache)
+    store.fetch(url, _sha256(data))
+    image_server.requests.clear()
+    assert store.check_source(url, _sha256(data)).startswith("cached as sha256:")
+    assert image_server.requests == []
+    with pytest.raises(DisallowedURLError):  # the URL rule holds for a cached image too
+        _store(cache, allowed_hosts=["*.example.com"]).check_source(url, _sha256(data))
+
+
+def test_check_source_says_what_the_real_fetch_would_meet(image_server: ImageServer, cache: Path) -> None:
+    data = _image(5000)
+    image_server.add("/fw/bios.bin", data)
+    image_server.redirects["/moved.bin"] = f"http://localhost:{image_server.port}/fw/bios.bin"
+    store = _store(cache)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        store.check_source(image_server.url("/absent.bin"), _sha256(data))
+    with pytest.raises(DisallowedURLError, match="host 'localhost' is a loopback name"):
+        store.check_source(image_server.url("/moved.bin"), _sha256(data))
+    with pytest.raises(ImageTooLargeError):
+        _store(cache, max_bytes=4096).check_source(image_server.url("/fw/bios.bin"), _sha256(data))
+    assert image_server.gets("/fw/bios.bin") == [] or all(
+        r.headers.get("Range") == "bytes=0-0" for r in image_server.gets("/fw/bios.bin")
+    )

@@ -20,6 +20,8 @@ from flasher.config import InventorySettings
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.inventory import InventoryClient
 from flasher.inventory.errors import NotFoundError
+from flasher.task.model import TaskKind
+from flasher.task.request import request_task_id
 from flasher_sandbox.servers import InventoryServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -354,16 +356,19 @@ def test_power_wait_follows_the_control_task(inventory: InventoryClient, clean_i
 
     def operator_then_worker() -> None:  # wait for the command's write, then act as the worker
         deadline = time.monotonic() + 5
+        task_id = "t-9"
         while time.monotonic() < deadline:
             try:
-                if attribute(inventory, server, SERVER_CONTROL_NAMESPACE).get("status") == "":
+                request = attribute(inventory, server, SERVER_CONTROL_NAMESPACE)
+                if request.get("status") == "":
+                    task_id = request_task_id(server, TaskKind.SERVER_CONTROL, request)  # as flasher admits it
                     break
             except NotFoundError:
                 pass
             time.sleep(0.05)
         for data in steps:
             time.sleep(0.2)
-            inventory.replace_attribute(server, SERVER_CONTROL_NAMESPACE, data)
+            inventory.replace_attribute(server, SERVER_CONTROL_NAMESPACE, {**data, "taskID": task_id})
 
     thread = threading.Thread(target=operator_then_worker, daemon=True)
     thread.start()
@@ -405,7 +410,7 @@ def test_list_filters_by_status_and_kind_with_one_query_per_namespace(
 
     clean_inventory.set_faults(every=1, status=None, delay=0.001, methods=["GET"], path_regex="^/api/v1/servers$")
     code, out, _ = run("list", "--status", "queued", "--json")
-    assert clean_inventory.fault_state()["matched"] == 2  # one listing per namespace (one page each)
+    assert clean_inventory.fault_state()["matched"] == 3  # one listing per namespace (three kinds, one page each)
     clean_inventory.clear_faults()
     assert code == 0
     assert sorted((t["name"], t["kind"]) for t in json.loads(out)) == [("l1", "install"), ("l3", "server_control")]
@@ -421,3 +426,25 @@ def test_list_filters_by_status_and_kind_with_one_query_per_namespace(
 
     code, out, _ = run("list")
     assert code == 0 and "tasks (4)" in out and "get_power_state" in out and "firmware set dell-r6515" in out
+
+
+def test_collect_and_provision_write_their_requests(
+    inventory: InventoryClient, clean_inventory: InventoryServer
+) -> None:
+    from flasher.constants import INVENTORY_NAMESPACE
+
+    (server,) = seed(clean_inventory, "collect-me")
+    code, out, err = run("collect", "--server", server, "--priority", "2")
+    assert code == 0, err
+    assert "requested collect the hardware from the BMC" in out
+    assert attribute(inventory, server, INVENTORY_NAMESPACE) == {"status": "", "priority": 2, "requester": "carol"}
+    code, _, err = run("provision", "--server", server, "--profile", "rescue", "--efi")
+    assert code == 0, err
+    assert attribute(inventory, server, SERVER_CONTROL_NAMESPACE) == {
+        "action": "provision",
+        "action_parameter": "rescue",
+        "status": "",
+        "priority": 1,
+        "requester": "carol",
+        "set_next_boot_device_efi": True,
+    }

@@ -216,3 +216,82 @@ def test_the_heartbeat_keeps_the_lease_while_finish_waits_for_the_inventory(
     assert stored(inventory, uuid)["status"] == "success"
     assert not heartbeat.lost
     queue.ack(lease)  # still held
+
+
+def test_the_heartbeat_keeps_the_lease_while_status_writes_wait_on_a_slow_inventory(
+    clean_inventory: InventoryServer, redis_url: str
+) -> None:
+    """Issue 12, item 5: every inventory call takes longer than the lease; the runner's writes queue behind each
+    other, the lease does not."""
+    inventory = InventoryClient(InventorySettings(url=clean_inventory.url, read_timeout=30, retry_deadline=0.3))
+    uuid, data = running_task(inventory)
+    queue = make_queue(redis_url, lease_seconds=1.5)
+    queue.drop(uuid)
+    queue.enqueue(uuid, kind="install", task_id="task-1", priority=2)
+    lease = queue.claim("flasher-0")
+    assert lease is not None and lease.server_id == uuid
+    writer = writer_for(inventory, uuid, data, LeaseFence(queue, lease))  # type: ignore[arg-type]
+    heartbeat = Heartbeat(queue, lease, writer, interval=0.2).start()
+    try:
+        with clean_inventory.faults(every=1, status=None, delay=1.0):  # a write (GET + PUT) takes 2 s
+            runner = threading.Thread(target=lambda: [writer.update(message=f"step {n}") for n in range(2)])
+            runner.start()
+            runner.join(30)
+            assert not runner.is_alive()
+        queue.check(lease)  # still held after 4 s of writes with a 1.5 s lease
+    finally:
+        heartbeat.stop()
+    assert not heartbeat.lost
+    assert [m.split(" ", 1)[1] for m in stored(inventory, uuid)["messages"]] == ["step 0", "step 1"]
+    queue.ack(lease)
+
+
+def test_progress_is_coalesced_and_the_heartbeat_writes_what_is_left(clean_inventory: InventoryServer) -> None:
+    """With ``min_interval`` (the service's heartbeat interval) a burst of progress is one write, not one each:
+    every write is a window in which an operator's write can be overwritten."""
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence(), min_interval=30.0)
+    start = len(clean_inventory.journal(server=uuid))
+
+    for percent in (10, 20, 30, 40):
+        writer.update(message=f"installing 2.7.3: Running {percent}%", component="bios", replace_last=True)
+
+    assert len(clean_inventory.journal(server=uuid)) == start + 1  # the first went out, the rest wait
+    assert writer.pending
+    writer.heartbeat()
+    assert not writer.pending
+    assert stored(inventory, uuid)["messages"][-1].endswith("[bios] installing 2.7.3: Running 40%")
+    assert len(clean_inventory.journal(server=uuid)) == start + 2
+
+
+def test_refresh_sees_a_replacing_request_without_writing(clean_inventory: InventoryServer) -> None:
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    writer.refresh()  # still this task: nothing happens
+    request = {"status": "", "firmwareSet": "dell-r6515-v2", "requester": "bob"}
+    inventory.replace_attribute(uuid, TASK_NAMESPACE, request)
+    writes = len(clean_inventory.journal(server=uuid))
+
+    with pytest.raises(TaskReplacedError):
+        writer.refresh()
+
+    assert len(clean_inventory.journal(server=uuid)) == writes and stored(inventory, uuid) == request
+
+
+def test_a_status_write_is_never_resent_later_than_its_re_read(clean_inventory: InventoryServer) -> None:
+    """A PUT that failed is not retried on its own (it would land after whatever was written since the re-read):
+    the status stays pending and the next write re-reads first."""
+    inventory = InventoryClient(InventorySettings(url=clean_inventory.url, retry_deadline=5, retry_max_wait=0.05))
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence())
+    with clean_inventory.faults(every=1, status=503, methods=["PUT"]):
+        writer.update(message="one try only")
+        assert writer.pending
+        assert clean_inventory.fault_state()["matched"] == 1  # sent once, though the client retries for 5 s
+    request = {"status": "", "firmwareSet": "dell-r6515-v2", "requester": "bob"}
+    inventory.replace_attribute(uuid, TASK_NAMESPACE, request)  # an operator's request, written meanwhile
+    with pytest.raises(TaskReplacedError):
+        writer.update(message="next")
+    assert stored(inventory, uuid) == request

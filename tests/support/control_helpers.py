@@ -124,10 +124,12 @@ def claimed_task(
     vendor: str = "dell",
     settings: Settings | None = None,
     ca_bundle: Path | None = None,
+    server: dict[str, Any] | None = None,
     **extra: Any,
 ) -> ControlCase:
     """A server whose BMC is at ``bmc_address`` with a server-control task as a worker claimed it (``queued``,
-    with ``taskID`` and ``worker``); without ``settings``, :func:`control_settings` trusting ``ca_bundle``."""
+    with ``taskID`` and ``worker``). ``server``: more fields of the server's seed entry (``uuid``, ``serial``).
+    Without ``settings``, :func:`control_settings` trusting ``ca_bundle`` (the simulated BMCs' CA)."""
     data: dict[str, Any] = {
         "action": action,
         "status": "queued",
@@ -148,6 +150,7 @@ def claimed_task(
                     "model": "m1",
                     "bmc": {"address": bmc_address, "username": username, "password": password},
                     "attributes": {SERVER_CONTROL_NAMESPACE: data},
+                    **(server or {}),
                 }
             ]
         }

@@ -22,6 +22,7 @@ from flasher.constants import MODEL_AGNOSTIC_COMPONENTS, TASK_NAMESPACE
 from flasher.control import run_server_control
 from flasher.install.runner import InstallRunner
 from flasher.inventory import InventoryClient
+from flasher.onboard.runner import run_inventory
 from flasher.queue import TaskQueue
 from flasher.service.admission import Admission
 from flasher.service.worker import WorkerPool
@@ -171,16 +172,18 @@ def seed_for(fleet: BmcFleet, indexes: Sequence[int], images: ImageServer) -> di
 
 
 def build_pool(
-    settings: Settings, *, worker_id: str | None = None, server_control: bool = False
+    settings: Settings, *, worker_id: str | None = None, server_control: bool = False, inventory: bool = False
 ) -> tuple[WorkerPool, FileServer]:
-    """A worker pool running the install runner, and the server-control runner with ``server_control`` (file
-    server started; the caller stops both)."""
+    """A worker pool running the install runner, the server-control runner with ``server_control`` and the
+    inventory runner with ``inventory`` (file server started; the caller stops both)."""
     store = FirmwareStore(settings.store, attempts=2, backoff=0.1)
     fileserver = FileServer(settings.fileserver, store)
     fileserver.start()
     runners: dict[TaskKind, Any] = {TaskKind.INSTALL: InstallRunner(store, fileserver)}
     if server_control:
         runners[TaskKind.SERVER_CONTROL] = run_server_control
+    if inventory:
+        runners[TaskKind.INVENTORY] = run_inventory
     pool = WorkerPool(
         TaskQueue.from_settings(settings),
         InventoryClient(settings.inventory),
@@ -280,10 +283,18 @@ class InstallWorld:
 
     @contextmanager
     def pool(
-        self, settings: Settings | None = None, *, worker_id: str | None = None, server_control: bool = False
+        self,
+        settings: Settings | None = None,
+        *,
+        worker_id: str | None = None,
+        server_control: bool = False,
+        inventory: bool = False,
     ) -> Iterator[WorkerPool]:
-        """A running worker pool (stopped on exit); ``server_control`` adds the server-control runner."""
-        pool, fileserver = build_pool(settings or self.settings, worker_id=worker_id, server_control=server_control)
+        """A running worker pool (stopped on exit); ``server_control`` adds the server-control runner, ``inventory``
+        the inventory runner."""
+        pool, fileserver = build_pool(
+            settings or self.settings, worker_id=worker_id, server_control=server_control, inventory=inventory
+        )
         pool.start()
         try:
             yield pool

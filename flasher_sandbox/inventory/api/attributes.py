@@ -1,15 +1,16 @@
 """``/api/v1/servers/{uuid}/attributes`` and ``/versioned-attributes``.
 
 Attributes: one per namespace; POST of a namespace the server has is a 400 (duplicate key); PUT replaces
-``data`` and moves the server's ``updated_at``, not the attribute's. Versioned attributes: a history per
-namespace, newest first; POST of data equal to the newest bumps its ``tally``.
+``data`` and moves the server's ``updated_at``, not the attribute's. Every create, replace and delete of a
+server's attribute is also appended to the sandbox's journal (:mod:`flasher_sandbox.inventory.store.journal`).
+Versioned attributes: a history per namespace, newest first; POST of data equal to the newest bumps its ``tally``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from flasher_sandbox.inventory import records
 from flasher_sandbox.inventory.api.common import (
@@ -33,12 +34,16 @@ from flasher_sandbox.inventory.responses import (
     list_response,
     updated_response,
 )
-from flasher_sandbox.inventory.store import attributes, servers
+from flasher_sandbox.inventory.store import attributes, journal, servers
 
 blueprint = Blueprint("attributes", __name__, url_prefix="/api/v1/servers/<server_id>")
 
 _NULL_DATA = 'pq: null value in column "data" violates not-null constraint'
 _INSERT_NULL = f"failed to insert into foreign table: models: unable to insert into attributes: {_NULL_DATA}"
+
+
+def _agent() -> str:
+    return request.headers.get("User-Agent", "")
 
 
 def _attributes_payload(message: str) -> dict[str, Any]:
@@ -68,6 +73,7 @@ def create_attribute(server_id: str) -> Response:
             raise datastore_error(_INSERT_NULL)
         row = {"server_id": server_id, "namespace": payload["namespace"], "data": payload["data"]}
         attributes.insert_attributes(conn, "server_id", [row])
+        journal.record(conn, server_id, payload["namespace"], op="create", data=payload["data"], agent=_agent())
     return created_response(request_path(), payload["namespace"])
 
 
@@ -88,6 +94,7 @@ def replace_attribute(server_id: str, namespace: str) -> Response:
         raise datastore_error(f"models: unable to update all for attributes: {_NULL_DATA}")
     with db().write() as conn:
         attributes.replace_server_attribute(conn, server_id, namespace, payload["data"])
+        journal.record(conn, server_id, namespace, op="replace", data=payload["data"], agent=_agent())
     return updated_response(request_path(), namespace)
 
 
@@ -96,6 +103,7 @@ def delete_attribute(server_id: str, namespace: str) -> Response:
     server_id = db_uuid(server_id)
     with db().write() as conn:
         attributes.delete_server_attribute(conn, server_id, namespace)
+        journal.record(conn, server_id, namespace, op="delete", data=None, agent=_agent())
     return deleted_response()
 
 

@@ -4,12 +4,15 @@
   ``DELETE`` (clear).
 - ``POST /_sandbox/seed``: load a seed (JSON of the YAML seed format); answers what was created.
 - ``POST /_sandbox/reset``: delete every server, component, firmware version and set (types and credential
-  types stay).
+  types stay), and the journal.
+- ``GET /_sandbox/journal``: every write of a server's attribute, oldest first (``server``, ``namespace``,
+  ``after`` = the last ``seq`` read, ``limit``): ``{"entries": [{"seq", "server", "namespace", "op", "data",
+  "agent", "at"}]}`` (:mod:`flasher_sandbox.inventory.store.journal`).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from sqlalchemy import delete
 
 from flasher_sandbox.inventory import schema
@@ -19,6 +22,7 @@ from flasher_sandbox.inventory.faults import FaultRule, FaultSpecError
 from flasher_sandbox.inventory.gojson import GoJSONError
 from flasher_sandbox.inventory.responses import json_response
 from flasher_sandbox.inventory.seed import SeedError, apply_seed
+from flasher_sandbox.inventory.store import journal
 
 blueprint = Blueprint("controls", __name__, url_prefix="/_sandbox")
 
@@ -64,6 +68,7 @@ def seed() -> Response:
 def reset() -> Response:
     with db().write() as conn:
         for table in (
+            schema.attribute_journal,
             schema.component_firmware_set,
             schema.component_firmware_version,
             schema.versioned_attributes,
@@ -74,3 +79,21 @@ def reset() -> Response:
         ):
             conn.execute(delete(table))
     return json_response(200, {"message": "inventory emptied"})
+
+
+@blueprint.get("/journal")
+def get_journal() -> Response:
+    try:
+        after = int(request.args.get("after", "0"))
+        limit = int(request.args.get("limit", str(journal.MAX_ENTRIES)))
+    except ValueError:
+        raise bad_request("invalid journal query", "after and limit must be integers") from None
+    with db().read() as conn:
+        found = journal.entries(
+            conn,
+            server_id=request.args.get("server"),
+            namespace=request.args.get("namespace"),
+            after=after,
+            limit=limit,
+        )
+    return json_response(200, {"entries": found})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,14 @@ from flasher.bmc import (
     BMCTaskFailedError,
     BMCTimeoutError,
     BMCUnreachableError,
+    SeveralSystemsError,
+    SystemIdentity,
     TaskHandle,
     TaskProgress,
 )
+from flasher.bmc.errors import messages_of
 from flasher.bmc.multipart import MultipartBody
+from flasher.logs import setup_logging
 from flasher.metrics import BMC_ERRORS
 from tests.support.redfish_fake import (
     BASE,
@@ -39,6 +45,7 @@ from tests.support.redfish_fake import (
     SETTINGS,
     error_body,
     register_service,
+    root_doc,
     task_doc,
     update_service_doc,
 )
@@ -111,6 +118,68 @@ def test_session_login_sends_credentials_and_uses_the_token(rsps: responses.Requ
     assert systems.request.headers["X-Auth-Token"] == "tok"
 
 
+def _credential_requests(mock: responses.RequestsMock) -> list[str]:
+    """The requests that presented the credentials: session log-ins and requests with Basic auth."""
+    return [
+        f"{c.request.method} {c.request.url}"
+        for c in mock.calls
+        if (c.request.url == SESSIONS and c.request.method == "POST") or "Authorization" in c.request.headers
+    ]
+
+
+def test_a_refused_session_login_is_not_tried_again_with_basic_auth() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock, login_ok=False)
+        with pytest.raises(BMCAuthError) as caught:
+            BMC("https://bmc.test", "root", PASSWORD, settings=SETTINGS)
+        assert _credential_requests(mock) == [f"POST {SESSIONS}"]
+    assert str(caught.value).startswith(
+        "log in to the BMC at https://bmc.test as 'root': the BMC refused the credentials (HTTP 401)"
+    )
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_basic_auth_only_without_a_session_service(status: int) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(ROOT, json=root_doc())
+        mock.post(SESSIONS, status=status, json=error_body("Sessions are not supported."))
+        mock.get(f"{BASE}/redfish/v1/Systems", status=401, json=error_body("Invalid username or password."))
+        with pytest.raises(BMCAuthError, match=r"as 'root': the BMC refused the credentials \(HTTP 401\)"):
+            BMC("https://bmc.test", "root", PASSWORD, settings=SETTINGS)
+        assert _credential_requests(mock) == [f"POST {SESSIONS}", f"GET {BASE}/redfish/v1/Systems"]
+        mock.replace(responses.GET, f"{BASE}/redfish/v1/Systems", json={"Members": []})
+        with BMC("https://bmc.test", "root", PASSWORD, settings=SETTINGS) as bmc:
+            assert bmc._conn.session_key() is None  # logged in with Basic auth
+        basic = mock.calls[-1].request.headers["Authorization"]
+        assert basic.startswith("Basic ")
+
+
+def test_sushy_log_lines_go_to_debug() -> None:
+    lines: list[tuple[str, str]] = []
+    root = logging.getLogger()
+    handlers, level_before = root.handlers[:], root.level
+
+    def keep(message: Any) -> None:
+        lines.append((message.record["level"].name, message.record["message"]))
+
+    try:
+        for level in ("INFO", "DEBUG"):
+            setup_logging(level, "text", sink=io.StringIO())
+            logger.add(keep, level=level)
+            logging.getLogger("sushy.connector").error("Authentication to the session service failed.")
+            logging.getLogger("apscheduler.scheduler").error("a job failed")
+        assert lines == [
+            ("ERROR", "a job failed"),  # at INFO, sushy's line is below what the operator asked for
+            ("DEBUG", "Authentication to the session service failed."),
+            ("ERROR", "a job failed"),
+        ]
+    finally:
+        logger.remove()
+        logger.add(sys.stderr)
+        root.handlers[:] = handlers
+        root.setLevel(level_before)
+
+
 def test_connection_refused_is_unreachable() -> None:
     with responses.RequestsMock() as mock:
         mock.get(ROOT, body=requests.ConnectionError("[Errno 111] Connection refused"))
@@ -155,13 +224,61 @@ def test_install_without_image_is_a_value_error(rsps: responses.RequestsMock, bm
 
 
 # -- SimpleUpdate ----------------------------------------------------------------------------------------------------
-def test_simple_update_payload_without_targets_when_not_advertised(rsps: responses.RequestsMock, bmc: BMC) -> None:
+def test_simple_update_sends_targets_even_when_not_advertised(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    # Issue 12, item 16: a BMC may require Targets without advertising them (sushy-tools does).
     rsps.get(UPDATE, json=update_service_doc())
     rsps.post(SIMPLE, status=202, headers={"Location": "/redfish/v1/TaskService/Tasks/7"})
     rsps.get(TASK, json=task_doc("7", "New"))
     handle = bmc.install(BIOS, image_url="http://files.test/bios.bin")
     assert handle == TaskHandle(uri="/redfish/v1/TaskService/Tasks/7", method="simple_update")
-    assert _posted_json(rsps, SIMPLE) == {"ImageURI": "http://files.test/bios.bin", "TransferProtocol": "HTTP"}
+    assert _posted_json(rsps, SIMPLE) == {
+        "ImageURI": "http://files.test/bios.bin",
+        "TransferProtocol": "HTTP",
+        "Targets": [BIOS.uri],
+    }
+
+
+def test_an_error_with_only_message_ids_shows_the_bmcs_message(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    # Issue 12, item 13: sushy-tools' error body; the operator reads its sentence, not Base.1.0.GeneralError.
+    body = {
+        "error": {
+            "code": "Base.1.0.GeneralError",
+            "message": "Missing ImageURI and/or Targets.",
+            "@Message.ExtendedInfo": [{"MessageId": "Base.1.0.GeneralError"}],
+        }
+    }
+    rsps.get(UPDATE, json=update_service_doc())
+    rsps.post(SIMPLE, status=400, json=body)
+    with pytest.raises(BMCTaskFailedError) as caught:
+        bmc.install(BIOS, image_url="http://files.test/bios.bin")
+    assert caught.value.bmc_messages == ("Missing ImageURI and/or Targets.",)
+    assert "GeneralError" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"error": {"message": "m", "@Message.ExtendedInfo": [{"MessageId": "A.1.B"}]}}, ("m",)),
+        ({"error": {"message": "m", "@Message.ExtendedInfo": [{"MessageId": "A.1.B", "Message": "x"}]}}, ("x",)),
+        ({"error": {"@Message.ExtendedInfo": [{"MessageId": "A.1.B"}, {"MessageId": "A.1.C"}]}}, ("A.1.B", "A.1.C")),
+        ({"error": {"message": " ", "@Message.ExtendedInfo": {"MessageId": "A.1.B"}}}, ("A.1.B",)),
+        ({"@Message.ExtendedInfo": [{"Message": "y"}, {"Message": "y"}]}, ("y",)),
+        ({"error": "not an object"}, ()),
+        ([{"MessageId": "T.1.Done"}, {"Message": "done"}], ("done",)),
+    ],
+)
+def test_messages_of(body: Any, said: tuple[str, ...]) -> None:
+    assert messages_of(body) == said
+
+
+def test_a_404_names_the_resource(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    rsps.get(f"{BASE}/redfish/v1/Chassis/9", status=404, json=error_body("The resource was not found."))
+    with pytest.raises(BMCNotSupportedError) as caught:
+        bmc._conn.get_json("/redfish/v1/Chassis/9", action="read the chassis")
+    assert str(caught.value) == (
+        "read the chassis: the BMC has no resource /redfish/v1/Chassis/9 (HTTP 404)"
+        " (BMC says: The resource was not found.)"
+    )
 
 
 def test_simple_update_targets_and_protocol_from_action_info(rsps: responses.RequestsMock, bmc: BMC) -> None:
@@ -597,3 +714,64 @@ def test_a_power_action_whose_connection_was_refused_is_retried() -> None:
             driver.set_power("cycle", wait=False)
         posts = [c for c in mock.calls if c.request.method == "POST" and c.request.url == SYSTEM_RESET]
     assert len(posts) == 2
+
+
+# -- several Systems -------------------------------------------------------------------------------------------------
+def _two_nodes(rsps: responses.RequestsMock) -> None:
+    """Two Systems, each with a BIOS member in one FirmwareInventory (a chassis manager of two nodes)."""
+    systems = [f"{BASE}/redfish/v1/Systems/{n}" for n in (1, 2)]
+    rsps.replace(
+        responses.GET,
+        f"{BASE}/redfish/v1/Systems",
+        json={"Members": [{"@odata.id": "/redfish/v1/Systems/1"}, {"@odata.id": "/redfish/v1/Systems/2"}]},
+    )
+    for n, url in enumerate(systems, start=1):
+        doc = {"@odata.id": f"/redfish/v1/Systems/{n}", "Id": str(n), "SerialNumber": f"NODE{n}", "UUID": f"uuid-{n}"}
+        rsps.get(url, json={**doc, "PowerState": "On", "BiosVersion": f"{n}.0"})
+    rsps.get(UPDATE, json=update_service_doc())
+    inventory = f"{UPDATE}/FirmwareInventory"
+    rsps.get(
+        inventory,
+        json={"Members": [{"@odata.id": f"/redfish/v1/UpdateService/FirmwareInventory/BIOS{n}"} for n in (1, 2)]},
+    )
+    for n in (1, 2):
+        rsps.get(
+            f"{inventory}/BIOS{n}",
+            json={
+                "@odata.id": f"/redfish/v1/UpdateService/FirmwareInventory/BIOS{n}",
+                "Id": f"BIOS{n}",
+                "Name": "BIOS",
+                "Version": f"{n}.0",
+                "Updateable": True,
+                "RelatedItem": [{"@odata.id": f"/redfish/v1/Systems/{n}"}],
+            },
+        )
+    rsps.get(f"{BASE}/redfish/v1/Managers", json={"Members": []})
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        (SystemIdentity(serial="node2"), ["BIOS2"]),
+        (SystemIdentity(uuid="UUID-1"), ["BIOS1"]),
+        (SystemIdentity(serial="NODE1", uuid="uuid-2"), ["BIOS2"]),  # the UUID decides first
+    ],
+)
+def test_the_inventory_of_several_systems_is_the_servers_only(
+    rsps: responses.RequestsMock, bmc: BMC, identity: SystemIdentity, expected: list[str]
+) -> None:
+    _two_nodes(rsps)
+    bmc.identify_system(identity)
+    assert [c.id for c in bmc.firmware_inventory()] == expected
+
+
+def test_several_systems_matching_the_serial_are_refused(rsps: responses.RequestsMock, bmc: BMC) -> None:
+    _two_nodes(rsps)
+    rsps.replace(
+        responses.GET,
+        f"{BASE}/redfish/v1/Systems/2",
+        json={"@odata.id": "/redfish/v1/Systems/2", "Id": "2", "SerialNumber": "NODE1", "UUID": "uuid-2"},
+    )
+    bmc.identify_system(SystemIdentity(serial="NODE1"))
+    with pytest.raises(SeveralSystemsError, match="serial 'NODE1': 2 of them match; nothing was done"):
+        bmc.power_state()

@@ -55,6 +55,8 @@ def test_a_bmc_spec_fills_shape_manufacturer_and_product_from_the_vendor() -> No
         ({"install_methods": ["Telnet"]}, "Telnet"),
         ({"components": []}, "at least one component"),
         ({"install_seconds": 0}, "greater than 0"),
+        ({"other_systems": [{"id": "2", "serial": "A"}, {"id": "2", "serial": "B"}]}, "other_systems ids must be"),
+        ({"other_systems": [{"id": "a/b", "serial": "A"}]}, "should match pattern"),
     ],
 )
 def test_bad_bmc_specs_are_refused_naming_the_problem(fields: dict[str, object], message: str) -> None:

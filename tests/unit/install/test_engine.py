@@ -166,6 +166,12 @@ class Images:
     def unpublish(self, url: str) -> None:
         pass
 
+    def check(self, item: PlannedInstall) -> str:
+        return "cached"
+
+    def pull_scheme(self) -> str | None:
+        return None
+
 
 def _item(slug: str, installed: str, target: str, **extra: Any) -> PlannedInstall:
     return PlannedInstall(

@@ -373,7 +373,7 @@ CONTROL_ERRORS: list[tuple[Any, str, str]] = [
         {"action": "reboot"},
         "action",
         "field 'action': value \"reboot\" is not a known server-control action (known: set_power_state,"
-        " get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent)",
+        " get_power_state, power_cycle_bmc, set_next_boot_device, pxe_boot_persistent, provision)",
     ),
     (
         {"action": "set_power_state"},
@@ -602,3 +602,27 @@ def test_failed_attribute_keeps_the_operators_keys() -> None:
         "kept",
         "2026-11-20T23:55:46Z failed: x",
     ]
+
+
+def test_the_inventory_task_kind() -> None:
+    from flasher.constants import INVENTORY_NAMESPACE
+    from flasher.task.model import InventoryTask, TaskKind, TaskStatus
+
+    kind = TaskKind("inventory")
+    assert kind.namespace == INVENTORY_NAMESPACE
+    task = kind.parse({})
+    assert isinstance(task, InventoryTask) and task.status is TaskStatus.NEW and task.to_attribute() == {}
+    with pytest.raises(TaskValidationError, match=r"field 'priority': value 9 is outside 0\.\.3"):
+        kind.parse({"priority": 9})
+    assert {k.namespace for k in TaskKind} == {
+        "sh.hollow.flasher.task",
+        "sh.hollow.flasher.server_control",
+        INVENTORY_NAMESPACE,
+    }
+
+
+def test_provision_takes_a_free_profile_name_or_none() -> None:
+    assert parse_server_control_task({"action": "provision", "action_parameter": "rescue"}).action_parameter == "rescue"
+    assert parse_server_control_task({"action": "provision"}).action_parameter is None
+    with pytest.raises(TaskValidationError, match="field 'action_parameter': value \" rescue\" has spaces around it"):
+        parse_server_control_task({"action": "provision", "action_parameter": " rescue"})

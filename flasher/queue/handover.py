@@ -1,0 +1,177 @@
+"""What one task leaves for the next on the same server and kind: the successor it was replaced by, and how it ended.
+
+A new request written while a task runs replaces it (the task attribute holds one task). Two things must survive
+that hand-over, and the attribute cannot carry them while both tasks are alive, so Redis does:
+
+* **The successor.** Admission acknowledges a replacing request at once (``queued`` with its ``taskID``) while
+  the task it replaces may still be writing its status: a status write that re-read the attribute just before
+  the acknowledgement lands over it. :meth:`Handover.put_successor` keeps the acknowledgement, so the next poll
+  can see that the attribute went back to the replaced task and write the acknowledgement again
+  (:meth:`flasher.service.admission.Admission.keep_successors`).
+* **The end of the replaced task.** Its worker stops at a safe point without writing (the attribute is the new
+  request's); :meth:`Handover.leave_note` records how far it got, and the successor's worker writes that into
+  the new request's messages when it claims it (:meth:`Handover.take_notes`), so the operator reads what the
+  replaced task did to the server.
+
+Successors live in the hash ``{p}:successors`` (field ``<server>|<kind>``), end notes in a list per server and
+kind (``{p}:ended:<server>|<kind>``); each value is JSON with ``at`` (epoch seconds), and entries older than
+:data:`KEEP_SECONDS` are ignored and removed. Losing Redis loses only these notes: the inventory still holds the
+request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+from redis.cluster import RedisCluster
+
+from flasher.queue import connection
+from flasher.queue.keys import QueueKeys
+
+T = TypeVar("T")
+
+#: Seconds a successor or an end note is kept at most (a day: far longer than a poll, shorter than forever).
+KEEP_SECONDS = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Successor:
+    """The request ``task_id`` that replaced task ``replaces`` on ``server_id``'s ``kind`` attribute, with the
+    attribute ``data`` admission wrote to acknowledge it, ``at`` epoch seconds."""
+
+    server_id: str
+    kind: str
+    task_id: str
+    replaces: str
+    data: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndNote:
+    """How task ``task_id`` (replaced by another request) ended on ``server_id``'s ``kind`` attribute: ``text`` is
+    one line for operators (``stopped at a safe point: 1 installed, 2 not installed``); ``at`` epoch seconds."""
+
+    server_id: str
+    kind: str
+    task_id: str
+    text: str
+    at: float
+
+
+def _field(server_id: str, kind: str) -> str:
+    return f"{server_id}|{kind}"
+
+
+class Handover:
+    """Successors and end notes in Redis (``client`` and ``keys`` of the queue; ``retry_deadline`` seconds of
+    retries on connection problems, then :class:`~flasher.queue.errors.QueueUnavailableError`)."""
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        keys: QueueKeys,
+        *,
+        retry_deadline: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.retry_deadline = retry_deadline
+        self._clock = clock
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        return connection.call(operation, fn, self.retry_deadline)
+
+    # -- successors -----------------------------------------------------------------------------------------
+
+    def put_successor(self, server_id: str, kind: str, *, task_id: str, replaces: str, data: dict[str, Any]) -> None:
+        """Keep ``data``, the acknowledgement of request ``task_id`` that replaces task ``replaces``."""
+        value = json.dumps({"task_id": task_id, "replaces": replaces, "data": data, "at": self._clock()})
+        self._call("put_successor", lambda: self.client.hset(self.keys.successors, _field(server_id, kind), value))
+
+    def successor(self, server_id: str, kind: str) -> Successor | None:
+        """The successor kept for ``server_id``'s ``kind`` attribute, or ``None``."""
+        raw = self._call("successor", lambda: self.client.hget(self.keys.successors, _field(server_id, kind)))
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        if self._clock() - float(record["at"]) > KEEP_SECONDS:
+            return None
+        return Successor(server_id, kind, record["task_id"], record["replaces"], record["data"], float(record["at"]))
+
+    def successors(self) -> list[Successor]:
+        """Every successor kept (removing those older than :data:`KEEP_SECONDS`)."""
+        raw: dict[Any, Any] = self._call("successors", lambda: self.client.hgetall(self.keys.successors))
+        found, stale = [], []
+        for field, value in raw.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
+            server_id, _, kind = name.partition("|")
+            record = json.loads(value)
+            if self._clock() - float(record["at"]) > KEEP_SECONDS:
+                stale.append(name)
+                continue
+            found.append(
+                Successor(server_id, kind, record["task_id"], record["replaces"], record["data"], float(record["at"]))
+            )
+        if stale:
+            self._call("successors", lambda: self.client.hdel(self.keys.successors, *stale))
+        return found
+
+    def forget_successor(self, successor: Successor) -> None:
+        """Remove ``successor``, unless another successor of the same server and kind replaced it meanwhile."""
+        field = _field(successor.server_id, successor.kind)
+
+        def forget() -> None:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self.keys.successors)
+                    raw = pipe.hget(self.keys.successors, field)
+                    if raw is not None and json.loads(raw).get("task_id") == successor.task_id:
+                        pipe.multi()
+                        pipe.hdel(self.keys.successors, field)
+                        pipe.execute()
+                except redis.WatchError:  # changed meanwhile: the next sweep looks again
+                    pass
+
+        self._call("forget_successor", forget)
+
+    # -- end notes ------------------------------------------------------------------------------------------
+
+    def leave_note(self, server_id: str, kind: str, *, task_id: str, text: str) -> None:
+        """Record how task ``task_id``, replaced by another request, ended (``text``: one line). Notes of the same
+        server and kind add up until the next claim takes them (a request replaced before it started, then the
+        one that replaced it, ...)."""
+        value = json.dumps({"task_id": task_id, "text": text, "at": self._clock()})
+        key = self.keys.ended_notes(server_id, kind)
+
+        def leave() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.rpush(key, value)
+            pipe.expire(key, int(KEEP_SECONDS))
+            pipe.execute()
+
+        self._call("leave_note", leave)
+
+    def take_notes(self, server_id: str, kind: str) -> list[EndNote]:
+        """The end notes of the server's replaced ``kind`` tasks since the last claim, oldest first, removed from
+        Redis (those older than :data:`KEEP_SECONDS` are dropped)."""
+        key = self.keys.ended_notes(server_id, kind)
+
+        def take() -> Any:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+            return pipe.execute()[0]
+
+        notes = []
+        for raw in self._call("take_notes", take) or []:
+            record = json.loads(raw)
+            if self._clock() - float(record["at"]) <= KEEP_SECONDS:
+                notes.append(EndNote(server_id, kind, record["task_id"], record["text"], float(record["at"])))
+        return notes
