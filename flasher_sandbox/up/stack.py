@@ -158,8 +158,9 @@ class Stack:
         env |= {
             "FLASHER_INVENTORY__URL": self.inventory_url,
             "FLASHER_INVENTORY__RETRY_DEADLINE": "30",
-            "FLASHER_BMC__SCHEME": "http",
         }
+        if self.bmcs.ca_bundle is not None:
+            env["FLASHER_BMC__CA_BUNDLE"] = str(self.bmcs.ca_bundle)
         found: dict[str, str] = {}
         for index, (name, bmc) in enumerate(zip(self.scenario.names, self.scenario.fleet.bmcs, strict=True)):
             password = secrets / f"{name}.password"
@@ -171,7 +172,7 @@ class Stack:
                 "WARNING",
                 "onboard",
                 "--bmc",
-                f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                self.bmcs.url(index),
                 "--name",
                 name,
                 "--facility",
@@ -197,7 +198,7 @@ class Stack:
                     "vendor": identity.get("vendor", bmc.vendor),
                     "model": identity.get("model", bmc.model),
                     "bmc": {
-                        "address": f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                        "address": self.bmcs.url(index),
                         "username": bmc.username or self.scenario.fleet.username,
                         "password": bmc.password or self.scenario.fleet.password,
                     },
