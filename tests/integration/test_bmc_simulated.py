@@ -221,7 +221,8 @@ REFUSED = "the BMC refused the credentials (HTTP 401) (BMC says: There is no val
 def test_a_wrong_password_is_one_failed_login(bmcsim: BmcFleet, shape: int) -> None:
     # Issue 12, item 12: BMCs lock accounts after a few failures; sushy alone tries Basic after a refused session.
     with pytest.raises(BMCAuthError) as caught:
-        BMC(bmcsim.address(shape), bmcsim.username, "not-the-password", settings=SETTINGS)
+        trusted = SETTINGS.model_copy(update={"ca_bundle": bmcsim.ca_bundle})
+        BMC(bmcsim.address(shape), bmcsim.username, "not-the-password", settings=trusted)
     assert str(caught.value).startswith(f"log in to the BMC at {bmcsim.url(shape)} as 'root': {REFUSED}")
     assert bmcsim.audit(shape)["failed_logins"] == 1
 
@@ -246,7 +247,7 @@ def test_a_wrong_password_prints_one_line(bmcsim: BmcFleet, tmp_path: Path) -> N
         capture_output=True,
         text=True,
         timeout=60,
-        env={**env, "COLUMNS": "60"},
+        env={**env, "COLUMNS": "60", "FLASHER_BMC__CA_BUNDLE": str(bmcsim.ca_bundle)},
         cwd=tmp_path,
     )
     assert done.returncode == 1
