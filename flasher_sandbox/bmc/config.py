@@ -21,6 +21,7 @@ from flasher_sandbox.bmc.faults import validate_faults
 ShapeName = Literal["dell", "supermicro"]
 InstallMethod = Literal["SimpleUpdate", "HttpPush", "MultipartHttpPush"]
 PowerStateName = Literal["On", "Off"]
+Scheme = Literal["https", "http"]
 
 #: Install methods each shape offers unless the config says otherwise.
 DEFAULT_INSTALL_METHODS: dict[ShapeName, tuple[InstallMethod, ...]] = {
@@ -120,7 +121,8 @@ class BmcSpec(BaseModel):
     ``vendor`` and ``model`` are the inventory's slugs (``dell``, ``r6515``); images must name this vendor (or
     the target component's manufacturer) and, when they list models, this model or the component's model.
     ``shape`` picks the Redfish dialect (Dell-like iDRAC or Supermicro-like); it defaults from ``vendor``.
-    The ``*_seconds`` fields override the fleet's timings for this BMC.
+    The ``*_seconds`` fields override the fleet's timings for this BMC; ``scheme`` the fleet's scheme (HTTPS with
+    a certificate of its own, or plain HTTP).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -129,6 +131,7 @@ class BmcSpec(BaseModel):
     model: str
     serial: str
     shape: ShapeName | None = None
+    scheme: Scheme | None = None
     manufacturer: str | None = None
     product: str | None = None
     username: str | None = None
@@ -207,7 +210,11 @@ class BmcSpec(BaseModel):
 
 
 class FleetSpec(BaseModel):
-    """A fleet: default timings and credentials, and one entry per BMC (ports are ``base_port + index``)."""
+    """A fleet: default timings, credentials and scheme, and one entry per BMC (ports are ``base_port + index``).
+
+    ``scheme`` is ``https`` (each BMC with its own certificate, signed by the sandbox CA: see
+    :mod:`flasher_sandbox.bmc.tls`) or ``http``, for BMCs that set none of their own.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -216,7 +223,12 @@ class FleetSpec(BaseModel):
     power_seconds: float = Field(default=2.0, ge=0)
     username: str = "root"
     password: str = "calvin"  # noqa: S105 (the well-known iDRAC default the sandbox mimics)
+    scheme: Scheme = "https"
     bmcs: list[BmcSpec]
+
+    def scheme_of(self, index: int) -> Scheme:
+        """The scheme BMC ``index`` serves: its own, else the fleet's."""
+        return self.bmcs[index].scheme or self.scheme
 
     def dump_yaml(self, path: Path) -> None:
         """Write the fleet as YAML that :func:`load_fleet` reads back."""

@@ -10,7 +10,7 @@ from typing import Any, Final
 from aiohttp import web
 
 #: Prefix of the DMTF Base registry messages the simulator uses.
-BASE: Final = "Base.1.5"
+BASE: Final = "Base.1.16"
 
 
 class RedfishError(Exception):

@@ -4,8 +4,9 @@ A power request takes ``power_seconds``: ``PowerState`` reads the old state unti
 (``PowerCycle`` reads Off from half-way). ``On``/``ForceOn`` from Off, the restarts and ``PowerCycle`` boot the
 host: a ``Once`` boot override is then used up, and installs waiting ``OnReset`` start. A second request while
 one is in progress answers 409 ``ResourceInUse``; a restart of a host that is off answers 409
-``ResourceInStandby``; Dell-like answers 409 to On when on and to ForceOff/GracefulShutdown when off (iDRAC does),
-Supermicro-like treats them as no-ops.
+``ResourceInStandby``, while ``PowerCycle`` powers it on (DSP8010 ``Resource.ResetType``: "If currently in the
+power off state, the resource will transition to a power on state"); Dell-like answers 409 to On when on and
+to ForceOff/GracefulShutdown when off (iDRAC does), Supermicro-like treats them as no-ops.
 """
 
 from __future__ import annotations
@@ -30,14 +31,23 @@ BOOT_MODES: Final = ("UEFI", "Legacy")
 
 @dataclass
 class BootOverride:
-    """``Boot.BootSourceOverride*``."""
+    """``Boot.BootSourceOverride*``, and the UEFI device path (``UefiTargetBootSourceOverride``) or boot option
+    (``BootNext``) that the targets ``UefiTarget`` and ``UefiBootNext`` boot from."""
 
     target: str = "None"
     enabled: str = "Disabled"
     mode: str = "UEFI"
+    uefi_target: str | None = None
+    boot_next: str | None = None
 
     def as_json(self) -> dict[str, str]:
-        return {"target": self.target, "enabled": self.enabled, "mode": self.mode}
+        """``target``, ``enabled``, ``mode``, and ``uefi_target``/``boot_next`` once set."""
+        out = {"target": self.target, "enabled": self.enabled, "mode": self.mode}
+        if self.uefi_target is not None:
+            out["uefi_target"] = self.uefi_target
+        if self.boot_next is not None:
+            out["boot_next"] = self.boot_next
+        return out
 
 
 class HostPower:
@@ -130,18 +140,37 @@ class HostPower:
         self.last_boot = now_iso()
         self.last_boot_target = self.boot.target if self.boot.enabled != "Disabled" else "None"
         if self.boot.enabled == "Once":
-            self.boot = BootOverride(mode=self.boot.mode)
+            self.boot = BootOverride(mode=self.boot.mode, uefi_target=self.boot.uefi_target)
         self._on_boot()
 
-    def set_boot(self, patch: Any) -> None:
-        """Apply a ``PATCH`` of ``Boot``. Raises ``RedfishError`` 400 naming the bad property and value."""
-        if not isinstance(patch, dict):
-            raise bad_request("PropertyValueTypeError", f"The value {patch!r} for the property Boot is not an object.")
-        allowed = {
+    def allowable_boot_values(self) -> dict[str, tuple[str, ...]]:
+        """The writable ``Boot`` properties and their ``@Redfish.AllowableValues``: the override target, enabled
+        and mode, plus ``UefiTargetBootSourceOverride`` (the shape's UEFI device paths) where ``UefiTarget`` is a
+        target and ``BootNext`` (the ``BootOrder`` entries) where ``UefiBootNext`` is."""
+        allowed: dict[str, tuple[str, ...]] = {
             "BootSourceOverrideTarget": self.shape.boot_targets,
             "BootSourceOverrideEnabled": BOOT_ENABLED,
             "BootSourceOverrideMode": BOOT_MODES,
         }
+        if "UefiTarget" in self.shape.boot_targets:
+            allowed["UefiTargetBootSourceOverride"] = self.shape.uefi_device_paths
+        if "UefiBootNext" in self.shape.boot_targets:
+            allowed["BootNext"] = self.shape.boot_order
+        return allowed
+
+    def set_boot(self, patch: Any) -> None:
+        """Apply a ``PATCH`` of ``Boot``. Raises ``RedfishError`` 400 naming the bad property and value.
+
+        The rules are the ComputerSystem schema's (DSP8010, ``Boot``): every value is one of the property's
+        ``@Redfish.AllowableValues``; ``UefiTargetBootSourceOverride`` is the device ``UefiTarget`` boots and
+        ``BootNext`` the option ``UefiBootNext`` boots, so each is written only with its target (in the same
+        ``PATCH`` or already set) and each target needs its value; ``UefiBootNext`` is one-time by definition,
+        so never ``Continuous``. A target set without ``BootSourceOverrideEnabled`` while the override is
+        ``Disabled`` is enabled ``Once``.
+        """
+        if not isinstance(patch, dict):
+            raise bad_request("PropertyValueTypeError", f"The value {patch!r} for the property Boot is not an object.")
+        allowed = self.allowable_boot_values()
         for key, value in patch.items():
             if key not in allowed:
                 raise bad_request("PropertyUnknown", f"The property {key} is not in the list of valid properties.", key)
@@ -156,7 +185,35 @@ class HostPower:
         enabled = patch.get("BootSourceOverrideEnabled", self.boot.enabled)
         if "BootSourceOverrideTarget" in patch and "BootSourceOverrideEnabled" not in patch and enabled == "Disabled":
             enabled = "Once"
-        self.boot = BootOverride(target, enabled, patch.get("BootSourceOverrideMode", self.boot.mode))
+        uefi_target = patch.get("UefiTargetBootSourceOverride", self.boot.uefi_target)
+        boot_next = patch.get("BootNext", self.boot.boot_next)
+        for key, needs, value in (
+            ("UefiTargetBootSourceOverride", "UefiTarget", uefi_target),
+            ("BootNext", "UefiBootNext", boot_next),
+        ):
+            if key in patch and target != needs:
+                raise bad_request(
+                    "PropertyValueConflict",
+                    f"The property {key} ({patch[key]!r}) applies only with BootSourceOverrideTarget {needs}, "
+                    f"not {target!r}.",
+                    key,
+                    "BootSourceOverrideTarget",
+                )
+            if target == needs and value is None:
+                raise bad_request(
+                    "PropertyMissing",
+                    f"BootSourceOverrideTarget {needs} needs the property {key}: one of {', '.join(allowed[key])}.",
+                    key,
+                )
+        if target == "UefiBootNext" and enabled == "Continuous":
+            raise bad_request(
+                "PropertyValueConflict",
+                "BootSourceOverrideTarget UefiBootNext boots once: BootSourceOverrideEnabled cannot be Continuous.",
+                "BootSourceOverrideEnabled",
+                "BootSourceOverrideTarget",
+            )
+        mode = patch.get("BootSourceOverrideMode", self.boot.mode)
+        self.boot = BootOverride(target, enabled, mode, uefi_target, boot_next)
 
     def restore(self, state: str) -> None:
         """Back to ``state`` with no override and no boots (the transition must be stopped first)."""

@@ -3,8 +3,15 @@
 Every request goes through :meth:`RedfishService.dispatch`: a BMC that is rebooting aborts the connection;
 ``/sim/...`` goes to the simulator's own API (no faults, no credentials); Redfish requests first get the
 request faults (delay, 5xx burst), then need Basic credentials or an ``X-Auth-Token`` (except the service root,
-``/redfish/v1/odata`` and the login), then reach a fixed resource, an action or a task, session or job URI.
-Trailing slashes are ignored.
+``/redfish/v1/odata``, ``/redfish/v1/$metadata`` and the login), then reach a fixed resource, an action or a task,
+session or job URI. Trailing slashes are ignored.
+
+What DSP0266 (the Redfish specification) asks of every answer, checked by DMTF's Protocol Validator
+(``tests/integration/test_bmc_conformance.py``): a ``GET``/``HEAD`` of a resource carries ``Allow`` (the methods the
+URI takes) and ``Link: <schema>; rel=describedby``; a method a URI does not take answers 405 with ``Allow``, one the
+service does not know 501 (:mod:`flasher_sandbox.bmc.runner`); an ``OData-Version`` other than 4.0 answers 412;
+a query parameter starting with ``$`` answers 501 (the service supports none: ``ProtocolFeaturesSupported``);
+a ``POST`` to a collection's ``/Members`` is a ``POST`` to the collection.
 """
 
 from __future__ import annotations
@@ -21,7 +28,15 @@ from aiohttp import BasicAuth, BodyPartReader, web
 from flasher_sandbox.bmc import installer, simapi
 from flasher_sandbox.bmc.errors import BASE, RedfishError, bad_request, conflict, not_found, unauthorized
 from flasher_sandbox.bmc.faults import RequestEffects
-from flasher_sandbox.bmc.resources import SESSIONS, SIMPLE_UPDATE, UPDATE_SERVICE, static_resources
+from flasher_sandbox.bmc.metadata import describedby, metadata_document
+from flasher_sandbox.bmc.resources import (
+    METADATA,
+    SESSIONS,
+    SIMPLE_UPDATE,
+    UPDATE_SERVICE,
+    served_types,
+    static_resources,
+)
 from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 from flasher_sandbox.bmc.tasks import InstallTask
@@ -32,6 +47,10 @@ TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 _HEADERS: Final = {"OData-Version": "4.0", "Cache-Control": "no-cache"}
 _EFFECTS: Final = web.RequestKey("effects", RequestEffects)
 _CHUNK: Final = 1 << 16
+#: The order methods are listed in ``Allow``.
+_METHOD_ORDER: Final = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
+#: The OData version of every answer; a request asking for another gets 412 (DSP0266 "Request headers").
+ODATA_VERSION: Final = "4.0"
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -39,6 +58,15 @@ def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = 
     return web.Response(
         status=status, text=json.dumps(doc), content_type="application/json", headers={**_HEADERS, **(headers or {})}
     )
+
+
+def resource_headers(doc: Any, allowed: list[str]) -> dict[str, str]:
+    """``Allow`` and, for a document with an ``@odata.type``, ``Link: <its JSON schema>; rel=describedby``."""
+    headers = {"Allow": ", ".join(allowed)} if allowed else {}
+    odata_type = doc.get("@odata.type") if isinstance(doc, dict) else None
+    if isinstance(odata_type, str):
+        headers["Link"] = describedby(odata_type)
+    return headers
 
 
 def _success() -> dict[str, Any]:
@@ -64,10 +92,13 @@ class RedfishService:
             ("GET", "/redfish"),
             ("GET", REDFISH),
             ("GET", f"{REDFISH}/odata"),
+            ("GET", METADATA),
             ("POST", SESSIONS),
+            ("POST", f"{SESSIONS}/Members"),
         }
         self.actions: dict[tuple[str, str], Handler] = {
             ("POST", SESSIONS): self.login,
+            ("POST", f"{SESSIONS}/Members"): self.login,
             ("POST", f"{shape.system_uri}/Actions/ComputerSystem.Reset"): self.reset_system,
             ("PATCH", shape.system_uri): self.patch_system,
             ("POST", f"{shape.manager_uri}/Actions/Manager.Reset"): self.reset_manager,
@@ -78,10 +109,16 @@ class RedfishService:
             del self.actions[("PATCH", UPDATE_SERVICE)]
         if "SimpleUpdate" in methods:
             self.actions[("POST", SIMPLE_UPDATE)] = self.simple_update
+        #: Upload endpoints (``HttpPushUri``, ``MultipartHttpPushUri``): where one shares its URI with a resource
+        #: (iDRAC's ``HttpPushUri`` is the FirmwareInventory collection), ``Allow`` lists the resource's methods
+        #: only, as the resource's schema defines them (a SoftwareInventoryCollection is read-only).
+        self.uploads: set[tuple[str, str]] = set()
         if "MultipartHttpPush" in methods:
             self.actions[("POST", shape.multipart_path)] = self.multipart_push
+            self.uploads.add(("POST", shape.multipart_path))
         if "HttpPush" in methods:
             self.actions[("POST", shape.http_push_path)] = self.http_push
+            self.uploads.add(("POST", shape.http_push_path))
         self.by_tail: list[tuple[str, str, TailHandler]] = [
             ("GET", SESSIONS, self.get_session),
             ("DELETE", SESSIONS, self.delete_session),
@@ -96,6 +133,7 @@ class RedfishService:
                 ("GET", f"{shape.manager_uri}/Jobs", self.get_job),
             ]
         self._rebooting = False
+        self._metadata: str | None = None
 
     # ---- dispatch -------------------------------------------------------------------------------------------
 
@@ -137,13 +175,29 @@ class RedfishService:
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         method = "GET" if request.method == "HEAD" else request.method
+        odata_version = request.headers.get("OData-Version")
+        if odata_version is not None and odata_version.strip() != ODATA_VERSION:
+            raise RedfishError(
+                412,
+                f"{BASE}.HeaderInvalid",
+                f"The header 'OData-Version: {odata_version}' is invalid: this service supports {ODATA_VERSION}.",
+                args=[f"OData-Version: {odata_version}"],
+            )
         if path == "/redfish" and method == "GET":
-            return json_response({"v1": f"{REDFISH}/"})
+            return json_response({"v1": f"{REDFISH}/"}, headers={"Allow": "GET, HEAD"})
+        if path == METADATA and method == "GET":
+            return web.Response(
+                text=self.metadata(),
+                content_type="application/xml",
+                headers={**_HEADERS, "Allow": "GET, HEAD"},
+            )
         if (method, path) not in self.public:
             self._authenticate(request)
+        self._check_query(request)
         if method == "GET" and path in self.static:
             doc = self.static[path]()
-            headers = {"ETag": _etag(doc)} if path == self.bmc.shape.system_uri else None
+            headers = resource_headers(doc, self.allowed(path))
+            headers["ETag"] = _etag(doc)
             return json_response(doc, headers=headers)
         handler = self.actions.get((method, path))
         if handler is not None:
@@ -152,17 +206,45 @@ class RedfishService:
             tail = self._tail(path, base)
             if tail and verb == method:
                 return await tail_handler(request, tail)
-        allowed = sorted({m for m, p in self.actions if p == path} | ({"GET"} if path in self.static else set()))
-        allowed += sorted({v for v, base, _ in self.by_tail if self._tail(path, base)} - set(allowed))
+        allowed = self.allowed(path)
         if allowed:
             raise RedfishError(
                 405,
-                f"{BASE}.ActionNotSupported",
+                f"{BASE}.OperationNotAllowed",
                 f"The method {request.method} is not supported by the resource {path}.",
-                args=[request.method],
                 headers={"Allow": ", ".join(allowed)},
             )
         raise not_found(path)
+
+    def allowed(self, path: str) -> list[str]:
+        """The methods ``path`` takes (``Allow``), ``HEAD`` wherever ``GET`` is; empty for an unknown URI."""
+        resource = path in self.static
+        methods = {m for m, p in self.actions if p == path and not (resource and (m, p) in self.uploads)}
+        if resource:
+            methods.add("GET")
+        methods |= {verb for verb, base, _ in self.by_tail if self._tail(path, base)}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return [m for m in _METHOD_ORDER if m in methods]
+
+    def metadata(self) -> str:
+        """The ``$metadata`` document (built on first use: the types a BMC serves do not change)."""
+        if self._metadata is None:
+            root = self.static[REDFISH]()
+            self._metadata = metadata_document(served_types(self.static), root["@odata.type"])
+        return self._metadata
+
+    @staticmethod
+    def _check_query(request: web.Request) -> None:
+        """501 ``QueryNotSupported`` for a query parameter starting with ``$``: the service supports none
+        (DSP0266 "Query parameters": services shall answer 501 for unsupported ``$`` parameters)."""
+        unsupported = sorted(key for key in request.query if key.startswith("$"))
+        if unsupported:
+            raise RedfishError(
+                501,
+                f"{BASE}.QueryNotSupported",
+                f"Querying is not supported by the implementation: {', '.join(unsupported)}.",
+            )
 
     @staticmethod
     def _tail(path: str, base: str) -> str | None:
@@ -239,7 +321,9 @@ class RedfishService:
         }
 
     async def get_session(self, request: web.Request, session_id: str) -> web.StreamResponse:
-        return json_response(self._session_doc(session_id))
+        """A session of the BMC."""
+        doc = self._session_doc(session_id)
+        return json_response(doc, headers=resource_headers(doc, self.allowed(doc["@odata.id"])))
 
     async def delete_session(self, request: web.Request, session_id: str) -> web.StreamResponse:
         """Log out: the token stops working."""
@@ -412,7 +496,8 @@ class RedfishService:
 
     def _task_answer(self, task: InstallTask) -> web.StreamResponse:
         running = self.bmc.shape.task_answers_202_while_running and not task.terminal
-        return json_response(task.as_redfish(self.bmc.shape), status=202 if running else 200)
+        doc = task.as_redfish(self.bmc.shape)
+        return json_response(doc, status=202 if running else 200, headers=resource_headers(doc, self.allowed(task.uri)))
 
     async def get_task(self, request: web.Request, task_id: str) -> web.StreamResponse:
         """A Task: Dell-like 200 always; Supermicro-like 202 until it ends."""

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from flasher_sandbox.bmc.audit import now_iso
 from flasher_sandbox.bmc.components import FIRMWARE_INVENTORY, Component
 from flasher_sandbox.bmc.installer import APPLY_TIMES, MAX_IMAGE_BYTES, TRANSFER_PROTOCOLS
-from flasher_sandbox.bmc.power import BOOT_MODES
 from flasher_sandbox.bmc.sessions import SESSION_TIMEOUT
 from flasher_sandbox.bmc.shapes import REDFISH, TASKS
 
@@ -33,6 +32,18 @@ SIMPLE_UPDATE_INFO = f"{UPDATE_SERVICE}/SimpleUpdateActionInfo"
 TASK_SERVICE = f"{REDFISH}/TaskService"
 SESSION_SERVICE = f"{REDFISH}/SessionService"
 SESSIONS = f"{SESSION_SERVICE}/Sessions"
+ACCOUNT_SERVICE = f"{REDFISH}/AccountService"
+ACCOUNTS = f"{ACCOUNT_SERVICE}/Accounts"
+ROLES = f"{ACCOUNT_SERVICE}/Roles"
+METADATA = f"{REDFISH}/$metadata"
+#: The Redfish standard roles and their privileges (DSP0266 "Roles"; ``Redfish_1.x_PrivilegeRegistry``).
+STANDARD_ROLES: dict[str, tuple[str, ...]] = {
+    "Administrator": ("Login", "ConfigureManager", "ConfigureUsers", "ConfigureSelf", "ConfigureComponents"),
+    "Operator": ("Login", "ConfigureSelf", "ConfigureComponents"),
+    "ReadOnly": ("Login", "ConfigureSelf"),
+}
+#: ``@odata.type`` of the resources rendered by the request handlers rather than :func:`static_resources`.
+DYNAMIC_TYPES: tuple[str, ...] = ("#Task.v1_6_0.Task", "#Session.v1_6_0.Session", "#Message.v1_1_1.Message")
 _OK = {"State": "Enabled", "Health": "OK"}
 
 
@@ -41,8 +52,15 @@ def ref(uri: str) -> dict[str, str]:
     return {"@odata.id": uri}
 
 
+def collection_type(member_type: str) -> str:
+    """The collection type of members of ``member_type``: ``#Drive.v1_17_0.Drive`` → ``DriveCollection`` (the
+    DMTF names each collection after its member type, singular: ``NetworkAdapterCollection``,
+    ``StorageControllerCollection``, ``PowerSupplyCollection``)."""
+    return member_type.lstrip("#").split(".")[-1] + "Collection"
+
+
 def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> Document:
-    """A resource collection listing ``members`` (URIs)."""
+    """A resource collection of type ``odata_type`` (``DriveCollection``) listing ``members`` (URIs)."""
     listed = [ref(m) for m in members]
     return {
         "@odata.type": f"#{odata_type}.{odata_type}",
@@ -54,8 +72,9 @@ def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> 
 
 
 def service_root(bmc: SimulatedBmc) -> Document:
-    """``/redfish/v1``: readable without credentials (sushy reads it before logging in)."""
-    return {
+    """``/redfish/v1``: readable without credentials (sushy reads it before logging in). ``Product`` is left out
+    when the shape has none (a Redfish service omits what it does not support rather than sending "")."""
+    doc: Document = {
         "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
         "@odata.id": REDFISH,
         "Id": "RootService",
@@ -71,13 +90,17 @@ def service_root(bmc: SimulatedBmc) -> Document:
         "Tasks": ref(TASK_SERVICE),
         "SessionService": ref(SESSION_SERVICE),
         **({"UpdateService": ref(UPDATE_SERVICE)} if bmc.spec.update_service else {}),
+        "AccountService": ref(ACCOUNT_SERVICE),
         "Links": {"Sessions": ref(SESSIONS)},
     }
+    if not doc["Product"]:
+        del doc["Product"]
+    return doc
 
 
 def odata_document() -> Document:
     """``/redfish/v1/odata``: the OData service document."""
-    names = ("Systems", "Chassis", "Managers", "TaskService", "SessionService", "UpdateService")
+    names = ("Systems", "Chassis", "Managers", "TaskService", "SessionService", "UpdateService", "AccountService")
     return {
         "@odata.context": f"{REDFISH}/$metadata",
         "value": [{"name": n, "kind": "Singleton", "url": f"{REDFISH}/{n}"} for n in names],
@@ -104,15 +127,9 @@ def system(bmc: SimulatedBmc) -> Document:
         "PowerState": bmc.power.state,
         "BiosVersion": bios.version if bios else None,
         "Status": _OK,
-        "Boot": {
-            "BootSourceOverrideEnabled": bmc.power.boot.enabled,
-            "BootSourceOverrideTarget": bmc.power.boot.target,
-            "BootSourceOverrideTarget@Redfish.AllowableValues": list(shape.boot_targets),
-            "BootSourceOverrideMode": bmc.power.boot.mode,
-            "BootSourceOverrideMode@Redfish.AllowableValues": list(BOOT_MODES),
-        },
-        "ProcessorSummary": {"Count": max(1, sum(c.slug == "cpu" for c in processors)), "Status": _OK},
-        "MemorySummary": {"TotalSystemMemoryGiB": 256, "Status": _OK},
+        "Boot": boot(bmc),
+        "ProcessorSummary": {"Count": max(1, sum(c.slug == "cpu" for c in processors))},
+        "MemorySummary": {"TotalSystemMemoryGiB": 256},
         "Processors": ref(f"{shape.system_uri}/Processors"),
         "Storage": ref(shape.storage_uri),
         "EthernetInterfaces": ref(f"{shape.system_uri}/EthernetInterfaces"),
@@ -124,6 +141,27 @@ def system(bmc: SimulatedBmc) -> Document:
             }
         },
     }
+
+
+def boot(bmc: SimulatedBmc) -> Document:
+    """The System's ``Boot``: the override and, per property, its ``@Redfish.AllowableValues``
+    (:meth:`~flasher_sandbox.bmc.power.HostPower.allowable_boot_values`); ``BootOrder`` where ``BootNext`` is
+    offered."""
+    state = bmc.power.boot
+    values = {
+        "BootSourceOverrideEnabled": state.enabled,
+        "BootSourceOverrideTarget": state.target,
+        "BootSourceOverrideMode": state.mode,
+        "UefiTargetBootSourceOverride": state.uefi_target,
+        "BootNext": state.boot_next,
+    }
+    doc: Document = {}
+    for key, allowed in bmc.power.allowable_boot_values().items():
+        doc[key] = values[key]
+        doc[f"{key}@Redfish.AllowableValues"] = list(allowed)
+    if "BootNext" in doc:
+        doc["BootOrder"] = list(bmc.shape.boot_order)
+    return doc
 
 
 def other_system_uri(other: OtherSystemSpec) -> str:
@@ -182,7 +220,8 @@ def manager(bmc: SimulatedBmc) -> Document:
         },
     }
     if shape.has_dell_jobs:
-        doc["Links"]["Oem"] = {"Dell": {"Jobs": ref(shape.dell_jobs_uri)}}
+        dell = {"@odata.type": "#DellOem.v1_3_0.DellOemLinks", "Jobs": ref(shape.dell_jobs_uri)}
+        doc["Links"]["Oem"] = {"Dell": dell}
     return doc
 
 
@@ -324,6 +363,82 @@ def simple_update_info() -> Document:
     }
 
 
+def account_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
+    """The AccountService: the BMC's one account (its configured user, role Administrator) and the three
+    standard roles, all read-only (as the DMTF mockup's, with ``IsPredefined`` roles; DSP0266 "Roles":
+    services shall support Administrator, Operator and ReadOnly)."""
+    account_uri = f"{ACCOUNTS}/{bmc.shape.account_id}"
+    out: dict[str, Renderer] = {
+        ACCOUNT_SERVICE: lambda: {
+            "@odata.type": "#AccountService.v1_12_0.AccountService",
+            "@odata.id": ACCOUNT_SERVICE,
+            "Id": "AccountService",
+            "Name": "Account Service",
+            "ServiceEnabled": True,
+            "Status": _OK,
+            "LocalAccountAuth": "Enabled",
+            "MinPasswordLength": 4,
+            "MaxPasswordLength": 40,
+            "Accounts": ref(ACCOUNTS),
+            "Roles": ref(ROLES),
+        },
+        ACCOUNTS: lambda: collection(ACCOUNTS, "ManagerAccountCollection", "Accounts Collection", [account_uri]),
+        account_uri: lambda: {
+            "@odata.type": "#ManagerAccount.v1_10_0.ManagerAccount",
+            "@odata.id": account_uri,
+            "Id": bmc.shape.account_id,
+            "Name": "User Account",
+            "UserName": bmc.username,
+            "Password": None,
+            "RoleId": "Administrator",
+            "Enabled": True,
+            "Locked": False,
+            "PasswordChangeRequired": False,
+            "AccountTypes": ["Redfish"],
+            "Links": {"Role": ref(f"{ROLES}/Administrator")},
+        },
+        ROLES: lambda: collection(
+            ROLES, "RoleCollection", "Roles Collection", [f"{ROLES}/{role}" for role in STANDARD_ROLES]
+        ),
+    }
+    for role, privileges in STANDARD_ROLES.items():
+        out[f"{ROLES}/{role}"] = _bind_role(role, privileges)
+    return out
+
+
+def _bind_role(role: str, privileges: tuple[str, ...]) -> Renderer:
+    return lambda: {
+        "@odata.type": "#Role.v1_3_1.Role",
+        "@odata.id": f"{ROLES}/{role}",
+        "Id": role,
+        "Name": "User Role",
+        "RoleId": role,
+        "IsPredefined": True,
+        "AssignedPrivileges": list(privileges),
+    }
+
+
+def served_types(resources: dict[str, Renderer]) -> set[str]:
+    """Every ``@odata.type`` the BMC serves: those of ``resources`` (rendered once) and :data:`DYNAMIC_TYPES`
+    (for ``$metadata``)."""
+    found = set(DYNAMIC_TYPES)
+    for uri, render in resources.items():
+        if uri != METADATA:
+            found |= _types_in(render())
+    return found
+
+
+def _types_in(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        out = {node["@odata.type"]} if isinstance(node.get("@odata.type"), str) else set()
+        for value in node.values():
+            out |= _types_in(value)
+        return out
+    if isinstance(node, list):
+        return set().union(*(_types_in(v) for v in node)) if node else set()
+    return set()
+
+
 def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
     """Every fixed URI of ``bmc`` and the function rendering it. Built once per BMC; renders read live state."""
     shape = bmc.shape
@@ -382,6 +497,7 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
             SESSIONS, "SessionCollection", "Session Collection", [f"{SESSIONS}/{s.id}" for s in bmc.sessions.all()]
         ),
     }
+    out.update(account_resources(bmc))
     if "SimpleUpdate" in (bmc.spec.install_methods or []):
         out[SIMPLE_UPDATE_INFO] = simple_update_info
     for component in bmc.components:
@@ -396,7 +512,8 @@ def static_resources(bmc: SimulatedBmc) -> dict[str, Renderer]:
     out[shape.chassis_uri] = lambda: chassis(bmc, by_collection)
     for uri, members in by_collection.items():
         name = uri.rsplit("/", 1)[-1]
-        out[uri] = _bind_collection(uri, f"{name}Collection", name, [m.related.uri for m in members])
+        kind = collection_type(members[0].related.odata_type)
+        out[uri] = _bind_collection(uri, kind, name, [m.related.uri for m in members])
     _storage(bmc, by_collection, out)
     _ethernet(bmc, out)
     out.setdefault(

@@ -87,6 +87,12 @@ class Shape:
     system_reset_types: tuple[str, ...]
     manager_reset_types: tuple[str, ...]
     boot_targets: tuple[str, ...]
+    #: The Id of the BMC's account in ``AccountService/Accounts`` (iDRAC's root is account 2).
+    account_id: str = "1"
+    #: UEFI device paths ``UefiTargetBootSourceOverride`` takes (shapes offering the target ``UefiTarget``).
+    uefi_device_paths: tuple[str, ...] = ()
+    #: The host's UEFI ``BootOrder``, the values ``BootNext`` takes (shapes offering ``UefiBootNext``).
+    boot_order: tuple[str, ...] = ()
 
     @property
     def system_uri(self) -> str:
@@ -200,6 +206,12 @@ DELL: Final = Shape(
     ),
     manager_reset_types=("GracefulRestart",),
     boot_targets=("None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"),
+    account_id="2",
+    uefi_device_paths=(
+        "PciRoot(0x0)/Pci(0x1,0x1)/Pci(0x0,0x0)/MAC(B02628C29D40,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)",
+        "PciRoot(0x0)/Pci(0x3,0x1)/Pci(0x0,0x0)/Sata(0x0,0xFFFF,0x0)/HD(1,GPT,0E5F7D2C-41E5-4C3A-9A49-1F0D8C6B3A21,"
+        "0x800,0x100000)/\\EFI\\BOOT\\BOOTX64.EFI",
+    ),
 )
 
 SUPERMICRO: Final = Shape(
@@ -229,6 +241,7 @@ SUPERMICRO: Final = Shape(
     ),
     manager_reset_types=("ForceRestart", "GracefulRestart"),
     boot_targets=("None", "Pxe", "Hdd", "Cd", "Usb", "BiosSetup", "UsbCd", "UefiBootNext", "UefiHttp"),
+    boot_order=("Boot0000", "Boot0001", "Boot0002", "Boot0003"),
 )
 
 SHAPES: Final[dict[ShapeName, Shape]] = {"dell": DELL, "supermicro": SUPERMICRO}

@@ -2,11 +2,13 @@
 
 A BMC reboot (``Manager.Reset`` or a BMC firmware update) closes the port (new connections are refused), aborts
 open connections (they are reset), drops every session and reopens the port ``offline_seconds`` later.
+It serves HTTPS with the certificate the fleet gave it (:mod:`flasher_sandbox.bmc.tls`), or plain HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -20,10 +22,11 @@ from loguru import logger
 
 from flasher_sandbox.bmc.audit import AuditLog, now_iso
 from flasher_sandbox.bmc.components import Component, build_components
-from flasher_sandbox.bmc.config import BmcSpec, derived_mac
+from flasher_sandbox.bmc.config import BmcSpec, Scheme, derived_mac
 from flasher_sandbox.bmc.faults import FaultBook
 from flasher_sandbox.bmc.host import HostProcess
 from flasher_sandbox.bmc.power import HostPower
+from flasher_sandbox.bmc.runner import RedfishAppRunner
 from flasher_sandbox.bmc.sessions import SessionStore
 from flasher_sandbox.bmc.shapes import SHAPES
 from flasher_sandbox.bmc.tasks import InstallTask
@@ -45,7 +48,7 @@ class Timings:
 
 
 class SimulatedBmc:
-    """One BMC on ``host:port``. Everything runs on the fleet's event loop."""
+    """One BMC on ``host:port`` speaking ``scheme``. Everything runs on the fleet's event loop."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class SimulatedBmc:
         index: int,
         host: str,
         port: int,
+        scheme: Scheme = "http",
         timings: Timings,
         username: str,
         password: str,
@@ -64,6 +68,7 @@ class SimulatedBmc:
         self.index = index
         self.host = host
         self.port = port
+        self.scheme: Scheme = scheme
         self.timings = Timings(
             spec.install_seconds or timings.install_seconds,
             timings.offline_seconds if spec.offline_seconds is None else spec.offline_seconds,
@@ -103,12 +108,14 @@ class SimulatedBmc:
         self._reboot_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._ssl: ssl.SSLContext | None = None
 
     # ---- identity -------------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """``scheme://host:port``."""
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def component(self, slug: str) -> Component | None:
         """The first component of type ``slug``."""
@@ -170,9 +177,14 @@ class SimulatedBmc:
 
     # ---- listening and rebooting ----------------------------------------------------------------------------
 
-    async def start(self, app: web.Application) -> None:
-        """Start serving ``app`` on the BMC's port."""
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    async def start(self, app: web.Application, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Start serving ``app`` on the BMC's port, over TLS with ``ssl_context`` (required when the scheme is
+        https)."""
+        if (self.scheme == "https") != (ssl_context is not None):
+            need = "a" if ssl_context is None else "no"
+            raise ValueError(f"BMC {self.port}: scheme {self.scheme} needs {need} TLS context")
+        self._ssl = ssl_context
+        self._runner = RedfishAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         await self._listen()
         if self.host_process is not None and self.power.state == "On":
@@ -195,7 +207,9 @@ class SimulatedBmc:
 
     async def _listen(self) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, backlog=256)
+        self._site = web.TCPSite(
+            self._runner, self.host, self.port, ssl_context=self._ssl, reuse_address=True, backlog=256
+        )
         await self._site.start()
         self.online = True
         self.offline_until = None

@@ -73,7 +73,8 @@ def _where(stack: Stack, files: SessionFiles, concurrency: int) -> Table:
     rows = [
         ("inventory", f"{stack.inventory_url}/api/v1"),
         ("redis", str(stack.redis_url)),
-        ("BMCs", f"http://127.0.0.1:{stack.bmc_base_port} .. :{last} ({count}, Redfish over plain HTTP)"),
+        ("BMCs", f"https://127.0.0.1:{stack.bmc_base_port} .. :{last} ({count}, Redfish over HTTPS)"),
+        ("BMC CA", str(stack.bmcs.ca_bundle)),
         ("BMC control", f"{stack.control_url}/fleet"),
         ("images", stack.images.base_url),
     ]

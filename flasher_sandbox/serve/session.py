@@ -4,10 +4,11 @@
   bash, zsh or dash sets exactly these values): :data:`ENV_VARIABLES` says what each one holds;
 * ``servers.json`` (``FLASHER_SANDBOX_SERVERS``): a JSON list, one object per server in fleet order:
   ``uuid``, ``name``, ``vendor``, ``model``, ``bmc`` (the BMC's address as the inventory holds it,
-  ``127.0.0.1:<port>``; the simulated BMCs speak plain HTTP), ``bmc_username`` and ``bmc_password`` (the
+  ``127.0.0.1:<port>``; the simulated BMCs speak HTTPS), ``bmc_username`` and ``bmc_password`` (the
   simulator's well-known default credentials, not a secret of anyone's);
 * ``flasher-cli.yaml`` (``FLASHER_CONFIG``): flasher's settings for the ``flasher`` commands: the sandbox's
-  inventory and Redis, ``bmc.scheme: http`` with the fleet's user and ``bmc.password_file`` (so ``flasher bmc
+  inventory and Redis, ``bmc.scheme: https`` and ``bmc.ca_bundle`` (the sandbox CA, ``bmc-tls/ca.pem`` in the
+  work directory) with the fleet's user and ``bmc.password_file`` (so ``flasher bmc
   inventory 127.0.0.1:<port>`` needs no password option), loopback images, and the replicas' service timings
   with ``/healthz`` on any free port (so ``flasher run`` from that shell joins as one more replica);
 * ``bmc-password`` (mode 0600): the fleet's BMC password, named by ``bmc.password_file``.
@@ -37,6 +38,7 @@ ENV_VARIABLES: Final[dict[str, str]] = {
     "FLASHER_INVENTORY__URL": "the sandbox inventory's base URL (Serverservice API under /api/v1)",
     "FLASHER_REDIS__URL": "the sandbox's Redis (the task queue)",
     "FLASHER_SANDBOX_BMC_CONTROL": "the simulated BMC fleet's control API (/fleet, /fleet/state/<port>, ...)",
+    "FLASHER_SANDBOX_BMC_CA": "the sandbox CA's certificate, which signs every BMC's (curl --cacert, bmc.ca_bundle)",
     "FLASHER_SANDBOX_SERVERS": "path of servers.json: each server's uuid, name, vendor, model and BMC",
     "FLASHER_SANDBOX_IMAGES": "the image server's base URL (the firmware's repository_url points here)",
     "FLASHER_SANDBOX_WORKDIR": "the work directory (logs/, the inventory database, settings, images)",
@@ -127,6 +129,7 @@ def write_session(stack: Stack, options: ReplicaOptions, env_file: Path) -> Sess
         stack.inventory_url,
         str(stack.redis_url),
         stack.control_url,
+        str(stack.bmcs.ca_bundle or ""),
         str(servers_file),
         stack.images.base_url,
         str(workdir),

@@ -2,7 +2,9 @@
 
 :class:`BmcFleet` starts the fleet on a free range of loopback ports plus a control port, waits until every BMC
 answers, and talks to the simulator's own API through the control port (so it works while a BMC reboots):
-faults, state, audit, restore (``flasher_sandbox/bmc/simapi.py``).
+faults, state, audit, restore (``flasher_sandbox/bmc/simapi.py``). The BMCs serve HTTPS by default, with
+certificates signed by the sandbox CA in ``tls_dir`` (:attr:`BmcFleet.ca_bundle` is what a client trusts;
+:attr:`BmcFleet.verify` is ``requests``' ``verify`` for them), or plain HTTP.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 import requests
 
-from flasher_sandbox.bmc.config import FleetSpec
+from flasher_sandbox.bmc.config import FleetSpec, Scheme
+from flasher_sandbox.bmc.tls import CA_CERT
 from flasher_sandbox.procs import (
     FLASHER_ENV_PREFIX,
     LOOPBACK,
@@ -35,6 +38,10 @@ class BmcFleet:
     given here. The config's YAML goes to ``config_path`` (default ``workdir/fleet-<base port>.yaml``), the
     log to ``log_path`` (default ``workdir/bmcsim-<base port>.log``) at ``log_level``. Ports are chosen at
     :meth:`start`.
+
+    ``scheme`` is the fleet's (``https`` unless the config says otherwise; a config's BMC may set its own);
+    the sandbox CA and the BMCs' certificates go to ``tls_dir`` (default ``workdir/bmc-tls``; the CA is made
+    once and kept there, so fleets sharing a ``tls_dir`` share their CA).
     """
 
     def __init__(
@@ -51,6 +58,8 @@ class BmcFleet:
         log_path: Path | None = None,
         log_level: str = "WARNING",
         config_path: Path | None = None,
+        scheme: Scheme | None = None,
+        tls_dir: Path | None = None,
     ) -> None:
         if count is None:
             count = len(config.bmcs) if config is not None else 2
@@ -69,6 +78,13 @@ class BmcFleet:
         self.log_path = log_path
         self.config_path = config_path
         self.log_level = log_level
+        self.scheme: Scheme | None = scheme
+        self.tls_dir = tls_dir or workdir / "bmc-tls"
+        fleet_scheme = scheme or (config.scheme if config is not None else "https")
+        #: Each BMC's scheme, in index order.
+        self.schemes: list[Scheme] = [
+            (config.bmcs[i].scheme if config is not None else None) or fleet_scheme for i in range(count)
+        ]
         self.base_port = 0
         self.control_port = 0
         self.process: ManagedProcess | None = None
@@ -82,6 +98,9 @@ class BmcFleet:
         argv += ["--base-port", str(self.base_port), "--control-port", str(self.control_port)]
         argv += ["--install-seconds", str(self.install_seconds), "--offline-seconds", str(self.offline_seconds)]
         argv += ["--power-seconds", str(self.power_seconds), "--log-level", self.log_level]
+        argv += ["--tls-dir", str(self.tls_dir)]
+        if self.scheme is not None or self.config is None:
+            argv += ["--scheme", self.scheme or "https"]
         if self.config is not None:
             path = self.config_path or self.workdir / f"fleet-{self.base_port}.yaml"
             self.config.dump_yaml(path)
@@ -142,7 +161,7 @@ class BmcFleet:
 
     def _check_all_answer(self) -> None:
         for url in self.urls:
-            response = requests.get(f"{url}/redfish/v1", timeout=10)
+            response = requests.get(f"{url}/redfish/v1", timeout=10, verify=self.verify)
             if response.status_code != 200:
                 raise RuntimeError(f"simulated BMC {url} answers {response.status_code}:\n{self.log()}")
 
@@ -163,8 +182,20 @@ class BmcFleet:
 
     @property
     def urls(self) -> list[str]:
-        """Base URLs of the BMCs (``http://127.0.0.1:PORT``), in index order."""
-        return [f"http://{LOOPBACK}:{self.base_port + i}" for i in range(self.count)]
+        """Base URLs of the BMCs (``https://127.0.0.1:PORT``, or ``http://`` for a plain-HTTP BMC), in index
+        order."""
+        return [f"{self.schemes[i]}://{LOOPBACK}:{self.base_port + i}" for i in range(self.count)]
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """The sandbox CA's certificate (PEM) that signs every HTTPS BMC's; ``None`` when no BMC serves HTTPS.
+        It exists once the fleet has started."""
+        return self.tls_dir / CA_CERT if "https" in self.schemes else None
+
+    @property
+    def verify(self) -> bool | str:
+        """``requests``' ``verify`` for these BMCs: the CA bundle's path, or ``True`` (plain HTTP only)."""
+        return str(self.ca_bundle) if self.ca_bundle is not None else True
 
     def port(self, i: int) -> int:
         """Port of BMC ``i``."""
@@ -173,11 +204,10 @@ class BmcFleet:
 
     def url(self, i: int) -> str:
         """Base URL of BMC ``i``."""
-        return f"http://{LOOPBACK}:{self.port(i)}"
+        return f"{self.schemes[i]}://{LOOPBACK}:{self.port(i)}"
 
     def address(self, i: int) -> str:
-        """BMC ``i``'s address as the sandbox inventory stores it: ``http://127.0.0.1:PORT`` (the scheme is part
-        of it because the simulator speaks plain HTTP)."""
+        """BMC ``i``'s address with its scheme (``https://127.0.0.1:PORT``), as an inventory may store it."""
         return self.url(i)
 
     def redfish(self, i: int, path: str = "") -> str:
@@ -185,9 +215,13 @@ class BmcFleet:
         return f"{self.url(i)}/redfish/v1{path}"
 
     def session(self, i: int) -> requests.Session:
-        """A ``requests`` session with BMC ``i``'s Basic credentials (the caller closes it)."""
+        """A ``requests`` session with BMC ``i``'s Basic credentials that trusts the sandbox CA (the caller closes
+        it). It ignores the environment (``trust_env``): requests lets ``REQUESTS_CA_BUNDLE`` or
+        ``CURL_CA_BUNDLE`` override a session's ``verify``, and the BMCs are on loopback, behind no proxy."""
         session = requests.Session()
+        session.trust_env = False
         session.auth = self.credentials(i)
+        session.verify = self.verify
         return session
 
     def credentials(self, i: int) -> tuple[str, str]:
@@ -276,4 +310,8 @@ class BmcFleet:
 
     def wait_online(self, i: int, timeout: float = 30.0) -> None:
         """Wait until BMC ``i`` answers on its own port again."""
-        wait_until(lambda: requests.get(self.redfish(i), timeout=1).status_code == 200, timeout, f"BMC {i} back online")
+        wait_until(
+            lambda: requests.get(self.redfish(i), timeout=1, verify=self.verify).status_code == 200,
+            timeout,
+            f"BMC {i} back online",
+        )

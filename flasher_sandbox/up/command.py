@@ -339,7 +339,8 @@ def command(  # noqa: PLR0917 (typer options)
             console.print(f"  onboarded   {servers} servers from their BMCs (flasher onboard)")
         console.print(f"  inventory   {stack.inventory_url}/api/v1")
         last_port = stack.bmc_base_port + len(scenario.names) - 1
-        console.print(f"  BMCs        127.0.0.1:{stack.bmc_base_port}..{last_port}")
+        ca = f" (HTTPS, CA {stack.bmcs.ca_bundle})" if stack.bmcs.ca_bundle is not None else " (plain HTTP)"
+        console.print(f"  BMCs        127.0.0.1:{stack.bmc_base_port}..{last_port}{ca}")
         console.print(f"  Redis       {stack.redis_url}")
         options = ReplicaOptions(concurrency=concurrency, extra={"rollout": {"tick_interval": 1.0}})
         for index in range(replicas):

@@ -136,8 +136,10 @@ class Scenario:
     def seed(
         self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox", servers_too: bool = True
     ) -> dict[str, Any]:
-        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``. Without ``servers_too``
-        only the firmware and the firmware sets: the servers come from onboarding (``flasher onboard``)."""
+        """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``; its address is
+        ``127.0.0.1:<port>`` (flasher's ``bmc.scheme``, https, applies) or, for a BMC serving plain HTTP,
+        ``http://127.0.0.1:<port>``. Without ``servers_too`` only the firmware and the firmware sets: the servers
+        come from onboarding (``flasher onboard``)."""
         if not servers_too:
             return {
                 "firmware": [fw.seed(image_base_url) for fw in self.firmware],
@@ -145,6 +147,9 @@ class Scenario:
             }
         servers = []
         for index, (name, bmc) in enumerate(zip(self.names, self.fleet.bmcs, strict=True)):
+            address = f"127.0.0.1:{bmc_base_port + index}"
+            if self.fleet.scheme_of(index) == "http":
+                address = f"http://{address}"
             servers.append(
                 {
                     "name": name,
@@ -157,7 +162,7 @@ class Scenario:
                         LOCATION_NAMESPACE: {"rack": self.racks[name], "pdu": f"{self.racks[name]}-{'ab'[index % 2]}"}
                     },
                     "bmc": {
-                        "address": f"127.0.0.1:{bmc_base_port + index}",
+                        "address": address,
                         "username": bmc.username or self.fleet.username,
                         "password": bmc.password or self.fleet.password,
                     },

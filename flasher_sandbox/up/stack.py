@@ -167,8 +167,9 @@ class Stack:
         env |= {
             "FLASHER_INVENTORY__URL": self.inventory_url,
             "FLASHER_INVENTORY__RETRY_DEADLINE": "30",
-            "FLASHER_BMC__SCHEME": "http",
         }
+        if self.bmcs.ca_bundle is not None:
+            env["FLASHER_BMC__CA_BUNDLE"] = str(self.bmcs.ca_bundle)
         found: dict[str, str] = {}
         for index, (name, bmc) in enumerate(zip(self.scenario.names, self.scenario.fleet.bmcs, strict=True)):
             password = secrets / f"{name}.password"
@@ -180,7 +181,7 @@ class Stack:
                 "WARNING",
                 "onboard",
                 "--bmc",
-                f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                self.bmcs.url(index),
                 "--name",
                 name,
                 "--facility",
@@ -206,7 +207,7 @@ class Stack:
                     "vendor": identity.get("vendor", bmc.vendor),
                     "model": identity.get("model", bmc.model),
                     "bmc": {
-                        "address": f"http://{LOOPBACK}:{self.bmc_base_port + index}",
+                        "address": self.bmcs.url(index),
                         "username": bmc.username or self.scenario.fleet.username,
                         "password": bmc.password or self.scenario.fleet.password,
                     },
@@ -241,9 +242,9 @@ class Stack:
 
     def replica_settings(self, options: ReplicaOptions, *, worker_id: str | None, http_port: int) -> dict[str, Any]:
         """flasher's settings (the YAML file's content) for a replica of this stack: its inventory and Redis,
-        plain-HTTP BMCs, a firmware cache in the work directory shared by every replica, images from loopback
-        only, the service's timings from ``options``, ``/healthz`` on ``http_port`` (0: any free port). Without
-        ``worker_id``, flasher names the replica ``<host>-<pid>``."""
+        the BMCs over HTTPS with the sandbox CA as ``bmc.ca_bundle``, a firmware cache in the work directory
+        shared by every replica, images from loopback only, the service's timings from ``options``, ``/healthz``
+        on ``http_port`` (0: any free port). Without ``worker_id``, flasher names the replica ``<host>-<pid>``."""
         service: dict[str, Any] = {"worker_id": worker_id} if worker_id is not None else {}
         service |= {
             "concurrency": options.concurrency,
@@ -264,7 +265,7 @@ class Stack:
                 "retry_base_delay": 2,
                 "retry_max_delay": 10,
             },
-            "bmc": {"scheme": "http", "poll_interval": options.bmc_poll_interval, "offline_grace": 60},
+            "bmc": self._bmc_settings(options),
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
             # The image server is on loopback, which flasher refuses unless named: name it, with its port.
             "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [self.image_host]},
@@ -274,6 +275,12 @@ class Stack:
         for section, values in options.extra.items():
             config.setdefault(section, {}).update(values)
         return config
+
+    def _bmc_settings(self, options: ReplicaOptions) -> dict[str, Any]:
+        bmc: dict[str, Any] = {"scheme": "https", "poll_interval": options.bmc_poll_interval, "offline_grace": 60}
+        if self.bmcs.ca_bundle is not None:
+            bmc["ca_bundle"] = str(self.bmcs.ca_bundle)
+        return bmc
 
     def replica_config(self, name: str, options: ReplicaOptions) -> Path:
         """Write the YAML settings of replica ``name`` (:meth:`replica_settings`, ``/healthz`` on a free port)

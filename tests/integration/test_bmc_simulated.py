@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from flasher.bmc import (
     BMC,
@@ -38,7 +37,9 @@ SETTINGS = BMCSettings(
 
 
 def _connect(fleet: BmcFleet, i: int, settings: BMCSettings = SETTINGS) -> BMC:
-    return BMC(fleet.address(i), fleet.username, fleet.password, settings=settings)
+    """flasher's driver on BMC ``i``, trusting the sandbox CA (the address carries the scheme, https)."""
+    trusted = settings.model_copy(update={"ca_bundle": fleet.ca_bundle})
+    return BMC(fleet.address(i), fleet.username, fleet.password, settings=trusted)
 
 
 def _component(bmc: BMC, slug: str) -> BMCComponent:
@@ -89,7 +90,8 @@ def test_simple_update_with_targets_on_a_bmc_answering_200_while_running(
         nic = _component(bmc, "nic")
         handle = bmc.install(nic, image_url=firmware_server.image("nic", "dell", "23.1.0"))
         # The pitfall: the task answers HTTP 200 while it runs; its TaskState says it is not done.
-        raw = requests.get(bmcsim.url(DELL) + handle.uri, auth=(bmcsim.username, bmcsim.password), timeout=5)
+        with bmcsim.session(DELL) as http:
+            raw = http.get(bmcsim.url(DELL) + handle.uri, timeout=5)
         assert raw.status_code == 200 and raw.json()["TaskState"] in ("New", "Running")
         first = bmc.task_progress(handle)
         assert not first.terminal
@@ -219,7 +221,8 @@ REFUSED = "the BMC refused the credentials (HTTP 401) (BMC says: There is no val
 def test_a_wrong_password_is_one_failed_login(bmcsim: BmcFleet, shape: int) -> None:
     # Issue 12, item 12: BMCs lock accounts after a few failures; sushy alone tries Basic after a refused session.
     with pytest.raises(BMCAuthError) as caught:
-        BMC(bmcsim.address(shape), bmcsim.username, "not-the-password", settings=SETTINGS)
+        trusted = SETTINGS.model_copy(update={"ca_bundle": bmcsim.ca_bundle})
+        BMC(bmcsim.address(shape), bmcsim.username, "not-the-password", settings=trusted)
     assert str(caught.value).startswith(f"log in to the BMC at {bmcsim.url(shape)} as 'root': {REFUSED}")
     assert bmcsim.audit(shape)["failed_logins"] == 1
 
@@ -244,7 +247,7 @@ def test_a_wrong_password_prints_one_line(bmcsim: BmcFleet, tmp_path: Path) -> N
         capture_output=True,
         text=True,
         timeout=60,
-        env={**env, "COLUMNS": "60"},
+        env={**env, "COLUMNS": "60", "FLASHER_BMC__CA_BUNDLE": str(bmcsim.ca_bundle)},
         cwd=tmp_path,
     )
     assert done.returncode == 1

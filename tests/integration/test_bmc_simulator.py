@@ -89,9 +89,9 @@ def reset_host(fleet: BmcFleet, i: int, reset_type: str) -> requests.Response:
         )
 
 
-def refused(url: str) -> bool:
+def refused(url: str, verify: bool | str = True) -> bool:
     try:
-        requests.get(url, timeout=1)
+        requests.get(url, timeout=1, verify=verify)
     except requests.ConnectionError:
         return True
     return False
@@ -102,36 +102,55 @@ def refused(url: str) -> bool:
 
 @pytest.mark.parametrize("i", [DELL, SMC])
 def test_service_root_is_public_and_the_rest_needs_credentials(bmcsim: BmcFleet, i: int) -> None:
-    root = requests.get(bmcsim.redfish(i, "/"), timeout=5)
+    root = requests.get(bmcsim.redfish(i, "/"), verify=bmcsim.verify, timeout=5)
     assert root.status_code == 200
     assert root.json()["Links"]["Sessions"]["@odata.id"] == "/redfish/v1/SessionService/Sessions"
-    anonymous = requests.get(bmcsim.redfish(i, "/Systems"), timeout=5)
+    anonymous = requests.get(bmcsim.redfish(i, "/Systems"), verify=bmcsim.verify, timeout=5)
     assert anonymous.status_code == 401
     assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
     assert anonymous.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith("NoValidSession")
-    assert requests.get(bmcsim.redfish(i, "/Systems"), auth=("root", "wrong"), timeout=5).status_code == 401
-    assert requests.get(bmcsim.redfish(i, "/Systems"), auth=("root", "calvin"), timeout=5).status_code == 200
+    assert (
+        requests.get(bmcsim.redfish(i, "/Systems"), auth=("root", "wrong"), verify=bmcsim.verify, timeout=5).status_code
+        == 401
+    )
+    assert (
+        requests.get(
+            bmcsim.redfish(i, "/Systems"), auth=("root", "calvin"), verify=bmcsim.verify, timeout=5
+        ).status_code
+        == 200
+    )
 
 
 def test_sessions_log_in_work_and_log_out(bmcsim: BmcFleet) -> None:
     url = bmcsim.redfish(DELL, "/SessionService/Sessions")
-    bad = requests.post(url, json={"UserName": "root", "Password": "nope"}, timeout=5)
+    bad = requests.post(url, json={"UserName": "root", "Password": "nope"}, verify=bmcsim.verify, timeout=5)
     assert bad.status_code == 401
-    login = requests.post(url, json={"UserName": "root", "Password": "calvin"}, timeout=5)
+    login = requests.post(url, json={"UserName": "root", "Password": "calvin"}, verify=bmcsim.verify, timeout=5)
     assert login.status_code == 201
     token, location = login.headers["X-Auth-Token"], login.headers["Location"]
     assert location.startswith("/redfish/v1/SessionService/Sessions/")
     headers = {"X-Auth-Token": token}
-    assert requests.get(bmcsim.redfish(DELL, "/Managers"), headers=headers, timeout=5).status_code == 200
+    assert (
+        requests.get(bmcsim.redfish(DELL, "/Managers"), headers=headers, verify=bmcsim.verify, timeout=5).status_code
+        == 200
+    )
     assert [s["username"] for s in bmcsim.state(DELL)["sessions"]] == ["root"]
-    assert requests.delete(bmcsim.url(DELL) + location, headers=headers, timeout=5).status_code == 204
-    assert requests.get(bmcsim.redfish(DELL, "/Managers"), headers=headers, timeout=5).status_code == 401
+    assert (
+        requests.delete(bmcsim.url(DELL) + location, headers=headers, verify=bmcsim.verify, timeout=5).status_code
+        == 204
+    )
+    assert (
+        requests.get(bmcsim.redfish(DELL, "/Managers"), headers=headers, verify=bmcsim.verify, timeout=5).status_code
+        == 401
+    )
     assert bmcsim.state(DELL)["sessions"] == []
 
 
 @pytest.mark.parametrize("i", [DELL, SMC])
 def test_sushy_reads_system_manager_and_firmware_inventory(bmcsim: BmcFleet, i: int) -> None:
-    root = sushy.Sushy(bmcsim.redfish(i), username="root", password="calvin", server_side_retries=1)
+    root = sushy.Sushy(
+        bmcsim.redfish(i), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+    )
     assert root._auth.get_session_key()  # sushy logged in with a session, not Basic
     system, manager = root.get_system(), root.get_manager()
     state = bmcsim.state(i)
@@ -271,7 +290,9 @@ def test_sushy_task_monitor_returns_early_on_dell_and_waits_on_supermicro(
     bmcsim: BmcFleet, firmware_server: ImageServer
 ) -> None:
     bmcsim.set_faults(DELL, {"task_hang": True})  # the task stays Running for as long as this test looks
-    dell = sushy.Sushy(bmcsim.redfish(DELL), username="root", password="calvin", server_side_retries=1)
+    dell = sushy.Sushy(
+        bmcsim.redfish(DELL), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+    )
     monitor = dell.get_update_service().simple_update(firmware_server.image("cpld", "dell", "1.0.9", ["r6515"]))
     monitor.wait(30)
     assert not monitor.is_processing  # the pitfall: sushy thinks it is done...
@@ -279,7 +300,9 @@ def test_sushy_task_monitor_returns_early_on_dell_and_waits_on_supermicro(
     with rf(bmcsim, DELL) as s:
         assert s.delete(bmcsim.url(DELL) + monitor.task_monitor_uri, timeout=5).status_code == 204
 
-    smc = sushy.Sushy(bmcsim.redfish(SMC), username="root", password="calvin", server_side_retries=1)
+    smc = sushy.Sushy(
+        bmcsim.redfish(SMC), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+    )
     connector = smc._conn
     files = {
         "UpdateParameters": (None, json.dumps({"Targets": []}), "application/json"),
@@ -290,7 +313,7 @@ def test_sushy_task_monitor_returns_early_on_dell_and_waits_on_supermicro(
         ),
     }
     path = smc.get_update_service().json["MultipartHttpPushUri"]
-    response = connector._session.post(bmcsim.url(SMC) + path, files=files, timeout=30)
+    response = connector._session.post(bmcsim.url(SMC) + path, files=files, verify=bmcsim.verify, timeout=30)
     assert response.status_code == 202
     assert response.headers["Location"].startswith("/redfish/v1/TaskMonitor/")
     monitor = TaskMonitor.from_response(connector, response, path)
@@ -445,7 +468,10 @@ def test_bmc_self_update_takes_the_bmc_offline_then_reports_the_new_version(
     bmcsim = slow_bmcsim
     vendor = "dell" if i == DELL else "supermicro"
     login = requests.post(
-        bmcsim.redfish(i, "/SessionService/Sessions"), json={"UserName": "root", "Password": "calvin"}, timeout=5
+        bmcsim.redfish(i, "/SessionService/Sessions"),
+        json={"UserName": "root", "Password": "calvin"},
+        verify=bmcsim.verify,
+        timeout=5,
     )
     token = {"X-Auth-Token": login.headers["X-Auth-Token"]}
     image = make_image("bmc", vendor, "9.99.99", [])
@@ -455,12 +481,14 @@ def test_bmc_self_update_takes_the_bmc_offline_then_reports_the_new_version(
         response = multipart(bmcsim, i, image, {"Targets": [inventory_uri(bmcsim, i, "bmc")]})
     assert response.status_code == 202
     start = time.monotonic()
-    while not refused(bmcsim.redfish(i)):
+    while not refused(bmcsim.redfish(i), bmcsim.verify):
         assert time.monotonic() - start < 20, "the BMC never went offline"
         time.sleep(0.02)
     assert not bmcsim.state(i)["online"] and bmcsim.version(i, "bmc") != "9.99.99"
     bmcsim.wait_online(i)
-    assert requests.get(bmcsim.redfish(i, "/Managers"), headers=token, timeout=5).status_code == 401
+    assert (
+        requests.get(bmcsim.redfish(i, "/Managers"), headers=token, verify=bmcsim.verify, timeout=5).status_code == 401
+    )
     with rf(bmcsim, i) as s:
         final = s.get(bmcsim.url(i) + response.headers["Location"], timeout=5)
         assert final.status_code == 200 and final.json()["TaskState"] == "Completed"
@@ -471,15 +499,20 @@ def test_bmc_self_update_takes_the_bmc_offline_then_reports_the_new_version(
 
 
 def test_manager_reset_reboots_the_bmc_and_sushy_logs_in_again(bmcsim: BmcFleet) -> None:
-    root = sushy.Sushy(bmcsim.redfish(SMC), username="root", password="calvin", server_side_retries=1)
+    root = sushy.Sushy(
+        bmcsim.redfish(SMC), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+    )
     old_token = root._auth.get_session_key()
     version = root.get_manager().firmware_version
     root.get_manager().reset_manager(sushy.ResetType.GRACEFUL_RESTART)
     bmcsim.wait_for(SMC, lambda st: not st["online"], 10, "offline")
-    assert refused(bmcsim.redfish(SMC))
+    assert refused(bmcsim.redfish(SMC), bmcsim.verify)
     bmcsim.wait_online(SMC)
     assert (
-        requests.get(bmcsim.redfish(SMC, "/Systems"), headers={"X-Auth-Token": old_token}, timeout=5).status_code == 401
+        requests.get(
+            bmcsim.redfish(SMC, "/Systems"), headers={"X-Auth-Token": old_token}, verify=bmcsim.verify, timeout=5
+        ).status_code
+        == 401
     )
     assert root.get_manager().firmware_version == version  # sushy got a 401 and opened a new session
     assert root._auth.get_session_key() != old_token
@@ -499,7 +532,9 @@ def test_manager_reset_reboots_the_bmc_and_sushy_logs_in_again(bmcsim: BmcFleet)
 
 def test_power_transitions_take_time_and_are_audited(slow_bmcsim: BmcFleet) -> None:
     bmcsim = slow_bmcsim
-    root = sushy.Sushy(bmcsim.redfish(DELL), username="root", password="calvin", server_side_retries=1)
+    root = sushy.Sushy(
+        bmcsim.redfish(DELL), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+    )
     system = root.get_system()
     system.reset_system(sushy.ResetType.FORCE_OFF)
     system.refresh()
@@ -537,7 +572,9 @@ def test_power_cycle_reads_off_then_on_and_supermicro_ignores_repeated_requests(
 
 
 def test_boot_override_target_once_continuous_and_mode(bmcsim: BmcFleet) -> None:
-    root = sushy.Sushy(bmcsim.redfish(DELL), username="root", password="calvin", server_side_retries=1)
+    root = sushy.Sushy(
+        bmcsim.redfish(DELL), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+    )
     system = root.get_system()
     system.set_system_boot_options(
         target=sushy.BootSource.PXE,
@@ -570,6 +607,114 @@ def test_boot_override_target_once_continuous_and_mode(bmcsim: BmcFleet) -> None
         )
         assert stale.status_code == 412
         assert s.patch(system_uri, json={"PowerState": "Off"}, timeout=5).status_code == 400
+
+
+@pytest.mark.parametrize(("i", "status"), [(DELL, 204), (SMC, 200)])
+def test_power_cycle_of_a_host_that_is_off_powers_it_on(bmcsim: BmcFleet, i: int, status: int) -> None:
+    # DSP8010 Resource.ResetType PowerCycle: "If currently in the power off state, the resource will transition
+    # to a power on state." A restart of a host that is off is refused instead (409 ResourceInStandby).
+    assert reset_host(bmcsim, i, "ForceOff").status_code in (200, 204)
+    bmcsim.wait_for(i, lambda st: st["power"]["state"] == "Off" and not st["power"]["in_transition"], 10)
+    refused = reset_host(bmcsim, i, "ForceRestart")
+    assert refused.status_code == 409 and refused.json()["error"]["code"].endswith("ResourceInStandby")
+    assert reset_host(bmcsim, i, "PowerCycle").status_code == status
+    after = bmcsim.wait_for(i, lambda st: st["power"]["state"] == "On" and not st["power"]["in_transition"], 10)
+    assert after["power"]["boots"] == 1
+    cycle = bmcsim.audit(i)["power"][-1]
+    assert (cycle["action"], cycle["from_state"], cycle["to_state"], cycle["outcome"]) == (
+        "PowerCycle",
+        "Off",
+        "On",
+        "done",
+    )
+
+
+def _patch_boot(fleet: BmcFleet, i: int, boot: dict[str, Any]) -> requests.Response:
+    with rf(fleet, i) as s:
+        system = s.get(fleet.redfish(i, "/Systems"), timeout=5).json()["Members"][0]["@odata.id"]
+        return s.patch(fleet.url(i) + system, json={"Boot": boot}, timeout=5)
+
+
+def _boot(fleet: BmcFleet, i: int) -> dict[str, Any]:
+    with rf(fleet, i) as s:
+        system = s.get(fleet.redfish(i, "/Systems"), timeout=5).json()["Members"][0]["@odata.id"]
+        return dict(s.get(fleet.url(i) + system, timeout=5).json()["Boot"])
+
+
+def _refused(answer: requests.Response, message_id: str, *named: str) -> None:
+    assert answer.status_code == 400, answer.text
+    info = answer.json()["error"]["@Message.ExtendedInfo"][0]
+    assert info["MessageId"].endswith(f".{message_id}"), info
+    for text in named:
+        assert text in info["Message"], info
+
+
+def test_boot_override_uefi_target_only_with_the_uefi_target(bmcsim: BmcFleet) -> None:
+    boot = _boot(bmcsim, DELL)
+    paths = boot["UefiTargetBootSourceOverride@Redfish.AllowableValues"]
+    assert boot["UefiTargetBootSourceOverride"] is None and len(paths) == 2
+    assert boot["BootSourceOverrideEnabled@Redfish.AllowableValues"] == ["Disabled", "Once", "Continuous"]
+    assert "UefiTarget" in boot["BootSourceOverrideTarget@Redfish.AllowableValues"]
+    assert "BootNext" not in boot  # the Dell-like shape has no UefiBootNext target
+
+    # The device path alone, with another target, or a target UefiTarget without one: refused, naming both.
+    _refused(_patch_boot(bmcsim, DELL, {"UefiTargetBootSourceOverride": paths[0]}), "PropertyValueConflict", "'None'")
+    conflict = {"BootSourceOverrideTarget": "Pxe", "UefiTargetBootSourceOverride": paths[0]}
+    _refused(_patch_boot(bmcsim, DELL, conflict), "PropertyValueConflict", "UefiTargetBootSourceOverride", "'Pxe'")
+    missing = _patch_boot(bmcsim, DELL, {"BootSourceOverrideTarget": "UefiTarget"})
+    _refused(missing, "PropertyMissing", "UefiTargetBootSourceOverride", paths[0])
+    unknown = {"BootSourceOverrideTarget": "UefiTarget", "UefiTargetBootSourceOverride": "PciRoot(0x9)"}
+    _refused(_patch_boot(bmcsim, DELL, unknown), "PropertyValueNotInList", "'PciRoot(0x9)'")
+    _refused(_patch_boot(bmcsim, DELL, {"BootNext": "Boot0001"}), "PropertyUnknown", "BootNext")
+    assert bmcsim.state(DELL)["boot"] == {"target": "None", "enabled": "Disabled", "mode": "UEFI"}
+
+    good = {"BootSourceOverrideTarget": "UefiTarget", "UefiTargetBootSourceOverride": paths[1]}
+    assert _patch_boot(bmcsim, DELL, good).status_code == 200
+    boot = _boot(bmcsim, DELL)
+    assert (boot["BootSourceOverrideTarget"], boot["UefiTargetBootSourceOverride"]) == ("UefiTarget", paths[1])
+    assert boot["BootSourceOverrideEnabled"] == "Once"
+    # With the target already UefiTarget, the device path may change alone.
+    assert _patch_boot(bmcsim, DELL, {"UefiTargetBootSourceOverride": paths[0]}).status_code == 200
+    assert bmcsim.state(DELL)["boot"]["uefi_target"] == paths[0]
+
+
+def test_boot_override_boot_next_only_with_uefi_boot_next_and_once(bmcsim: BmcFleet) -> None:
+    boot = _boot(bmcsim, SMC)
+    order = boot["BootOrder"]
+    assert boot["BootNext@Redfish.AllowableValues"] == order and boot["BootNext"] is None
+    assert "UefiTargetBootSourceOverride" not in boot
+
+    _refused(_patch_boot(bmcsim, SMC, {"BootNext": order[1]}), "PropertyValueConflict", "BootNext", "UefiBootNext")
+    _refused(_patch_boot(bmcsim, SMC, {"BootSourceOverrideTarget": "UefiBootNext"}), "PropertyMissing", "BootNext")
+    _refused(
+        _patch_boot(bmcsim, SMC, {"BootSourceOverrideTarget": "UefiBootNext", "BootNext": "Boot00FF"}),
+        "PropertyValueNotInList",
+        "Boot00FF",
+    )
+    continuous = {
+        "BootSourceOverrideTarget": "UefiBootNext",
+        "BootNext": order[1],
+        "BootSourceOverrideEnabled": "Continuous",
+    }
+    _refused(_patch_boot(bmcsim, SMC, continuous), "PropertyValueConflict", "Continuous")
+    _refused(
+        _patch_boot(bmcsim, SMC, {"UefiTargetBootSourceOverride": "x"}),
+        "PropertyUnknown",
+        "UefiTargetBootSourceOverride",
+    )
+
+    assert (
+        _patch_boot(bmcsim, SMC, {"BootSourceOverrideTarget": "UefiBootNext", "BootNext": order[2]}).status_code == 200
+    )
+    assert bmcsim.state(SMC)["boot"] == {
+        "target": "UefiBootNext",
+        "enabled": "Once",
+        "mode": "UEFI",
+        "boot_next": order[2],
+    }
+    reset_host(bmcsim, SMC, "ForceRestart")
+    after = bmcsim.wait_for(SMC, lambda st: st["power"]["boots"] == 1, 10)
+    assert after["boot"] == {"target": "None", "enabled": "Disabled", "mode": "UEFI"}  # BootNext is used up with it
 
 
 # ---- faults -------------------------------------------------------------------------------------------------
@@ -659,9 +804,14 @@ def test_http_5xx_burst_then_normal_answers(bmcsim: BmcFleet) -> None:
         codes = [s.get(bmcsim.redfish(DELL, "/Systems"), timeout=5).status_code for _ in range(5)]
     assert codes == [500, 500, 500, 200, 200]
     bmcsim.set_faults(DELL, {"http_5xx_burst": {"count": 1, "status": 503}})
-    assert requests.get(bmcsim.redfish(DELL), timeout=5).status_code == 503
+    assert requests.get(bmcsim.redfish(DELL), verify=bmcsim.verify, timeout=5).status_code == 503
     root = sushy.Sushy(
-        bmcsim.redfish(SMC), username="root", password="calvin", server_side_retries=3, server_side_retries_delay=0
+        bmcsim.redfish(SMC),
+        username="root",
+        password="calvin",
+        verify=bmcsim.verify,
+        server_side_retries=3,
+        server_side_retries_delay=0,
     )
     bmcsim.set_faults(SMC, {"http_5xx_burst": 2})
     assert root.get_system().identity == "1"  # sushy retries GETs on 5xx
@@ -684,27 +834,43 @@ def test_5xx_scoped_to_a_component_only_during_its_install(bmcsim: BmcFleet) -> 
 def test_slow_answers(bmcsim: BmcFleet) -> None:
     bmcsim.set_faults(DELL, {"slow_seconds": 0.4})
     started = time.monotonic()
-    assert requests.get(bmcsim.redfish(DELL), timeout=5).status_code == 200
+    assert requests.get(bmcsim.redfish(DELL), verify=bmcsim.verify, timeout=5).status_code == 200
     assert time.monotonic() - started >= 0.4
     bmcsim.clear_faults(DELL)
     bmcsim.set_faults(DELL, {"slow_seconds": 3})
     with pytest.raises(requests.ReadTimeout):
-        requests.get(bmcsim.redfish(DELL), timeout=0.5)
+        requests.get(bmcsim.redfish(DELL), verify=bmcsim.verify, timeout=0.5)
 
 
 def test_refused_credentials_until_cleared(bmcsim: BmcFleet) -> None:
     login = requests.post(
-        bmcsim.redfish(SMC, "/SessionService/Sessions"), json={"UserName": "root", "Password": "calvin"}, timeout=5
+        bmcsim.redfish(SMC, "/SessionService/Sessions"),
+        json={"UserName": "root", "Password": "calvin"},
+        verify=bmcsim.verify,
+        timeout=5,
     )
     token = {"X-Auth-Token": login.headers["X-Auth-Token"]}
     bmcsim.set_faults(SMC, {"refuse_credentials": True})
-    assert requests.get(bmcsim.redfish(SMC, "/Systems"), auth=("root", "calvin"), timeout=5).status_code == 401
-    assert requests.get(bmcsim.redfish(SMC, "/Systems"), headers=token, timeout=5).status_code == 401
+    assert (
+        requests.get(
+            bmcsim.redfish(SMC, "/Systems"), auth=("root", "calvin"), verify=bmcsim.verify, timeout=5
+        ).status_code
+        == 401
+    )
+    assert (
+        requests.get(bmcsim.redfish(SMC, "/Systems"), headers=token, verify=bmcsim.verify, timeout=5).status_code == 401
+    )
     with pytest.raises(sushy.exceptions.AccessError):
-        sushy.Sushy(bmcsim.redfish(SMC), username="root", password="calvin", server_side_retries=1).get_system()
-    assert requests.get(bmcsim.redfish(SMC), timeout=5).status_code == 200  # the service root stays public
+        sushy.Sushy(
+            bmcsim.redfish(SMC), username="root", password="calvin", verify=bmcsim.verify, server_side_retries=1
+        ).get_system()
+    assert (
+        requests.get(bmcsim.redfish(SMC), verify=bmcsim.verify, timeout=5).status_code == 200
+    )  # the service root stays public
     bmcsim.clear_faults(SMC)
-    assert requests.get(bmcsim.redfish(SMC, "/Systems"), headers=token, timeout=5).status_code == 200
+    assert (
+        requests.get(bmcsim.redfish(SMC, "/Systems"), headers=token, verify=bmcsim.verify, timeout=5).status_code == 200
+    )
 
 
 def test_task_purged_leaves_the_dell_job(bmcsim: BmcFleet) -> None:
@@ -722,21 +888,31 @@ def test_task_purged_leaves_the_dell_job(bmcsim: BmcFleet) -> None:
 
 def test_sim_faults_api_on_the_bmcs_own_port(bmcsim: BmcFleet) -> None:
     base = bmcsim.url(SMC) + "/sim"
-    assert requests.get(f"{base}/faults", timeout=5).json() == {}
+    assert requests.get(f"{base}/faults", verify=bmcsim.verify, timeout=5).json() == {}
     put = requests.put(
-        f"{base}/faults", json={"slow_seconds": 0.01, "task_exception": {"component": "bios"}}, timeout=5
+        f"{base}/faults",
+        json={"slow_seconds": 0.01, "task_exception": {"component": "bios"}},
+        verify=bmcsim.verify,
+        timeout=5,
     )
     assert put.status_code == 200
     assert put.json()["task_exception"] == {"component": "bios", "sticky": False, "count": 1}
-    assert requests.put(f"{base}/faults", json={"slow_seconds": None}, timeout=5).json().keys() == {"task_exception"}
-    bad = requests.put(f"{base}/faults", json={"explode": True}, timeout=5)
+    assert requests.put(
+        f"{base}/faults", json={"slow_seconds": None}, verify=bmcsim.verify, timeout=5
+    ).json().keys() == {"task_exception"}
+    bad = requests.put(f"{base}/faults", json={"explode": True}, verify=bmcsim.verify, timeout=5)
     assert bad.status_code == 400 and "unknown fault 'explode'" in bad.json()["error"]
-    assert requests.put(f"{base}/faults", json={"task_hang": {"component": "toaster"}}, timeout=5).status_code == 400
-    assert requests.delete(f"{base}/faults", timeout=5).json() == {}
-    state = requests.get(f"{base}/state", timeout=5).json()
+    assert (
+        requests.put(
+            f"{base}/faults", json={"task_hang": {"component": "toaster"}}, verify=bmcsim.verify, timeout=5
+        ).status_code
+        == 400
+    )
+    assert requests.delete(f"{base}/faults", verify=bmcsim.verify, timeout=5).json() == {}
+    state = requests.get(f"{base}/state", verify=bmcsim.verify, timeout=5).json()
     assert state["power"]["state"] == "On" and state["shape"] == "supermicro" and state["online"] is True
-    assert requests.get(f"{base}/audit", timeout=5).json()["overlapping_installs"] == 0
-    assert requests.post(f"{base}/reset-audit", timeout=5).status_code == 200
+    assert requests.get(f"{base}/audit", verify=bmcsim.verify, timeout=5).json()["overlapping_installs"] == 0
+    assert requests.post(f"{base}/reset-audit", verify=bmcsim.verify, timeout=5).status_code == 200
 
 
 # ---- audit --------------------------------------------------------------------------------------------------
@@ -791,7 +967,12 @@ def test_fleet_control_lists_bmcs_and_sets_faults_by_port(bmcsim: BmcFleet) -> N
     control = f"http://127.0.0.1:{bmcsim.control_port}"
     put = requests.put(f"{control}/fleet/faults/{bmcsim.port(SMC)}", json={"refuse_credentials": True}, timeout=5)
     assert put.status_code == 200
-    assert requests.get(bmcsim.redfish(SMC, "/Systems"), auth=("root", "calvin"), timeout=5).status_code == 401
+    assert (
+        requests.get(
+            bmcsim.redfish(SMC, "/Systems"), auth=("root", "calvin"), verify=bmcsim.verify, timeout=5
+        ).status_code
+        == 401
+    )
     assert requests.get(f"{control}/fleet/faults/1", timeout=5).status_code == 404
 
 
@@ -823,9 +1004,13 @@ def test_a_configured_fleet_has_its_vendor_model_credentials_components_and_faul
         ]
     )
     fleet = bmcsim_pool.get(config=spec)
-    assert requests.get(fleet.redfish(0, "/Systems"), auth=("root", "calvin"), timeout=5).status_code == 401
+    assert (
+        requests.get(fleet.redfish(0, "/Systems"), auth=("root", "calvin"), verify=fleet.verify, timeout=5).status_code
+        == 401
+    )
     with requests.Session() as s:
         s.auth = ("admin", "s3cret")
+        s.verify, s.trust_env = fleet.verify, False
         inventory = s.get(fleet.redfish(0, "/UpdateService/FirmwareInventory"), timeout=5).json()
         ids = sorted(m["@odata.id"].rsplit("/", 1)[1] for m in inventory["Members"])
         assert ids == ["BMC", "GPU_1", "SystemBIOS"]
@@ -850,6 +1035,7 @@ def test_a_few_hundred_bmcs_from_one_process(bmcsim_factory: Callable[..., BmcFl
     started = time.monotonic()
     with requests.Session() as s:
         s.auth = ("root", "calvin")
+        s.verify, s.trust_env = fleet.verify, False
         for i in range(count):
             response = s.get(fleet.redfish(i, "/Managers"), timeout=10)
             assert response.status_code == 200

@@ -78,7 +78,9 @@ def test_set_power_state(
 ) -> None:
     _set_power(bmcsim, i, start)
     bmcsim.reset_audit(i)
-    case = claimed_task(clean_inventory, bmcsim.address(i), "set_power_state", parameter, vendor=SHAPES[i])
+    case = claimed_task(
+        clean_inventory, bmcsim.address(i), "set_power_state", parameter, vendor=SHAPES[i], ca_bundle=bmcsim.ca_bundle
+    )
 
     result = case.run()
 
@@ -101,7 +103,7 @@ def test_set_power_state(
 def test_cycle_of_a_host_that_is_off_powers_it_on(clean_inventory: InventoryServer, bmcsim: BmcFleet, i: int) -> None:
     _set_power(bmcsim, i, "Off")
     bmcsim.reset_audit(i)
-    case = claimed_task(clean_inventory, bmcsim.address(i), "set_power_state", "cycle")
+    case = claimed_task(clean_inventory, bmcsim.address(i), "set_power_state", "cycle", ca_bundle=bmcsim.ca_bundle)
     assert case.run().outcome is Outcome.SUCCESS
     assert _final(case.attribute(), "success")[1:] == [
         "identified current power state: off",
@@ -114,7 +116,7 @@ def test_cycle_of_a_host_that_is_off_powers_it_on(clean_inventory: InventoryServ
 def test_get_power_state(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     _set_power(bmcsim, SUPERMICRO, "Off")
     bmcsim.reset_audit(SUPERMICRO)
-    case = claimed_task(clean_inventory, bmcsim.address(SUPERMICRO), "get_power_state")
+    case = claimed_task(clean_inventory, bmcsim.address(SUPERMICRO), "get_power_state", ca_bundle=bmcsim.ca_bundle)
     result = case.run()
     assert (result.outcome, result.reason) == (Outcome.SUCCESS, "identified current power state: off")
     assert _final(case.attribute(), "success")[-1] == "identified current power state: off"
@@ -125,7 +127,7 @@ def test_get_power_state(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> 
 def test_power_cycle_bmc_waits_until_the_bmc_is_back(
     clean_inventory: InventoryServer, bmcsim: BmcFleet, i: int
 ) -> None:
-    case = claimed_task(clean_inventory, bmcsim.address(i), "power_cycle_bmc")
+    case = claimed_task(clean_inventory, bmcsim.address(i), "power_cycle_bmc", ca_bundle=bmcsim.ca_bundle)
     assert case.run().outcome is Outcome.SUCCESS
     assert _final(case.attribute(), "success")[-1] == "BMC power cycled successfully"
     assert len(bmcsim.audit(i)["bmc_resets"]) == 1
@@ -145,6 +147,7 @@ def test_set_next_boot_device_every_device(
         device,
         set_next_boot_device_persistent=device != "pxe",
         set_next_boot_device_efi=device in ("pxe", "disk"),
+        ca_bundle=bmcsim.ca_bundle,
     )
     result = case.run()
     data = case.attribute()
@@ -168,7 +171,7 @@ def test_set_next_boot_device_every_device(
 
 def test_pxe_boot_persistent_sets_pxe_then_powers_on(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     _set_power(bmcsim, DELL, "Off")
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "pxe_boot_persistent")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "pxe_boot_persistent", ca_bundle=bmcsim.ca_bundle)
     assert case.run().outcome is Outcome.SUCCESS
     assert _final(case.attribute(), "success")[1:] == [
         "setting next boot device to: pxe (persistent, EFI)",
@@ -184,7 +187,7 @@ def test_pxe_boot_persistent_sets_pxe_then_powers_on(clean_inventory: InventoryS
 # -- faults -----------------------------------------------------------------------------------------------------------
 def test_refused_credentials_fail_with_the_bmcs_answer(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     bmcsim.set_faults(DELL, {"refuse_credentials": True})
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off", ca_bundle=bmcsim.ca_bundle)
     result = case.run()
     assert result.outcome is Outcome.FAILED
     data = case.attribute()
@@ -196,7 +199,9 @@ def test_refused_credentials_fail_with_the_bmcs_answer(clean_inventory: Inventor
 
 def test_a_5xx_burst_during_the_action_is_ridden_out(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     _set_power(bmcsim, SUPERMICRO, "On")
-    case = claimed_task(clean_inventory, bmcsim.address(SUPERMICRO), "set_power_state", "off")
+    case = claimed_task(
+        clean_inventory, bmcsim.address(SUPERMICRO), "set_power_state", "off", ca_bundle=bmcsim.ca_bundle
+    )
     # More 503s in a row than sushy retries: reads wait them out, the idempotent request is sent again.
     case.on_open = lambda: bmcsim.set_faults(SUPERMICRO, {"http_5xx_burst": {"count": 6, "status": 503}})
     result = case.run()
@@ -208,7 +213,7 @@ def test_a_5xx_burst_during_the_action_is_ridden_out(clean_inventory: InventoryS
 def test_a_5xx_burst_at_connect_is_retried_later(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     bmcsim.reset_audit(DELL)
     bmcsim.set_faults(DELL, {"http_5xx_burst": {"count": 20, "status": 503}})
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off", ca_bundle=bmcsim.ca_bundle)
     result = case.run()
     assert result.outcome is Outcome.RETRY
     assert "HTTP 503" in result.reason and "Retry in 1 seconds" in result.reason  # the BMC's own words
@@ -219,7 +224,7 @@ def test_a_5xx_burst_at_connect_is_retried_later(clean_inventory: InventoryServe
 def test_slow_answers_still_end(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     _set_power(bmcsim, DELL, "Off")
     bmcsim.set_faults(DELL, {"slow_seconds": 0.2})
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "on")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "on", ca_bundle=bmcsim.ca_bundle)
     assert case.run().outcome is Outcome.SUCCESS
     assert bmcsim.state(DELL)["power"]["state"] == "On"
 
@@ -228,7 +233,7 @@ def test_a_power_change_that_never_lands_times_out_with_a_clear_message(
     clean_inventory: InventoryServer, bmcsim_pool: BmcFleetPool
 ) -> None:
     fleet = bmcsim_pool.get(power_seconds=60.0)  # the BMC accepts the request; the host takes a minute
-    settings = control_settings(clean_inventory, power_timeout=1.0)
+    settings = control_settings(clean_inventory, power_timeout=1.0, ca_bundle=fleet.ca_bundle)
     case = claimed_task(clean_inventory, fleet.address(DELL), "set_power_state", "off", settings=settings)
     result = case.run()
     assert result.outcome is Outcome.FAILED
@@ -251,7 +256,7 @@ def test_an_unreachable_bmc_at_connect_is_retried_later(clean_inventory: Invento
 def test_a_lost_lease_writes_nothing_and_touches_no_bmc(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     _set_power(bmcsim, DELL, "On")
     bmcsim.reset_audit(DELL)
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off", ca_bundle=bmcsim.ca_bundle)
     before = case.attribute()
     case.fence.lost = True
     assert case.run().outcome is Outcome.LOST
@@ -264,7 +269,7 @@ def test_a_lease_lost_during_the_action_stops_before_the_bmc_write(
 ) -> None:
     _set_power(bmcsim, DELL, "On")
     bmcsim.reset_audit(DELL)
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off", ca_bundle=bmcsim.ca_bundle)
     ctx = case.context()
     writes = 0
     original = ctx.writer.update
@@ -287,7 +292,7 @@ def test_a_lease_lost_during_the_action_stops_before_the_bmc_write(
 
 def test_a_replaced_attribute_is_left_alone(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     bmcsim.reset_audit(DELL)
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "off", ca_bundle=bmcsim.ca_bundle)
     ctx = case.context()
     replacement = {"action": "get_power_state", "status": "", "requester": "bob"}
     case.write(replacement)  # the operator writes a new request after the claim
@@ -300,7 +305,9 @@ def test_a_replaced_attribute_is_left_alone(clean_inventory: InventoryServer, bm
 
 def test_cancel_before_the_action_starts(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     bmcsim.reset_audit(DELL)
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_power_state", "cycle", cancel=True)
+    case = claimed_task(
+        clean_inventory, bmcsim.address(DELL), "set_power_state", "cycle", cancel=True, ca_bundle=bmcsim.ca_bundle
+    )
     result = case.run()
     assert result.outcome is Outcome.CANCELLED
     assert _final(case.attribute(), "cancelled") == [CANCELLED_BEFORE_START]
@@ -309,7 +316,9 @@ def test_cancel_before_the_action_starts(clean_inventory: InventoryServer, bmcsi
 
 def test_cancel_through_the_lease_before_the_write(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     bmcsim.reset_audit(DELL)
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "set_next_boot_device", "pxe")
+    case = claimed_task(
+        clean_inventory, bmcsim.address(DELL), "set_next_boot_device", "pxe", ca_bundle=bmcsim.ca_bundle
+    )
     case.fence.cancel = True
     assert case.run().outcome is Outcome.CANCELLED
     assert case.attribute()["status"] == "cancelled"
@@ -319,7 +328,7 @@ def test_cancel_through_the_lease_before_the_write(clean_inventory: InventorySer
 def test_a_stopping_replica_releases_a_task_that_has_not_started(
     clean_inventory: InventoryServer, bmcsim: BmcFleet
 ) -> None:
-    case = claimed_task(clean_inventory, bmcsim.address(DELL), "power_cycle_bmc")
+    case = claimed_task(clean_inventory, bmcsim.address(DELL), "power_cycle_bmc", ca_bundle=bmcsim.ca_bundle)
     before = case.attribute()
     case.stopping.set()
     assert case.run().outcome is Outcome.RELEASED

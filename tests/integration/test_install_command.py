@@ -27,10 +27,11 @@ DELL, SUPERMICRO = 0, 1
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config(tmp_path: Path, bmcsim: BmcFleet) -> Path:
     path = tmp_path / "flasher.yaml"
+    bmc = {"poll_interval": 0.1, "offline_grace": 20, "retries": 1, "retry_delay": 0.05}
     settings = {
-        "bmc": {"scheme": "http", "poll_interval": 0.1, "offline_grace": 20, "retries": 1, "retry_delay": 0.05},
+        "bmc": {**bmc, "scheme": "http", "ca_bundle": str(bmcsim.ca_bundle)},
         "store": {"cache_dir": str(tmp_path / "cache"), "allowed_hosts": ["127.0.0.1"]},
         "fileserver": {"host": "127.0.0.1", "port": 0},
         "steps": {"install": {"timeout": 15}, "confirm": {"timeout": 5}, "power": {"timeout": 15}},

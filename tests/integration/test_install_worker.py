@@ -243,7 +243,7 @@ def test_a_dry_run_task_against_a_bmc_without_an_update_service_fails(
     fleet = bmcsim_pool.get(config=NO_UPDATE_SERVICE, install_seconds=0.5, offline_seconds=1.0, power_seconds=0.2)
     seed = seed_for(fleet, [0], firmware_server)
     seeded = clean_inventory.seed(seed)
-    settings = fast_settings(clean_inventory.url, redis_url, tmp_path / "cache")
+    settings = fast_settings(clean_inventory.url, redis_url, tmp_path / "cache", bmc={"ca_bundle": fleet.ca_bundle})
     w = InstallWorld(fleet, clean_inventory, firmware_server, settings, {0: seeded["servers"]["srv-0"]})
     _, final = w.run(0, {"Firmware": {"bios": {"version": "1.5a"}}, "dryRun": True})
 
@@ -570,7 +570,7 @@ def _nodes_world(
     seed = seed_for(fleet, [0], images)
     seed["servers"][0]["serial"] = serial
     seeded = inventory.seed(seed)
-    settings = fast_settings(inventory.url, redis_url, cache)
+    settings = fast_settings(inventory.url, redis_url, cache, bmc={"ca_bundle": fleet.ca_bundle})
     return InstallWorld(fleet, inventory, images, settings, {0: seeded["servers"]["srv-0"]})
 
 

@@ -76,7 +76,7 @@ def test_provision_boots_the_vm_by_its_mac_and_it_calls_back(
 
     settings = Settings(
         inventory=InventorySettings(url=clean_inventory.url, retry_deadline=2.0, retry_max_wait=0.1),
-        bmc=BMCSettings(scheme="http", retries=1, retry_delay=0.05, poll_interval=0.2, read_timeout=5),
+        bmc=BMCSettings(ca_bundle=fleet.ca_bundle, retries=1, retry_delay=0.05, poll_interval=0.2, read_timeout=5),
         control=ControlSettings(power_timeout=20, boot_timeout=10, provision_timeout=150),
         netboot=NetbootSettings(
             host="127.0.0.1",

@@ -228,8 +228,13 @@ def _expected_from_fleet(bmc: dict[str, Any]) -> dict[tuple[str, str], str | Non
 
 def test_both_simulated_shapes_onboard_with_their_versions(clean_inventory: InventoryServer, bmcsim: BmcFleet) -> None:
     client = _client(clean_inventory)
+    trusted = SETTINGS.model_copy(update={"ca_bundle": bmcsim.ca_bundle})  # the simulated BMCs serve HTTPS
+
+    def open_simulated(address: str, username: str, password: str) -> BMC:
+        return BMC(address, username, password, settings=trusted)
+
     for index, bmc in enumerate(bmcsim.fleet()):
-        result = onboard(client, _open, bmcsim.address(index), "root", "calvin")
+        result = onboard(client, open_simulated, bmcsim.address(index), "root", "calvin")
         components = client.list_components(result.uuid)
         got = {
             (c.component_type_slug, c.serial): c.installed_firmware()

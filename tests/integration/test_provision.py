@@ -34,10 +34,13 @@ from tests.support.netboot import serve_netboot
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def _settings(inventory: InventoryServer, port: int, timeout: float) -> Settings:
+def _settings(inventory: InventoryServer, port: int, timeout: float, ca_bundle: Path | None) -> Settings:
+    """Settings trusting ``ca_bundle``, the simulated BMCs' CA (they serve HTTPS)."""
     return Settings(
         inventory=InventorySettings(url=inventory.url, retry_deadline=2.0, retry_max_wait=0.1),
-        bmc=BMCSettings(scheme="http", retries=1, retry_delay=0.05, poll_interval=0.1, read_timeout=5),
+        bmc=BMCSettings(
+            scheme="http", ca_bundle=ca_bundle, retries=1, retry_delay=0.05, poll_interval=0.1, read_timeout=5
+        ),
         control=ControlSettings(power_timeout=10, boot_timeout=5, provision_timeout=timeout),
         netboot=NetbootSettings(
             host="127.0.0.1",
@@ -71,7 +74,7 @@ def test_provision_power_cycles_into_pxe_and_waits_for_the_callback(
     clean_inventory: InventoryServer, bmcsim: BmcFleet
 ) -> None:
     port = free_port()
-    settings = _settings(clean_inventory, port, timeout=30)
+    settings = _settings(clean_inventory, port, timeout=30, ca_bundle=bmcsim.ca_bundle)
     inventory = InventoryClient(settings.inventory)
     server, mac = _onboarded(inventory, bmcsim, settings)
     _request(inventory, server, action_parameter="rescue")
@@ -113,7 +116,7 @@ def test_no_callback_fails_after_the_timeout_and_a_bad_profile_before_any_bmc_wr
     clean_inventory: InventoryServer, bmcsim: BmcFleet, tmp_path: Path
 ) -> None:
     port = free_port()
-    settings = _settings(clean_inventory, port, timeout=2)
+    settings = _settings(clean_inventory, port, timeout=2, ca_bundle=bmcsim.ca_bundle)
     inventory = InventoryClient(settings.inventory)
     server, _ = _onboarded(inventory, bmcsim, settings)
 

@@ -39,7 +39,8 @@ def test_the_bmc_fleet_starts_on_other_ports_when_its_first_choice_is_taken(
     fleet = BmcFleet(tmp_path, count=2).start(timeout=30)
     try:
         assert fleet.base_port != taken_port
-        assert requests.get(fleet.redfish(1), auth=fleet.credentials(1), timeout=10).status_code == 200
+        with fleet.session(1) as http:
+            assert http.get(fleet.redfish(1), timeout=10).status_code == 200
         assert "cannot listen" in (tmp_path / f"bmcsim-{taken_port}.log").read_text()
     finally:
         fleet.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flasher.bmc import BMC
@@ -40,12 +41,19 @@ class TestFence:
 
 
 def control_settings(
-    inventory: InventoryServer, *, power_timeout: float = 10.0, bmc_reset_timeout: float = 30.0
+    inventory: InventoryServer,
+    *,
+    power_timeout: float = 10.0,
+    bmc_reset_timeout: float = 30.0,
+    ca_bundle: Path | None = None,
 ) -> Settings:
-    """Settings for a run against loopback BMCs: plain HTTP, polls every 0.1 s, short timeouts."""
+    """Settings for a run against loopback BMCs: polls every 0.1 s, short timeouts, the simulated BMCs' CA
+    (``ca_bundle``, :attr:`BmcFleet.ca_bundle <flasher_sandbox.servers.BmcFleet.ca_bundle>`) trusted; addresses
+    without a scheme are plain HTTP."""
     return Settings(
         inventory=InventorySettings(url=inventory.url, retry_deadline=2.0, retry_max_wait=0.1),
         bmc=BMCSettings(
+            ca_bundle=ca_bundle,
             scheme="http",
             retries=1,
             retry_delay=0.05,
@@ -115,11 +123,13 @@ def claimed_task(
     password: str = "calvin",
     vendor: str = "dell",
     settings: Settings | None = None,
+    ca_bundle: Path | None = None,
     server: dict[str, Any] | None = None,
     **extra: Any,
 ) -> ControlCase:
     """A server whose BMC is at ``bmc_address`` with a server-control task as a worker claimed it (``queued``,
-    with ``taskID`` and ``worker``). ``server``: more fields of the server's seed entry (``uuid``, ``serial``)."""
+    with ``taskID`` and ``worker``). ``server``: more fields of the server's seed entry (``uuid``, ``serial``).
+    Without ``settings``, :func:`control_settings` trusting ``ca_bundle`` (the simulated BMCs' CA)."""
     data: dict[str, Any] = {
         "action": action,
         "status": "queued",
@@ -146,7 +156,7 @@ def claimed_task(
         }
     )
     (server_id,) = seeded["server_ids"]
-    settings = settings or control_settings(inventory)
+    settings = settings or control_settings(inventory, ca_bundle=ca_bundle)
     return ControlCase(InventoryClient(settings.inventory), server_id, settings)
 
 

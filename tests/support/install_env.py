@@ -61,7 +61,8 @@ def fast_settings(
     steps: dict[str, dict[str, float]] | None = None,
     **sections: Any,
 ) -> Settings:
-    """Settings for fast runs against the sandbox: short polls, timeouts and leases (``sections`` override)."""
+    """Settings for fast runs against the sandbox: short polls, timeouts and leases (``sections`` override:
+    ``bmc={"ca_bundle": fleet.ca_bundle}`` to trust the simulated BMCs' HTTPS)."""
     base_steps: dict[str, dict[str, float]] = {
         "connect": {"timeout": 10, "attempts": 3, "backoff": 0.2},
         "read_versions": {"timeout": 10, "attempts": 3, "backoff": 0.2},
