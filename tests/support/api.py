@@ -83,6 +83,7 @@ def api_stack(
     indexes = list(range(len(fleet.fleet())))
     seeded = inventory.seed(seed_for(fleet, indexes, images))
     service_overrides = {**SERVICE, **sections.pop("service", {})}
+    sections["bmc"] = {"ca_bundle": fleet.ca_bundle, **sections.get("bmc", {})}  # trust the BMCs' sandbox CA
     settings = fast_settings(inventory.url, redis_url, tmp_path / "cache", service=service_overrides, **sections)
     servers = {i: seeded["servers"][f"srv-{i}"] for i in indexes}
     service = Service(settings) if replica else None
