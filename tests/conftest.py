@@ -7,6 +7,12 @@ plugin, so adding one needs no change here.
 
 from pathlib import Path
 
+import pytest
+
+# Assertions in helpers get pytest's rewriting too, also in a fixture module another one imports before pytest
+# registers it as a plugin (otherwise: PytestAssertRewriteWarning, and plain AssertionErrors from helpers).
+pytest.register_assert_rewrite("tests.support")
+
 pytest_plugins = sorted(
     f"tests.support.fixtures.{path.stem}"
     for path in (Path(__file__).parent / "support" / "fixtures").glob("*.py")

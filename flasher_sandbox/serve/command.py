@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from flasher_sandbox.serve.session import SessionFiles, remove_env_file, write_session
+from flasher_sandbox.serve.session import SessionFiles, publish_env_file, remove_env_file, write_session
 from flasher_sandbox.up.scenario import build
 from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
@@ -265,4 +265,5 @@ def _serve(
         f"The dashboard: {escape(str(stack.api_url))}/ui\n"
         "Ctrl-C (or SIGTERM) stops the sandbox."
     )
+    publish_env_file(files)  # last: once it exists, everything above is printed and everything it names runs
     return _watch(stack, signals, say)

@@ -112,8 +112,9 @@ def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def write_session(stack: Stack, options: ReplicaOptions, env_file: Path) -> SessionFiles:
-    """Write ``servers.json``, ``bmc-password`` and ``flasher-cli.yaml`` into the stack's work directory, then
-    ``env_file`` (last: once it exists, everything it names does). ``stack`` must be started."""
+    """Write ``servers.json``, ``bmc-password`` and ``flasher-cli.yaml`` into the stack's work directory and
+    compose the env file's text; :func:`publish_env_file` writes ``env_file`` itself, last, once everything is
+    ready and printed (its existence is the "ready" signal scripts wait for). ``stack`` must be started."""
     workdir = stack.workdir.resolve()
     servers_file = workdir / "servers.json"
     write_atomically(servers_file, json.dumps(server_listing({"servers": stack.server_entries()}), indent=2) + "\n")
@@ -141,8 +142,12 @@ def write_session(stack: Stack, options: ReplicaOptions, env_file: Path) -> Sess
         "It is removed when the sandbox stops."
     )
     text = env_text(variables, header)
-    write_atomically(env_file, text)
     return SessionFiles(env_file, servers_file, config_file, password_file, variables, text)
+
+
+def publish_env_file(files: SessionFiles) -> None:
+    """Write the env file :func:`write_session` composed, atomically (a reader sees all of it or nothing)."""
+    write_atomically(files.env_file, files.env_text)
 
 
 def remove_env_file(files: SessionFiles) -> bool:
