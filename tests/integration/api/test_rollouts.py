@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from flasher.constants import TASK_NAMESPACE
 from flasher.rollout.store import RolloutStore
@@ -234,6 +235,10 @@ def test_scopes_a_read_token_cannot_create_pause_or_abort(
         ]
         unchanged = RolloutStore(stack.inventory).get("fw").record
         members = [stack.attribute(uuid, TASK_NAMESPACE) for uuid in stack.servers.values()]
+        pages = {}
+        for who, secret in (("viewer", "viewer-token"), ("ops", "ops-token")):
+            login = requests.post(stack.url + "/ui/login", data={"token": secret}, allow_redirects=False, timeout=10)
+            pages[who] = stack.get("/ui/rollouts/fw", cookies=login.cookies)
         paused = stack.post("/api/v1/rollouts/fw/pause", headers=writer)
         resume_without_power = stack.post("/api/v1/rollouts/fw/resume", headers=writer)
         resumed = stack.post("/api/v1/rollouts/fw/resume", headers=ops)
@@ -248,6 +253,9 @@ def test_scopes_a_read_token_cannot_create_pause_or_abort(
     assert all(r.status_code == 200 for r in reads), [r.text for r in reads]
     assert unchanged == record  # nothing written by the refused requests
     assert all(m is not None and m["status"] == "requested" for m in members)
+    assert pages["viewer"].status_code == 200 and "Rollout fw" in pages["viewer"].text
+    assert 'id="rollout-pause"' not in pages["viewer"].text  # a read-only session gets no buttons
+    assert 'id="rollout-pause"' in pages["ops"].text and 'id="rollout-abort"' in pages["ops"].text
     assert paused.status_code == 200 and paused.json()["record"]["updatedBy"] == "scheduler"
     assert resume_without_power.status_code == 403
     assert resumed.status_code == 200
