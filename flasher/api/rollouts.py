@@ -345,13 +345,14 @@ def _policy_problem(spec: RolloutSpec, line: str) -> tuple[str, Any, str]:
 
 
 @contextmanager
-def rollout_errors(field: str = "name") -> Iterator[None]:
-    """The CLI's error kinds as answers: 400 (bad request, reported against ``field`` when a line names none),
-    404 (no such rollout), 409 (refused); inventory errors pass to the app's handlers."""
+def rollout_errors() -> Iterator[None]:
+    """The CLI's error kinds as answers: 400 (a bad selector), 404 (no such rollout), 409 (refused), 502 (a
+    record in the inventory that is not valid: the request was checked before); inventory errors pass to the
+    app's handlers."""
     try:
         yield
     except RolloutSpecError as exc:
-        raise bad_input([_line_problem(line, field) for line in exc.lines]) from None
+        raise APIError(502, f"the rollout record in the inventory is not valid: {exc}") from None
     except SelectorError as exc:
         raise bad_input([("select", None, str(exc))]) from None
     except RolloutNotFoundError as exc:
@@ -361,8 +362,13 @@ def rollout_errors(field: str = "name") -> Iterator[None]:
 
 
 def _name(name: str) -> str:
-    with rollout_errors():
+    """``name`` when it is a rollout name; 400 naming the field otherwise."""
+    try:
         return check_name(name)
+    except RolloutSpecError as exc:
+        raise bad_input(
+            [("name", name, "is not a rollout name: " + line.split(" is not valid: ")[-1]) for line in exc.lines]
+        ) from None
 
 
 def _starts_installs(context: APIContext, principal: Principal) -> None:
@@ -484,7 +490,7 @@ def plan(body: PlanBody, context: Context, principal: Reader) -> dict[str, Any]:
             if body.firmware_set
             else [("firmware-set", None, "is missing: give firmware-set (a set's name or uuid) or resolve: true")]
         )
-    with rollout_errors("select"):
+    with rollout_errors():
         fleet = operations.plan(
             context.inventory, body.select, Baseline(firmware_set=body.firmware_set, force=body.force)
         )
@@ -521,16 +527,18 @@ def status(name: RolloutName, context: Context, principal: Reader) -> Any:
     """The rollout's status (``flasher rollout status --json`` and more): waves with their members, caps and the
     slots held, the breaker and its halts, what waits for what, failures, members by state, an estimate of the
     end."""
+    checked = _name(name)
     with rollout_errors():
-        view = operations.status(context.inventory, _name(name), context.settings.rollout)
+        view = operations.status(context.inventory, checked, context.settings.rollout)
     return status_view(view)
 
 
 @router.post("/{name}/pause", response_model=ChangedView)
 def pause(name: RolloutName, context: Context, principal: Writer) -> Any:
     """Stop admitting members (409 when aborted or paused already)."""
+    checked = _name(name)
     with rollout_errors():
-        return _changed(operations.pause(context.inventory, _name(name), by=principal.subject))
+        return _changed(operations.pause(context.inventory, checked, by=principal.subject))
 
 
 @router.post("/{name}/resume", response_model=ChangedView)
@@ -546,8 +554,9 @@ def resume(name: RolloutName, context: Context, principal: Writer) -> Any:
 def abort(name: RolloutName, context: Context, principal: Writer) -> Any:
     """Abort for good: members that have not started are cancelled, active installs finish (409 when aborted
     already)."""
+    checked = _name(name)
     with rollout_errors():
-        result = operations.abort(context.inventory, _name(name), by=principal.subject)
+        result = operations.abort(context.inventory, checked, by=principal.subject)
     return _changed(result.rollout, result)
 
 
