@@ -18,15 +18,18 @@ Scopes (:mod:`flasher.api.auth`): read for the GETs and the plan; write for paus
 work); write and power for create, resume and retry-failed, since they start installs, and every install of a
 rollout restarts a host or a BMC (members are never dry runs: :func:`flasher.api.auth.restarts_hosts`). The
 record's ``requester`` and ``updatedBy`` are the token's subject, never a value the client sends.
+
+Events: the member attributes create, abort and retry-failed write are published to the event stream (source
+``api``), as the API's task writes are; pause and resume change only the record, which publishes nothing.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
@@ -34,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from flasher.api.auth import Principal, restarts_hosts
 from flasher.api.context import APIContext, Context, Reader, Writer
 from flasher.api.errors import APIError, bad_input
+from flasher.inventory.client import InventoryClient
 from flasher.rollout import operations
 from flasher.rollout.definition import Baseline, RolloutSpec, RolloutSpecError, check_name
 from flasher.rollout.selectors import SelectorError
@@ -361,6 +365,36 @@ def rollout_errors() -> Iterator[None]:
         raise APIError(409, str(exc)) from None
 
 
+class _Publishing:
+    """The inventory as the rollout operations use it, publishing each install attribute they write (create's
+    member requests, abort's cancellations, retry-failed's new requests) as the API's other writes are: a client
+    following ``/api/v1/events?rollout=`` sees them. Everything else is the API's inventory client."""
+
+    def __init__(self, context: APIContext) -> None:
+        self._context = context
+        self._inventory = context.inventory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inventory, name)
+
+    def upsert_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any]) -> None:
+        self._inventory.upsert_attribute(uuid, namespace, data)
+        self._published(uuid, namespace, data)
+
+    def replace_attribute(self, uuid: str, namespace: str, data: Mapping[str, Any], *, once: bool = False) -> None:
+        self._inventory.replace_attribute(uuid, namespace, data, once=once)
+        self._published(uuid, namespace, data)
+
+    def _published(self, uuid: str, namespace: str, data: Mapping[str, Any]) -> None:
+        if namespace == TaskKind.INSTALL.namespace:
+            self._context.published(uuid, TaskKind.INSTALL, data)
+
+
+def writing(context: APIContext) -> InventoryClient:
+    """The inventory client for an operation that writes members (:class:`_Publishing`)."""
+    return cast(InventoryClient, _Publishing(context))
+
+
 def _name(name: str) -> str:
     """``name`` when it is a rollout name; 400 naming the field otherwise."""
     try:
@@ -509,7 +543,7 @@ def create(
     spec = spec_of(data)
     _starts_installs(context, principal)
     with rollout_errors():
-        result = operations.create(context.inventory, spec, requester=principal.subject)
+        result = operations.create(writing(context), spec, requester=principal.subject)
     record = result.rollout.record
     return {
         "name": record.name,
@@ -556,7 +590,7 @@ def abort(name: RolloutName, context: Context, principal: Writer) -> Any:
     already)."""
     checked = _name(name)
     with rollout_errors():
-        result = operations.abort(context.inventory, checked, by=principal.subject)
+        result = operations.abort(writing(context), checked, by=principal.subject)
     return _changed(result.rollout, result)
 
 
@@ -567,5 +601,5 @@ def retry_failed(name: RolloutName, context: Context, principal: Writer) -> Any:
     checked = _name(name)
     _starts_installs(context, principal)
     with rollout_errors():
-        result = operations.retry_failed(context.inventory, checked, by=principal.subject)
+        result = operations.retry_failed(writing(context), checked, by=principal.subject)
     return _changed(result.rollout, result)

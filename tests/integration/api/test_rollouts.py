@@ -18,6 +18,7 @@ from flasher.rollout.store import RolloutStore
 from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.api import APIStack, api_stack
 from tests.support.fixtures.bmcsim import BmcFleetPool
+from tests.support.sse import SSEClient, SSEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -77,6 +78,7 @@ def test_plan_is_read_only_and_speaks_the_clis_json(quiet: APIStack) -> None:
 
 
 def test_create_status_list_pause_resume_abort(quiet: APIStack) -> None:
+    events = SSEClient(quiet.url + "/api/v1/events?rollout=fw").start()
     created = quiet.post(
         "/api/v1/rollouts",
         json={**body(), "max-active": 1, "max-failures": 2, "window": [closed_window()], "requester": "mallory"},
@@ -118,6 +120,19 @@ def test_create_status_list_pause_resume_abort(quiet: APIStack) -> None:
     assert sorted(aborted.json()["changed"]) == sorted(quiet.servers.values())
     for uuid in quiet.servers.values():
         assert quiet.attribute(uuid, TASK_NAMESPACE)["status"] == "cancelled"  # type: ignore[index]
+
+    members = set(quiet.servers.values())
+
+    def tasks(seen: list[SSEvent]) -> list[SSEvent]:
+        return [e for e in seen if e.event == "task"]
+
+    def both(wanted: str) -> Any:
+        return lambda seen: {e.data["server"] for e in tasks(seen) if e.data["status"] == wanted} == members
+
+    events.wait_for(both("requested"), "the members' requests as events")
+    seen = events.wait_for(both("cancelled"), "the members' cancellations as events")
+    events.close()
+    assert all(e.data["rollout"] == "fw" and e.data["source"] == "api" for e in tasks(seen))
     for action in ("abort", "pause", "resume"):
         refused = quiet.post(f"/api/v1/rollouts/fw/{action}")
         assert refused.status_code == 409 and "aborted" in refused.json()["message"], action
