@@ -282,16 +282,20 @@ class ChangedView(BaseModel):
 # errors
 
 
-_LINE = re.compile(r"^(?:[\w. ]+: )?field '([^']+)': (?:value (.+?) )?((?:is|has|must|needs|give|the) .*)$")
+_FIELD_LINE = re.compile(r"^(?:[\w. ]+: )?field '([^']+)': (.*)$")
+_VALUE_REASON = re.compile(r"^value (.+?) ((?:is|has|must|needs|give|the) .*)$")
 
 
 def _line_problem(line: str, fallback: str) -> tuple[str, Any, str]:
     """``field 'max-active': value 0 is less than 1`` → ``("max-active", "0", "is less than 1")``; a line that
     names no field is reported against ``fallback``."""
-    match = _LINE.match(line)
+    match = _FIELD_LINE.match(line)
     if match is None:
         return fallback, None, line
-    return match[1], match[2], match[3]
+    value = _VALUE_REASON.match(match[2])
+    if value is None:
+        return match[1], None, match[2]
+    return match[1], value[1], value[2]
 
 
 def _spec_problems(exc: ValidationError) -> list[tuple[str, Any, str]]:
@@ -342,6 +346,9 @@ def _policy_problem(spec: RolloutSpec, line: str) -> tuple[str, Any, str]:
     at = line.find("cap '")
     if at >= 0:
         return _cap_field(spec, line[at:]), None, line[at:]
+    at = line.find("group '")
+    if at >= 0:
+        return "group", None, line[at:]
     field, value, reason = _line_problem(line, "group")
     if field == "data" or field.startswith("policy"):
         return "group", None, reason
