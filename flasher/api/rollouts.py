@@ -402,6 +402,15 @@ def writing(context: APIContext) -> InventoryClient:
     return cast(InventoryClient, _Publishing(context))
 
 
+def check_select(select: list[str]) -> None:
+    """Refuse ``uuids-file=`` (400): over HTTP it would read a file on the API's host (and its errors would
+    show the file's lines); the client sends ``uuid=U,U`` instead, as the CLI turns a file into."""
+    for text in select:
+        if text.strip().startswith("uuids-file"):
+            reason = "reads a file on the API's host: send uuid=U[,U] with the uuids instead"
+            raise bad_input([("select", text.split("=", 1)[0], reason)])
+
+
 def _name(name: str) -> str:
     """``name`` when it is a rollout name; 400 naming the field otherwise."""
     try:
@@ -531,6 +540,7 @@ def plan(body: PlanBody, context: Context, principal: Reader) -> dict[str, Any]:
             if body.firmware_set
             else [("firmware-set", None, "is missing: give firmware-set (a set's name or uuid) or resolve: true")]
         )
+    check_select(body.select)
     with rollout_errors():
         fleet = operations.plan(
             context.inventory, body.select, Baseline(firmware_set=body.firmware_set, force=body.force)
@@ -547,6 +557,7 @@ def create(
     would install anything."""
     data = body.model_dump(by_alias=True, exclude_none=True)
     data.pop("requester", None)
+    check_select(body.select)
     spec = spec_of(data)
     _starts_installs(context, principal)
     with rollout_errors():

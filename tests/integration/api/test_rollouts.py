@@ -62,6 +62,10 @@ def test_plan_is_read_only_and_speaks_the_clis_json(quiet: APIStack) -> None:
     no_baseline = quiet.post("/api/v1/rollouts/plan", json={"select": ["all"]})
     bad_selector = quiet.post("/api/v1/rollouts/plan", json={"select": ["rack=r1"], "resolve": True})
     not_a_list = quiet.post("/api/v1/rollouts/plan", json={"select": "all", "resolve": True})
+    secret = Path(quiet.settings.store.cache_dir).parent / "not-uuids.txt"
+    secret.write_text("hunter2-secret-line\n")
+    a_file = quiet.post("/api/v1/rollouts/plan", json={"select": [f"uuids-file={secret}"], "resolve": True})
+    a_file_create = quiet.post("/api/v1/rollouts", json=body(select=[f"uuids-file={secret}"]))
 
     assert answer.status_code == 200, answer.text
     plan = answer.json()
@@ -73,6 +77,9 @@ def test_plan_is_read_only_and_speaks_the_clis_json(quiet: APIStack) -> None:
     assert bad_selector.status_code == 400
     assert bad_selector.json()["errors"][0]["field"] == "select" and "rack=r1" in bad_selector.json()["message"]
     assert not_a_list.status_code == 400 and not_a_list.json()["errors"][0]["field"] == "select"
+    for answer in (a_file, a_file_create):  # the API never reads a file on its host for a client
+        assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "select", answer.text
+        assert "hunter2" not in answer.text and "uuid=U" in answer.text
     assert no_attributes(quiet)
     assert quiet.get("/api/v1/rollouts").json() == {"rollouts": [], "problems": []}
 
