@@ -51,6 +51,10 @@ STATUSES = [s.value for s in StatusFilter]
 ROLLOUT_STATUSES = ["new", "queued", "active", "success", "failed", "cancelled"]
 #: Milliseconds between the rollout views' re-reads (a pause or the controller's record writes publish no event).
 ROLLOUT_POLL_MS = 3000
+#: Milliseconds at least between two re-reads of a rollout view (each lists every member in the inventory).
+ROLLOUT_GAP_MS = 1000
+#: Member rows a wave shows at most (the tasks view filtered by the rollout lists them all).
+WAVE_ROWS = 200
 
 
 def _allowed(request: Request) -> APIContext | Response:
@@ -267,6 +271,7 @@ def _rollout_page(context: APIContext, name: str) -> dict[str, Any]:
         "members": {m["server"]: m for m in view["members"]},
         "waits": {w["server"]: w["text"] for w in view["waits"]},
         "statuses": ROLLOUT_STATUSES,
+        "wave_rows": WAVE_ROWS,
     }
 
 
@@ -286,6 +291,7 @@ def rollout(request: Request, name: str) -> Response:
             "can_write": page["view"] is not None and _can_write(request, context),
             "events_query": urlencode({"rollout": name, **head}),
             "poll_ms": ROLLOUT_POLL_MS,
+            "gap_ms": ROLLOUT_GAP_MS,
         }
     )
     return templates.TemplateResponse(request, "rollout.html", page, status_code=code)

@@ -145,15 +145,19 @@ var flasher = (function () {
   }
 
   // A function that re-reads a view's HTML fragment, coalesced: one fetch at a time, one more if asked meanwhile.
+  // data-gap (milliseconds) spaces the fetches out: a big rollout's view is not re-read on every event.
   function refresher(target, done) {
     var busy = false, again = false;
+    var gap = parseInt(target.dataset.gap || "0", 10);
     function refresh() {
       if (busy) { again = true; return; }
       busy = true;
       reload(target.dataset.fragment, target).then(function () { if (done) done(true); },
         function () { if (done) done(false); }).then(function () {
-        busy = false;
-        if (again) { again = false; refresh(); }
+        setTimeout(function () {
+          busy = false;
+          if (again) { again = false; refresh(); }
+        }, gap);
       });
     }
     return refresh;
