@@ -287,3 +287,27 @@ def test_scopes_a_read_token_cannot_create_pause_or_abort(
     assert resume_without_power.status_code == 403
     assert resumed.status_code == 200
     assert aborted.status_code == 200 and aborted.json()["state"] == "aborted"
+
+
+def test_the_endpoints_and_models_are_in_the_openapi_document_and_the_pages_use_no_cdn(quiet: APIStack) -> None:
+    openapi = quiet.get("/openapi.json").json()
+    assert quiet.post("/api/v1/rollouts", json=body(window=[closed_window()])).status_code == 201
+    pages = [quiet.get("/ui/rollouts"), quiet.get("/ui/rollouts/fw"), quiet.get("/ui?rollout=fw")]
+    missing = quiet.get("/ui/rollouts/nope")
+
+    paths = openapi["paths"]
+    assert set(paths["/api/v1/rollouts"]) == {"get", "post"}
+    assert set(paths["/api/v1/rollouts/plan"]) == {"post"} and set(paths["/api/v1/rollouts/{name}"]) == {"get"}
+    for action in ("pause", "resume", "abort", "retry-failed"):
+        assert set(paths[f"/api/v1/rollouts/{{name}}/{action}"]) == {"post"}, action
+    schemas = openapi["components"]["schemas"]
+    assert {"max-active", "max-active-per", "firmware-set", "window", "waves"} <= set(
+        schemas["CreateBody"]["properties"]
+    )
+    assert {"caps", "breaker", "members_by_state", "waves"} <= set(schemas["RolloutStatusView"]["properties"])
+    for page in pages:
+        assert page.status_code == 200
+        assert "https://" not in page.text and "http://" not in page.text  # every file is flasher's own
+    assert 'href="/ui/rollouts"' in pages[2].text and 'href="/ui/rollouts/fw"' in pages[2].text  # from the fleet
+    assert 'id="wave-1"' in pages[1].text and 'id="rollout-breaker"' in pages[1].text
+    assert missing.status_code == 404 and "no rollout named &#39;nope&#39;" in missing.text
