@@ -2,8 +2,9 @@
 
 :func:`create_app` builds the ASGI app from :class:`~flasher.config.Settings`. Routers, one per concern:
 :mod:`~flasher.api.conditionorc` (metal-toolbox's condition API), :mod:`~flasher.api.roller` (Mozilla roller's
-jobs), :mod:`~flasher.api.tasks` (flasher's tasks and queue), :mod:`~flasher.api.events` (Server-Sent Events),
-:mod:`~flasher.api.ui` (the dashboard). The OpenAPI document is at ``/openapi.json`` and Swagger UI at ``/docs``,
+jobs), :mod:`~flasher.api.tasks` (flasher's tasks and queue), :mod:`~flasher.api.rollouts` (fleet rollouts),
+:mod:`~flasher.api.events` (Server-Sent Events), :mod:`~flasher.api.ui` (the dashboard). The OpenAPI document is
+at ``/openapi.json`` and Swagger UI at ``/docs``,
 served from files flasher ships (no CDN). ``/healthz``, ``/readyz`` and ``/metrics`` answer as the replicas' do.
 
 The app is stateless: several may run behind a load balancer. Its lifespan starts the event hub
@@ -29,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flasher import __version__, metrics, redact
-from flasher.api import conditionorc, errors, events, roller, tasks, ui
+from flasher.api import conditionorc, errors, events, roller, rollouts, tasks, ui
 from flasher.api.auth import Authenticator
 from flasher.api.context import APIContext, ServerFacts
 from flasher.config import RedisSettings, Settings
@@ -161,7 +162,7 @@ def create_app(settings: Settings, *, context: APIContext | None = None) -> Fast
     app.state.context = ctx
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (conditionorc, roller, tasks, events, ui):
+    for module in (conditionorc, roller, tasks, rollouts, events, ui):
         app.include_router(module.router)
 
     app.add_middleware(_Counting)

@@ -5,7 +5,8 @@
 * ``POST /api/v1/servers/{id}/condition/firmwareInstall`` with conditionorc's parameters: an install task
   (``firmware_set_id`` → ``firmwareSet``, ``firmwares`` → ``Firmware`` entries, ``force_install`` → ``force``,
   ``dry_run`` → ``dryRun``, ``reset_bmc_before_install`` → a ``resetBMC`` pre-action of the first component
-  installed; ``require_host_powered_off: true`` is refused with 400 until flasher can check it).
+  installed, ``require_host_powered_off`` → ``requireHostPoweredOff`` (the install steps power the host off
+  before each component and restore its power at the end).
 * ``GET /api/v1/servers/{id}/status``: the server's conditions (its server-control and install tasks) with
   conditionorc's states and flasher's last message as ``status.msg``.
 
@@ -231,16 +232,8 @@ def firmware_install(server_id: ServerID, body: FirmwareInstallCondition, contex
                 )
             ]
         )
-    if parameters.require_host_powered_off:  # refused rather than ignored: flasher does not check it yet
-        raise bad_input(
-            [
-                (
-                    "parameters.require_host_powered_off",
-                    True,
-                    "is not supported yet: flasher cannot refuse an install on a powered-on host",
-                )
-            ]
-        )
+    if parameters.require_host_powered_off:
+        data["requireHostPoweredOff"] = True
     given = parameters.model_dump(mode="json", exclude_unset=True, by_alias=True)
     request = build_request(
         context, principal, TaskKind.INSTALL, data, via="conditionorc", condition="firmwareInstall", parameters=given

@@ -1,11 +1,14 @@
 """The dashboard at ``/ui``: server-rendered pages (Jinja2) kept live by a little plain JavaScript.
 
 Views: the fleet's tasks (``/ui``, filters as ``GET /api/v1/tasks``), one server's task with its components'
-progress and messages (``/ui/servers/{id}/{kind}``), the queue (``/ui/queue``). Each page subscribes to
+progress and messages (``/ui/servers/{id}/{kind}``), the queue (``/ui/queue``), the rollouts (``/ui/rollouts``)
+and one rollout (``/ui/rollouts/{name}``: waves with their members, caps, the breaker; pause, resume and abort
+buttons for a session with the write scope, which call ``/api/v1/rollouts/{name}/...``). Each page subscribes to
 ``/api/v1/events`` with its filters (``EventSource``): the fleet view updates a row in place (or adds it), the
 task and queue views re-fetch their HTML fragment (``.../fragment``) when an event concerns them; on ``reset``
-every view re-reads its fragment. No build step and no CDN: the script and the stylesheet are files under
-``/static/ui`` that flasher serves itself, so the dashboard works offline.
+every view re-reads its fragment. The rollout views also re-read theirs every few seconds: a pause, an abort
+or the controller's record writes publish no task event. No build step and no CDN: the script and the
+stylesheet are files under ``/static/ui`` that flasher serves itself, so the dashboard works offline.
 
 With ``api.auth`` other than ``none`` the pages need the read scope like the API; ``/ui/login`` takes a token and
 keeps it in an HttpOnly, SameSite=Strict cookie (so ``EventSource``, which cannot set headers, is authenticated
@@ -25,12 +28,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from flasher.api.auth import TOKEN_COOKIE, AuthError
-from flasher.api.context import APIContext, get_context, require_read
+from flasher.api.context import APIContext, get_context, get_principal, require_read
 from flasher.api.errors import APIError
+from flasher.api.rollouts import status_view, summary
 from flasher.api.tasks import StatusFilter, _listed, _server_task, iter_tasks
 from flasher.api.views import task_record
 from flasher.events import EventPublisher
 from flasher.inventory.errors import NotFoundError
+from flasher.rollout import operations
+from flasher.rollout.definition import RolloutSpecError
+from flasher.rollout.store import RolloutError
 from flasher.task.model import TaskKind
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -40,6 +47,14 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 FLEET_ROWS = 500
 #: Statuses offered in the fleet view's filter.
 STATUSES = [s.value for s in StatusFilter]
+#: A rollout's member statuses, in the order the rollout view shows their counts.
+ROLLOUT_STATUSES = ["new", "queued", "active", "success", "failed", "cancelled"]
+#: Milliseconds between the rollout views' re-reads (a pause or the controller's record writes publish no event).
+ROLLOUT_POLL_MS = 3000
+#: Milliseconds at least between two re-reads of a rollout view (each lists every member in the inventory).
+ROLLOUT_GAP_MS = 1000
+#: Member rows a wave shows at most (the tasks view filtered by the rollout lists them all).
+WAVE_ROWS = 200
 
 
 def _allowed(request: Request) -> APIContext | Response:
@@ -208,6 +223,90 @@ def queue_fragment(request: Request) -> Response:
     if isinstance(context, Response):
         return context
     return templates.TemplateResponse(request, "queue_body.html", {"queue": context.queue.snapshot().to_dict()})
+
+
+def _can_write(request: Request, context: APIContext) -> bool:
+    """Whether the session may steer rollouts (the write scope): the rollout view shows its buttons then."""
+    try:
+        principal = get_principal(request)
+    except AuthError:
+        return False
+    return context.auth.scope("write") in principal.scopes
+
+
+def _rollout_list(context: APIContext) -> dict[str, Any]:
+    rollouts, problems = operations.list_rollouts(context.inventory)
+    return {"rollouts": [summary(r) for r in reversed(rollouts)], "problems": problems}
+
+
+@router.get("/rollouts", response_class=HTMLResponse)
+def rollouts(request: Request) -> Response:
+    """Every rollout, newest first; re-read every few seconds (a record's changes publish no task event)."""
+    context = _allowed(request)
+    if isinstance(context, Response):
+        return context
+    page = {**_rollout_list(context), "auth": context.auth.enabled, "poll_ms": ROLLOUT_POLL_MS}
+    return templates.TemplateResponse(request, "rollouts.html", page)
+
+
+@router.get("/rollouts/_body", response_class=HTMLResponse)
+def rollouts_body(request: Request) -> Response:
+    """The rollout list's body."""
+    context = _allowed(request)
+    if isinstance(context, Response):
+        return context
+    return templates.TemplateResponse(request, "rollouts_body.html", _rollout_list(context))
+
+
+def _rollout_page(context: APIContext, name: str) -> dict[str, Any]:
+    """What the rollout view shows: :func:`~flasher.api.rollouts.status_view` with members by id and waiting
+    reasons, or ``missing`` saying why there is nothing to show."""
+    try:
+        view = status_view(operations.status(context.inventory, name, context.settings.rollout))
+    except (RolloutError, RolloutSpecError) as exc:
+        return {"view": None, "name": name, "missing": str(exc)}
+    return {
+        "view": view,
+        "name": name,
+        "members": {m["server"]: m for m in view["members"]},
+        "waits": {w["server"]: w["text"] for w in view["waits"]},
+        "statuses": ROLLOUT_STATUSES,
+        "wave_rows": WAVE_ROWS,
+    }
+
+
+@router.get("/rollouts/{name}", response_class=HTMLResponse)
+def rollout(request: Request, name: str) -> Response:
+    """One rollout: waves with their members and states, caps, the breaker; live from the task events of its
+    members (``rollout=`` filter), and re-read every few seconds for what publishes none (pause, the record)."""
+    context = _allowed(request)
+    if isinstance(context, Response):
+        return context
+    head = _head(context)
+    page = _rollout_page(context, name)
+    code = 404 if page["view"] is None else 200
+    page.update(
+        {
+            "auth": context.auth.enabled,
+            "can_write": page["view"] is not None and _can_write(request, context),
+            "events_query": urlencode({"rollout": name, **head}),
+            "poll_ms": ROLLOUT_POLL_MS,
+            "gap_ms": ROLLOUT_GAP_MS,
+        }
+    )
+    return templates.TemplateResponse(request, "rollout.html", page, status_code=code)
+
+
+@router.get("/rollouts/{name}/fragment", response_class=HTMLResponse)
+def rollout_fragment(request: Request, name: str) -> Response:
+    """The rollout view's body (re-read on each event of a member and every few seconds)."""
+    context = _allowed(request)
+    if isinstance(context, Response):
+        return context
+    page = _rollout_page(context, name)
+    return templates.TemplateResponse(
+        request, "rollout_body.html", page, status_code=404 if page["view"] is None else 200
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

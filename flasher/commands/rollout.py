@@ -168,29 +168,7 @@ def plan_command(  # noqa: PLR0917 (typer options)
         fleet = operations.plan(_client(ctx), _selectors(select), Baseline(firmware_set=firmware_set, force=force))
     counts = fleet.counts()
     if as_json:
-        print_json(
-            {
-                "selectors": fleet.selectors,
-                "baseline": fleet.baseline.model_dump(mode="json", by_alias=True),
-                "counts": counts,
-                "servers": [
-                    {
-                        "server": str(e.server.uuid),
-                        "name": e.server.name,
-                        "facility": e.server.facility,
-                        "vendor_model": e.vendor_model,
-                        "outcome": e.outcome.value,
-                        "busy": e.busy,
-                        "reason": e.reason,
-                        "install": [
-                            {"component": i.component, "installed": i.installed_version, "target": i.version}
-                            for i in e.installs
-                        ],
-                    }
-                    for e in fleet.servers
-                ],
-            }
-        )
+        print_json(operations.plan_as_json(fleet))
         return
     if as_csv:
         writer = csv.writer(sys.stdout)

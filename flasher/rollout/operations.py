@@ -94,6 +94,33 @@ def plan(inventory: InventoryClient, selectors: Sequence[str], baseline: Baselin
     return plan_fleet(inventory, selectors, baseline)
 
 
+def plan_as_json(fleet: FleetPlan) -> dict[str, Any]:
+    """A plan as ``rollout plan --json`` prints it and ``POST /api/v1/rollouts/plan`` answers it:
+    ``{"selectors", "baseline", "counts", "servers": [{"server", "name", "facility", "vendor_model", "outcome",
+    "busy", "reason", "install": [{"component", "installed", "target"}]}]}``."""
+    return {
+        "selectors": fleet.selectors,
+        "baseline": fleet.baseline.model_dump(mode="json", by_alias=True),
+        "counts": fleet.counts(),
+        "servers": [
+            {
+                "server": str(e.server.uuid),
+                "name": e.server.name,
+                "facility": e.server.facility,
+                "vendor_model": e.vendor_model,
+                "outcome": e.outcome.value,
+                "busy": e.busy,
+                "reason": e.reason,
+                "install": [
+                    {"component": i.component, "installed": i.installed_version, "target": i.version}
+                    for i in e.installs
+                ],
+            }
+            for e in fleet.servers
+        ],
+    }
+
+
 def load_spec(path: Path) -> RolloutSpec:
     """Read an ``apply`` file (YAML: create's options as keys); raises :class:`RolloutSpecError`."""
     try:

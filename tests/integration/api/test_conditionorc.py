@@ -186,13 +186,41 @@ def test_firmware_install_parameters_map_onto_the_install_attribute(api: APIStac
     assert firmware[1]["preActions"] == ["resetBMC"]  # the BMC is installed first: it gets the reset
     assert "preActions" not in firmware[0]
 
-    refused = api.post(
-        f"/api/v1/servers/{api.servers[1]}/condition/firmwareInstall",
-        json={"parameters": {"asset_id": api.servers[1], "require_host_powered_off": True}},
+    assert "requireHostPoweredOff" not in attribute  # not asked: not written
+
+
+def test_require_host_powered_off_powers_the_host_off_for_the_install(api: APIStack) -> None:
+    server = api.servers[1]  # Supermicro-like: a BMC and a BIOS upgrade in its platform set
+    platform = next(
+        s.name for s in api.inventory.list_firmware_sets() if s.name.startswith("supermicro") and "platform" in s.name
     )
-    assert refused.status_code == 400
-    assert refused.json()["errors"][0]["field"] == "parameters.require_host_powered_off"
-    assert api.attribute(api.servers[1], TASK_NAMESPACE) is None
+    body = {"parameters": {"asset_id": server, "firmware_set_id": platform, "require_host_powered_off": True}}
+
+    created = api.post(f"/api/v1/servers/{server}/condition/firmwareInstall", json=body)
+
+    assert created.status_code == 200, created.text
+    assert created.json()["records"]["conditions"][0]["parameters"]["require_host_powered_off"] is True
+    attribute = api.attribute(server, TASK_NAMESPACE)
+    assert attribute is not None and attribute["requireHostPoweredOff"] is True
+
+    def settled() -> dict[str, Any] | None:
+        answer = api.get(f"/api/v1/servers/{server}/status").json()
+        return answer if answer["records"]["state"] in ("succeeded", "failed") else None
+
+    status = api.wait(settled, "the install to settle", timeout=90)
+    assert status["records"]["state"] == "succeeded", status
+    done = api.attribute(server, TASK_NAMESPACE)
+    assert done is not None and done["status"] == "success" and done["requireHostPoweredOff"] is True
+    messages = " | ".join(done["messages"])
+    assert "host powered off for the install" in messages, messages
+
+    wrong = api.post(
+        f"/api/v1/servers/{api.servers[0]}/condition/firmwareInstall",
+        json={"parameters": {"asset_id": api.servers[0], "require_host_powered_off": "yes"}},
+    )
+    assert wrong.status_code == 400
+    assert wrong.json()["errors"][0]["field"] == "parameters.require_host_powered_off"
+    assert api.attribute(api.servers[0], TASK_NAMESPACE) is None
 
 
 def test_status_of_a_server_without_conditions_is_404(api: APIStack) -> None:

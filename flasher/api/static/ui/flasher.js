@@ -144,20 +144,69 @@ var flasher = (function () {
     }).catch(function (error) { result.textContent = "failed: " + error; });
   }
 
-  // A view that re-reads its HTML fragment on each event that concerns it (coalesced: one fetch at a time).
-  function fragment(id) {
-    var target = document.getElementById(id);
+  // A function that re-reads a view's HTML fragment, coalesced: one fetch at a time, one more if asked meanwhile.
+  // data-gap (milliseconds) spaces the fetches out: a big rollout's view is not re-read on every event.
+  function refresher(target, done) {
     var busy = false, again = false;
+    var gap = parseInt(target.dataset.gap || "0", 10);
     function refresh() {
       if (busy) { again = true; return; }
       busy = true;
-      reload(target.dataset.fragment, target).catch(function () {}).then(function () {
-        busy = false;
-        if (again) { again = false; refresh(); }
+      reload(target.dataset.fragment, target).then(function () { if (done) done(true); },
+        function () { if (done) done(false); }).then(function () {
+        setTimeout(function () {
+          busy = false;
+          if (again) { again = false; refresh(); }
+        }, gap);
       });
     }
-    subscribe(target.dataset.events, refresh, refresh);
+    return refresh;
   }
 
-  return { fleet: fleet, fragment: fragment };
+  // A view that re-reads its HTML fragment on each event that concerns it.
+  function fragment(id) {
+    var target = document.getElementById(id);
+    var refresh = refresher(target);
+    subscribe(target.dataset.events, refresh, refresh);
+    return refresh;
+  }
+
+  // A view with no events of its own (the rollout list): re-read every data-poll milliseconds.
+  function poll(id) {
+    var target = document.getElementById(id);
+    var refresh = refresher(target, function (ok) { setLive(ok ? "live" : "reconnecting…", ok); });
+    setLive("live", true);
+    setInterval(refresh, parseInt(target.dataset.poll, 10) || 3000);
+  }
+
+  // One rollout: re-read on each task event of its members and every data-poll milliseconds (a pause or the
+  // record's other changes publish no event); the pause/resume/abort buttons call the API, then re-read.
+  function rollout(id) {
+    var target = document.getElementById(id);
+    var refresh = fragment(id);
+    setInterval(refresh, parseInt(target.dataset.poll, 10) || 3000);
+    var control = document.getElementById("rollout-control");
+    if (!control) return;
+    var result = document.getElementById("rollout-result");
+    control.addEventListener("click", function (click) {
+      var button = click.target.closest("button[data-action]");
+      if (!button) return;
+      if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+      var action = button.dataset.action;
+      result.textContent = action + "…";
+      result.className = "result";
+      fetch("/api/v1/rollouts/" + encodeURIComponent(control.dataset.rollout) + "/" + action, {
+        method: "POST",
+        credentials: "same-origin"
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          result.textContent = response.ok ? action + ": rollout " + body.state : "refused: " + body.message;
+          result.className = "result " + (response.ok ? "result-ok" : "result-error");
+          refresh();
+        });
+      }).catch(function (error) { result.textContent = "failed: " + error; });
+    });
+  }
+
+  return { fleet: fleet, fragment: fragment, poll: poll, rollout: rollout };
 })();
