@@ -24,7 +24,9 @@ new                             claim it (one replica admits a request, the othe
                                 status write of the replaced task lands over it)
 queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
                                 ``queued`` and enqueueing, or another task held the server (a server-control
-                                task waits for a running install or collection, and every kind waits for the others)
+                                task waits for a running install or collection, and every kind waits for the others).
+                                When Redis does not hold it, only after a re-read finds the attribute as listed:
+                                a listing older than a worker's ``active`` must not queue a running task again
 queued/active, ``cancel: true`` cancel in the queue: a queued task is removed and written ``cancelled``; a
                                 running one is flagged and its worker stops at its next safe point
 active, lease gone, heartbeat   reclaimed: ``queued`` again, enqueued (``attempts`` past the queue's maximum:
@@ -348,6 +350,12 @@ class Admission:
         server_id = str(server.uuid)
         if running := self._other_running(server, kind):
             return self._wait(server_id, kind, task, running, seen=seen)
+        if again and not self._holds(server_id, kind, task.task_id):
+            # Redis does not hold it (it lost its data, or the task waited): enqueue only what the attribute still
+            # says. A listing older than a worker's `active` would otherwise put a running task in the queue again
+            # after Redis lost its data, and a second worker would run it beside the first (issue 12: two installs
+            # on one BMC at once).
+            self._unmoved(server_id, kind, seen)
         result = self._queue.enqueue(server_id, kind=kind.value, task_id=task.task_id, priority=task.priority)
         if result.outcome is EnqueueOutcome.DEAD:  # written first: if it cannot be, the next poll finds it dead again
             failed = self._fail(
@@ -364,6 +372,16 @@ class Admission:
                 )
             return Result(Action.QUEUED, result.outcome.value)
         return self._wait(server_id, kind, task, _describe_holder(result.entry), seen=seen)
+
+    def _holds(self, server_id: str, kind: TaskKind, task_id: str) -> bool:
+        """True when Redis holds ``task_id`` as the server's live task (queued, delayed or in flight)."""
+        entry = self._queue.entry(server_id)
+        return (
+            entry is not None
+            and entry.task_id == task_id
+            and entry.kind == kind.value
+            and entry.state is not EntryState.DEAD
+        )
 
     def _other_running(self, server: Server, kind: TaskKind) -> str | None:
         """A task of another kind on the server whose attribute (as listed) is ``active`` with a heartbeat younger
