@@ -10,6 +10,7 @@ data (``FLUSHALL``), and another replica acts on what it knows.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -95,3 +96,28 @@ def test_a_claim_redis_gave_out_beside_a_live_run_never_reaches_the_bmc(install_
     audit = w.fleet.audit(DELL)
     assert audit["overlapping_installs"] == 0, audit
     assert [i["component"] for i in audit["installs"]] == ["bios"]
+
+
+def test_an_install_the_attribute_never_recorded_is_applied_not_sent_a_second_time(install_world: InstallWorld) -> None:
+    w = install_world
+    uuid = w.flag(DELL, BIOS)
+    running = _worker_a_is_flashing(w, uuid)
+    # worker-a's progress writes (the BIOS active, its BMC task) never landed: its lease was lost first. Its last
+    # heartbeat is long gone, so admission reclaims the task after Redis lost its data.
+    bios = {k: v for k, v in running["Firmware"]["bios"].items() if k != "bmcTask"}
+    stale = rfc3339(utc_now() - timedelta(seconds=w.settings.service.stale_after + 60))
+    forgotten = {**running, "updatedAt": stale, "Firmware": {"bios": {**bios, "status": "pending"}}}
+    w.inventory.replace_attribute(uuid, TASK_NAMESPACE, forgotten)
+    _flushall(w)
+    admission = Admission(w.inventory, w.queue, w.settings, worker_id="flasher-b")
+    assert admission.reconcile(w.inventory.get_server(uuid), TaskKind.INSTALL).action is Action.QUEUED
+
+    with w.pool(worker_id="worker-b"):
+        final = w.wait_final(uuid)
+
+    audit = w.fleet.audit(DELL)
+    assert audit["overlapping_installs"] == 0, audit
+    assert [(i["component"], i["outcome"]) for i in audit["installs"]] == [("bios", "success")]
+    assert final["status"] == "success", final
+    spec = final["Firmware"]["bios"]
+    assert spec["message"] == "installed 2.12.0 by a BMC task already under way (confirmed by the BMC)", spec
