@@ -31,6 +31,9 @@ Rules that keep a server and its task understandable whatever happens:
   installed blindly: the engine follows the BMC task that attempt recorded (or, when none was recorded, the
   BMC's running tasks), re-reads the version, and installs only when the BMC does not report the target. A
   component an earlier attempt installed stays installed.
+* **One install at a time on a BMC.** Before any other component is installed, the BMC's tasks that have not
+  ended are listed; any (an attempt that lost its lease after sending an install the attribute never recorded,
+  an install waiting for a host reset) is followed to its end first, the same way, and the version re-read.
 * **Dry run.** Connect, read the versions, re-check and report the plan; nothing on the BMC changes. It
   succeeds only where the real run would start: for each component to install, the image is allowed by the
   store's rules, its checksum known, and it is cached or its server answers; the BMC has an UpdateService with
@@ -429,6 +432,12 @@ class InstallEngine:
                     self._post_actions(power, state, host_reset)
                     return self._installed(state, "by the earlier attempt's BMC task", replace=False)
                 state.resume = False
+            elif unfinished := self._unfinished(bmc, state):
+                done, host_reset = self._resume(bmc, power, state, component, handles=unfinished)
+                if done:
+                    confirmed = True
+                    self._post_actions(power, state, host_reset)
+                    return self._installed(state, "by a BMC task already under way", replace=False)
             image = self._fetch(state)
             reason = self.reporter.stop_reason()
             if reason is not None:
@@ -649,11 +658,48 @@ class InstallEngine:
         state.installed_version = fresh.version
         self._matched[state.key] = fresh
 
-    def _resume(self, bmc: BMC, power: HostPower, state: ItemState, component: BMCComponent) -> tuple[bool, bool]:
-        """Look at what an earlier attempt left for this component: follow its BMC task (the one it recorded,
-        else the BMC's running tasks) and re-read the version. Returns (installed, host was reset)."""
+    def _unfinished(self, bmc: BMC, state: ItemState) -> list[TaskHandle]:
+        """The BMC's tasks that have not ended, before a component that no earlier attempt recorded is installed.
+
+        A BMC takes one install at a time: one still under way (an attempt whose lease was lost after it sent its
+        install, before the attribute recorded it: Redis lost its data, a worker stalled; an install applied at
+        the next host reset waits for that reset forever) must end before another is sent. A BMC that cannot list
+        its tasks (other than unreachable) is not held to it: that is said, and the install goes on."""
+        try:
+            found = self.steps.run(
+                "read_versions", bmc.running_tasks, component=state.item.component, transient=(BMCUnreachableError,)
+            )
+        except BMCUnreachableError:
+            raise
+        except BMCError as exc:
+            logger.warning("BMC {}: cannot list its tasks before installing: {}", bmc.base_url, exc)
+            return []
+        if found:
+            uris = ", ".join(h.uri for h in found)
+            self.reporter.report(
+                self.state,
+                f"the BMC has {len(found)} task(s) under way that this task did not record ({uris}): following"
+                " them to their end first (never two installs at once)",
+                component=self.state.label(state),
+            )
+        return found
+
+    def _resume(
+        self,
+        bmc: BMC,
+        power: HostPower,
+        state: ItemState,
+        component: BMCComponent,
+        *,
+        handles: list[TaskHandle] | None = None,
+    ) -> tuple[bool, bool]:
+        """Look at what an earlier attempt left for this component: follow its BMC task (``handles``, else the one
+        it recorded, else the BMC's running tasks) and re-read the version. Returns (installed, host was reset)."""
         item, label = state.item, self.state.label(state)
-        if state.bmc_task:
+        under_way = handles is not None
+        if handles is not None:
+            pass
+        elif state.bmc_task:
             handles = [TaskHandle(uri=state.bmc_task, method="unknown")]
         else:
             handles = self.steps.run(
@@ -661,7 +707,8 @@ class InstallEngine:
             )
         host_reset = False
         for handle in handles:
-            self.reporter.report(self.state, f"following BMC task {handle.uri} of an earlier attempt", component=label)
+            whose = "already under way" if under_way else "of an earlier attempt"
+            self.reporter.report(self.state, f"following BMC task {handle.uri} {whose}", component=label)
             host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
         components = self.steps.run(
             "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
@@ -672,9 +719,10 @@ class InstallEngine:
             self._matched[state.key] = found
         if found is not None and versions_match(found.version, item.version):
             return True, host_reset
+        after = "those tasks" if under_way else "the earlier attempt"
         self.reporter.report(
             self.state,
-            f"the BMC reports {state.installed_version or 'no version'} after the earlier attempt: installing",
+            f"the BMC reports {state.installed_version or 'no version'} after {after}: installing",
             component=label,
         )
         state.bmc_task = None

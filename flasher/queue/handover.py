@@ -64,8 +64,23 @@ class EndNote:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SuccessorPut:
+    """What :meth:`Handover.put_successor` did on ``server_id``'s ``kind``: the ``value`` it put and the ``previous``
+    value it replaced (``None``: there was none)."""
+
+    server_id: str
+    kind: str
+    value: str
+    previous: str | None
+
+
 def _field(server_id: str, kind: str) -> str:
     return f"{server_id}|{kind}"
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 class Handover:
@@ -90,10 +105,53 @@ class Handover:
 
     # -- successors -----------------------------------------------------------------------------------------
 
-    def put_successor(self, server_id: str, kind: str, *, task_id: str, replaces: str, data: dict[str, Any]) -> None:
-        """Keep ``data``, the acknowledgement of request ``task_id`` that replaces task ``replaces``."""
+    def put_successor(
+        self, server_id: str, kind: str, *, task_id: str, replaces: str, data: dict[str, Any]
+    ) -> SuccessorPut:
+        """Keep ``data``, the acknowledgement of request ``task_id`` that replaces task ``replaces``; returns what was
+        put and what it replaced, for :meth:`withdraw_successor` when the acknowledgement cannot be written."""
         value = json.dumps({"task_id": task_id, "replaces": replaces, "data": data, "at": self._clock()})
-        self._call("put_successor", lambda: self.client.hset(self.keys.successors, _field(server_id, kind), value))
+        field = _field(server_id, kind)
+
+        def put() -> Any:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hget(self.keys.successors, field)
+            pipe.hset(self.keys.successors, field, value)
+            return pipe.execute()[0]
+
+        previous = self._call("put_successor", put)
+        return SuccessorPut(server_id, kind, value, _text(previous) if previous is not None else None)
+
+    def withdraw_successor(self, put: SuccessorPut) -> None:
+        """Undo :meth:`put_successor` whose acknowledgement was not written: the successor kept before it comes back
+        (or none), unless another successor was put meanwhile. A replica admitting from a stale listing must never
+        take away the successor another replica kept (issue 12: the acknowledgement a late status write of the
+        replaced task then lands over would never be written back, and the request is lost without a word)."""
+        field = _field(put.server_id, put.kind)
+
+        def withdraw() -> None:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self.keys.successors)
+                    raw = pipe.hget(self.keys.successors, field)
+                    if raw is None or _text(raw) != put.value:
+                        return  # another successor was put since: it stands
+                    pipe.multi()
+                    if put.previous is None:
+                        pipe.hdel(self.keys.successors, field)
+                    else:
+                        pipe.hset(self.keys.successors, field, put.previous)
+                    pipe.execute()
+                except redis.WatchError:  # changed meanwhile: what was put since stands
+                    pass
+
+        self._call("withdraw_successor", withdraw)
+
+    def is_kept(self, successor: Successor) -> bool:
+        """True while ``successor`` (as read from :meth:`successors`) is still the one kept for its server and kind:
+        the same request, put at the same time (a later admission puts another)."""
+        current = self.successor(successor.server_id, successor.kind)
+        return current is not None and current.task_id == successor.task_id and current.at == successor.at
 
     def successor(self, server_id: str, kind: str) -> Successor | None:
         """The successor kept for ``server_id``'s ``kind`` attribute, or ``None``."""

@@ -24,7 +24,9 @@ new                             claim it (one replica admits a request, the othe
                                 status write of the replaced task lands over it)
 queued                          enqueue again (idempotent): Redis lost it, a replica died between writing
                                 ``queued`` and enqueueing, or another task held the server (a server-control
-                                task waits for a running install or collection, and every kind waits for the others)
+                                task waits for a running install or collection, and every kind waits for the others).
+                                When Redis does not hold it, only after a re-read finds the attribute as listed:
+                                a listing older than a worker's ``active`` must not queue a running task again
 queued/active, ``cancel: true`` cancel in the queue: a queued task is removed and written ``cancelled``; a
                                 running one is flagged and its worker stops at its next safe point
 active, lease gone, heartbeat   reclaimed: ``queued`` again, enqueued (``attempts`` past the queue's maximum:
@@ -282,16 +284,21 @@ class Admission:
                 task.add_message(_replaces_note(kind, holder), now=now)
             task.add_message(f"waiting: {_describe_holder(holder)}", now=now)  # what _wait would say
         ack = task.to_attribute()
+        # The listing may be old (planning took a while, or another replica admitted this very request since):
+        # nothing is kept in Redis for a request the attribute no longer holds.
+        self._unmoved(server_id, kind, seen)
+        put = None
         if replaces is not None:  # kept first: a status write of the task it replaces may still land over it
-            self._queue.handover.put_successor(server_id, kind.value, task_id=task_id, replaces=replaces, data=ack)
-        elif earlier is not None:
-            self._queue.handover.forget_successor(earlier)
+            handover = self._queue.handover
+            put = handover.put_successor(server_id, kind.value, task_id=task_id, replaces=replaces, data=ack)
         try:
             written = self._write(server_id, kind, ack, seen=seen)
         except AttributeMovedError:
-            if replaces is not None:
-                self._queue.handover.forget_successor(Successor(server_id, kind.value, task_id, replaces, ack, 0.0))
+            if put is not None:  # what another replica kept before stands (never forgotten for a stale listing)
+                self._queue.handover.withdraw_successor(put)
             raise
+        if replaces is None and earlier is not None:  # reported above; no task it replaces holds the server
+            self._queue.handover.forget_successor(earlier)
         logger.info("admitted {} task {} (priority {})", kind.value, task.task_id, task.priority)
         return self._enqueue(server, kind, task, seen=written)
 
@@ -343,6 +350,12 @@ class Admission:
         server_id = str(server.uuid)
         if running := self._other_running(server, kind):
             return self._wait(server_id, kind, task, running, seen=seen)
+        if again and not self._holds(server_id, kind, task.task_id):
+            # Redis does not hold it (it lost its data, or the task waited): enqueue only what the attribute still
+            # says. A listing older than a worker's `active` would otherwise put a running task in the queue again
+            # after Redis lost its data, and a second worker would run it beside the first (issue 12: two installs
+            # on one BMC at once).
+            self._unmoved(server_id, kind, seen)
         result = self._queue.enqueue(server_id, kind=kind.value, task_id=task.task_id, priority=task.priority)
         if result.outcome is EnqueueOutcome.DEAD:  # written first: if it cannot be, the next poll finds it dead again
             failed = self._fail(
@@ -359,6 +372,16 @@ class Admission:
                 )
             return Result(Action.QUEUED, result.outcome.value)
         return self._wait(server_id, kind, task, _describe_holder(result.entry), seen=seen)
+
+    def _holds(self, server_id: str, kind: TaskKind, task_id: str) -> bool:
+        """True when Redis holds ``task_id`` as the server's live task (queued, delayed or in flight)."""
+        entry = self._queue.entry(server_id)
+        return (
+            entry is not None
+            and entry.task_id == task_id
+            and entry.kind == kind.value
+            and entry.state is not EntryState.DEAD
+        )
 
     def _other_running(self, server: Server, kind: TaskKind) -> str | None:
         """A task of another kind on the server whose attribute (as listed) is ``active`` with a heartbeat younger
@@ -472,6 +495,8 @@ class Admission:
         except NotFoundError:
             self._queue.handover.forget_successor(successor)
             return Result(Action.NONE, "the attribute was deleted")
+        if not self._queue.handover.is_kept(successor):  # replaced by a later admission since it was listed
+            return Result(Action.NONE, "another request's admission replaced it meanwhile")
         held = current.get("taskID") if isinstance(current, dict) else None
         status = current.get("status") if isinstance(current, dict) else None
         if held == successor.task_id:
@@ -497,8 +522,14 @@ class Admission:
             last = str(messages[-1])[:160] if isinstance(messages, list) and messages else ""
             why = f"a status write of {kind.value} task {successor.replaces} ({status}: {last}) had landed over it"
         task.add_message(f"acknowledgement written back by {self._worker}: {why}", now=self._now())
-        try:
-            self._write(successor.server_id, kind, task.to_attribute(), seen=current)
+        try:  # still kept just before the write: a later request's admission may have put its own since
+            self._write(
+                successor.server_id,
+                kind,
+                task.to_attribute(),
+                seen=current,
+                still=lambda: self._queue.handover.is_kept(successor),
+            )
         except AttributeMovedError as exc:
             return Result(Action.SKIPPED, str(exc))
         logger.warning(
@@ -538,18 +569,33 @@ class Admission:
             self._queue.forget_dead(entry.server_id, entry.task_id)
             return result
 
-    def _write(self, server_id: str, kind: TaskKind, data: dict[str, Any], *, seen: Any) -> dict[str, Any]:
-        """Write ``data`` if the attribute still holds ``seen`` (what the decision was made on); returns ``data``.
-
-        Raises :class:`AttributeMovedError` (nothing written) when it changed or was deleted since. The write is
-        sent once: a resend would land later than the re-read, over whatever was written meanwhile.
-        """
+    def _unmoved(self, server_id: str, kind: TaskKind, seen: Any) -> None:
+        """Raise :class:`AttributeMovedError` unless the attribute still holds ``seen`` (one read)."""
         try:
             current = self._inventory.get_attribute(server_id, kind.namespace).data
         except NotFoundError:
             raise AttributeMovedError("the attribute was deleted since the poll listed it") from None
         if current != seen:
             raise AttributeMovedError("the attribute changed since the poll listed it; the next poll looks again")
+
+    def _write(
+        self,
+        server_id: str,
+        kind: TaskKind,
+        data: dict[str, Any],
+        *,
+        seen: Any,
+        still: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Write ``data`` if the attribute still holds ``seen`` (what the decision was made on) and, when given,
+        ``still()`` is true after that re-read (what Redis said the decision on is unchanged); returns ``data``.
+
+        Raises :class:`AttributeMovedError` (nothing written) when it changed or was deleted since. The write is
+        sent once: a resend would land later than the re-read, over whatever was written meanwhile.
+        """
+        self._unmoved(server_id, kind, seen)
+        if still is not None and not still():
+            raise AttributeMovedError("what Redis kept for it changed since it was read; the next poll looks again")
         self._inventory.replace_attribute(server_id, kind.namespace, data, once=True)
         for event in task_events(
             server_id, kind, data, source="admission", before=seen if isinstance(seen, Mapping) else None

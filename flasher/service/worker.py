@@ -6,7 +6,9 @@ for, run it, settle its lease, claim the next. For one claim:
 1. The lease becomes the task's :class:`~flasher.task.fence.Fence` (:class:`~flasher.queue.LeaseFence`: every check
    asks Redis; a lost lease raises :class:`~flasher.task.fence.LeaseLostError`).
 2. The server and its attribute are read. When the attribute no longer holds the leased task (another ``taskID``,
-   a new request, a finished or deleted task, garbage), the lease is acked and nothing is written.
+   a new request, a finished or deleted task, garbage), the lease is acked and nothing is written. So it is when
+   the attribute shows the task running elsewhere, alive, at an attempt this claim does not follow
+   (:func:`~flasher.task.fence.run_elsewhere`: Redis lost its data and handed the task out again).
 3. A member of a rollout passes its start gate first
    (:meth:`~flasher.rollout.controller.RolloutController.gate`): paused, aborted, halted firmware, outside its
    maintenance window or over a cap, it goes back to waiting (``requested`` with the reason) or is cancelled,
@@ -48,6 +50,7 @@ from flasher.service.heartbeat import Heartbeat
 from flasher.service.outcomes import LeaseAction, lease_action
 from flasher.service.pending import PendingWrite, PendingWrites
 from flasher.task.events import EventSink, NoEvents, PublishingStore
+from flasher.task.fence import run_elsewhere
 from flasher.task.model import (
     InstallTask,
     TaskBase,
@@ -56,6 +59,7 @@ from flasher.task.model import (
     TaskValidationError,
     is_new,
     is_terminal,
+    utc_now,
 )
 from flasher.task.run import BMCOpener, Outcome, RunContext, RunResult
 from flasher.task.writer import StatusWriter, TaskReplacedError
@@ -322,6 +326,17 @@ class WorkerPool:
             before_queue()
             if parsed is not None and (parsed.task_id != lease.task_id or is_new(parsed.status)):
                 self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
+            self._queue_call("ack", lambda: self.queue.ack(lease))
+            return None
+        stale_after = self.settings.service.stale_after
+        if why := run_elsewhere(parsed, attempt=lease.attempts + 1, now=utc_now(), stale_after=stale_after):
+            logger.warning(
+                "not starting task {}: {}; claim dropped (admission hands the task out again once that run's"
+                " heartbeat is older than service.stale_after)",
+                lease.task_id,
+                why,
+            )
+            before_queue()
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
         return server, parsed

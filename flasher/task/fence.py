@@ -8,12 +8,22 @@ gets :class:`LeaseLostError` and must stop at once, writing nothing more.
 The install steps and server-control actions depend only on this protocol, not on the queue: the service
 adapts a queue lease to it. :class:`UnfencedTask` is the fence of one-shot operator commands
 (``flasher install``) that run without a queue.
+
+The lease lives in Redis, and Redis may lose its data (a restart without persistence, a ``FLUSHALL``, a fail-over):
+a worker that was running a task then loses its lease at its next check, but a task enqueued again from the
+inventory gets a *new* lease while that worker may still be in the middle of a BMC step. :func:`run_elsewhere` is
+the inventory's side of the fence: what a new claim reads in the attribute before it touches the BMC, so that it
+never starts a run beside one that is still alive (``docs/concurrency.md``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from flasher.task.model import TaskBase
 
 
 class LeaseLostError(Exception):
@@ -77,3 +87,33 @@ class UnfencedTask:
     def check(self, *, min_remaining: float = 0.0) -> FenceState:
         """Never raises; reports a cancel once :meth:`request_cancel` was called."""
         return FenceState(cancel_requested=self._cancel)
+
+
+def run_elsewhere(task: TaskBase, *, attempt: int, now: datetime, stale_after: float) -> str | None:
+    """Why a claim must not start ``task`` (its attribute as read right after the claim), or ``None`` to go on.
+
+    ``attempt`` is the claim's attempt number (from 1: the queue's attempts plus one); ``now`` the current time
+    (UTC) and ``stale_after`` the seconds after which a heartbeat counts as stopped (``service.stale_after``).
+
+    The attribute shows a run that is still alive elsewhere when it is ``active``, its heartbeat (``updatedAt``,
+    else ``createdAt``) is younger than ``stale_after``, and its ``attempts`` is at least ``attempt``: a claim that
+    takes over from a worker whose lease expired in Redis always comes with a higher attempt number (the queue
+    counts the expired one), so a claim that does not is one Redis gave out without knowing that run, after it lost
+    its data. That run's worker stops at its next fence check, but what it had started on the BMC (an install that
+    flashes, or waits for a host reset) goes on: the claim is dropped, and once the heartbeat is older than
+    ``stale_after`` admission hands the task out again (``reclaimed``), with what the attribute says was started.
+    """
+    if task.status.value != "active" or task.attempts < attempt:
+        return None
+    beat = task.updated_at or task.created_at
+    if beat is None:
+        return None
+    age = (now - beat).total_seconds()
+    if age >= stale_after:
+        return None
+    worker = task.worker or "another worker"
+    return (
+        f"the attribute shows attempt {task.attempts} running on {worker} (heartbeat {age:.0f} s old, under"
+        f" service.stale_after {stale_after:g} s), and this claim is attempt {attempt}: Redis gave it out without"
+        " knowing that run (it lost its data)"
+    )

@@ -550,3 +550,87 @@ def test_a_second_replacing_request_reports_the_first_it_replaced(world: dict[st
     assert any(f"replaces install task {lease.task_id}" in m for m in messages)
     successor = queue.handover.successor(uuid, "install")
     assert successor is not None and successor.task_id == attribute(world, uuid)["taskID"]
+
+
+# -- stale views of a replacing request (issue 12, item 4: the race test lost requests this way) ---------------------
+def _running_with_a_successor(world: dict[str, Any]) -> tuple[str, Any, dict[str, Any], Any]:
+    """R0 (alice) runs under a lease; bob's replacing request A is written and listed (the listing is returned),
+    then acknowledged by replica flasher-a. Returns (uuid, lease, R0's running attribute, the stale listing)."""
+    queue: TaskQueue = world["queue"]
+    uuid = flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "alice"})
+    assert reconcile(world, uuid).action is Action.QUEUED
+    lease = queue.claim("flasher-w")
+    assert lease is not None
+    running = {**attribute(world, uuid), "status": "active", "worker": "flasher-w"}
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, running)
+    flag(world, "r6515-a01", {"status": "", "firmwareSet": "dell-r6515", "requester": "bob", "force": True})
+    listing = world["inventory"].get_server(uuid)  # a replica's poll lists it now, and reconciles it later
+    assert reconcile(world, uuid).action is Action.WAITING  # flasher-a acknowledges it: queued, successor kept
+    return uuid, lease, running, listing
+
+
+def test_a_stale_listing_of_a_replacing_request_keeps_the_successor_another_replica_kept(
+    world: dict[str, Any],
+) -> None:
+    queue: TaskQueue = world["queue"]
+    uuid, lease, running, listing = _running_with_a_successor(world)
+    acknowledged = attribute(world, uuid)
+    kept = queue.handover.successor(uuid, "install")
+    assert kept is not None and kept.task_id == acknowledged["taskID"]
+    other = Admission(world["inventory"], queue, world["settings"], worker_id="flasher-b")
+
+    # flasher-b reconciles its older listing (bob's request still new): the attribute moved, nothing is written...
+    assert other.reconcile(listing, TaskKind.INSTALL).action is Action.SKIPPED
+    # ...and the successor flasher-a kept is still there.
+    assert queue.handover.successor(uuid, "install") == kept
+    # So when a late status write of R0 lands over the acknowledgement, the next poll writes it back.
+    world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, {**running, "messages": ["installing 2.7.3: 40%"]})
+    (result,) = world["admission"].keep_successors()
+    assert result.action is Action.QUEUED, result
+    assert attribute(world, uuid)["taskID"] == acknowledged["taskID"]
+    assert lease.task_id != acknowledged["taskID"]
+
+
+class _HookedInventory:
+    """An inventory client whose first ``get_attribute`` runs ``hook`` first (forcing an interleaving)."""
+
+    def __init__(self, inner: InventoryClient, hook: Any) -> None:
+        self._inner, self._hook = inner, hook
+
+    def get_attribute(self, uuid: str, namespace: str) -> Any:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            hook()
+        return self._inner.get_attribute(uuid, namespace)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_successor_read_before_a_later_request_was_admitted_is_not_written_back_over_it(
+    world: dict[str, Any],
+) -> None:
+    queue: TaskQueue = world["queue"]
+    uuid, lease, running, _ = _running_with_a_successor(world)
+    first = attribute(world, uuid)["taskID"]
+    carol = {"status": "", "firmwareSet": "dell-r6515", "requester": "carol", "force": True}
+    late_status = {**running, "messages": ["installing 2.7.3: 60%"]}
+
+    def meanwhile() -> None:
+        # After flasher-c read the successors (bob's) and before it reads bob's attribute: carol writes a request,
+        # flasher-a acknowledges it (its successor replaces bob's), then R0's late status write lands over it.
+        flag(world, "r6515-a01", carol)
+        assert reconcile(world, uuid).action is Action.WAITING
+        world["inventory"].replace_attribute(uuid, TASK_NAMESPACE, late_status)
+
+    stale = Admission(_HookedInventory(world["inventory"], meanwhile), queue, world["settings"], worker_id="flasher-c")
+    (result,) = stale.keep_successors()
+
+    assert result.action is Action.NONE, result  # bob's acknowledgement is not written back over carol's request
+    assert attribute(world, uuid) == late_status
+    (result,) = world["admission"].keep_successors()  # the next poll writes carol's back
+    assert result.action is Action.QUEUED, result
+    data = attribute(world, uuid)
+    assert data["taskID"] == request_task_id(uuid, TaskKind.INSTALL, carol) != first
+    assert any(f"replaces install task {first} (queued, not started)" in m for m in data["messages"])
+    assert lease.task_id != data["taskID"]

@@ -258,9 +258,28 @@ def tally(journal: list[dict[str, Any]], written: list[Written]) -> Tally:
         following = entries[last + 1] if 0 <= last < len(entries) - 1 else None
         result.lost.append(
             f"{item.data['requester']} on {item.server} (task {item.task_id}, writer told: {item.verdict}, "
-            f"written {len(mine)} time(s), next write: {(following or {}).get('data')})"
+            f"written {len(mine)} time(s), next write: {(following or {}).get('data')})\n"
+            + _trace(entries[max((mine or [0])[0] - 8, 0) :], requests)
         )
     return result
+
+
+def _trace(entries: list[dict[str, Any]], requests: dict[str, Written]) -> str:
+    """The writes ``entries`` hold, one line each (who wrote, what it holds, its last messages): what a lost
+    request's failure shows, so that the interleaving that lost it can be read."""
+    lines = []
+    for entry in entries:
+        data = entry.get("data")
+        if not isinstance(data, dict):
+            lines.append(f"    {entry.get('op')}: {data!r}")
+            continue
+        messages = [str(m).split(" ", 1)[-1][:110] for m in (data.get("messages") or [])[-3:]]
+        who = "operator" if _is_operator_write(entry, requests) else str(entry.get("agent", ""))[:20]
+        lines.append(
+            f"    [{who}] {data.get('requester')} status={data.get('status')!r} taskID={data.get('taskID')}"
+            f" worker={data.get('worker')} attempts={data.get('attempts')} {messages}"
+        )
+    return "\n".join(lines)
 
 
 def test_no_request_written_while_tasks_run_is_lost(stack: Stack) -> None:

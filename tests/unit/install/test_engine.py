@@ -291,6 +291,37 @@ def test_resuming_without_a_recorded_task_follows_the_bmcs_running_task(tmp_path
     assert bmc.calls[-2:] == ["power off", "close"]  # back to the power state the first attempt found
 
 
+def test_a_task_under_way_that_the_attribute_never_recorded_is_followed_before_any_install(tmp_path: Path) -> None:
+    # An attempt that lost its lease (Redis lost its data) after it sent the BIOS install, before the attribute said
+    # so: the BIOS waits for a host reset on the BMC, and the attribute shows nothing started.
+    bmc = ScriptedBMC({"bios": "1", "nic": "1"}, {"bios": "2", "nic": "2"})
+    bmc.running.append("bios")
+    bmc.awaiting.add("bios")
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), _item("nic", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == [
+        "follow bios",  # no second BIOS install: the one under way is applied by the host reset it waits for
+        "power reset",
+        "follow bios",
+        "install nic",  # the BMC's tasks are listed again first: none under way
+        "follow nic",
+    ]
+    assert any("task(s) under way that this task did not record (/tasks/bios)" in m for m in reporter.messages)
+    assert "[bios] installed 2 by a BMC task already under way (confirmed by the BMC)" in reporter.messages
+
+
+def test_a_task_under_way_for_another_component_ends_before_this_one_is_installed(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    bmc.running.append("bmc")  # not in this task's plan
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    calls = [c for c in bmc.calls if c.startswith(("install", "follow"))]
+    assert calls == ["follow bmc", "install bios", "follow bios"]
+    assert "[bios] the BMC reports 1 after those tasks: installing" in reporter.messages
+
+
 @pytest.mark.parametrize(("failures", "outcome"), [(2, Outcome.SUCCESS), (3, Outcome.RETRY)])
 def test_connect_is_retried_under_its_policy(tmp_path: Path, failures: int, outcome: Outcome) -> None:
     bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
