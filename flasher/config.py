@@ -198,6 +198,9 @@ class BMCSettings(_Section):
     poll_interval: float = Field(5.0, gt=0)
     #: How long a BMC may be unreachable (or answer 5xx) while it flashes itself before it counts as failed.
     offline_grace: float = Field(900.0, gt=0)
+    #: How long a push waits for a BMC that is busy with another update (HTTP 503, or push targets another client
+    #: has claimed: Lenovo XCC) before it fails.
+    busy_wait: float = Field(600.0, gt=0)
 
 
 class StepPolicy(_Section):

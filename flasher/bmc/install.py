@@ -28,6 +28,7 @@ from flasher.bmc.errors import (
 )
 from flasher.bmc.models import BMCComponent, TaskHandle
 from flasher.bmc.multipart import MultipartBody
+from flasher.bmc.quirks import lenovo
 from flasher.bmc.session import Connection
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, transfer_protocol
 
@@ -172,13 +173,37 @@ def multipart_push(
     return task_uri_from_response(conn, response, what)
 
 
+def push_file(conn: Connection, what: str, push_uri: str, image_path: Path) -> requests.Response:
+    """POST the raw image at ``image_path`` to ``push_uri`` once (streamed from disk); raises the driver's errors."""
+    with _Bodies() as bodies:
+        return _send(
+            conn,
+            what,
+            push_uri,
+            body=lambda: bodies.keep(image_path.open("rb")),
+            headers={"Content-Type": "application/octet-stream"},
+            read_timeout=UPLOAD_READ_TIMEOUT,
+        )
+
+
 def http_push(
     conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
 ) -> str:
     """Set ``HttpPushUriTargets`` (when the BMC has it) and the push apply time (when asked), then POST the raw
-    image to ``HttpPushUri``; returns the task URI."""
+    image to ``HttpPushUri``; returns the task URI. A Lenovo XCC claims and releases the targets and is followed
+    by its Task (:mod:`flasher.bmc.quirks.lenovo`)."""
     push_uri = service.capabilities.http_push_uri
     assert push_uri is not None
+    if lenovo.is_lenovo(conn.root_json()):
+        return lenovo.http_push(
+            conn,
+            service_uri=service.uri,
+            push_uri=push_uri,
+            component=component,
+            image_path=image_path,
+            apply_time=apply_time,
+            send=push_file,
+        )
     if service.http_push_takes_targets and service.http_push_targets_busy:
         raise BMCError("another client holds HttpPushUriTargets (HttpPushUriTargetsBusy is true); not pushing")
     patch: dict[str, Any] = {}
@@ -190,16 +215,7 @@ def http_push(
         with translated("set HttpPushUriTargets / apply time on the UpdateService"):
             conn.connector.patch(service.uri, data=patch)
     what = f"push {image_path.name} to {component.slug} {component.id!r} (HttpPushUri)"
-    with _Bodies() as bodies:
-        response = _send(
-            conn,
-            what,
-            push_uri,
-            body=lambda: bodies.keep(image_path.open("rb")),
-            headers={"Content-Type": "application/octet-stream"},
-            read_timeout=UPLOAD_READ_TIMEOUT,
-        )
-    return task_uri_from_response(conn, response, what)
+    return task_uri_from_response(conn, push_file(conn, what, push_uri, image_path), what)
 
 
 def start_install(

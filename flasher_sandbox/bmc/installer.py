@@ -154,10 +154,11 @@ def _record(method: str, *, targets: list[Component], image: str, apply_time: st
 
 def _refuse_if_busy(bmc: SimulatedBmc, record: InstallRecord) -> None:
     if bmc.shape.refuses_concurrent_install and bmc.audit.installs_in_progress:
-        text = "An update is already in progress. Retry in 30 seconds."
+        after = str(bmc.shape.busy_retry_after)
+        text = f"An update is already in progress. Retry in {after} seconds."
         bmc.audit.refuse_install(record, "refused", text)
         raise RedfishError(
-            503, f"{BASE}.ServiceTemporarilyUnavailable", text, args=["30"], headers={"Retry-After": "30"}
+            503, f"{BASE}.ServiceTemporarilyUnavailable", text, args=[after], headers={"Retry-After": after}
         )
 
 

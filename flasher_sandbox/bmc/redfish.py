@@ -40,6 +40,7 @@ from flasher_sandbox.bmc.resources import (
 from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 from flasher_sandbox.bmc.tasks import InstallTask
+from flasher_sandbox.bmc.vendors import lenovo
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -388,8 +389,11 @@ class RedfishService:
         body = await self._body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("EmptyJSON", "The request body submitted contained an empty JSON object.")
+        writable: tuple[str, ...] = ("HttpPushUriTargets", "HttpPushUriOptions")
+        if self.bmc.shape.lenovo_push:
+            writable += ("HttpPushUriTargetsBusy",)
         for key in body:
-            if key not in ("HttpPushUriTargets", "HttpPushUriOptions"):
+            if key not in writable:
                 raise bad_request("PropertyNotWritable", f"The property {key} is a read only property.", key)
         targets = self.bmc.http_push_targets
         if "HttpPushUriTargets" in body:
@@ -405,6 +409,7 @@ class RedfishService:
                 ) from exc
             apply_time = installer.parse_apply_time(apply_time) or "Immediate"
         self.bmc.http_push_targets, self.bmc.http_push_apply_time = targets, apply_time
+        lenovo.patch_claim(self.bmc, body)
         return json_response(_success())
 
     async def simple_update(self, request: web.Request) -> web.StreamResponse:
@@ -467,7 +472,10 @@ class RedfishService:
                 "UnrecognizedRequestBody",
                 f"{self.bmc.shape.http_push_path} takes the image as the body; use MultipartHttpPushUri for multipart.",
             )
-        image = await request.read()
+        if self.bmc.shape.lenovo_push:
+            image = await lenovo.read_push(self.bmc, request, installer.MAX_IMAGE_BYTES)
+        else:
+            image = await request.read()
         targets = [c for uri in self.bmc.http_push_targets if (c := self.bmc.component_by_uri(uri)) is not None]
         task = installer.submit_push(
             self.bmc,
@@ -482,6 +490,8 @@ class RedfishService:
     def _accepted(self, task: InstallTask) -> web.StreamResponse:
         """202: Dell-like with ``Location`` of the task and an empty body (as iDRAC); Supermicro-like with
         ``Location`` of the task monitor and the Task in the body."""
+        if self.bmc.shape.lenovo_push:
+            return lenovo.accepted(task, _HEADERS)
         if task.monitor_uri is not None:
             return json_response(task.as_redfish(self.bmc.shape), status=202, headers={"Location": task.monitor_uri})
         return web.Response(status=202, headers={**_HEADERS, "Location": task.uri})
@@ -508,6 +518,8 @@ class RedfishService:
         task = self.bmc.monitors.get(task_id)
         if task is None or task.purged:
             raise not_found(f"{TASK_MONITORS}/{task_id}")
+        if self.bmc.shape.lenovo_push:
+            return lenovo.monitor_answer(self.bmc, task, _HEADERS)
         return self._task_answer(task)
 
     async def delete_task(self, request: web.Request, task_id: str) -> web.StreamResponse:

@@ -315,7 +315,7 @@ def update_service(bmc: SimulatedBmc) -> Document:
         "Name": "Update Service",
         "ServiceEnabled": True,
         "Status": _OK,
-        "MaxImageSizeBytes": MAX_IMAGE_BYTES,
+        "MaxImageSizeBytes": bmc.spec.max_image_bytes or MAX_IMAGE_BYTES,
         "FirmwareInventory": ref(FIRMWARE_INVENTORY),
         "Actions": actions,
     }
@@ -325,7 +325,7 @@ def update_service(bmc: SimulatedBmc) -> Document:
         doc.update(
             HttpPushUri=bmc.shape.http_push_path,
             HttpPushUriTargets=list(bmc.http_push_targets),
-            HttpPushUriTargetsBusy=False,
+            HttpPushUriTargetsBusy=bmc.http_push_busy,
             HttpPushUriOptions={
                 "HttpPushUriApplyTime": {
                     "ApplyTime": bmc.http_push_apply_time,
