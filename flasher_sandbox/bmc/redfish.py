@@ -40,7 +40,7 @@ from flasher_sandbox.bmc.resources import (
 from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 from flasher_sandbox.bmc.tasks import InstallTask
-from flasher_sandbox.bmc.vendors import lenovo
+from flasher_sandbox.bmc.vendors import lenovo, supermicro
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -120,6 +120,8 @@ class RedfishService:
         if "HttpPush" in methods:
             self.actions[("POST", shape.http_push_path)] = self.http_push
             self.uploads.add(("POST", shape.http_push_path))
+        if shape.x13_update and "MultipartHttpPush" in methods:
+            self.actions[("POST", supermicro.START_UPDATE)] = self.start_update
         self.by_tail: list[tuple[str, str, TailHandler]] = [
             ("GET", SESSIONS, self.get_session),
             ("DELETE", SESSIONS, self.delete_session),
@@ -450,11 +452,24 @@ class RedfishService:
         if not isinstance(parameters, dict):
             raise bad_request("PropertyValueTypeError", "UpdateParameters must be a JSON object.")
         targets = installer.parse_targets(self.bmc, parameters.get("Targets"))
-        apply_time = installer.parse_apply_time(parameters.get("@Redfish.OperationApplyTime"))
+        options: dict[str, Any] = {}
+        if self.bmc.shape.x13_update:
+            options = supermicro.check_push(self.bmc, parameters, image, targets)
+            apply_time: str | None = supermicro.APPLY_TIME
+        else:
+            apply_time = installer.parse_apply_time(parameters.get("@Redfish.OperationApplyTime"))
         task = installer.submit_push(
             self.bmc, "MultipartHttpPush", image=image, filename=filename, targets=targets, apply_time=apply_time
         )
+        if self.bmc.shape.x13_update:
+            supermicro.note_preserve(self.bmc, task, options)
         return self._accepted(task)
+
+    async def start_update(self, request: web.Request) -> web.StreamResponse:
+        """``UpdateService.StartUpdate`` (Supermicro X13-like): 202 and the Update task."""
+        if request.can_read_body:
+            await self._body(request)
+        return self._accepted(supermicro.start_update(self.bmc, installer.run))
 
     @staticmethod
     async def _read_part(part: BodyPartReader) -> bytes:

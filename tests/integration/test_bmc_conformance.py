@@ -50,6 +50,7 @@ KNOWN_WARNINGS: dict[str, tuple[str, ...]] = {
 #: Passes grow as a shape serves more resources; failures must stay 0.
 COUNTS: dict[str, tuple[tuple[str, int, int, int], ...]] = {
     "lenovo": (("protocol", 272, 0, 0), ("service", 601, 5, 0)),
+    "supermicro-x13": (("protocol", 272, 0, 0), ("service", 537, 0, 0)),
 }
 #: The warning the issue named: a collection type the DMTF does not define (``DrivesCollection``).
 MADE_UP_TYPE = re.compile(r"Unable to locate the schema definition for the '(\w+)\.\1' type")

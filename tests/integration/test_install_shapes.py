@@ -4,7 +4,8 @@ BMC of the shape, its quirks included (the Dell-like and Supermicro-like shapes 
 ``test_install_worker.py``).
 
 Per shape, what the BMC's audit must show besides the installs: Lenovo XCC-like, a claim and a release of the
-UpdateService around every push and no task deleted by a read of its monitor.
+UpdateService around every push and no task deleted by a read of its monitor; Supermicro X13-like, a StartUpdate
+after each upload, the BIOS's and the BMC's settings kept, and no host reset taken for the Verify task's Pending.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.support.install_env import UPGRADES, InstallWorld, fast_settings, see
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-NEW_SHAPES: tuple[ShapeName, ...] = ("lenovo",)
+NEW_SHAPES: tuple[ShapeName, ...] = ("lenovo", "supermicro-x13")
 
 
 def _world(
@@ -46,6 +47,11 @@ def _check_quirks(shape: ShapeName, world: InstallWorld, pushes: int) -> None:
         assert claims == [True, False] * pushes, vendor
         assert not [e for e in vendor if e["event"] == "monitor-deleted-task"]
         assert world.fleet.state(0)["http_push"]["busy"] is False
+    if shape == "supermicro-x13":
+        assert len([e for e in vendor if e["event"] == "start-update"]) == pushes
+        preserved = {e["component"]: e["settings_kept"] for e in vendor if e["event"] == "preserve"}
+        assert preserved == {"bmc": True, "bios": True}
+        assert world.fleet.audit(0)["power"] == []
 
 
 @pytest.mark.parametrize("shape", NEW_SHAPES)
