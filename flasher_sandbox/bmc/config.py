@@ -314,7 +314,7 @@ _DEFAULT_COMPONENTS: dict[ShapeName, tuple[tuple[str, ...], ...]] = {
         ("bmc", "BMC", "Supermicro", "x13sei", "", "01.01.10"),
         ("bios", "BIOS", "Supermicro", "x13sei", "", "2.1"),
         ("cpld", "CPLD Motherboard", "Supermicro", "x13sei", "-CPLD", "f1.03.05"),
-        ("nic", "Intel Ethernet Controller E810-XXV", "Intel", "e810-xxv", "-NIC1", "4.20"),
+        ("nic", "Intel Ethernet Controller E810-CAM2", "Intel", "e810-cam2", "-NIC1", "4.20"),
         ("drive", "Samsung PM9A3 1.92TB", "Samsung", "mzql21t9hcjr", "-D0", "3.1.0"),
         ("drive", "Samsung PM9A3 1.92TB", "Samsung", "mzql21t9hcjr", "-D1", "3.1.0"),
         ("psu", "PWS-2K08A-1R", "Supermicro", "pws-2k08a-1r", "-PSU1", "1.1"),
