@@ -1,14 +1,15 @@
 """``flasher-sandbox serve``: the sandbox up until told to stop, for trying flasher's commands by hand.
 
-Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: every BMC shape in turn,
-Dell-like R6515, Supermicro-like X12, Lenovo XCC-like SR650 V3, Supermicro X13-like, each with its BMC address and
+Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: every BMC shape in turn, Dell-like
+R6515, Supermicro-like X12, Lenovo XCC-like SR650 V3, Supermicro X13-like, each with its BMC address and
 credentials, its components and newer firmware in the inventory; with ``--onboard`` the inventory holds only the
 firmware, and every server is put into it from its BMC by ``flasher onboard``), the simulated BMCs, the image
 server, ``--replicas`` flasher replicas and ``flasher api`` (the dashboard)
-(:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file (:mod:`flasher_sandbox.serve.session`); flags nothing. It runs until SIGINT, SIGTERM or SIGHUP, then stops every
-process it started and exits 0. A replica that exits meanwhile (killed by hand, say, to watch another reclaim
-its task) is reported and the sandbox goes on; when Redis, the inventory or the BMCs exit, it stops and exits 1,
-as it does when something does not start.
+(:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file
+(:mod:`flasher_sandbox.serve.session`); flags nothing. It runs until SIGINT, SIGTERM or SIGHUP, then stops every
+process it started and exits 0. A replica that exits meanwhile (killed by hand, say, to watch another reclaim its
+task) is reported and the sandbox goes on; when Redis, the inventory or the BMCs exit, it stops and exits 1, as it
+does when something does not start.
 """
 
 from __future__ import annotations
