@@ -153,6 +153,10 @@ class RedfishService:
         if not path.startswith("/redfish"):
             return not_found(path).response()
         effects = bmc.faults.request_effects(bmc.installing_slugs())
+        if effects.unreachable:  # the fault "unreachable": drop the connection, as a BMC that does not answer
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable()
         request[_EFFECTS] = effects
         if effects.delay:
             await asyncio.sleep(effects.delay)
