@@ -77,6 +77,10 @@ def _where(stack: Stack, files: SessionFiles, concurrency: int) -> Table:
         ("BMCs", f"https://127.0.0.1:{stack.bmc_base_port} .. :{last} ({count}, Redfish over HTTPS)"),
         ("BMC CA", str(stack.bmcs.ca_bundle)),
         ("BMC control", f"{stack.control_url}/fleet"),
+        (
+            "PDU",
+            f"{stack.bmcs.pdu_url}/redfish/v1/PowerEquipment/RackPDUs/1 (outlets: sh.hollow.flasher.pdu_outlet)",
+        ),
         ("images", stack.images.base_url),
     ]
     rows += [

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher.constants import PDU_OUTLET_NAMESPACE, SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, ShapeName, default_bmc
 from flasher_sandbox.images import make_image
 
@@ -58,6 +58,8 @@ ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
 _NAMESPACE_UUID = uuid.UUID("6f1b7f1e-5b0c-4a4e-9d7a-0c6f1a5e2b10")
 #: Where the sandbox keeps a server's rack and PDU: ``{"rack": "r1", "pdu": "r1-a"}``.
 LOCATION_NAMESPACE = "sh.hollow.sandbox.location"
+#: The outlets of the simulated PDU (DMTF's rack-PDU mockup, ``RackPDUs/1``) servers are plugged into, in turn.
+PDU_OUTLETS: tuple[str, ...] = ("A1", "A2", "A3", "A4", "A5", "B1", "B2", "B3", "C1", "C2", "C3")
 #: The firmware set holding the newer BIOS of both models (no labels: ResolveFirmware never picks it).
 FLEET_BIOS_SET = "fleet-bios"
 
@@ -144,12 +146,19 @@ class Scenario:
             path.write_bytes(_image(fw))
 
     def seed(
-        self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox", servers_too: bool = True
+        self,
+        *,
+        bmc_base_port: int,
+        image_base_url: str,
+        facility: str = "sandbox",
+        servers_too: bool = True,
+        pdu_url: str | None = None,
     ) -> dict[str, Any]:
         """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``; its address is
         ``127.0.0.1:<port>`` (flasher's ``bmc.scheme``, https, applies) or, for a BMC serving plain HTTP,
-        ``http://127.0.0.1:<port>``. Without ``servers_too`` only the firmware and the firmware sets: the servers
-        come from onboarding (``flasher onboard``)."""
+        ``http://127.0.0.1:<port>``. With ``pdu_url`` (the simulated PDU's base URL) server ``i`` is plugged into
+        outlet ``PDU_OUTLETS[i % 11]`` (attribute ``sh.hollow.flasher.pdu_outlet``). Without ``servers_too`` only
+        the firmware and the firmware sets: the servers come from onboarding (``flasher onboard``)."""
         if not servers_too:
             return {
                 "firmware": [fw.seed(image_base_url) for fw in self.firmware],
@@ -169,7 +178,8 @@ class Scenario:
                     "model": bmc.model,
                     "serial": bmc.serial,
                     "attributes": {
-                        LOCATION_NAMESPACE: {"rack": self.racks[name], "pdu": f"{self.racks[name]}-{'ab'[index % 2]}"}
+                        LOCATION_NAMESPACE: {"rack": self.racks[name], "pdu": f"{self.racks[name]}-{'ab'[index % 2]}"},
+                        **({PDU_OUTLET_NAMESPACE: {"outlet": _outlet(pdu_url, index)}} if pdu_url is not None else {}),
                     },
                     "bmc": {
                         "address": address,
@@ -194,6 +204,10 @@ class Scenario:
             "firmware_sets": list(self.sets.values()),
             "servers": servers,
         }
+
+
+def _outlet(pdu_url: str, index: int) -> str:
+    return f"{pdu_url}/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/{PDU_OUTLETS[index % len(PDU_OUTLETS)]}"
 
 
 def _image(fw: Firmware) -> bytes:

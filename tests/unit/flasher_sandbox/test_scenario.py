@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flasher.constants import TASK_NAMESPACE
+from flasher.constants import PDU_OUTLET_NAMESPACE, TASK_NAMESPACE
 from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, build
 
 
@@ -46,6 +46,11 @@ def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
     seed = scenario.seed(bmc_base_port=1000, image_base_url="http://images")
     location = seed["servers"][4]["attributes"][LOCATION_NAMESPACE]
     assert location == {"rack": racks[4], "pdu": f"{racks[4]}-a"}
+    assert PDU_OUTLET_NAMESPACE not in seed["servers"][4]["attributes"]  # no PDU given
+    plugged = scenario.seed(bmc_base_port=1000, image_base_url="http://images", pdu_url="https://127.0.0.1:9")
+    outlets = [s["attributes"][PDU_OUTLET_NAMESPACE]["outlet"] for s in plugged["servers"]]
+    assert outlets[0] == "https://127.0.0.1:9/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/A1"
+    assert outlets[11] == outlets[0] and outlets[10].endswith("/Outlets/C3")  # eleven outlets, in turn
     fleet_bios = next(s for s in seed["firmware_sets"] if s["name"] == FLEET_BIOS_SET)
     assert sorted(fw["vendor"] for fw in fleet_bios["firmware"]) == ["dell", "lenovo", "supermicro", "supermicro"]
     assert {fw["component"] for fw in fleet_bios["firmware"]} == {"bios"} and "labels" not in fleet_bios
