@@ -198,6 +198,9 @@ class BMCSettings(_Section):
     poll_interval: float = Field(5.0, gt=0)
     #: How long a BMC may be unreachable (or answer 5xx) while it flashes itself before it counts as failed.
     offline_grace: float = Field(900.0, gt=0)
+    #: How long a push waits for a BMC that is busy with another update (HTTP 503, or push targets another client
+    #: has claimed: Lenovo XCC) before it fails.
+    busy_wait: float = Field(600.0, gt=0)
 
 
 class StepPolicy(_Section):
@@ -300,6 +303,23 @@ class ControlSettings(_Section):
     boot_timeout: float = Field(60.0, gt=0)
     #: ``provision``: how long the booted machine has to call back after the power cycle.
     provision_timeout: float = Field(1800.0, gt=0)
+
+
+class PDUSettings(_Section):
+    """Power through a server's Redfish PDU outlet when its BMC does not answer (the inventory names the outlet:
+    attribute ``sh.hollow.flasher.pdu_outlet``). Off unless ``fallback`` is true."""
+
+    #: Fall back to the PDU outlet for ``set_power_state`` (on, off, cycle, reset) when the BMC does not answer.
+    fallback: bool = False
+    username: str = "root"
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_bundle: Path | None = None
+    verify_tls: bool = True
+    #: Seconds per request to the PDU.
+    timeout: float = Field(10.0, gt=0)
+    #: How long a PowerCycle may take to read On again.
+    cycle_timeout: float = Field(120.0, gt=0)
 
 
 class BootProfileSettings(_Section):
@@ -494,6 +514,7 @@ class Settings(BaseSettings):
     fileserver: FileServerSettings = Field(default_factory=FileServerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    pdu: PDUSettings = Field(default_factory=PDUSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     api: APISettings = Field(default_factory=APISettings)

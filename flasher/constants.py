@@ -36,6 +36,10 @@ MAC_NAMESPACE_PREFIX: Final = "sh.hollow.flasher.mac"
 BOOT_NAMESPACE: Final = "sh.hollow.flasher.boot"
 #: The state of a server's network boot: the one-time token's nonce, its expiry, the booted machine's callback.
 PROVISION_NAMESPACE: Final = "sh.hollow.flasher.provision"
+#: The Redfish PDU outlet that powers a server: ``{"outlet": "https://pdu/redfish/v1/PowerEquipment/RackPDUs/1/
+#: Outlets/A1"}`` (the Outlet resource's URL). Power actions use it when the BMC does not answer and
+#: ``pdu.fallback`` is on.
+PDU_OUTLET_NAMESPACE: Final = "sh.hollow.flasher.pdu_outlet"
 #: The credential slug of a server's BMC (``GET /servers/{uuid}/credentials/bmc``).
 BMC_CREDENTIAL_SLUG: Final = "bmc"
 

@@ -17,6 +17,7 @@ import requests
 from loguru import logger
 from sushy.exceptions import SushyError
 
+from flasher.bmc import taskmonitor
 from flasher.bmc.errors import (
     BMCError,
     BMCNotSupportedError,
@@ -28,6 +29,7 @@ from flasher.bmc.errors import (
 )
 from flasher.bmc.models import BMCComponent, TaskHandle
 from flasher.bmc.multipart import MultipartBody
+from flasher.bmc.quirks import lenovo, supermicro
 from flasher.bmc.session import Connection
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, transfer_protocol
 
@@ -141,44 +143,95 @@ def simple_update(
     return task_uri_from_response(conn, response, what)
 
 
-def multipart_push(
-    conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
-) -> str:
-    """POST the image to ``MultipartHttpPushUri`` (streamed from disk), then ``StartUpdate`` when the apply time
-    is ``OnStartUpdateRequest``; returns the task URI."""
-    assert service.capabilities.multipart_push_uri is not None
-    parameters: dict[str, Any] = {"Targets": [component.uri] if component.uri else []}
-    if apply_time is not None:
-        parameters["@Redfish.OperationApplyTime"] = apply_time
-    if apply_time == "OnStartUpdateRequest" and service.start_update_target is None:
-        raise BMCNotSupportedError(
-            "apply time OnStartUpdateRequest needs the UpdateService.StartUpdate action, which the BMC lacks"
-        )
+def send_multipart(
+    conn: Connection, what: str, push_uri: str, parameters: dict[str, Any], image_path: Path
+) -> requests.Response:
+    """POST ``UpdateParameters`` and the image (streamed from disk) to ``push_uri`` once; raises the driver's errors."""
     boundary = secrets.token_hex(16)
-    what = f"push {image_path.name} to {component.slug} {component.id!r} (multipart)"
     with _Bodies() as bodies:
-        response = _send(
+        return _send(
             conn,
             what,
-            service.capabilities.multipart_push_uri,
+            push_uri,
             body=lambda: bodies.keep(MultipartBody(parameters, image_path, boundary=boundary)),
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
             read_timeout=UPLOAD_READ_TIMEOUT,
         )
+
+
+def send_json(conn: Connection, what: str, target: str, payload: dict[str, Any]) -> requests.Response:
+    """POST ``payload`` as JSON to ``target`` once (an action); raises the driver's errors."""
+    return _send(conn, what, target, json=payload)
+
+
+def multipart_push(
+    conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
+) -> str:
+    """POST the image to ``MultipartHttpPushUri`` (streamed from disk), then ``StartUpdate`` when the apply time
+    is ``OnStartUpdateRequest``; returns the task URI. A Supermicro BMC gets the options that keep its settings and
+    its StartUpdate once the upload is verified (:mod:`flasher.bmc.quirks.supermicro`)."""
+    push_uri = service.capabilities.multipart_push_uri
+    assert push_uri is not None
+    if apply_time == "OnStartUpdateRequest" and service.start_update_target is None:
+        raise BMCNotSupportedError(
+            "apply time OnStartUpdateRequest needs the UpdateService.StartUpdate action, which the BMC lacks"
+        )
+    if supermicro.is_supermicro(conn.root_json()):
+        return supermicro.multipart_push(
+            conn,
+            push_uri=push_uri,
+            start_update_target=service.start_update_target,
+            component=component,
+            image_path=image_path,
+            apply_time=apply_time,
+            send_multipart=send_multipart,
+            send_json=send_json,
+            task_uri=task_uri_from_response,
+            read_task=taskmonitor.read_task,
+        )
+    parameters: dict[str, Any] = {"Targets": [component.uri] if component.uri else []}
+    if apply_time is not None:
+        parameters["@Redfish.OperationApplyTime"] = apply_time
+    what = f"push {image_path.name} to {component.slug} {component.id!r} (multipart)"
+    response = send_multipart(conn, what, push_uri, parameters, image_path)
     if apply_time == "OnStartUpdateRequest":
         assert service.start_update_target is not None
         what = "start the pushed update (UpdateService.StartUpdate)"
-        response = _send(conn, what, service.start_update_target, json={})
+        response = send_json(conn, what, service.start_update_target, {})
     return task_uri_from_response(conn, response, what)
+
+
+def push_file(conn: Connection, what: str, push_uri: str, image_path: Path) -> requests.Response:
+    """POST the raw image at ``image_path`` to ``push_uri`` once (streamed from disk); raises the driver's errors."""
+    with _Bodies() as bodies:
+        return _send(
+            conn,
+            what,
+            push_uri,
+            body=lambda: bodies.keep(image_path.open("rb")),
+            headers={"Content-Type": "application/octet-stream"},
+            read_timeout=UPLOAD_READ_TIMEOUT,
+        )
 
 
 def http_push(
     conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
 ) -> str:
     """Set ``HttpPushUriTargets`` (when the BMC has it) and the push apply time (when asked), then POST the raw
-    image to ``HttpPushUri``; returns the task URI."""
+    image to ``HttpPushUri``; returns the task URI. A Lenovo XCC claims and releases the targets and is followed
+    by its Task (:mod:`flasher.bmc.quirks.lenovo`)."""
     push_uri = service.capabilities.http_push_uri
     assert push_uri is not None
+    if lenovo.is_lenovo(conn.root_json()):
+        return lenovo.http_push(
+            conn,
+            service_uri=service.uri,
+            push_uri=push_uri,
+            component=component,
+            image_path=image_path,
+            apply_time=apply_time,
+            send=push_file,
+        )
     if service.http_push_takes_targets and service.http_push_targets_busy:
         raise BMCError("another client holds HttpPushUriTargets (HttpPushUriTargetsBusy is true); not pushing")
     patch: dict[str, Any] = {}
@@ -190,16 +243,7 @@ def http_push(
         with translated("set HttpPushUriTargets / apply time on the UpdateService"):
             conn.connector.patch(service.uri, data=patch)
     what = f"push {image_path.name} to {component.slug} {component.id!r} (HttpPushUri)"
-    with _Bodies() as bodies:
-        response = _send(
-            conn,
-            what,
-            push_uri,
-            body=lambda: bodies.keep(image_path.open("rb")),
-            headers={"Content-Type": "application/octet-stream"},
-            read_timeout=UPLOAD_READ_TIMEOUT,
-        )
-    return task_uri_from_response(conn, response, what)
+    return task_uri_from_response(conn, push_file(conn, what, push_uri, image_path), what)
 
 
 def start_install(

@@ -32,14 +32,16 @@ import time
 from loguru import logger
 
 from flasher.bmc import BMC, BMCError, BMCTimeoutError, BMCUnreachableError
+from flasher.bmc.pdu import OUTLET_ACTIONS, Outlet, PDUError, check_outlet_url
+from flasher.constants import PDU_OUTLET_NAMESPACE
 from flasher.control import messages
 from flasher.control.actions import ActionFailedError, ActionRun, perform
 from flasher.control.provision import ProvisionRun, provision
-from flasher.inventory.errors import InventoryError, UnavailableError
+from flasher.inventory.errors import InventoryError, NotFoundError, UnavailableError
 from flasher.logs import task_context
 from flasher.metrics import STEP_DURATION
 from flasher.task.fence import LeaseLostError
-from flasher.task.model import ServerControlTask, TaskStatus
+from flasher.task.model import ControlAction, ServerControlTask, TaskStatus
 from flasher.task.run import Outcome, RunContext, RunResult
 from flasher.task.writer import TaskReplacedError
 
@@ -115,11 +117,46 @@ class _ControlRun:
         try:
             return self.ctx.connect_bmc()
         except (BMCUnreachableError, BMCTimeoutError, UnavailableError) as exc:
+            if isinstance(exc, BMCUnreachableError):
+                through_pdu = self.pdu_fallback(exc)
+                if through_pdu is not None:
+                    return through_pdu
             reason = messages.failure(messages.ERR_CONNECT, exc)
             self.progress(f"{reason} (will retry)")
             return RunResult(Outcome.RETRY, reason)
         except (BMCError, InventoryError, ValueError) as exc:
             return self.fail(messages.failure(messages.ERR_CONNECT, exc))
+
+    def pdu_fallback(self, unanswered: BMCUnreachableError) -> RunResult | None:
+        """``set_power_state`` through the server's PDU outlet (:mod:`flasher.bmc.pdu`) when ``pdu.fallback`` is on,
+        the action is one a PDU can do and the inventory names the outlet; ``None`` (no fallback) otherwise."""
+        task = self.writer.task
+        parameter = task.action_parameter or ""
+        if not self.ctx.settings.pdu.fallback:
+            return None
+        if task.action is not ControlAction.SET_POWER_STATE or parameter not in OUTLET_ACTIONS:
+            return None
+        try:
+            data = self.ctx.inventory.get_attribute(str(self.ctx.server.uuid), PDU_OUTLET_NAMESPACE).data
+        except NotFoundError:
+            logger.info("the BMC did not answer and the inventory names no PDU outlet for the server")
+            return None
+        try:
+            url = check_outlet_url(data.get("outlet") if isinstance(data, dict) else None)
+        except ValueError as exc:
+            return self.fail(f"the BMC did not answer ({unanswered}); no PDU fallback: {exc}")
+        self.guard()
+        self.progress(f"the BMC did not answer; power {parameter} through PDU outlet {url}")
+        outlet = Outlet(url, self.ctx.settings.pdu)
+        try:
+            state = outlet.power_control(parameter)
+        except PDUError as exc:
+            return self.fail(f"the BMC did not answer ({unanswered}); the PDU fallback failed: {exc}")
+        finally:
+            outlet.close()
+        final = f"power {parameter} done through PDU outlet {url} (the BMC did not answer); outlet {state}"
+        self.finish(TaskStatus.SUCCESS, message=final)
+        return RunResult(Outcome.SUCCESS, final)
 
     def perform(self, bmc: BMC) -> RunResult:
         task = self.writer.task

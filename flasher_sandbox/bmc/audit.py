@@ -72,6 +72,8 @@ class AuditLog:
         self.overlapping_installs = 0
         self.max_concurrent_installs = 0
         self.failed_logins = 0
+        #: Vendor behaviours seen (:mod:`flasher_sandbox.bmc.vendors`): ``{"event": ..., "time": ..., ...}``.
+        self.vendor: list[dict[str, Any]] = []
         self._in_progress: set[int] = set()
 
     @property
@@ -114,6 +116,10 @@ class AuditLog:
         """Count one set of credentials the BMC refused."""
         self.failed_logins += 1
 
+    def note(self, event: str, **details: Any) -> None:
+        """Record a vendor behaviour (a claim of the UpdateService, a task deleted by its monitor...)."""
+        self.vendor.append({"event": event, "time": now_iso(), **details})
+
     def begin_reset(self, reason: str) -> ResetRecord:
         """Record a BMC reboot starting now."""
         record = ResetRecord(reason)
@@ -130,6 +136,7 @@ class AuditLog:
         self.resets = []
         self.overlapping_installs = 0
         self.failed_logins = 0
+        self.vendor = []
         self.max_concurrent_installs = len(self._in_progress)
 
     def as_json(self) -> dict[str, Any]:
@@ -142,6 +149,7 @@ class AuditLog:
             "max_concurrent_installs": self.max_concurrent_installs,
             "installs_in_progress": self.installs_in_progress,
             "failed_logins": self.failed_logins,
+            "vendor": list(self.vendor),
         }
 
     def _note_overlap(self, record: InstallRecord) -> None:

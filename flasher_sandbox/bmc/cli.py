@@ -88,6 +88,10 @@ def command(  # noqa: PLR0917 (typer options)
             "clients trust ca.pem."
         ),
     ] = Path("bmc-tls"),
+    pdu_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Also serve a Redfish PDU (DMTF's rack-PDU mockup) on this port (HTTPS)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run COUNT simulated Redfish BMCs on HOST, ports BASE-PORT.., until interrupted (Ctrl-C or SIGTERM).
@@ -110,7 +114,7 @@ def command(  # noqa: PLR0917 (typer options)
         typer.echo(f"error: {len(spec.bmcs)} BMCs from port {base_port} go past 65535", err=True)
         raise typer.Exit(2)
     try:
-        asyncio.run(_serve(spec, host, base_port, control_port, tls_dir))
+        asyncio.run(_serve(spec, host, base_port, control_port, tls_dir, pdu_port))
     except TLSSetupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -119,18 +123,22 @@ def command(  # noqa: PLR0917 (typer options)
         raise typer.Exit(1) from exc
 
 
-async def _serve(spec: FleetSpec, host: str, base_port: int, control_port: int | None, tls_dir: Path) -> None:
+async def _serve(  # noqa: PLR0917
+    spec: FleetSpec, host: str, base_port: int, control_port: int | None, tls_dir: Path, pdu_port: int | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    fleet = Fleet(spec, host=host, base_port=base_port, control_port=control_port, tls_dir=tls_dir.resolve())
+    fleet = Fleet(
+        spec, host=host, base_port=base_port, control_port=control_port, tls_dir=tls_dir.resolve(), pdu_port=pdu_port
+    )
     await fleet.start()
     control = f", control API on http://{host}:{control_port}/fleet" if control_port is not None else ""
     schemes = sorted({bmc.scheme for bmc in fleet.bmcs})
     ca = f"; CA certificate {fleet.ca_path}" if fleet.ca_path is not None else ""
     typer.echo(
         f"{len(spec.bmcs)} simulated BMCs on {'|'.join(schemes)}://{host}:{base_port}..{base_port + len(spec.bmcs) - 1}"
-        f"{control}{ca}"
+        f"{control}{ca}" + (f"; a Redfish PDU on https://{host}:{pdu_port}" if pdu_port is not None else "")
     )
     await fleet.run_until(stop)

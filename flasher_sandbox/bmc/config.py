@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from flasher.constants import INSTALL_ORDER
 from flasher_sandbox.bmc.faults import validate_faults
 
-ShapeName = Literal["dell", "supermicro"]
+ShapeName = Literal["dell", "supermicro", "lenovo", "supermicro-x13"]
 InstallMethod = Literal["SimpleUpdate", "HttpPush", "MultipartHttpPush"]
 PowerStateName = Literal["On", "Off"]
 Scheme = Literal["https", "http"]
@@ -27,13 +27,27 @@ Scheme = Literal["https", "http"]
 DEFAULT_INSTALL_METHODS: dict[ShapeName, tuple[InstallMethod, ...]] = {
     "dell": ("SimpleUpdate", "HttpPush", "MultipartHttpPush"),
     "supermicro": ("MultipartHttpPush",),
+    "lenovo": ("HttpPush",),
+    "supermicro-x13": ("MultipartHttpPush",),
 }
 #: The Redfish ``Manufacturer`` of each shape's system, unless the config says otherwise.
-DEFAULT_MANUFACTURER: dict[ShapeName, str] = {"dell": "Dell Inc.", "supermicro": "Supermicro"}
+DEFAULT_MANUFACTURER: dict[ShapeName, str] = {
+    "dell": "Dell Inc.",
+    "supermicro": "Supermicro",
+    "lenovo": "Lenovo",
+    "supermicro-x13": "Supermicro",
+}
 #: The shape a vendor gets when the config names none.
-_VENDOR_SHAPES: dict[str, ShapeName] = {"dell": "dell", "supermicro": "supermicro"}
+_VENDOR_SHAPES: dict[str, ShapeName] = {"dell": "dell", "supermicro": "supermicro", "lenovo": "lenovo"}
 #: The (vendor slug, model slug) of each shape's default BMCs.
-DEFAULT_MODEL: dict[ShapeName, tuple[str, str]] = {"dell": ("dell", "r6515"), "supermicro": ("supermicro", "x12stw")}
+DEFAULT_MODEL: dict[ShapeName, tuple[str, str]] = {
+    "dell": ("dell", "r6515"),
+    "supermicro": ("supermicro", "x12stw"),
+    "lenovo": ("lenovo", "sr650v3"),
+    "supermicro-x13": ("supermicro", "x13sei"),
+}
+#: The serial prefix of each shape's default BMCs.
+_SERIAL_PREFIX: dict[ShapeName, str] = {"dell": "DL", "supermicro": "SM", "lenovo": "LN", "supermicro-x13": "SX"}
 
 
 class ComponentSpec(BaseModel):
@@ -152,6 +166,11 @@ class BmcSpec(BaseModel):
     #: SIGKILL) when it powers off. It gets ``FLASHER_SANDBOX_BOOT`` (``pxe`` when the boot override is Pxe for
     #: this boot, else ``disk``) and ``FLASHER_SANDBOX_SERIAL`` in its environment: a QEMU VM, for netboot tests.
     host_command: list[str] | None = None
+    #: ``UpdateService.MaxImageSizeBytes``: a larger pushed image is answered 413 (Lenovo-like BMCs) or 400.
+    max_image_bytes: int | None = Field(default=None, gt=0)
+    #: False: a Supermicro X13-like BMC without the out-of-band licence (``SFT-DCMS-SINGLE``) answers 403 to a
+    #: BIOS update, as Supermicro's BMCs do.
+    licensed: bool = True
 
     @field_validator("vendor", "model")
     @classmethod
@@ -176,7 +195,8 @@ class BmcSpec(BaseModel):
     def _fill_defaults(self) -> BmcSpec:
         shape = self.shape or _VENDOR_SHAPES.get(self.vendor)
         if shape is None:
-            raise ValueError(f"vendor {self.vendor!r} has no default shape: set shape to dell or supermicro")
+            shapes = ", ".join(DEFAULT_MODEL)
+            raise ValueError(f"vendor {self.vendor!r} has no default shape: set shape to one of {shapes}")
         self.shape = shape
         if self.manufacturer is None:
             self.manufacturer = DEFAULT_MANUFACTURER[shape]
@@ -280,6 +300,25 @@ _DEFAULT_COMPONENTS: dict[ShapeName, tuple[tuple[str, ...], ...]] = {
         ("storage-controller", "Broadcom SAS3908", "Broadcom", "sas3908", "-RAID", "52.20.0-4341"),
         ("psu", "PWS-1K62A-1R", "Supermicro", "pws-1k62a-1r", "-PSU1", "1.3"),
     ),
+    # Lenovo XCC names its firmware "XCC" (the BMC) and "UEFI" (the BIOS), versions prefixed by a build id.
+    "lenovo": (
+        ("bmc", "XCC Primary Firmware", "Lenovo", "sr650v3", "", "TGB3A4E-5.10"),
+        ("bios", "UEFI", "Lenovo", "sr650v3", "", "ESE1A2B-3.10"),
+        ("nic", "Mellanox ConnectX-6 Lx 2x25GbE", "Mellanox", "cx6lx", "-NIC1", "26.36.1010"),
+        ("nic", "Broadcom 57414 10/25GbE", "Broadcom", "bcm57414", "-NIC2", "22.31.6"),
+        ("drive", "Micron 5300 480GB", "Micron", "mtfddak480tds", "-D0", "1.20"),
+        ("drive", "Micron 5300 480GB", "Micron", "mtfddak480tds", "-D1", "1.20"),
+        ("psu", "Lenovo 1100W Platinum", "Lenovo", "sp57a02", "-PSU1", "7.80"),
+    ),
+    "supermicro-x13": (
+        ("bmc", "BMC", "Supermicro", "x13sei", "", "01.01.10"),
+        ("bios", "BIOS", "Supermicro", "x13sei", "", "2.1"),
+        ("cpld", "CPLD Motherboard", "Supermicro", "x13sei", "-CPLD", "f1.03.05"),
+        ("nic", "Intel Ethernet Controller E810-CAM2", "Intel", "e810-cam2", "-NIC1", "4.20"),
+        ("drive", "Samsung PM9A3 1.92TB", "Samsung", "mzql21t9hcjr", "-D0", "3.1.0"),
+        ("drive", "Samsung PM9A3 1.92TB", "Samsung", "mzql21t9hcjr", "-D1", "3.1.0"),
+        ("psu", "PWS-2K08A-1R", "Supermicro", "pws-2k08a-1r", "-PSU1", "1.1"),
+    ),
 }
 
 
@@ -296,7 +335,7 @@ def default_bmc(index: int, shape: ShapeName | None = None) -> BmcSpec:
     """The default BMC at ``index``: Dell-like at even indexes, Supermicro-like at odd ones (unless ``shape``)."""
     chosen: ShapeName = shape or ("dell" if index % 2 == 0 else "supermicro")
     vendor, model = DEFAULT_MODEL[chosen]
-    serial = f"{'DL' if chosen == 'dell' else 'SM'}{index:06d}"
+    serial = f"{_SERIAL_PREFIX[chosen]}{index:06d}"
     return BmcSpec(vendor=vendor, model=model, serial=serial, shape=chosen)
 
 

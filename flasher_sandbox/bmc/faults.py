@@ -6,11 +6,12 @@ Two kinds, each optionally scoped to one component type slug (``{"task_exception
   ``version_unchanged``, ``image_rejected``, ``task_purged``. They are one-shot: consumed by the next install
   whose targets include the scoped component (any install when unscoped). ``"count": N`` makes one apply to N
   installs; ``"sticky": true`` makes it apply until cleared.
-* request faults change how the Redfish API answers: ``http_5xx_burst`` (the next ``count`` Redfish requests
-  answer ``status``, default 500), ``slow_seconds`` (every Redfish answer is delayed), ``refuse_credentials``
-  (every authenticated request and every login answers 401). ``slow_seconds`` and ``refuse_credentials`` stay
-  until cleared; a burst ends after ``count`` answers unless sticky. When scoped to a component, a request
-  fault acts only while an install of that component is in progress.
+* request faults change how the Redfish API answers: ``http_5xx_burst`` (the next ``count`` Redfish requests answer
+  ``status``, default 500), ``slow_seconds`` (every Redfish answer is delayed), ``refuse_credentials`` (every
+  authenticated request and every login answers 401), ``unreachable`` (the BMC does not answer: every Redfish
+  connection is dropped, as a BMC that hangs or lost its network; ``/sim`` still answers). ``slow_seconds``,
+  ``refuse_credentials`` and ``unreachable`` stay until cleared; a burst ends after ``count`` answers unless sticky.
+  When scoped to a component, a request fault acts only while an install of that component is in progress.
 
 Value forms for a fault: ``true`` (unscoped, defaults), ``false``/``null`` (remove it), a number (the count of
 ``http_5xx_burst`` or the seconds of ``slow_seconds``), or an object with ``component``, ``sticky``, ``count``,
@@ -30,7 +31,9 @@ INSTALL_FAULTS: Final[frozenset[str]] = frozenset(
     {"task_exception", "task_hang", "completed_critical", "version_unchanged", "image_rejected", "task_purged"}
 )
 #: Faults applied to Redfish requests.
-REQUEST_FAULTS: Final[frozenset[str]] = frozenset({"http_5xx_burst", "slow_seconds", "refuse_credentials"})
+REQUEST_FAULTS: Final[frozenset[str]] = frozenset(
+    {"http_5xx_burst", "slow_seconds", "refuse_credentials", "unreachable"}
+)
 #: Every fault name.
 FAULT_NAMES: Final[frozenset[str]] = INSTALL_FAULTS | REQUEST_FAULTS
 #: HTTP statuses an ``http_5xx_burst`` may answer.
@@ -75,7 +78,7 @@ def parse_fault(name: str, value: Any) -> Fault | None:
     if value is None or value is False:
         return None
     fault = Fault(name)
-    if name in ("slow_seconds", "refuse_credentials"):
+    if name in ("slow_seconds", "refuse_credentials", "unreachable"):
         fault.sticky = True
     if name == "slow_seconds":
         fault.seconds = 1.0
@@ -146,6 +149,7 @@ class RequestEffects:
     delay: float = 0.0
     status: int | None = None
     refuse_credentials: bool = False
+    unreachable: bool = False
 
 
 class FaultBook:
@@ -201,6 +205,9 @@ class FaultBook:
         refuse_fault = self._faults.get("refuse_credentials")
         if refuse_fault is not None and refuse_fault.applies_to(installing):
             refuse = True
+        unreachable = self._faults.get("unreachable")
+        if unreachable is not None and unreachable.applies_to(installing):
+            return RequestEffects(unreachable=True)
         burst = self._faults.get("http_5xx_burst")
         if burst is not None and burst.applies_to(installing):
             status = burst.status

@@ -14,6 +14,7 @@ from aiohttp import web
 from loguru import logger
 
 from flasher_sandbox.bmc.config import FleetSpec
+from flasher_sandbox.bmc.pdu import SimulatedPdu
 from flasher_sandbox.bmc.redfish import build_app
 from flasher_sandbox.bmc.simapi import control_app
 from flasher_sandbox.bmc.simulator import SimulatedBmc, Timings
@@ -36,6 +37,7 @@ class Fleet:
         base_port: int,
         control_port: int | None = None,
         tls_dir: Path | None = None,
+        pdu_port: int | None = None,
     ) -> None:
         self.spec = spec
         self.host = host
@@ -61,6 +63,18 @@ class Fleet:
             for index, bmc_spec in enumerate(spec.bmcs)
         ]
         self._control: web.AppRunner | None = None
+        #: A Redfish PDU (:mod:`flasher_sandbox.bmc.pdu`) on ``pdu_port``, over HTTPS with the sandbox CA.
+        self.pdu = (
+            SimulatedPdu(
+                host=host,
+                port=pdu_port,
+                username=spec.username,
+                password=spec.password,
+                cycle_seconds=spec.power_seconds,
+            )
+            if pdu_port is not None
+            else None
+        )
 
     @property
     def https_count(self) -> int:
@@ -90,8 +104,16 @@ class Fleet:
                     await bmc.start(build_app(bmc), context)
                 except OSError as exc:
                     raise OSError(exc.errno, f"cannot listen on {self.host}:{bmc.port}: {exc.strerror}") from exc
+            if self.pdu is not None:
+                if self.tls_dir is None:
+                    raise ValueError("a PDU needs a TLS directory (tls_dir) for its certificate")
+                pdu_ca = ca or load_or_create_ca(self.tls_dir)
+                try:
+                    await self.pdu.start(server_context(*issue(pdu_ca, self.host, self.pdu.port, "PDU", self.tls_dir)))
+                except OSError as exc:
+                    raise OSError(exc.errno, f"cannot listen on {self.host}:{self.pdu.port}: {exc.strerror}") from exc
             if self.control_port is not None:
-                self._control = web.AppRunner(control_app(self.bmcs), access_log=None, handle_signals=False)
+                self._control = web.AppRunner(control_app(self.bmcs, self.pdu), access_log=None, handle_signals=False)
                 await self._control.setup()
                 try:
                     await web.TCPSite(self._control, self.host, self.control_port, reuse_address=True).start()
@@ -114,6 +136,8 @@ class Fleet:
     async def stop(self) -> None:
         """Stop every BMC, the control server and the download client."""
         await asyncio.gather(*(bmc.stop() for bmc in self.bmcs), return_exceptions=True)
+        if self.pdu is not None:
+            await self.pdu.stop()
         if self._control is not None:
             await self._control.cleanup()
             self._control = None

@@ -26,6 +26,7 @@ from flasher_sandbox.bmc.components import Component
 from flasher_sandbox.bmc.errors import BASE, RedfishError, bad_request
 from flasher_sandbox.bmc.shapes import TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.tasks import InstallTask
+from flasher_sandbox.bmc.vendors import supermicro
 from flasher_sandbox.images import MAX_HEADER_BYTES, ImageHeader, InvalidImageError, read_header
 
 if TYPE_CHECKING:
@@ -154,10 +155,11 @@ def _record(method: str, *, targets: list[Component], image: str, apply_time: st
 
 def _refuse_if_busy(bmc: SimulatedBmc, record: InstallRecord) -> None:
     if bmc.shape.refuses_concurrent_install and bmc.audit.installs_in_progress:
-        text = "An update is already in progress. Retry in 30 seconds."
+        after = str(bmc.shape.busy_retry_after)
+        text = f"An update is already in progress. Retry in {after} seconds."
         bmc.audit.refuse_install(record, "refused", text)
         raise RedfishError(
-            503, f"{BASE}.ServiceTemporarilyUnavailable", text, args=["30"], headers={"Retry-After": "30"}
+            503, f"{BASE}.ServiceTemporarilyUnavailable", text, args=[after], headers={"Retry-After": after}
         )
 
 
@@ -286,7 +288,11 @@ def _accept(bmc: SimulatedBmc, task: InstallTask) -> InstallTask:
     task.record.task = task.id
     bmc.audit.begin_install(task.record)
     bmc.remember(task)
-    task.runner = bmc.spawn(run(bmc, task))
+    if bmc.shape.x13_update and task.header is not None:  # a pushed image: verified, then Pending until StartUpdate
+        supermicro.name_verify(task)
+        task.runner = bmc.spawn(supermicro.verify(bmc, task))
+    else:
+        task.runner = bmc.spawn(run(bmc, task))
     logger.info("BMC {} accepted {} as task {} ({})", bmc.port, task.method, task.id, task.target_names)
     return task
 

@@ -40,6 +40,7 @@ from flasher_sandbox.bmc.resources import (
 from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 from flasher_sandbox.bmc.tasks import InstallTask
+from flasher_sandbox.bmc.vendors import lenovo, supermicro
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -119,6 +120,8 @@ class RedfishService:
         if "HttpPush" in methods:
             self.actions[("POST", shape.http_push_path)] = self.http_push
             self.uploads.add(("POST", shape.http_push_path))
+        if shape.x13_update and "MultipartHttpPush" in methods:
+            self.actions[("POST", supermicro.START_UPDATE)] = self.start_update
         self.by_tail: list[tuple[str, str, TailHandler]] = [
             ("GET", SESSIONS, self.get_session),
             ("DELETE", SESSIONS, self.delete_session),
@@ -150,6 +153,10 @@ class RedfishService:
         if not path.startswith("/redfish"):
             return not_found(path).response()
         effects = bmc.faults.request_effects(bmc.installing_slugs())
+        if effects.unreachable:  # the fault "unreachable": drop the connection, as a BMC that does not answer
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable()
         request[_EFFECTS] = effects
         if effects.delay:
             await asyncio.sleep(effects.delay)
@@ -388,8 +395,11 @@ class RedfishService:
         body = await self._body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("EmptyJSON", "The request body submitted contained an empty JSON object.")
+        writable: tuple[str, ...] = ("HttpPushUriTargets", "HttpPushUriOptions")
+        if self.bmc.shape.lenovo_push:
+            writable += ("HttpPushUriTargetsBusy",)
         for key in body:
-            if key not in ("HttpPushUriTargets", "HttpPushUriOptions"):
+            if key not in writable:
                 raise bad_request("PropertyNotWritable", f"The property {key} is a read only property.", key)
         targets = self.bmc.http_push_targets
         if "HttpPushUriTargets" in body:
@@ -405,6 +415,7 @@ class RedfishService:
                 ) from exc
             apply_time = installer.parse_apply_time(apply_time) or "Immediate"
         self.bmc.http_push_targets, self.bmc.http_push_apply_time = targets, apply_time
+        lenovo.patch_claim(self.bmc, body)
         return json_response(_success())
 
     async def simple_update(self, request: web.Request) -> web.StreamResponse:
@@ -445,11 +456,24 @@ class RedfishService:
         if not isinstance(parameters, dict):
             raise bad_request("PropertyValueTypeError", "UpdateParameters must be a JSON object.")
         targets = installer.parse_targets(self.bmc, parameters.get("Targets"))
-        apply_time = installer.parse_apply_time(parameters.get("@Redfish.OperationApplyTime"))
+        options: dict[str, Any] = {}
+        if self.bmc.shape.x13_update:
+            options = supermicro.check_push(self.bmc, parameters, image, targets)
+            apply_time: str | None = supermicro.APPLY_TIME
+        else:
+            apply_time = installer.parse_apply_time(parameters.get("@Redfish.OperationApplyTime"))
         task = installer.submit_push(
             self.bmc, "MultipartHttpPush", image=image, filename=filename, targets=targets, apply_time=apply_time
         )
+        if self.bmc.shape.x13_update:
+            supermicro.note_preserve(self.bmc, task, options)
         return self._accepted(task)
+
+    async def start_update(self, request: web.Request) -> web.StreamResponse:
+        """``UpdateService.StartUpdate`` (Supermicro X13-like): 202 and the Update task."""
+        if request.can_read_body:
+            await self._body(request)
+        return self._accepted(supermicro.start_update(self.bmc, installer.run))
 
     @staticmethod
     async def _read_part(part: BodyPartReader) -> bytes:
@@ -467,7 +491,10 @@ class RedfishService:
                 "UnrecognizedRequestBody",
                 f"{self.bmc.shape.http_push_path} takes the image as the body; use MultipartHttpPushUri for multipart.",
             )
-        image = await request.read()
+        if self.bmc.shape.lenovo_push:
+            image = await lenovo.read_push(self.bmc, request, installer.MAX_IMAGE_BYTES)
+        else:
+            image = await request.read()
         targets = [c for uri in self.bmc.http_push_targets if (c := self.bmc.component_by_uri(uri)) is not None]
         task = installer.submit_push(
             self.bmc,
@@ -482,6 +509,8 @@ class RedfishService:
     def _accepted(self, task: InstallTask) -> web.StreamResponse:
         """202: Dell-like with ``Location`` of the task and an empty body (as iDRAC); Supermicro-like with
         ``Location`` of the task monitor and the Task in the body."""
+        if self.bmc.shape.lenovo_push:
+            return lenovo.accepted(task, _HEADERS)
         if task.monitor_uri is not None:
             return json_response(task.as_redfish(self.bmc.shape), status=202, headers={"Location": task.monitor_uri})
         return web.Response(status=202, headers={**_HEADERS, "Location": task.uri})
@@ -508,6 +537,8 @@ class RedfishService:
         task = self.bmc.monitors.get(task_id)
         if task is None or task.purged:
             raise not_found(f"{TASK_MONITORS}/{task_id}")
+        if self.bmc.shape.lenovo_push:
+            return lenovo.monitor_answer(self.bmc, task, _HEADERS)
         return self._task_answer(task)
 
     async def delete_task(self, request: web.Request, task_id: str) -> web.StreamResponse:

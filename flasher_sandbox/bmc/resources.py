@@ -18,6 +18,7 @@ from flasher_sandbox.bmc.components import FIRMWARE_INVENTORY, Component
 from flasher_sandbox.bmc.installer import APPLY_TIMES, MAX_IMAGE_BYTES, TRANSFER_PROTOCOLS
 from flasher_sandbox.bmc.sessions import SESSION_TIMEOUT
 from flasher_sandbox.bmc.shapes import REDFISH, TASKS
+from flasher_sandbox.bmc.vendors import supermicro
 
 if TYPE_CHECKING:
     from flasher_sandbox.bmc.config import OtherSystemSpec
@@ -315,17 +316,19 @@ def update_service(bmc: SimulatedBmc) -> Document:
         "Name": "Update Service",
         "ServiceEnabled": True,
         "Status": _OK,
-        "MaxImageSizeBytes": MAX_IMAGE_BYTES,
+        "MaxImageSizeBytes": bmc.spec.max_image_bytes or MAX_IMAGE_BYTES,
         "FirmwareInventory": ref(FIRMWARE_INVENTORY),
         "Actions": actions,
     }
     if "MultipartHttpPush" in methods:
         doc["MultipartHttpPushUri"] = bmc.shape.multipart_path
+        if bmc.shape.x13_update:
+            supermicro.update_service_extras(doc)
     if "HttpPush" in methods:
         doc.update(
             HttpPushUri=bmc.shape.http_push_path,
             HttpPushUriTargets=list(bmc.http_push_targets),
-            HttpPushUriTargetsBusy=False,
+            HttpPushUriTargetsBusy=bmc.http_push_busy,
             HttpPushUriOptions={
                 "HttpPushUriApplyTime": {
                     "ApplyTime": bmc.http_push_apply_time,

@@ -11,6 +11,13 @@ vendors' published Redfish output):
 * Supermicro-like answers 202 from the task and its task monitor while the task runs, and 200 once it has ended;
   it refuses a second install while one runs (503, ``ServiceTemporarilyUnavailable``) and treats power requests
   for the current state as no-ops.
+* Lenovo XCC-like pushes to ``HttpPushUri`` only while a client has claimed the UpdateService
+  (``HttpPushUriTargetsBusy``), answers a push with only the ``Location`` of a task monitor, deletes a finished
+  task when its monitor is read, answers 503 while another push runs and 413 for an image over
+  ``MaxImageSizeBytes`` (:mod:`flasher_sandbox.bmc.vendors.lenovo`).
+* Supermicro X13-like takes multipart pushes with ``OnStartUpdateRequest`` only, names its tasks "BMC Verify",
+  "BIOS Update"..., waits in Pending for ``StartUpdate`` once the upload is verified, takes ``Preserve*`` options
+  per model and answers 403 to a BIOS update without the licence (:mod:`flasher_sandbox.bmc.vendors.supermicro`).
 """
 
 from __future__ import annotations
@@ -93,6 +100,14 @@ class Shape:
     uefi_device_paths: tuple[str, ...] = ()
     #: The host's UEFI ``BootOrder``, the values ``BootNext`` takes (shapes offering ``UefiBootNext``).
     boot_order: tuple[str, ...] = ()
+    #: Lenovo XCC-like: a push needs a claimed UpdateService; the 202 names only the task monitor; reading the
+    #: monitor of a finished task deletes the task (:mod:`flasher_sandbox.bmc.vendors.lenovo`).
+    lenovo_push: bool = False
+    #: Supermicro X13-like: multipart with ``OnStartUpdateRequest`` only, Verify/Update tasks, ``Preserve*``
+    #: options, licence (:mod:`flasher_sandbox.bmc.vendors.supermicro`).
+    x13_update: bool = False
+    #: ``Retry-After`` (seconds) of the 503 a shape that refuses concurrent installs answers.
+    busy_retry_after: int = 30
 
     @property
     def system_uri(self) -> str:
@@ -138,7 +153,10 @@ class Shape:
                 slug, related.member_id
             )
             return f"Installed-{_DELL_COMPONENT_IDS.get(slug, 1000)}__{fqdd}"
-        fixed = {"bmc": "BMC", "bios": "BIOS", "cpld": "CPLD_Motherboard"}
+        if self.name == "lenovo":
+            fixed = {"bmc": "BMC-Primary", "bios": "UEFI"}
+        else:
+            fixed = {"bmc": "BMC", "bios": "BIOS", "cpld": "CPLD_Motherboard"}
         if slug in fixed and ordinal == 1:
             return fixed[slug]
         return f"{slug.upper().replace('-', '_')}_{ordinal}"
@@ -244,4 +262,58 @@ SUPERMICRO: Final = Shape(
     boot_order=("Boot0000", "Boot0001", "Boot0002", "Boot0003"),
 )
 
-SHAPES: Final[dict[ShapeName, Shape]] = {"dell": DELL, "supermicro": SUPERMICRO}
+#: Lenovo ThinkSystem with XCC (Lenovo XClarity Controller Redfish REST API guide; Lenovo's python-redfish-lenovo
+#: ``update_firmware.py``).
+LENOVO: Final = Shape(
+    name="lenovo",
+    system_id="1",
+    manager_id="1",
+    chassis_id="1",
+    service_vendor="Lenovo",
+    product="ThinkSystem SR650 V3",
+    redfish_version="1.15.0",
+    multipart_path=f"{REDFISH}/UpdateService/MultipartUpload",
+    http_push_path=f"{REDFISH}/UpdateService/FirmwareUpload",
+    task_answers_202_while_running=False,
+    has_task_monitor=True,
+    has_dell_jobs=False,
+    refuses_concurrent_install=True,
+    conflict_on_same_power_state=False,
+    system_reset_types=("On", "Nmi", "GracefulShutdown", "GracefulRestart", "ForceOn", "ForceOff", "ForceRestart"),
+    manager_reset_types=("GracefulRestart",),
+    boot_targets=("None", "Pxe", "Cd", "Usb", "Hdd", "BiosSetup", "Diags", "UefiTarget"),
+    uefi_device_paths=("PciRoot(0x0)/Pci(0x1C,0x0)/Pci(0x0,0x0)/MAC(7CD30A123456,0x1)",),
+    lenovo_push=True,
+    busy_retry_after=2,
+)
+
+#: Supermicro X13 (Supermicro Redfish Reference Guide for X13/H13, "Firmware update").
+SUPERMICRO_X13: Final = Shape(
+    name="supermicro-x13",
+    system_id="1",
+    manager_id="1",
+    chassis_id="1",
+    service_vendor="Supermicro",
+    product="",
+    redfish_version="1.14.0",
+    multipart_path=f"{REDFISH}/UpdateService/upload",
+    http_push_path=f"{REDFISH}/UpdateService/HttpPush",
+    task_answers_202_while_running=True,
+    has_task_monitor=True,
+    has_dell_jobs=False,
+    refuses_concurrent_install=True,
+    conflict_on_same_power_state=False,
+    system_reset_types=SUPERMICRO.system_reset_types,
+    manager_reset_types=("ForceRestart", "GracefulRestart"),
+    boot_targets=SUPERMICRO.boot_targets,
+    boot_order=SUPERMICRO.boot_order,
+    x13_update=True,
+    busy_retry_after=2,
+)
+
+SHAPES: Final[dict[ShapeName, Shape]] = {
+    "dell": DELL,
+    "supermicro": SUPERMICRO,
+    "lenovo": LENOVO,
+    "supermicro-x13": SUPERMICRO_X13,
+}

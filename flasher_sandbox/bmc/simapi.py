@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from flasher_sandbox.bmc.pdu import SimulatedPdu
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 
 
@@ -88,8 +89,8 @@ async def dispatch(bmc: SimulatedBmc, request: web.Request, path: str) -> web.St
     return await handle(bmc, request, path.removeprefix("/sim").strip("/"))
 
 
-def control_app(bmcs: list[SimulatedBmc]) -> web.Application:
-    """The fleet control server's application."""
+def control_app(bmcs: list[SimulatedBmc], pdu: SimulatedPdu | None = None) -> web.Application:
+    """The fleet control server's application (``GET /fleet/pdu``: the PDU's outlets and log, when there is one)."""
     by_port = {bmc.port: bmc for bmc in bmcs}
 
     def lookup(request: web.Request) -> SimulatedBmc | None:
@@ -110,8 +111,15 @@ def control_app(bmcs: list[SimulatedBmc]) -> web.Application:
             bmc.audit.clear()
         return _json({"reset": len(bmcs)})
 
+    async def pdu_state(request: web.Request) -> web.Response:
+        if pdu is None:
+            return _error(404, "this fleet has no PDU (flasher-sandbox bmc --pdu-port)")
+        return _json({"port": pdu.port, **pdu.state()})
+
     async def restore_all(request: web.Request) -> web.Response:
         await asyncio.gather(*(bmc.restore() for bmc in bmcs))
+        if pdu is not None:
+            await pdu.restore()
         return _json({"restored": len(bmcs)})
 
     def per_bmc(action: str) -> Any:
@@ -133,5 +141,6 @@ def control_app(bmcs: list[SimulatedBmc]) -> web.Application:
     app.router.add_get("/fleet/audit/{port}", per_bmc("audit"))
     app.router.add_post("/fleet/reset-audit/{port}", per_bmc("reset-audit"))
     app.router.add_post("/fleet/restore", restore_all)
+    app.router.add_get("/fleet/pdu", pdu_state)
     app.router.add_post("/fleet/restore/{port}", per_bmc("restore"))
     return app

@@ -97,6 +97,8 @@ class SimulatedBmc:
         self.monitors: dict[str, InstallTask] = {}
         self.http_push_targets: list[str] = []
         self.http_push_apply_time = "Immediate"
+        #: ``HttpPushUriTargetsBusy``: a client has claimed the push targets.
+        self.http_push_busy = False
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{spec.serial}.bmc.sandbox"))
         #: The BMC's own MAC (its Manager's EthernetInterface).
         self.mac = derived_mac(f"{spec.serial}/bmc")
@@ -267,7 +269,7 @@ class SimulatedBmc:
         self.sessions.clear()
         self.tasks.clear()
         self.monitors.clear()
-        self.http_push_targets, self.http_push_apply_time = [], "Immediate"
+        self.http_push_targets, self.http_push_apply_time, self.http_push_busy = [], "Immediate", False
         self.audit.clear(forget_in_progress=True)
         if not self.online:
             await self._listen()
@@ -334,5 +336,6 @@ class SimulatedBmc:
                 for t in self.tasks.values()
             ],
             "faults": self.faults.as_json(),
+            "http_push": {"busy": self.http_push_busy, "targets": list(self.http_push_targets)},
             "installs_in_progress": self.audit.installs_in_progress,
         }

@@ -1,14 +1,15 @@
 """``flasher-sandbox serve``: the sandbox up until told to stop, for trying flasher's commands by hand.
 
-Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: Dell-like R6515 and
-Supermicro-like X12 in turn, each with its BMC address and credentials, its components and newer firmware in
-the inventory; with ``--onboard`` the inventory holds only the firmware, and every server is put into it from its
-BMC by ``flasher onboard``), the simulated BMCs, the image server, ``--replicas`` flasher replicas and ``flasher api``
-(the dashboard) (:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file
+Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: every BMC shape in turn, Dell-like
+R6515, Supermicro-like X12, Lenovo XCC-like SR650 V3, Supermicro X13-like, each with its BMC address and
+credentials, its components and newer firmware in the inventory; with ``--onboard`` the inventory holds only the
+firmware, and every server is put into it from its BMC by ``flasher onboard``), the simulated BMCs, the image
+server, ``--replicas`` flasher replicas and ``flasher api`` (the dashboard)
+(:class:`~flasher_sandbox.up.stack.Stack`); prints what runs where; writes the env file
 (:mod:`flasher_sandbox.serve.session`); flags nothing. It runs until SIGINT, SIGTERM or SIGHUP, then stops every
-process it started and exits 0. A replica that exits meanwhile (killed by hand, say, to watch another reclaim
-its task) is reported and the sandbox goes on; when Redis, the inventory or the BMCs exit, it stops and exits 1,
-as it does when something does not start.
+process it started and exits 0. A replica that exits meanwhile (killed by hand, say, to watch another reclaim its
+task) is reported and the sandbox goes on; when Redis, the inventory or the BMCs exit, it stops and exits 1, as it
+does when something does not start.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def _where(stack: Stack, files: SessionFiles, concurrency: int) -> Table:
         ("BMCs", f"https://127.0.0.1:{stack.bmc_base_port} .. :{last} ({count}, Redfish over HTTPS)"),
         ("BMC CA", str(stack.bmcs.ca_bundle)),
         ("BMC control", f"{stack.control_url}/fleet"),
+        (
+            "PDU",
+            f"{stack.bmcs.pdu_url}/redfish/v1/PowerEquipment/RackPDUs/1 (outlets: sh.hollow.flasher.pdu_outlet)",
+        ),
         ("images", stack.images.base_url),
     ]
     rows += [
@@ -150,7 +155,9 @@ def _check_env_file(env_file: Path) -> Path:
 
 
 def command(  # noqa: PLR0917 (typer options)
-    servers: Annotated[int, typer.Option("--servers", min=2, help="Servers in the fleet (two vendors in turn).")] = 6,
+    servers: Annotated[
+        int, typer.Option("--servers", min=2, help="Servers in the fleet (every BMC shape in turn).")
+    ] = 6,
     replicas: Annotated[
         int, typer.Option("--replicas", min=0, max=8, help="flasher replicas to run (0: run your own `flasher run`).")
     ] = 1,

@@ -60,6 +60,7 @@ class BmcFleet:
         config_path: Path | None = None,
         scheme: Scheme | None = None,
         tls_dir: Path | None = None,
+        pdu: bool = False,
     ) -> None:
         if count is None:
             count = len(config.bmcs) if config is not None else 2
@@ -87,6 +88,9 @@ class BmcFleet:
         ]
         self.base_port = 0
         self.control_port = 0
+        #: Also serve a Redfish PDU (``--pdu-port``, the port after the control port): :attr:`pdu_url`.
+        self.pdu = pdu
+        self.pdu_port = 0
         self.process: ManagedProcess | None = None
         self.http = requests.Session()
 
@@ -99,6 +103,8 @@ class BmcFleet:
         argv += ["--install-seconds", str(self.install_seconds), "--offline-seconds", str(self.offline_seconds)]
         argv += ["--power-seconds", str(self.power_seconds), "--log-level", self.log_level]
         argv += ["--tls-dir", str(self.tls_dir)]
+        if self.pdu:
+            argv += ["--pdu-port", str(self.pdu_port)]
         if self.scheme is not None or self.config is None:
             argv += ["--scheme", self.scheme or "https"]
         if self.config is not None:
@@ -113,8 +119,9 @@ class BmcFleet:
         """Choose free ports and start the process; returns at once (then :meth:`wait_ready`). The ports are
         known from here on, so the inventory can be seeded while the BMCs come up."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.base_port = free_port_range(self.count + 1)
+        self.base_port = free_port_range(self.count + (2 if self.pdu else 1))
         self.control_port = self.base_port + self.count
+        self.pdu_port = self.control_port + 1 if self.pdu else 0
         log_path = self.log_path or self.workdir / f"bmcsim-{self.base_port}.log"
         self.process = ManagedProcess(self.argv(), log_path, drop_env=(FLASHER_ENV_PREFIX,)).start()
         return self
@@ -284,6 +291,21 @@ class BmcFleet:
     def restore(self, i: int | None = None) -> None:
         """Put BMC ``i`` (every BMC when ``None``) back to its configured initial state."""
         self._control("POST", "/fleet/restore" if i is None else f"/fleet/restore/{self.port(i)}")
+
+    @property
+    def pdu_url(self) -> str:
+        """The PDU's base URL (``https://127.0.0.1:<pdu port>``); the fleet must have been made with ``pdu=True``."""
+        if not self.pdu:
+            raise ValueError("this fleet has no PDU: BmcFleet(..., pdu=True)")
+        return f"https://{LOOPBACK}:{self.pdu_port}"
+
+    def pdu_outlet(self, outlet: str) -> str:
+        """The Redfish URI of the PDU's outlet ``outlet`` (``A1``...: DMTF's rack-PDU mockup, RackPDUs/1)."""
+        return f"{self.pdu_url}/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/{outlet}"
+
+    def pdu_state(self) -> dict[str, Any]:
+        """The PDU's outlets (URI → PowerState), PowerCycles per outlet, and its PowerControl log."""
+        return dict(self._control("GET", "/fleet/pdu"))
 
     def version(self, i: int, slug: str, nth: int = 0) -> str:
         """The installed version of the ``nth`` component of type ``slug`` on BMC ``i``."""

@@ -3,8 +3,9 @@ and the tasks an operator flags — each with the end it is expected to reach.
 
 :func:`build` makes all of it from a count and a seed, deterministically:
 
-* servers alternate a Dell-like R6515 and a Supermicro-like X12 (the simulated BMCs' two shapes), each with the
-  simulator's default components (BMC, BIOS, CPLD, two NICs, two drives, storage controller, PSU);
+* servers take the simulated BMCs' shapes in turn (:data:`FLEET_MIX`: a Dell-like R6515, a Supermicro-like X12, a
+  Lenovo XCC-like SR650 V3, a Supermicro X13-like X13SEI), each with the simulator's default components for the
+  shape (BMC, BIOS, NICs, drives, and per shape a CPLD, a storage controller, a PSU);
 * per vendor, newer firmware for the BMC, the BIOS and the first NIC model, as sandbox images (files whose
   header names component, vendor, models and version: :mod:`flasher_sandbox.images`) with their sha256, and one
   firmware set labelled with the vendor and model;
@@ -30,24 +31,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
-from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, default_bmc
+from flasher.constants import PDU_OUTLET_NAMESPACE, SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
+from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, ShapeName, default_bmc
 from flasher_sandbox.images import make_image
 
 #: Newer firmware per shape: (component slug, component model or None for model-agnostic, version).
 _TARGETS: dict[str, tuple[tuple[str, str | None, str], ...]] = {
     "dell": (("bmc", None, "7.00.00.00"), ("bios", None, "2.12.2"), ("nic", "bcm57414", "22.41.3")),
     "supermicro": (("bmc", None, "01.03.05"), ("bios", None, "1.5a"), ("nic", "e810-xxv", "4.40")),
+    "lenovo": (("bmc", None, "TGB3A8F-5.30"), ("bios", None, "ESE1A6E-3.40"), ("nic", "cx6lx", "26.40.1000")),
+    "supermicro-x13": (("bmc", None, "01.03.02"), ("bios", None, "2.3"), ("nic", "e810-cam2", "4.40")),
 }
 #: Older BMC firmware per shape, in the inventory too: asking for it without ``force`` is a refused downgrade.
-_OLDER_BMC: dict[str, str] = {"dell": "5.10.50.00", "supermicro": "01.01.06"}
-_NAME_PREFIX = {"dell": "r6515", "supermicro": "x12"}
+_OLDER_BMC: dict[str, str] = {
+    "dell": "5.10.50.00",
+    "supermicro": "01.01.06",
+    "lenovo": "TGB3A1B-5.00",
+    "supermicro-x13": "01.00.25",
+}
+_NAME_PREFIX = {"dell": "r6515", "supermicro": "x12", "lenovo": "sr650v3", "supermicro-x13": "x13"}
+#: The shapes servers take in turn: every shape the simulator has.
+FLEET_MIX: tuple[ShapeName, ...] = ("dell", "supermicro", "lenovo", "supermicro-x13")
 #: The components :func:`build` can make every task install alone: model-agnostic, one per server, newer firmware
 #: for both shapes.
 ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
 _NAMESPACE_UUID = uuid.UUID("6f1b7f1e-5b0c-4a4e-9d7a-0c6f1a5e2b10")
 #: Where the sandbox keeps a server's rack and PDU: ``{"rack": "r1", "pdu": "r1-a"}``.
 LOCATION_NAMESPACE = "sh.hollow.sandbox.location"
+#: The outlets of the simulated PDU (DMTF's rack-PDU mockup, ``RackPDUs/1``) servers are plugged into, in turn.
+PDU_OUTLETS: tuple[str, ...] = ("A1", "A2", "A3", "A4", "A5", "B1", "B2", "B3", "C1", "C2", "C3")
 #: The firmware set holding the newer BIOS of both models (no labels: ResolveFirmware never picks it).
 FLEET_BIOS_SET = "fleet-bios"
 
@@ -134,12 +146,19 @@ class Scenario:
             path.write_bytes(_image(fw))
 
     def seed(
-        self, *, bmc_base_port: int, image_base_url: str, facility: str = "sandbox", servers_too: bool = True
+        self,
+        *,
+        bmc_base_port: int,
+        image_base_url: str,
+        facility: str = "sandbox",
+        servers_too: bool = True,
+        pdu_url: str | None = None,
     ) -> dict[str, Any]:
         """The inventory seed: BMC ``i`` of the fleet listens on ``bmc_base_port + i``; its address is
         ``127.0.0.1:<port>`` (flasher's ``bmc.scheme``, https, applies) or, for a BMC serving plain HTTP,
-        ``http://127.0.0.1:<port>``. Without ``servers_too`` only the firmware and the firmware sets: the servers
-        come from onboarding (``flasher onboard``)."""
+        ``http://127.0.0.1:<port>``. With ``pdu_url`` (the simulated PDU's base URL) server ``i`` is plugged into
+        outlet ``PDU_OUTLETS[i % 11]`` (attribute ``sh.hollow.flasher.pdu_outlet``). Without ``servers_too`` only
+        the firmware and the firmware sets: the servers come from onboarding (``flasher onboard``)."""
         if not servers_too:
             return {
                 "firmware": [fw.seed(image_base_url) for fw in self.firmware],
@@ -159,7 +178,8 @@ class Scenario:
                     "model": bmc.model,
                     "serial": bmc.serial,
                     "attributes": {
-                        LOCATION_NAMESPACE: {"rack": self.racks[name], "pdu": f"{self.racks[name]}-{'ab'[index % 2]}"}
+                        LOCATION_NAMESPACE: {"rack": self.racks[name], "pdu": f"{self.racks[name]}-{'ab'[index % 2]}"},
+                        **({PDU_OUTLET_NAMESPACE: {"outlet": _outlet(pdu_url, index)}} if pdu_url is not None else {}),
                     },
                     "bmc": {
                         "address": address,
@@ -184,6 +204,10 @@ class Scenario:
             "firmware_sets": list(self.sets.values()),
             "servers": servers,
         }
+
+
+def _outlet(pdu_url: str, index: int) -> str:
+    return f"{pdu_url}/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/{PDU_OUTLETS[index % len(PDU_OUTLETS)]}"
 
 
 def _image(fw: Firmware) -> bytes:
@@ -241,13 +265,13 @@ def build(
     if racks < 1 or rollout_servers < 0:
         raise ValueError(f"racks must be at least 1 and rollout_servers at least 0, got {racks} and {rollout_servers}")
     total = servers + rollout_servers
-    bmcs = [default_bmc(i) for i in range(total)]
+    bmcs = [default_bmc(i, shape=FLEET_MIX[i % len(FLEET_MIX)]) for i in range(total)]
     names = [f"{_NAME_PREFIX[b.shape_name]}-{i:03d}" for i, b in enumerate(bmcs)]
     rack_of = {name: f"r{1 + index * racks // total}" for index, name in enumerate(names)}
     uuids = {name: str(uuid.uuid5(_NAMESPACE_UUID, name)) for name in names}
     firmware: list[Firmware] = []
     sets: dict[str, dict[str, Any]] = {}
-    for shape in ("dell", "supermicro"):
+    for shape in dict.fromkeys(b.shape_name for b in bmcs):
         sample = next(b for b in bmcs if b.shape_name == shape)
         every = _firmware_for(sample, image_size)
         firmware.extend(every)

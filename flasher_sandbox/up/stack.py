@@ -96,6 +96,7 @@ class Stack:
             config_path=workdir / "fleet.yaml",
             log_path=self.logs / "bmcs.log",
             log_level="INFO",
+            pdu=True,
         )
         self.images: ImageServer | None = None
         self.seed_data: dict[str, Any] = {}
@@ -147,7 +148,10 @@ class Stack:
         self.images = ImageServer(image_dir).start()
         self.bmcs.launch()  # the BMCs come up while the inventory loads its seed, which needs their ports
         self.seed_data = self.scenario.seed(
-            bmc_base_port=self.bmc_base_port, image_base_url=self.images.base_url, servers_too=not self.onboard
+            bmc_base_port=self.bmc_base_port,
+            image_base_url=self.images.base_url,
+            servers_too=not self.onboard,
+            pdu_url=self.bmcs.pdu_url,
         )
         assert self.inventory.seed_path is not None
         self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
@@ -266,6 +270,13 @@ class Stack:
                 "retry_max_delay": 10,
             },
             "bmc": self._bmc_settings(options),
+            # The simulated PDU: power through a server's outlet when its BMC does not answer.
+            "pdu": {
+                "fallback": True,
+                "username": self.bmcs.username,
+                "password": self.bmcs.password,
+                **({"ca_bundle": str(self.bmcs.ca_bundle)} if self.bmcs.ca_bundle is not None else {}),
+            },
             "steps": {"connect": {"timeout": 30, "attempts": 3, "backoff": 1}},
             # The image server is on loopback, which flasher refuses unless named: name it, with its port.
             "store": {"cache_dir": str(self.workdir / "firmware-cache"), "allowed_hosts": [self.image_host]},

@@ -155,7 +155,7 @@ def test_serve_runs_a_task_flagged_by_hand_and_stops_cleanly_on_sigterm(serve: S
     assert set(env) == set(ENV_VARIABLES), env
     servers: list[dict[str, Any]] = json.loads(Path(env["FLASHER_SANDBOX_SERVERS"]).read_text())
     assert len(servers) == 4
-    assert {s["vendor"] for s in servers} == {"dell", "supermicro"}
+    assert {s["vendor"] for s in servers} == {"dell", "supermicro", "lenovo"}  # the shapes in turn
     assert all({"uuid", "name", "vendor", "model", "bmc"} <= set(s) for s in servers)
     assert Path(env["FLASHER_CONFIG"]).is_file()
     workdir = serve.workdir = Path(env["FLASHER_SANDBOX_WORKDIR"])

@@ -42,6 +42,13 @@ UPGRADES: dict[str, str] = {
     "1.4a": "1.5a",  # supermicro bios
     "4.20": "4.30",  # supermicro nic e810-xxv
     "9.20": "9.30",  # supermicro nic x710
+    "TGB3A4E-5.10": "TGB3A6C-5.20",  # lenovo xcc
+    "ESE1A2B-3.10": "ESE1A4D-3.20",  # lenovo uefi
+    "26.36.1010": "26.38.1002",  # lenovo nic cx6lx
+    "1.20": "1.24",  # lenovo drives
+    "01.01.10": "01.02.05",  # supermicro x13 bmc
+    "2.1": "2.2",  # supermicro x13 bios
+    "3.1.0": "3.2.0",  # supermicro x13 drives
 }
 #: Component types the seed offers firmware for.
 SLUGS = ("bmc", "bios", "nic", "drive")

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 
 from flasher_sandbox.bmc.audit import AuditLog, InstallRecord
 from flasher_sandbox.bmc.components import build_components
-from flasher_sandbox.bmc.config import BmcSpec, ComponentSpec, FleetSpec, default_bmc, default_fleet, load_fleet
+from flasher_sandbox.bmc.config import (
+    BmcSpec,
+    ComponentSpec,
+    FleetSpec,
+    ShapeName,
+    default_bmc,
+    default_fleet,
+    load_fleet,
+)
 from flasher_sandbox.bmc.faults import FaultBook, parse_fault
 from flasher_sandbox.bmc.shapes import DELL, SUPERMICRO
 from flasher_sandbox.bmc.simulator import MAX_TASKS, SimulatedBmc, Timings
@@ -243,3 +251,30 @@ def test_a_bmc_forgets_its_oldest_ended_tasks_but_never_a_running_one() -> None:
         bmc.remember(task)
     assert len(bmc.tasks) == MAX_TASKS and len(bmc.monitors) == MAX_TASKS
     assert "0" in bmc.tasks and "1" not in bmc.tasks and str(MAX_TASKS + 49) in bmc.tasks
+
+
+@pytest.mark.parametrize(
+    ("shape", "vendor", "model", "prefix", "methods"),
+    [
+        ("lenovo", "lenovo", "sr650v3", "LN", ["HttpPush"]),
+        ("supermicro-x13", "supermicro", "x13sei", "SX", ["MultipartHttpPush"]),
+    ],
+)
+def test_the_vendor_shapes_have_a_default_server_of_their_own(
+    shape: ShapeName, vendor: str, model: str, prefix: str, methods: list[str]
+) -> None:
+    bmc = default_bmc(3, shape=shape)
+    assert (bmc.shape, bmc.vendor, bmc.model, bmc.serial) == (shape, vendor, model, f"{prefix}000003")
+    assert bmc.install_methods == methods and bmc.licensed and bmc.max_image_bytes is None
+    slugs = [c.slug for c in bmc.component_specs]
+    assert {"bmc", "bios", "nic", "drive"} <= set(slugs) and slugs.count("drive") == 2
+    assert BmcSpec(vendor="lenovo", model="sr630", serial="J1").shape == "lenovo"  # the vendor's default shape
+
+
+def test_the_unreachable_fault_drops_every_request_until_cleared() -> None:
+    book = FaultBook()
+    book.update({"unreachable": True})
+    assert book.request_effects([]).unreachable and book.request_effects([]).unreachable  # sticky
+    assert book.as_json() == {"unreachable": {"component": None, "sticky": True}}
+    book.update({"unreachable": False})
+    assert not book.request_effects([]).unreachable
