@@ -138,6 +138,10 @@ class Scenario:
         """The rack of server ``name``."""
         return self.racks[name]
 
+    def shape_of(self, name: str) -> str:
+        """The BMC shape of server ``name`` (a key of :attr:`sets`); ``ValueError`` for an unknown name."""
+        return self.fleet.bmcs[self.names.index(name)].shape_name
+
     def write_images(self, directory: Path) -> None:
         """Write every firmware image to ``directory/<vendor>/<filename>``."""
         for fw in self.firmware:

@@ -105,8 +105,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 def _targets(stack: Stack, name: str) -> tuple[str, dict[str, str]]:
     """The firmware set of server ``name`` and its target version per component."""
-    shape = "dell" if name.startswith("r6515") else "supermicro"
-    spec = stack.scenario.sets[shape]
+    spec = stack.scenario.sets[stack.scenario.shape_of(name)]
     return spec["name"], {fw["component"]: fw["version"] for fw in spec["firmware"]}
 
 

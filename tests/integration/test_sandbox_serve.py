@@ -19,7 +19,7 @@ import requests
 from flasher_sandbox.procs import console_script
 from flasher_sandbox.serve.session import ENV_VARIABLES
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def _clean_environment(**extra: str) -> dict[str, str]:
