@@ -198,6 +198,9 @@ class BMCSettings(_Section):
     poll_interval: float = Field(5.0, gt=0)
     #: How long a BMC may be unreachable (or answer 5xx) while it flashes itself before it counts as failed.
     offline_grace: float = Field(900.0, gt=0)
+    #: An image the BMC reports done but only staged until the host reboots (HPE System ROM): ``reset`` the host
+    #: to activate it, or ``wait`` (up to the install step's timeout) for someone else to reboot it.
+    staged_firmware: Literal["reset", "wait"] = "reset"
 
 
 class StepPolicy(_Section):

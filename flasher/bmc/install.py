@@ -175,8 +175,12 @@ def multipart_push(
 def http_push(
     conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
 ) -> str:
-    """Set ``HttpPushUriTargets`` (when the BMC has it) and the push apply time (when asked), then POST the raw
-    image to ``HttpPushUri``; returns the task URI."""
+    """Set ``HttpPushUriTargets`` (when the BMC has it) and the push apply time, then POST the raw image to
+    ``HttpPushUri``; returns the task URI.
+
+    The push apply time is a setting of the whole UpdateService (``HttpPushUriOptions``) that stays as the last
+    client left it (OpenBMC, iDRAC): when none was asked for and the BMC reports one other than ``Immediate``,
+    ``Immediate`` is set (when offered), so a value left by someone else never stages the image unseen."""
     push_uri = service.capabilities.http_push_uri
     assert push_uri is not None
     if service.http_push_takes_targets and service.http_push_targets_busy:
@@ -184,6 +188,14 @@ def http_push(
     patch: dict[str, Any] = {}
     if service.http_push_takes_targets and component.uri:
         patch["HttpPushUriTargets"] = [component.uri]
+    offered = not service.http_push_apply_times or "Immediate" in service.http_push_apply_times
+    if apply_time is None and service.http_push_apply_time not in (None, "Immediate") and offered:
+        logger.info(
+            "BMC {}: HttpPushUri apply time is {} (left by another client); setting Immediate",
+            conn.base_url,
+            service.http_push_apply_time,
+        )
+        apply_time = "Immediate"
     if apply_time is not None:
         patch["HttpPushUriOptions"] = {"HttpPushUriApplyTime": {"ApplyTime": apply_time}}
     if patch:

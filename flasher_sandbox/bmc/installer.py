@@ -26,6 +26,7 @@ from flasher_sandbox.bmc.components import Component
 from flasher_sandbox.bmc.errors import BASE, RedfishError, bad_request
 from flasher_sandbox.bmc.shapes import TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.tasks import InstallTask
+from flasher_sandbox.bmc.vendors import hpe, openbmc
 from flasher_sandbox.images import MAX_HEADER_BYTES, ImageHeader, InvalidImageError, read_header
 
 if TYPE_CHECKING:
@@ -305,6 +306,8 @@ async def run(bmc: SimulatedBmc, task: InstallTask) -> None:
     seconds = bmc.timings.install_seconds
     try:
         await asyncio.sleep(seconds * 0.1)
+        if bmc.shape.fifo_install_queue:
+            await hpe.wait_turn(bmc, task)
         task.state, task.running_since = "Running", now_iso()
         if task.header is None and not await _pull(bmc, task):
             return
@@ -320,6 +323,10 @@ async def run(bmc: SimulatedBmc, task: InstallTask) -> None:
             )
             await task.host_booted.wait()
             task.state = "Running"
+        refusal = openbmc.refuse_bios_with_host_on(bmc, task)
+        if refusal is not None:
+            _fail(bmc, task, "ApplyFailed", refusal)
+            return
         task.set_job("Running", "IDRAC.2.8.PR19", "Job in progress.")
         task.note("InstallingOnComponent", f"Image '{task.image_name}' is being installed on '{task.target_names}'.")
         self_update = any(c.slug == "bmc" for c in task.components)
@@ -427,7 +434,9 @@ def _complete(bmc: SimulatedBmc, task: InstallTask) -> None:
         task.set_job("CompletedWithErrors", "IDRAC.2.8.RED008", text)
         _end(bmc, task, "Completed", "Critical", outcome="critical", text=text)
         return
-    if "version_unchanged" not in task.faults:
+    if bmc.shape.stages_bios_until_host_boot and "bios" in task.slugs:
+        hpe.stage(bmc, task)  # the version changes at the next host boot
+    elif "version_unchanged" not in task.faults:
         for component in task.components:
             component.version = task.header.version
     text = f"Device '{task.target_names}' successfully updated with image '{task.image_name}'."

@@ -40,6 +40,7 @@ from flasher_sandbox.bmc.resources import (
 from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 from flasher_sandbox.bmc.tasks import InstallTask
+from flasher_sandbox.bmc.vendors import hpe
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -195,6 +196,7 @@ class RedfishService:
             self._authenticate(request)
         self._check_query(request)
         if method == "GET" and path in self.static:
+            hpe.refuse_network_adapters(self.bmc, path)
             doc = self.static[path]()
             headers = resource_headers(doc, self.allowed(path))
             headers["ETag"] = _etag(doc)
@@ -354,6 +356,7 @@ class RedfishService:
         for key in body:
             if key != "Boot":
                 raise bad_request("PropertyNotWritable", f"The property {key} is a read only property.", key)
+        hpe.refuse_boot_change(self.bmc)
         self.bmc.power.set_boot(body["Boot"])
         return json_response(_success())
 

@@ -1,4 +1,4 @@
-"""The two Redfish dialects the simulator speaks: Dell-like (iDRAC) and Supermicro-like.
+"""The Redfish dialects the simulator speaks: Dell-like (iDRAC), Supermicro-like, HPE iLO-like, OpenBMC-like.
 
 A shape fixes resource ids and URIs, task ids and names, which reset types are offered, and the behaviours that
 differ between vendors (sources: ``shared/reference/redfish.md``, the DMTF public rack-server mockup, the
@@ -11,6 +11,12 @@ vendors' published Redfish output):
 * Supermicro-like answers 202 from the task and its task monitor while the task runs, and 200 once it has ended;
   it refuses a second install while one runs (503, ``ServiceTemporarilyUnavailable``) and treats power requests
   for the current state as no-ops.
+* HPE iLO 5/6-like stages a System ROM image and activates it at the next host boot, runs installs first in,
+  first out, refuses boot-device changes during POST and answers 400 on NetworkAdapters until the host OS has
+  booted (:mod:`flasher_sandbox.bmc.vendors.hpe`).
+* OpenBMC (bmcweb)-like installs by ``HttpPushUri`` only, with the UpdateService-wide ``HttpPushUriOptions``
+  apply time, refuses to activate host firmware (BIOS) while the host is on, forgets its tasks when it reboots
+  and, as older builds do, gives no ``PercentComplete`` (:mod:`flasher_sandbox.bmc.vendors.openbmc`).
 """
 
 from __future__ import annotations
@@ -93,6 +99,23 @@ class Shape:
     uefi_device_paths: tuple[str, ...] = ()
     #: The host's UEFI ``BootOrder``, the values ``BootNext`` takes (shapes offering ``UefiBootNext``).
     boot_order: tuple[str, ...] = ()
+    #: The Manager's ``Model`` (default: the server's model in upper case).
+    manager_model: str | None = None
+    #: HPE-like: a BIOS (System ROM) task completes once the image is staged; the version changes at host boot.
+    stages_bios_until_host_boot: bool = False
+    #: HPE-like: seconds after a host boot during which the host is in POST (boot-device changes refused, and
+    #: NetworkAdapters unreadable until the OS has booted, when ``network_adapters_need_os``).
+    post_seconds: float = 0.0
+    #: HPE-like: NetworkAdapters answer 400 until the host's OS has booted.
+    network_adapters_need_os: bool = False
+    #: HPE-like: installs run one at a time, first in first out; a staged item blocks the rest until host boot.
+    fifo_install_queue: bool = False
+    #: OpenBMC-like: a BIOS install fails when the host is not off.
+    bios_needs_host_off: bool = False
+    #: OpenBMC-like: every task is forgotten when the BMC reboots.
+    forgets_tasks_on_reboot: bool = False
+    #: False (OpenBMC-like older builds): the Task has no ``PercentComplete``.
+    task_reports_percent: bool = True
 
     @property
     def system_uri(self) -> str:
@@ -244,4 +267,62 @@ SUPERMICRO: Final = Shape(
     boot_order=("Boot0000", "Boot0001", "Boot0002", "Boot0003"),
 )
 
-SHAPES: Final[dict[ShapeName, Shape]] = {"dell": DELL, "supermicro": SUPERMICRO}
+HPE: Final = Shape(
+    name="hpe",
+    system_id="1",
+    manager_id="1",
+    chassis_id="1",
+    service_vendor="HPE",
+    product="ProLiant DL360 Gen10 Plus",
+    redfish_version="1.13.0",
+    multipart_path=f"{REDFISH}/UpdateService/upload",
+    http_push_path=f"{REDFISH}/UpdateService/HttpPush",
+    task_answers_202_while_running=True,
+    has_task_monitor=True,
+    has_dell_jobs=False,
+    refuses_concurrent_install=False,
+    conflict_on_same_power_state=False,
+    system_reset_types=("On", "ForceOff", "GracefulShutdown", "ForceRestart", "Nmi", "PushPowerButton"),
+    manager_reset_types=("GracefulRestart",),
+    boot_targets=("None", "Pxe", "Hdd", "Cd", "Usb", "BiosSetup", "Utilities", "UefiShell", "UefiHttp"),
+    manager_model="iLO 5",
+    stages_bios_until_host_boot=True,
+    post_seconds=1.0,
+    network_adapters_need_os=True,
+    fifo_install_queue=True,
+)
+
+OPENBMC: Final = Shape(
+    name="openbmc",
+    system_id="system",
+    manager_id="bmc",
+    chassis_id="chassis",
+    service_vendor="OpenBMC",
+    product="",
+    redfish_version="1.17.0",
+    multipart_path=f"{REDFISH}/UpdateService/update-multipart",
+    http_push_path=f"{REDFISH}/UpdateService/update",
+    task_answers_202_while_running=False,
+    has_task_monitor=False,
+    has_dell_jobs=False,
+    refuses_concurrent_install=True,
+    conflict_on_same_power_state=False,
+    system_reset_types=(
+        "On",
+        "ForceOff",
+        "ForceOn",
+        "ForceRestart",
+        "GracefulRestart",
+        "GracefulShutdown",
+        "PowerCycle",
+        "Nmi",
+    ),
+    manager_reset_types=("GracefulRestart", "ForceRestart"),
+    boot_targets=("None", "Pxe", "Hdd", "Cd", "Diags", "BiosSetup", "Usb"),
+    manager_model="OpenBmc",
+    bios_needs_host_off=True,
+    forgets_tasks_on_reboot=True,
+    task_reports_percent=False,
+)
+
+SHAPES: Final[dict[ShapeName, Shape]] = {"dell": DELL, "supermicro": SUPERMICRO, "hpe": HPE, "openbmc": OPENBMC}

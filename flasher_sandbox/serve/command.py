@@ -150,7 +150,7 @@ def _check_env_file(env_file: Path) -> Path:
 
 
 def command(  # noqa: PLR0917 (typer options)
-    servers: Annotated[int, typer.Option("--servers", min=2, help="Servers in the fleet (two vendors in turn).")] = 6,
+    servers: Annotated[int, typer.Option("--servers", min=2, help="Servers in the fleet (the shapes in turn).")] = 6,
     replicas: Annotated[
         int, typer.Option("--replicas", min=0, max=8, help="flasher replicas to run (0: run your own `flasher run`).")
     ] = 1,

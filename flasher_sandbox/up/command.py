@@ -284,7 +284,7 @@ def _summary(console: Console, outcomes: list[Outcome]) -> None:
 
 
 def command(  # noqa: PLR0917 (typer options)
-    servers: Annotated[int, typer.Option("--servers", min=2, help="Servers in the fleet (two vendors).")] = 20,
+    servers: Annotated[int, typer.Option("--servers", min=2, help="Servers in the fleet (the shapes in turn).")] = 20,
     rollout_servers: Annotated[
         int, typer.Option("--rollout-servers", min=0, help="More servers, whose BIOS a rollout updates (0: none).")
     ] = 6,

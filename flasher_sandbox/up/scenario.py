@@ -3,8 +3,9 @@ and the tasks an operator flags — each with the end it is expected to reach.
 
 :func:`build` makes all of it from a count and a seed, deterministically:
 
-* servers alternate a Dell-like R6515 and a Supermicro-like X12 (the simulated BMCs' two shapes), each with the
-  simulator's default components (BMC, BIOS, CPLD, two NICs, two drives, storage controller, PSU);
+* servers take the simulated BMCs' shapes in turn (:data:`SHAPE_MIX`: a Dell-like R6515, a Supermicro-like X12,
+  twice, then an HPE iLO-like DL360 and an OpenBMC-like Romulus), each with the simulator's default components for
+  its shape (BMC, BIOS, NICs, drives, and the storage controller, CPLD and PSU where the shape has them);
 * per vendor, newer firmware for the BMC, the BIOS and the first NIC model, as sandbox images (files whose
   header names component, vendor, models and version: :mod:`flasher_sandbox.images`) with their sha256, and one
   firmware set labelled with the vendor and model;
@@ -31,17 +32,22 @@ from pathlib import Path
 from typing import Any
 
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
-from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, default_bmc
+from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, ShapeName, default_bmc
 from flasher_sandbox.images import make_image
 
 #: Newer firmware per shape: (component slug, component model or None for model-agnostic, version).
 _TARGETS: dict[str, tuple[tuple[str, str | None, str], ...]] = {
     "dell": (("bmc", None, "7.00.00.00"), ("bios", None, "2.12.2"), ("nic", "bcm57414", "22.41.3")),
     "supermicro": (("bmc", None, "01.03.05"), ("bios", None, "1.5a"), ("nic", "e810-xxv", "4.40")),
+    "hpe": (("bmc", None, "2.81"), ("bios", None, "U46 v2.72"), ("nic", "640sfp28", "1.8.5")),
+    "openbmc": (("bmc", None, "2.15.0"), ("bios", None, "1.11.0"), ("nic", "e810-c", "4.50")),
 }
 #: Older BMC firmware per shape, in the inventory too: asking for it without ``force`` is a refused downgrade.
-_OLDER_BMC: dict[str, str] = {"dell": "5.10.50.00", "supermicro": "01.01.06"}
-_NAME_PREFIX = {"dell": "r6515", "supermicro": "x12"}
+_OLDER_BMC: dict[str, str] = {"dell": "5.10.50.00", "supermicro": "01.01.06", "hpe": "2.70", "openbmc": "2.12.0"}
+_NAME_PREFIX = {"dell": "r6515", "supermicro": "x12", "hpe": "dl360", "openbmc": "romulus"}
+#: The shape of server ``i`` is ``SHAPE_MIX[i % len(SHAPE_MIX)]``: every shape in a fleet of six or more, the
+#: first four servers as the two-shape fleet had them (the special tasks' servers keep their shape).
+SHAPE_MIX: tuple[ShapeName, ...] = ("dell", "supermicro", "dell", "supermicro", "hpe", "openbmc")
 #: The components :func:`build` can make every task install alone: model-agnostic, one per server, newer firmware
 #: for both shapes.
 ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
@@ -199,7 +205,7 @@ def _firmware_for(bmc: BmcSpec, image_size: int) -> list[Firmware]:
             continue
         vendor = bmc.vendor if model is None else vendor_slug(matching[0].manufacturer)
         models = (bmc.model,) if model is None else (model,)
-        filename = f"{vendor}-{models[0]}-{slug}-{version}.bin"
+        filename = f"{vendor}-{models[0]}-{slug}-{version.replace(' ', '_')}.bin"
         draft = Firmware(vendor, models, slug, version, filename, "", image_size)
         checksum = hashlib.sha256(_image(draft)).hexdigest()
         result.append(Firmware(vendor, models, slug, version, filename, checksum, image_size))
@@ -241,13 +247,13 @@ def build(
     if racks < 1 or rollout_servers < 0:
         raise ValueError(f"racks must be at least 1 and rollout_servers at least 0, got {racks} and {rollout_servers}")
     total = servers + rollout_servers
-    bmcs = [default_bmc(i) for i in range(total)]
+    bmcs = [default_bmc(i, shape=SHAPE_MIX[i % len(SHAPE_MIX)]) for i in range(total)]
     names = [f"{_NAME_PREFIX[b.shape_name]}-{i:03d}" for i, b in enumerate(bmcs)]
     rack_of = {name: f"r{1 + index * racks // total}" for index, name in enumerate(names)}
     uuids = {name: str(uuid.uuid5(_NAMESPACE_UUID, name)) for name in names}
     firmware: list[Firmware] = []
     sets: dict[str, dict[str, Any]] = {}
-    for shape in ("dell", "supermicro"):
+    for shape in dict.fromkeys(b.shape_name for b in bmcs):
         sample = next(b for b in bmcs if b.shape_name == shape)
         every = _firmware_for(sample, image_size)
         firmware.extend(every)

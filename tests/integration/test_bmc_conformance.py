@@ -43,7 +43,13 @@ KNOWN_WARNINGS: dict[str, tuple[str, ...]] = {
         r"Unable to locate the schema definition for the '(DellOem\.v1_\d+_\d+\.DellOemLinks|"
         r"DellJobCollection\.DellJobCollection)' type",
     ),
+    # bmcweb takes pushed images at HttpPushUri with the UpdateService-wide HttpPushUriOptions (older builds have
+    # no MultipartHttpPushUri), properties UpdateService v1_15 deprecated.
+    "openbmc": (r"^/HttpPushUri(Targets|TargetsBusy|Options|OptionsBusy)? \(.*\): Deprecated Property Warning",),
 }
+#: How many Service Validator warnings each shape gives (all of them KNOWN_WARNINGS; docs/sandbox.md has the
+#: full counts per shape).
+EXPECTED_SERVICE_WARNINGS: dict[str, int] = {"dell": 7, "supermicro": 0, "hpe": 0, "openbmc": 5}
 #: The warning the issue named: a collection type the DMTF does not define (``DrivesCollection``).
 MADE_UP_TYPE = re.compile(r"Unable to locate the schema definition for the '(\w+)\.\1' type")
 
@@ -92,7 +98,7 @@ def test_dmtf_validators_find_no_failure(
     assert made_up == [], "collection types the DMTF does not define:\n" + "\n".join(made_up)
     unexpected = [w for w in service.warnings if not _known(shape, w)]
     assert unexpected == [], "\n".join(unexpected)
-    assert service.warned == len(service.warnings)
+    assert service.warned == len(service.warnings) == EXPECTED_SERVICE_WARNINGS.get(shape, 0)
 
 
 def _known(shape: str, warning: str) -> bool:

@@ -40,14 +40,15 @@ def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
     assert len(scenario.names) == 15 and scenario.rollout_names == scenario.names[12:]
     racks = [scenario.rack_of(name) for name in scenario.names]
     assert racks == sorted(racks) and set(racks) == {"r1", "r2", "r3"}  # consecutive blocks
-    for rack in ("r1", "r2", "r3"):  # models alternate, so every rack holds both
+    for rack in ("r1", "r2", "r3"):  # models take turns, so every rack holds Dell and Supermicro at least
         models = {bmc.model for bmc, r in zip(scenario.fleet.bmcs, racks, strict=True) if r == rack}
-        assert models == {"r6515", "x12stw"}
+        assert models >= {"r6515", "x12stw"}
+    assert {bmc.shape_name for bmc in scenario.fleet.bmcs} == {"dell", "supermicro", "hpe", "openbmc"}
     seed = scenario.seed(bmc_base_port=1000, image_base_url="http://images")
     location = seed["servers"][4]["attributes"][LOCATION_NAMESPACE]
     assert location == {"rack": racks[4], "pdu": f"{racks[4]}-a"}
     fleet_bios = next(s for s in seed["firmware_sets"] if s["name"] == FLEET_BIOS_SET)
-    assert sorted(fw["vendor"] for fw in fleet_bios["firmware"]) == ["dell", "supermicro"]
+    assert sorted(fw["vendor"] for fw in fleet_bios["firmware"]) == ["dell", "hpe", "openbmc", "supermicro"]
     assert {fw["component"] for fw in fleet_bios["firmware"]} == {"bios"} and "labels" not in fleet_bios
     unflagged = [t for t in scenario.tasks if not t.flagged]
     assert [t.server for t in unflagged] == scenario.rollout_names and all(t.expect == "success" for t in unflagged)
