@@ -128,6 +128,19 @@ def parse_targets(bmc: SimulatedBmc, value: Any) -> list[Component]:
     return out
 
 
+def check_one_target(bmc: SimulatedBmc, targets: list[Component], action: str) -> None:
+    """Dell-like: 400 ``ActionParameterValueError`` when a request names more than one target (iDRAC creates one
+    job per component: Dell iDRAC Redfish API guide, SimpleUpdate ``Targets``; one URI per request)."""
+    if bmc.shape.one_target_per_request and len(targets) > 1:
+        raise bad_request(
+            "ActionParameterValueError",
+            f"The value for the parameter Targets in the action {action} is invalid: it names {len(targets)} "
+            "targets; this service updates one component per request.",
+            "Targets",
+            action,
+        )
+
+
 def parse_apply_time(value: Any) -> str | None:
     """``@Redfish.OperationApplyTime`` (``None`` when absent). Raises ``RedfishError`` 400."""
     if value is None:
@@ -203,6 +216,7 @@ def submit_simple_update(bmc: SimulatedBmc, body: Any) -> InstallTask:
             "UpdateService.SimpleUpdate",
         )
     targets = parse_targets(bmc, body.get("Targets"))
+    check_one_target(bmc, targets, "UpdateService.SimpleUpdate")
     apply_time = parse_apply_time(body.get("@Redfish.OperationApplyTime"))
     record = _record("SimpleUpdate", targets=targets, image=image_uri, apply_time=apply_time)
     _refuse_if_busy(bmc, record)
@@ -225,6 +239,7 @@ def submit_push(
     Raises ``RedfishError`` 400 when the image is refused (recorded in the audit as ``rejected``) and 503 when
     busy on a shape that refuses concurrent installs.
     """
+    check_one_target(bmc, targets, method)
     record = _record(method, targets=targets, image=filename, apply_time=apply_time)
     _refuse_if_busy(bmc, record)
     try:

@@ -135,6 +135,16 @@ class RedfishService:
             ]
         self._rebooting = False
         self._metadata: str | None = None
+        self._ids = self._component_ids()
+
+    def _component_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.bmc.components)
+
+    def _refresh_resources(self) -> None:
+        """Rebuild the URI table when a FirmwareInventory Id changed (Dell-like Ids carry the version)."""
+        ids = self._component_ids()
+        if ids != self._ids:
+            self.static, self._ids = static_resources(self.bmc), ids
 
     # ---- dispatch -------------------------------------------------------------------------------------------
 
@@ -195,6 +205,7 @@ class RedfishService:
         if (method, path) not in self.public:
             self._authenticate(request)
         self._check_query(request)
+        self._refresh_resources()
         if method == "GET" and path in self.static:
             hpe.refuse_network_adapters(self.bmc, path)
             doc = self.static[path]()

@@ -7,7 +7,9 @@ vendors' published Redfish output):
 * Dell-like answers ``GET`` of a running task with 200 (the sushy pitfall: ``TaskMonitor.wait()`` returns at
   once), keeps a Dell job (``Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/<id>``) beside each task, schedules BIOS
   installs until the host resets, accepts a second install while one runs (as iDRAC queues jobs) and answers
-  409 to a power request for the state the host is already in.
+  409 to a power request for the state the host is already in. Its FirmwareInventory Ids carry the running
+  version (``Installed-<ComponentID>-<Version>__<FQDD>``), so a member's Id and URI change after an update, and an
+  install request names at most one target (400 otherwise), one job per component.
 * Supermicro-like answers 202 from the task and its task monitor while the task runs, and 200 once it has ended;
   it refuses a second install while one runs (503, ``ServiceTemporarilyUnavailable``) and treats power requests
   for the current state as no-ops.
@@ -116,6 +118,8 @@ class Shape:
     forgets_tasks_on_reboot: bool = False
     #: False (OpenBMC-like older builds): the Task has no ``PercentComplete``.
     task_reports_percent: bool = True
+    #: Dell-like: an install request names at most one target (iDRAC runs one job per component).
+    one_target_per_request: bool = False
 
     @property
     def system_uri(self) -> str:
@@ -155,12 +159,14 @@ class Shape:
         return f"{component_name} Update"
 
     def inventory_id(self, slug: str, ordinal: int, related: Related) -> str:
-        """The FirmwareInventory member Id of the ``ordinal``-th (1-based) component of type ``slug``."""
+        """The FirmwareInventory member Id of the ``ordinal``-th (1-based) component of type ``slug``; on the
+        Dell-like shape a template with ``{version}``, as iDRAC's Ids carry the running version
+        (``Installed-25227-{version}__iDRAC.Embedded.1-1``; :class:`~flasher_sandbox.bmc.components.Component`)."""
         if self.name == "dell":
             fqdd = {"bmc": "iDRAC.Embedded.1-1", "bios": "BIOS.Setup.1-1", "cpld": "CPLD.Embedded.1"}.get(
                 slug, related.member_id
             )
-            return f"Installed-{_DELL_COMPONENT_IDS.get(slug, 1000)}__{fqdd}"
+            return f"Installed-{_DELL_COMPONENT_IDS.get(slug, 1000)}-{{version}}__{fqdd}"
         fixed = {"bmc": "BMC", "bios": "BIOS", "cpld": "CPLD_Motherboard"}
         if slug in fixed and ordinal == 1:
             return fixed[slug]
@@ -230,6 +236,7 @@ DELL: Final = Shape(
     manager_reset_types=("GracefulRestart",),
     boot_targets=("None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"),
     account_id="2",
+    one_target_per_request=True,
     uefi_device_paths=(
         "PciRoot(0x0)/Pci(0x1,0x1)/Pci(0x0,0x0)/MAC(B02628C29D40,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)",
         "PciRoot(0x0)/Pci(0x3,0x1)/Pci(0x0,0x0)/Sata(0x0,0xFFFF,0x0)/HD(1,GPT,0E5F7D2C-41E5-4C3A-9A49-1F0D8C6B3A21,"
