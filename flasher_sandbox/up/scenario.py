@@ -3,9 +3,11 @@ and the tasks an operator flags — each with the end it is expected to reach.
 
 :func:`build` makes all of it from a count and a seed, deterministically:
 
-* servers take the simulated BMCs' shapes in turn (:data:`SHAPE_MIX`: a Dell-like R6515, a Supermicro-like X12,
-  twice, then an HPE iLO-like DL360 and an OpenBMC-like Romulus), each with the simulator's default components for
-  its shape (BMC, BIOS, NICs, drives, and the storage controller, CPLD and PSU where the shape has them);
+* servers take the given shapes in turn: by default (:data:`TWO_SHAPES`, the tests' and benchmarks' fleet) a
+  Dell-like R6515 and a Supermicro-like X12; ``flasher-sandbox up`` and ``serve`` pass :data:`SHAPE_MIX` (the
+  same two, twice, then an HPE iLO-like DL360 and an OpenBMC-like Romulus: every shape in six servers); each
+  server has the simulator's default components for its shape (BMC, BIOS, NICs, drives, and the storage
+  controller, CPLD and PSU where the shape has them);
 * per vendor, newer firmware for the BMC, the BIOS and the first NIC model, as sandbox images (files whose
   header names component, vendor, models and version: :mod:`flasher_sandbox.images`) with their sha256, and one
   firmware set labelled with the vendor and model;
@@ -45,9 +47,11 @@ _TARGETS: dict[str, tuple[tuple[str, str | None, str], ...]] = {
 #: Older BMC firmware per shape, in the inventory too: asking for it without ``force`` is a refused downgrade.
 _OLDER_BMC: dict[str, str] = {"dell": "5.10.50.00", "supermicro": "01.01.06", "hpe": "2.70", "openbmc": "2.12.0"}
 _NAME_PREFIX = {"dell": "r6515", "supermicro": "x12", "hpe": "dl360", "openbmc": "romulus"}
-#: The shape of server ``i`` is ``SHAPE_MIX[i % len(SHAPE_MIX)]``: every shape in a fleet of six or more, the
-#: first four servers as the two-shape fleet had them (the special tasks' servers keep their shape).
+#: The demo's mix (``flasher-sandbox up`` and ``serve``): server ``i`` gets ``SHAPE_MIX[i % len(SHAPE_MIX)]``, every
+#: shape in a fleet of six or more, the first four as in the two-shape fleet (the special tasks keep their shape).
 SHAPE_MIX: tuple[ShapeName, ...] = ("dell", "supermicro", "dell", "supermicro", "hpe", "openbmc")
+#: The default of :func:`build`: Dell-like and Supermicro-like in turn.
+TWO_SHAPES: tuple[ShapeName, ...] = ("dell", "supermicro")
 #: The components :func:`build` can make every task install alone: model-agnostic, one per server, newer firmware
 #: for both shapes.
 ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
@@ -230,6 +234,7 @@ def build(
     component: str | None = None,
     racks: int = 2,
     rollout_servers: int = 0,
+    shapes: tuple[ShapeName, ...] = TWO_SHAPES,
 ) -> Scenario:
     """The demo world for ``servers`` servers (at least 2). ``special`` adds the tasks with a different end
     (failed BIOS install, dry run, cancel, refused downgrade, power cycles); without it every task is a plain
@@ -239,7 +244,8 @@ def build(
     that one component only, as an explicit ``Firmware`` request (benchmarks: one install of
     ``install_seconds`` per server); without it the tasks cycle through the install modes. A ``ValueError``
     names a count or a component that cannot be built. ``racks``: racks the servers stand in (consecutive
-    blocks); ``rollout_servers``: servers added after the ``servers`` flagged ones, without tasks."""
+    blocks); ``rollout_servers``: servers added after the ``servers`` flagged ones, without tasks; ``shapes``: the
+    simulated BMCs' shapes, taken in turn (:data:`SHAPE_MIX` for every shape)."""
     if servers < 2:
         raise ValueError(f"the demo needs at least 2 servers (one per vendor), got {servers}")
     if component is not None and component not in ONE_COMPONENT_CHOICES:
@@ -247,7 +253,9 @@ def build(
     if racks < 1 or rollout_servers < 0:
         raise ValueError(f"racks must be at least 1 and rollout_servers at least 0, got {racks} and {rollout_servers}")
     total = servers + rollout_servers
-    bmcs = [default_bmc(i, shape=SHAPE_MIX[i % len(SHAPE_MIX)]) for i in range(total)]
+    if not shapes:
+        raise ValueError("shapes: name at least one shape")
+    bmcs = [default_bmc(i, shape=shapes[i % len(shapes)]) for i in range(total)]
     names = [f"{_NAME_PREFIX[b.shape_name]}-{i:03d}" for i, b in enumerate(bmcs)]
     rack_of = {name: f"r{1 + index * racks // total}" for index, name in enumerate(names)}
     uuids = {name: str(uuid.uuid5(_NAMESPACE_UUID, name)) for name in names}

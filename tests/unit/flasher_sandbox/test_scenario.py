@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flasher.constants import TASK_NAMESPACE
-from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, build
+from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, SHAPE_MIX, build
 
 
 def test_one_component_per_server_installs_only_that_component() -> None:
@@ -36,7 +36,7 @@ def test_a_component_without_a_single_target_is_refused() -> None:
 
 
 def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
-    scenario = build(12, special=False, racks=3, rollout_servers=3)
+    scenario = build(12, special=False, racks=3, rollout_servers=3, shapes=SHAPE_MIX)
     assert len(scenario.names) == 15 and scenario.rollout_names == scenario.names[12:]
     racks = [scenario.rack_of(name) for name in scenario.names]
     assert racks == sorted(racks) and set(racks) == {"r1", "r2", "r3"}  # consecutive blocks
