@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from flasher.constants import PDU_OUTLET_NAMESPACE, TASK_NAMESPACE
-from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, build
+from flasher_sandbox.up.scenario import FLEET_BIOS_SET, FLEET_MIX, LOCATION_NAMESPACE, build
 
 
 def test_one_component_per_server_installs_only_that_component() -> None:
-    scenario = build(6, special=False, component="bios")
+    scenario = build(6, special=False, component="bios", shapes=FLEET_MIX)
 
     assert len(scenario.tasks) == 6
     targets = {(fw.vendor, fw.models[0]): fw.version for fw in scenario.firmware if fw.component == "bios"}
@@ -36,13 +36,21 @@ def test_a_component_without_a_single_target_is_refused() -> None:
 
 
 def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
-    scenario = build(12, special=False, racks=3, rollout_servers=3)
+    scenario = build(12, special=False, racks=3, rollout_servers=3, shapes=FLEET_MIX)
     assert len(scenario.names) == 15 and scenario.rollout_names == scenario.names[12:]
     racks = [scenario.rack_of(name) for name in scenario.names]
     assert racks == sorted(racks) and set(racks) == {"r1", "r2", "r3"}  # consecutive blocks
-    for rack in ("r1", "r2", "r3"):  # models take turns, so every rack holds each
+    for rack in ("r1", "r2", "r3"):  # models take turns, so every rack holds Dell and Supermicro at least
         models = {bmc.model for bmc, r in zip(scenario.fleet.bmcs, racks, strict=True) if r == rack}
-        assert models == {"r6515", "x12stw", "sr650v3", "x13sei"}
+        assert models >= {"r6515", "x12stw"}
+    assert {bmc.shape_name for bmc in scenario.fleet.bmcs} == {
+        "dell",
+        "supermicro",
+        "lenovo",
+        "supermicro-x13",
+        "hpe",
+        "openbmc",
+    }
     seed = scenario.seed(bmc_base_port=1000, image_base_url="http://images")
     location = seed["servers"][4]["attributes"][LOCATION_NAMESPACE]
     assert location == {"rack": racks[4], "pdu": f"{racks[4]}-a"}
@@ -52,7 +60,15 @@ def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
     assert outlets[0] == "https://127.0.0.1:9/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/A1"
     assert outlets[11] == outlets[0] and outlets[10].endswith("/Outlets/C3")  # eleven outlets, in turn
     fleet_bios = next(s for s in seed["firmware_sets"] if s["name"] == FLEET_BIOS_SET)
-    assert sorted(fw["vendor"] for fw in fleet_bios["firmware"]) == ["dell", "lenovo", "supermicro", "supermicro"]
+    vendors = sorted(fw["vendor"] for fw in fleet_bios["firmware"])
+    assert vendors == ["dell", "hpe", "lenovo", "openbmc", "supermicro", "supermicro"]
     assert {fw["component"] for fw in fleet_bios["firmware"]} == {"bios"} and "labels" not in fleet_bios
     unflagged = [t for t in scenario.tasks if not t.flagged]
     assert [t.server for t in unflagged] == scenario.rollout_names and all(t.expect == "success" for t in unflagged)
+
+
+def test_by_default_servers_take_the_two_first_shapes_in_turn() -> None:
+    scenario = build(4, special=False)
+    assert [b.shape for b in scenario.fleet.bmcs] == ["dell", "supermicro", "dell", "supermicro"]
+    with pytest.raises(ValueError, match="shapes: name at least one BMC shape"):
+        build(4, shapes=())
