@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import ParamSpec, TypeVar
@@ -16,7 +16,7 @@ from flasher.bmc import hardware, inventory, power, taskmonitor
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.install import start_install
 from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
-from flasher.bmc.session import Connection
+from flasher.bmc.session import Connection, ResponseHook
 from flasher.bmc.systems import SystemChoice, select_system
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, read_update_service
 from flasher.config import BMCSettings
@@ -50,7 +50,8 @@ class BMC:
     recognise the server's System when the BMC lists several (its serial or UUID; :mod:`flasher.bmc.systems`);
     without a match every operation that needs the System raises :class:`~flasher.bmc.systems.SeveralSystemsError`
     (a :class:`~flasher.bmc.errors.BMCNotSupportedError`) with one message: the firmware inventory, power, boot,
-    and so the install.
+    and so the install. ``response_hooks``: requests response hooks on every HTTP session with the BMC, to
+    observe (count) the requests sent (:class:`~flasher.bmc.session.Connection`).
 
     Every error is a :class:`~flasher.bmc.errors.BMCError` carrying the BMC's own messages:
     :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
@@ -69,9 +70,10 @@ class BMC:
         *,
         settings: BMCSettings,
         system: SystemIdentity | None = None,
+        response_hooks: Sequence[ResponseHook] = (),
     ) -> None:
         self.settings = settings
-        self._conn = Connection(address, username, password, settings)
+        self._conn = Connection(address, username, password, settings, response_hooks=response_hooks)
         self._service: UpdateService | None = None
         self._identity = system or SystemIdentity()
         self._system: SystemChoice | None = None

@@ -25,7 +25,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -197,15 +197,31 @@ class SessionAuth(sushy_auth.SessionOrBasicAuth):  # type: ignore[misc]  # sushy
             self._fallback_to_basic_authentication()
 
 
+#: A requests response hook: called with every response the BMC's HTTP session receives (and requests' kwargs).
+ResponseHook = Callable[..., Any]
+
+
 class Connection:
     """A logged-in sushy ``Sushy`` root for one BMC, re-created by :meth:`reopen` after the BMC restarts.
+
+    ``response_hooks`` are requests response hooks put on every HTTP session this connection opens (log-in and
+    log-out included): a way to observe the requests sent (benchmarks count them), never to change them.
 
     Raises, from :meth:`open`: :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
     :class:`~flasher.bmc.errors.BMCAuthError` (credentials refused), :class:`~flasher.bmc.errors.BMCAddressError`.
     """
 
-    def __init__(self, address: str, username: str, password: SecretStr | str, settings: BMCSettings) -> None:
+    def __init__(
+        self,
+        address: str,
+        username: str,
+        password: SecretStr | str,
+        settings: BMCSettings,
+        *,
+        response_hooks: Sequence[ResponseHook] = (),
+    ) -> None:
         self.settings = settings
+        self._hooks = tuple(response_hooks)
         self.base_url = parse_address(address, settings.scheme)
         self._username = username
         self._password = password if isinstance(password, SecretStr) else SecretStr(password)
@@ -230,6 +246,7 @@ class Connection:
             default_request_timeout=self.settings.read_timeout,
             connect_timeout=self.settings.connect_timeout,
         )
+        connector._session.hooks["response"].extend(self._hooks)
         auth = SessionAuth(username=self._username, password=self._password.get_secret_value())
         try:
             with translated(f"connect to the BMC at {self.base_url}"):
