@@ -78,6 +78,8 @@ class BMC:
         self._identity = system or SystemIdentity()
         self._system: SystemChoice | None = None
         self._system_known = False
+        #: The last full FirmwareInventory reading, until something is sent that may change what it says.
+        self._last_inventory: list[BMCComponent] | None = None
         self._conn.open()
 
     def identify_system(self, identity: SystemIdentity) -> None:
@@ -122,12 +124,19 @@ class BMC:
 
     # -- firmware -----------------------------------------------------------------------------------------------
     @_counted
-    def firmware_inventory(self) -> list[BMCComponent]:
+    def firmware_inventory(self, *, reuse: bool = False) -> list[BMCComponent]:
         """The installed firmware components (rules: :mod:`flasher.bmc.inventory`, :mod:`flasher.bmc.classify`).
 
+        ``reuse``: the last reading (this one's or :meth:`wait_for_version`'s) when nothing that may change a
+        version was sent since: no install and no BMC reset through this object. A host power change is not
+        such a thing here: it applies only what an install staged, and an install clears the reading.
         Raises :class:`BMCNotSupportedError` when the BMC reports no firmware version at all.
         """
-        return inventory.read_firmware_inventory(self._conn, self._system_choice())
+        if reuse and self._last_inventory is not None:
+            return list(self._last_inventory)
+        components = inventory.read_firmware_inventory(self._conn, self._system_choice())
+        self._last_inventory = components
+        return list(components)
 
     @_counted
     def read_hardware(self) -> hardware.HardwareSnapshot:
@@ -137,7 +146,7 @@ class BMC:
 
     def _update_service(self) -> UpdateService:
         if self._service is None:
-            self._service = read_update_service(self._conn)
+            self._service = read_update_service(self._conn, fresh=False)
         return self._service
 
     @_counted
@@ -169,6 +178,7 @@ class BMC:
         for it with :meth:`running_tasks` and the installed version.
         """
         self._service = read_update_service(self._conn)  # fresh: push targets and busy flags change
+        self._last_inventory = None
         return start_install(
             self._conn,
             self._service,
@@ -221,7 +231,8 @@ class BMC:
         keep_going: Callable[[], bool] | None = None,
         return_on_awaiting_reset: bool = True,
     ) -> TaskProgress:
-        """Poll the task every ``settings.poll_interval`` s until it ends; returns the last reading.
+        """Poll the task until it ends, at most ``settings.poll_interval`` s apart (the waits follow its progress:
+        :class:`~flasher.bmc.taskmonitor.PollPacer`); returns the last reading.
 
         Every reading goes to ``on_progress`` (pseudo-state ``Offline`` while the BMC does not answer). Returns
         early, not failed, when the task waits for a host reset (``awaiting_reset``) unless
@@ -282,6 +293,7 @@ class BMC:
         while True:
             try:
                 components = inventory.read_firmware_inventory(self._conn, self._system_choice())
+                self._last_inventory = components
                 found = inventory.find_component(components, component)
                 seen = found.version if found is not None else "(component not listed)"
                 if found is not None and inventory.versions_match(found.version, version):
@@ -324,6 +336,7 @@ class BMC:
         stops answering and answers again, then log in anew. A reset sent whose answer is lost (the BMC restarts
         while answering) counts as sent; only one that never connected raises :class:`BMCUnreachableError`."""
         self._service = None
+        self._last_inventory = None
         power.reset_bmc(self._conn, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
 
     @_counted

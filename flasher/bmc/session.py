@@ -230,6 +230,8 @@ class Connection:
         self._root: Any = None
         self._auth: Any = None
         self._connector: Connector | None = None
+        self._held: dict[str, dict[str, Any]] = {}
+        self._values: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -268,9 +270,15 @@ class Connection:
             link = links.get(key)
             if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
                 try:
-                    self.connector.get(link["@odata.id"])
+                    response = self.connector.get(link["@odata.id"])
                 except sushy_exc.AccessError as exc:
                     raise self._refused(exc) from exc
+                try:
+                    doc = response.json()
+                except ValueError:
+                    return
+                if isinstance(doc, dict):  # a collection's members do not move: readers take it from here
+                    self.hold(link["@odata.id"], doc)
                 return
 
     def _refused(self, exc: sushy_exc.AccessError) -> BMCAuthError:
@@ -356,18 +364,53 @@ class Connection:
 
     def supports_expand(self) -> bool:
         """Whether the service root advertises ``$expand`` (``ProtocolFeaturesSupported.ExpandQuery``)."""
+        return self.expand_levels() > 0
+
+    def expand_levels(self) -> int:
+        """How deep this BMC expands hyperlinks outside ``Links`` (``$expand=.($levels=n)``): 0 without
+        ``$expand``; ``MaxLevels`` when it says (1 when it offers ``$levels`` without a maximum, or only
+        ``ExpandAll``). DSP0266 "Query parameters"; ``ProtocolFeaturesSupported.ExpandQuery`` in ServiceRoot."""
         features = self.root_json().get("ProtocolFeaturesSupported")
         expand = features.get("ExpandQuery") if isinstance(features, dict) else None
-        return isinstance(expand, dict) and bool(expand.get("Levels") or expand.get("ExpandAll"))
+        if not isinstance(expand, dict) or not (expand.get("Levels") or expand.get("ExpandAll")):
+            return 0
+        if expand.get("NoLinks") is False and not expand.get("ExpandAll"):
+            return 0  # it cannot expand outside Links: Members are outside
+        most = expand.get("MaxLevels")
+        return most if isinstance(most, int) and not isinstance(most, bool) and most > 0 else 1
 
-    def members(self, collection: str, *, action: str) -> list[dict[str, Any]]:
-        """The member documents of a Redfish collection, with one ``$expand`` GET when the BMC supports it,
-        else one GET per member. A member that is missing (404) or malformed is skipped with a warning; an
-        unreachable BMC or refused credentials raise, so a partial list is never returned for a complete one."""
+    def held(self, path: str, *, action: str) -> dict[str, Any]:
+        """The document at ``path``, read once for this BMC: for resources whose answer flasher uses only for
+        what does not change while a task runs (a device's manufacturer, model and serial). Errors are
+        :meth:`get_json`'s, and are not held."""
+        doc = self._held.get(path)
+        if doc is None:
+            doc = self._held[path] = self.get_json(path, action=action)
+        return doc
+
+    def hold(self, path: str, doc: dict[str, Any]) -> None:
+        """Keep ``doc`` as :meth:`held`'s answer for ``path`` (a document read inside another, expanded)."""
+        self._held[path] = doc
+
+    def held_value(self, key: str) -> str | None:
+        """A value a reader kept for this BMC with :meth:`hold_value` (a link that does not move), or ``None``."""
+        return self._values.get(key)
+
+    def hold_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` for this BMC's lifetime in flasher (across re-logins)."""
+        self._values[key] = value
+
+    def members(self, collection: str, *, action: str, levels: int = 1) -> list[dict[str, Any]]:
+        """The member documents of a Redfish collection, with one ``$expand`` GET when the BMC supports it
+        (``levels`` deep, at most what it offers: 2 brings the members' own hyperlinks, a ``RelatedItem``,
+        expanded too), else one GET per member. A member that is missing (404) or malformed is skipped with a
+        warning; an unreachable BMC or refused credentials raise, so a partial list is never returned for a
+        complete one."""
         doc: dict[str, Any] | None = None
-        if self.supports_expand():
+        depth = min(levels, self.expand_levels())
+        if depth > 0:
             try:
-                doc = self.get_json(f"{collection.rstrip('/')}?$expand=.($levels=1)", action=action)
+                doc = self.get_json(f"{collection.rstrip('/')}?$expand=.($levels={depth})", action=action)
             except (BMCAuthError, BMCUnreachableError):
                 raise
             except BMCError as exc:  # an expand the BMC gets wrong: read member by member
