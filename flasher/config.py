@@ -198,6 +198,10 @@ class BMCSettings(_Section):
     poll_interval: float = Field(5.0, gt=0)
     #: How long a BMC may be unreachable (or answer 5xx) while it flashes itself before it counts as failed.
     offline_grace: float = Field(900.0, gt=0)
+    #: Keep each BMC session's connection open between requests (one TLS handshake per task instead of one per
+    #: request). Off by default, as sushy has it ("some BMCs choke at long-running persistent connections");
+    #: a request that starts something (a POST) always goes on a new connection.
+    keep_alive: bool = False
 
 
 class StepPolicy(_Section):

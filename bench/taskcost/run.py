@@ -14,10 +14,12 @@ Counting: a requests response hook on both HTTP sessions, the worker pool's inve
 (:class:`~flasher.inventory.client.InventoryClient` takes a session) and every BMC session
 (:class:`~flasher.bmc.BMC`'s ``response_hooks``): every response received is one request, classified by method and
 path (ids replaced by ``{id}``) and by the thread that sent it (the worker, its heartbeat, the poller). The
-admission's requests (the poll) are counted apart from the run's. CPU: this process's ``time.process_time``
+admission's requests (the poll) are counted apart from the run's, and so is its CPU (the poll runs in the main
+thread: ``time.thread_time``). CPU: this process's ``time.process_time``
 from the flag to the task's end (the worker, its heartbeat threads, the poll and admission), less the main
 thread's CPU while it waited for the end (its reads of the attribute every 50 ms are the benchmark's, not
-flasher's); sampled load beside it.
+flasher's); sampled load beside it. Redis: the calls of each command from the flag to the end (``INFO
+commandstats`` of the sandbox's Redis: the poll, the claim, the heartbeat, every fence check, the ack).
 ``--profile N``: cProfile of the worker threads over every task, the top ``N`` functions by cumulative time, then
 by time in the function itself (cProfile counts wall time: waits show as ``acquire`` and ``sleep``).
 
@@ -41,6 +43,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import requests
 
 from bench.support import LoadSampler, workdir
@@ -200,7 +203,13 @@ class _ThreadProfiles:
 
 
 def run(
-    names: list[str], repeat: int, install_seconds: float, heartbeat: float, bmc_poll: float, profile_top: int
+    names: list[str],
+    repeat: int,
+    install_seconds: float,
+    heartbeat: float,
+    bmc_poll: float,
+    profile_top: int,
+    keep_alive: bool = False,
 ) -> dict[str, Any]:
     """Run every task of ``names`` ``repeat`` times (each on a fresh server); returns every figure."""
     specs = [spec for spec in TASKS if spec.name in names]
@@ -219,6 +228,8 @@ def run(
         config = stack.replica_settings(options, worker_id="bench-taskcost", http_port=0)
         config["service"]["poll_interval"] = 3600  # the benchmark polls itself
         config["events"] = {"enabled": False}
+        if keep_alive:
+            config["bmc"]["keep_alive"] = True
         settings = Settings(**config)
         worker_counter, poll_counter, bmc_counter = (
             RequestCounter("inventory"),
@@ -270,6 +281,7 @@ def run(
         "install_seconds": install_seconds,
         "heartbeat_interval": heartbeat,
         "bmc_poll_interval": bmc_poll,
+        "keep_alive": keep_alive,
         "load": sampler.summary(),
         "tasks": results,
     }
@@ -291,10 +303,13 @@ def _one(
     uuid = scenarios["any"].uuids[name]
     for counter in counters:
         counter.take()
+    redis_before = _redis_calls(stack)
     cpu = time.process_time()
     started = time.monotonic()
     stack.flag(uuid, spec.namespace, task_data(spec, index, scenarios))
+    polling = time.thread_time()
     poller.poll_once()
+    admission_cpu = time.thread_time() - polling
     admitted = counters[1].take()
     deadline = time.monotonic() + 300
     data: dict[str, Any] = {}
@@ -308,18 +323,33 @@ def _one(
     cpu_s = time.process_time() - cpu - (time.thread_time() - waiting)
     worker = counters[0].take()
     redfish = counters[2].take()
+    redis_calls = _redis_calls(stack) - redis_before
     return {
         "task": spec.name,
         "server": name,
         "status": data.get("status"),
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu_s, 3),
+        "admission_cpu_s": round(admission_cpu, 3),
         "admission": {f"{k[2]}": v for k, v in sorted(admitted.items())},
         "inventory": {f"{k[1]}: {k[2]}": v for k, v in sorted(worker.items())},
         "redfish": {k[2]: v for k, v in sorted(redfish.items())},
         "redfish_by_kind": dict(Counter(redfish_kind(k[2]) for k in redfish.elements())),
         "state_changes": _state_changes(stack, uuid, spec.namespace),
+        "redis": dict(redis_calls),
     }
+
+
+def _redis_calls(stack: Stack) -> Counter[str]:
+    """Calls of each Redis command so far (``INFO commandstats``; scripts count as ``evalsha``), less the
+    ``info`` call that reads them."""
+    assert stack.redis_url is not None
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
 
 
 def _state_changes(stack: Stack, uuid: str, namespace: str) -> int:
@@ -333,10 +363,10 @@ def _state_changes(stack: Stack, uuid: str, namespace: str) -> int:
 
 def _table(report: dict[str, Any]) -> str:
     lines = [
-        "| task | status | wall (s) | CPU (s) | Redfish requests | login | logout | FirmwareInventory GETs | "
-        "task polls | other GETs | POST/PATCH | inventory requests (worker) | writes (PUT) | of them heartbeat | "
-        "state changes | admission requests |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | status | wall (s) | CPU (s) | of it the poll (s) | Redfish requests | login | logout | "
+        "FirmwareInventory GETs | task polls | other GETs | POST/PATCH | inventory requests (worker) | "
+        "writes (PUT) | of them heartbeat | state changes | admission requests | Redis calls |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for task in report["tasks"]:
         kinds: Counter[str] = Counter(task["redfish_by_kind"])
@@ -349,9 +379,11 @@ def _table(report: dict[str, Any]) -> str:
         beats = sum(v for k, v in inventory.items() if k.startswith("heartbeat:") and (" PUT " in k or " POST " in k))
         lines.append(
             f"| {task['task']} | {task['status']} | {task['wall_s']:.1f} | {task['cpu_s']:.2f} | "
+            f"{task.get('admission_cpu_s', float('nan')):.2f} | "
             f"{sum(kinds.values())} | {kinds['login']} | {kinds['logout']} | {fw} | {polls} | {gets} | {writes} | "
             f"{sum(inventory.values())} | {puts} | {beats} | {task['state_changes']} | "
-            f"{sum(task['admission'].values())} |"
+            f"{sum(task['admission'].values())} | "
+            f"{sum(v for k, v in task.get('redis', {}).items() if k not in ('info', 'hello', 'client|setinfo'))} |"
         )
     return "\n".join(lines)
 
@@ -364,11 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat", type=float, default=2.0, help="service.heartbeat_interval (s)")
     parser.add_argument("--bmc-poll", type=float, default=0.5, help="bmc.poll_interval (s)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the workers: top N functions")
+    parser.add_argument("--keep-alive", action="store_true", help="bmc.keep_alive: one connection per BMC session")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
-    report = run(args.tasks, args.repeat, args.install_seconds, args.heartbeat, args.bmc_poll, args.profile)
+    report = run(
+        args.tasks, args.repeat, args.install_seconds, args.heartbeat, args.bmc_poll, args.profile, args.keep_alive
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     else:

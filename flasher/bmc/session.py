@@ -108,13 +108,23 @@ REPEATABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH",
 
 
 class _Session(requests.Session):
-    """requests' session that keeps sushy from repeating a POST that may have reached the BMC."""
+    """requests' session that keeps sushy from repeating a POST that may have reached the BMC.
+
+    ``keep_alive``: connections stay open between requests, except that a request that is not repeatable (a POST)
+    goes on a new one: on a kept connection the BMC may have closed meanwhile it could fail after it was sent,
+    and it would not be sent again.
+    """
+
+    keep_alive = False
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        verb = method.decode() if isinstance(method, bytes) else method
+        if self.keep_alive and verb.upper() not in REPEATABLE_METHODS:
+            for adapter in self.adapters.values():
+                adapter.close()  # the pool's kept connections: this one opens a new connection
         try:
             return super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            verb = method.decode() if isinstance(method, bytes) else method
             if verb.upper() in REPEATABLE_METHODS or never_connected(exc):
                 raise
             raise RequestNotRepeatedError(
@@ -133,6 +143,16 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
         session.headers = made.headers  # sushy's defaults ("Connection: close")
         session.adapters = made.adapters  # and its TLS adapter when it mounted one
         self._session: requests.Session = session
+
+    def keep_alive(self) -> None:
+        """Keep connections open between requests (``bmc.keep_alive``): no ``Connection: close``, a new
+        connection only for requests that are not repeatable (:class:`_Session`)."""
+        session = self._session
+        session.headers = requests.structures.CaseInsensitiveDict(
+            {k: v for k, v in session.headers.items() if k.lower() != "connection"}
+        )
+        if isinstance(session, _Session):
+            session.keep_alive = True
 
     def send_once(
         self,
@@ -249,6 +269,8 @@ class Connection:
             connect_timeout=self.settings.connect_timeout,
         )
         connector._session.hooks["response"].extend(self._hooks)
+        if self.settings.keep_alive:
+            connector.keep_alive()
         auth = SessionAuth(username=self._username, password=self._password.get_secret_value())
         try:
             with translated(f"connect to the BMC at {self.base_url}"):

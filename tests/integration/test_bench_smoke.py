@@ -95,8 +95,9 @@ def test_taskcost_counts_the_requests_of_each_task() -> None:
     bios, power = table_rows(output)
     assert bios[0] == "smc-bios" and bios[1] == "success" and power[0] == "smc-power-state" and power[1] == "success"
     # One BIOS install logs in, reads the FirmwareInventory, sends the update, polls its task and logs out.
-    assert int(bios[5]) >= 1 and int(bios[6]) == 1 and int(bios[7]) >= 1 and int(bios[8]) >= 1
-    assert int(bios[4]) >= sum(int(cell) for cell in bios[5:11])
+    assert int(bios[6]) >= 1 and int(bios[7]) == 1 and int(bios[8]) >= 1 and int(bios[9]) >= 1
+    assert int(bios[5]) >= sum(int(cell) for cell in bios[6:12])
     # A power-state read: one log-in and log-out, no firmware read, no write to the BMC.
-    assert power[5:8] == ["1", "1", "0"] and power[10] == "0"
-    assert int(power[11]) > 0 and int(power[15]) > 0  # the worker's and the admission's inventory requests
+    assert power[6:9] == ["1", "1", "0"] and power[11] == "0"
+    assert int(power[12]) > 0 and int(power[16]) > 0  # the worker's and the admission's inventory requests
+    assert 0 < float(power[4]) <= float(power[3])  # the poll's CPU is part of the task's

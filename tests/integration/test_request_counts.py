@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,8 +48,11 @@ class Counts:
 
 
 @contextmanager
-def counted_pool(world: InstallWorld, settings: Settings) -> Iterator[tuple[Counts, Counts]]:
-    """A worker pool of the install runner whose BMC sessions and inventory client count their requests."""
+def counted_pool(
+    world: InstallWorld, settings: Settings, *, more_hooks: Sequence[Callable[..., Any]] = ()
+) -> Iterator[tuple[Counts, Counts]]:
+    """A worker pool of the install runner whose BMC sessions (with ``more_hooks``) and inventory client count
+    their requests."""
     redfish, inventory = Counts(), Counts()
     session = requests.Session()
     session.hooks["response"].append(inventory)
@@ -62,7 +65,7 @@ def counted_pool(world: InstallWorld, settings: Settings) -> Iterator[tuple[Coun
         settings,
         {TaskKind.INSTALL: InstallRunner(store, fileserver)},
         lambda address, username, password: BMC(
-            address, username, password, settings=settings.bmc, response_hooks=[redfish]
+            address, username, password, settings=settings.bmc, response_hooks=[redfish, *more_hooks]
         ),
         worker_id="worker-a",
         idle_wait=0.05,
@@ -132,3 +135,41 @@ def test_the_simulator_expands_as_the_service_root_offers(install_world: Install
     for value, status in (("(levels=2)", 400), (".($levels=3)", 400), ("*", 200), ("*($levels=2)", 200)):
         assert get(f"/redfish/v1/Systems?$expand={value}").status_code == status, value
     assert get("/redfish/v1/Systems?$top=1").status_code == 501
+
+
+def _client_port(response: requests.Response) -> int | None:
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock.getsockname()[1] if sock is not None else None
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_keep_alive_makes_one_connection_per_task_but_a_new_one_for_each_action(
+    install_world: InstallWorld, keep_alive: bool
+) -> None:
+    w = install_world
+    settings = w.with_settings(bmc={"keep_alive": keep_alive})
+    uuid = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    ports: list[tuple[str, int | None]] = []
+    closing: list[bool] = []
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        ports.append((response.request.method or "", _client_port(response)))
+        closing.append(response.request.headers.get("Connection") == "close")
+        return response
+
+    with counted_pool(w, settings, more_hooks=[hook]) as (redfish, _):
+        final = w.wait_final(uuid)
+
+    assert final["status"] == "success", final
+    requests_sent = sum(redfish.requests.values())
+    connections = {port for _, port in ports}
+    posts = [port for method, port in ports if method == "POST"]
+    assert len(ports) == requests_sent
+    if not keep_alive:  # sushy's way: every request asks the BMC to close its connection
+        assert all(closing), closing
+    else:
+        assert not any(closing) and None not in connections, ports
+        # One connection for the reads, and a new one for each action (log-in, the upload): never more.
+        assert len(connections) <= len(posts) + 2 < requests_sent, ports
+        assert len(set(posts)) == len(posts)  # each POST on a connection of its own
