@@ -201,6 +201,10 @@ class BMCSettings(_Section):
     #: How long a push waits for a BMC that is busy with another update (HTTP 503, or push targets another client
     #: has claimed: Lenovo XCC) before it fails.
     busy_wait: float = Field(600.0, gt=0)
+    #: Keep each BMC session's connection open between requests (one TLS handshake per task instead of one per
+    #: request). Off by default, as sushy has it ("some BMCs choke at long-running persistent connections");
+    #: a request that starts something (a POST) always goes on a new connection.
+    keep_alive: bool = False
 
 
 class StepPolicy(_Section):

@@ -320,9 +320,10 @@ class InstallEngine:
         return None, f"image: {found}; {how}"
 
     def _refresh_versions(self, bmc: BMC) -> None:
-        """Re-read the installed versions once at the end (best effort: what gets recorded in the inventory)."""
+        """The installed versions at the end (best effort: what gets recorded in the inventory): the last
+        reading when no install or BMC reset came after it (the last component's read-back), else read again."""
         try:
-            components = bmc.firmware_inventory()
+            components = bmc.firmware_inventory(reuse=True)
         except BMCError as exc:
             logger.warning("could not re-read the installed versions at the end: {}", exc)
             return

@@ -65,7 +65,7 @@ class ScriptedBMC:
             slug, f"/fw/{slug}", slug, slug.upper(), self.versions[slug], True, None, None, None, None, None
         )
 
-    def firmware_inventory(self) -> list[BMCComponent]:
+    def firmware_inventory(self, *, reuse: bool = False) -> list[BMCComponent]:
         return [self._component(slug) for slug in self.versions]
 
     def update_capabilities(self) -> UpdateCapabilities:
