@@ -710,7 +710,13 @@ class InstallEngine:
         for handle in handles:
             whose = "already under way" if under_way else "of an earlier attempt"
             self.reporter.report(self.state, f"following BMC task {handle.uri} {whose}", component=label)
-            host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
+            try:
+                host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
+            except BMCTaskFailedError as exc:
+                if not under_way:
+                    raise
+                # Another install that failed on its own: it has ended, which is all this one waited for.
+                self.reporter.report(self.state, f"BMC task {handle.uri} ended without success: {exc}", component=label)
         components = self.steps.run(
             "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
         )

@@ -15,6 +15,7 @@ from flasher.bmc import (
     BMCComponent,
     BMCInterruptedError,
     BMCRequestUnansweredError,
+    BMCTaskFailedError,
     BMCTimeoutError,
     BMCUnreachableError,
     TaskHandle,
@@ -320,6 +321,25 @@ def test_a_task_under_way_for_another_component_ends_before_this_one_is_installe
     calls = [c for c in bmc.calls if c.startswith(("install", "follow"))]
     assert calls == ["follow bmc", "install bios", "follow bios"]
     assert "[bios] the BMC reports 1 after those tasks: installing" in reporter.messages
+
+
+def test_a_task_under_way_that_fails_on_its_own_has_ended_and_this_install_goes_on(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    bmc.running.append("bmc")
+    follow = bmc.wait_for_task
+
+    def wait_for_task(handle: TaskHandle, **kw: Any) -> TaskProgress:
+        if handle.uri == "/tasks/bmc":
+            bmc.running.remove("bmc")
+            raise BMCTaskFailedError("task /tasks/bmc ended Exception: image rejected")
+        return follow(handle, **kw)
+
+    bmc.wait_for_task = wait_for_task  # type: ignore[method-assign]
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert "install bios" in bmc.calls
+    assert any("BMC task /tasks/bmc ended without success" in m for m in reporter.messages)
 
 
 @pytest.mark.parametrize(("failures", "outcome"), [(2, Outcome.SUCCESS), (3, Outcome.RETRY)])
