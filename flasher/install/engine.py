@@ -665,9 +665,14 @@ class InstallEngine:
         A BMC takes one install at a time: one still under way (an attempt whose lease was lost after it sent its
         install, before the attribute recorded it: Redis lost its data, a worker stalled; an install applied at
         the next host reset waits for that reset forever) must end before another is sent. A BMC that cannot list
-        its tasks (other than unreachable) is not held to it: that is said, and the install goes on."""
+        its tasks (other than unreachable) is not held to it: that is said, and the install goes on.
+
+        Only firmware installs are followed: tasks whose ``Payload.TargetUri`` is one of the UpdateService's install
+        targets (Redfish Task.v1_3 ``Payload``). Any other task (a BIOS settings job, a job of another tool, a
+        task whose BMC does not say what started it) is named in a message and left alone: following it could
+        reset the host to apply a change nobody asked flasher for."""
         try:
-            found = self.steps.run(
+            running = self.steps.run(
                 "read_versions", bmc.running_tasks, component=state.item.component, transient=(BMCUnreachableError,)
             )
         except BMCUnreachableError:
@@ -675,6 +680,15 @@ class InstallEngine:
         except BMCError as exc:
             logger.warning("BMC {}: cannot list its tasks before installing: {}", bmc.base_url, exc)
             return []
+        found = [h for h in running if h.method != "unknown"]
+        others = [h.uri for h in running if h.method == "unknown"]
+        if others:
+            self.reporter.report(
+                self.state,
+                f"the BMC has {len(others)} other task(s) under way, not firmware installs as far as it says"
+                f" ({', '.join(others)}): left alone",
+                component=self.state.label(state),
+            )
         if found:
             uris = ", ".join(h.uri for h in found)
             self.reporter.report(

@@ -107,7 +107,10 @@ def test_a_bios_install_reads_the_firmware_inventory_in_one_request_and_each_res
     ), repeated
     # The least: session, inventory read, update request, polls, read-back, log-out; at most 1.5 times that.
     least = 1 + 1 + 1 + polls + 1 + 1
-    assert sum(seen.values()) <= least + 6, seen  # the service root, Systems, 2 power reads, 2 UpdateService reads
+    # Beside it: the service root, Systems, 2 power reads, 2 UpdateService reads; the board's model for the BIOS's
+    # Preserve* options (Supermicro: the Managers, expanded); the BMC's tasks under way before the install
+    # (TaskService and its Tasks, expanded: never two installs at once, issue 12).
+    assert sum(seen.values()) <= least + 6 + 1 + 2, seen
 
 
 def test_the_simulator_expands_as_the_service_root_offers(install_world: InstallWorld) -> None:

@@ -82,11 +82,8 @@ def board_model(conn: Connection) -> str | None:
     path = conn.link("Managers")
     if path is None:
         return None
-    members = conn.get_json(path, action="list the BMC's Managers").get("Members")
-    first = members[0] if isinstance(members, list) and members else None
-    if not isinstance(first, dict) or not isinstance(first.get("@odata.id"), str):
-        return None
-    model = conn.get_json(first["@odata.id"], action="read the BMC's Manager").get("Model")
+    managers = conn.members(path, action="read the BMC's Managers")  # one request where it offers $expand
+    model = managers[0].get("Model") if managers else None
     return model if isinstance(model, str) and model.strip() else None
 
 
