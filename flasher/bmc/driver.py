@@ -234,12 +234,16 @@ class BMC:
         """
         if supermicro.is_supermicro(self._conn.root_json()):  # a staged upload: StartUpdate, then its Update task
             try:
-                start = self._update_service().start_update_target
-            except BMCNotSupportedError:  # no UpdateService: nothing can be staged
-                start = None
-            handle = supermicro.start_staged(
-                self._conn, handle, start_update_target=start, send_json=send_json, task_uri=task_uri_from_response
-            )
+                handle = supermicro.start_staged(
+                    self._conn,
+                    handle,
+                    start_update_target=self._update_service().start_update_target,
+                    send_json=send_json,
+                    task_uri=task_uri_from_response,
+                )
+            except (BMCUnreachableError, BMCAuthError, BMCNotSupportedError) as exc:
+                # Not answering (restarting into new firmware?) or no UpdateService: the wait below rides it out.
+                logger.debug("BMC {}: not looking for a staged upload: {}", self.base_url, exc)
         return taskmonitor.wait_for_task(
             self._conn,
             handle,

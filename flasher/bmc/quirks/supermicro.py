@@ -173,7 +173,9 @@ def start_staged(
     task_uri: TaskUri,
 ) -> TaskHandle:
     """``handle`` itself, unless it is a Verify task that reads ``Pending`` (an upload verified and staged, waiting
-    for StartUpdate): then StartUpdate is sent and the handle of the Update task it starts is returned."""
+    for StartUpdate): then StartUpdate is sent and the handle of the Update task it starts is returned. Raises
+    :class:`BMCUnreachableError` / :class:`BMCAuthError` when the BMC does not answer (the caller then follows
+    ``handle`` as it is)."""
     if start_update_target is None:
         return handle
     try:
