@@ -13,9 +13,10 @@ from loguru import logger
 from pydantic import SecretStr
 
 from flasher.bmc import hardware, inventory, power, taskmonitor
-from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeoutError, BMCUnreachableError
-from flasher.bmc.install import start_install
+from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupportedError, BMCTimeoutError, BMCUnreachableError
+from flasher.bmc.install import send_json, start_install, task_uri_from_response
 from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
+from flasher.bmc.quirks import supermicro
 from flasher.bmc.session import Connection, ResponseHook
 from flasher.bmc.systems import SystemChoice, select_system
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, read_update_service
@@ -244,6 +245,18 @@ class BMC:
         ``settings.offline_grace`` s),
         :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
         """
+        if supermicro.is_supermicro(self._conn.root_json()):  # a staged upload: StartUpdate, then its Update task
+            try:
+                handle = supermicro.start_staged(
+                    self._conn,
+                    handle,
+                    start_update_target=self._update_service().start_update_target,
+                    send_json=send_json,
+                    task_uri=task_uri_from_response,
+                )
+            except (BMCUnreachableError, BMCAuthError, BMCNotSupportedError) as exc:
+                # Not answering (restarting into new firmware?) or no UpdateService: the wait below rides it out.
+                logger.debug("BMC {}: not looking for a staged upload: {}", self.base_url, exc)
         return taskmonitor.wait_for_task(
             self._conn,
             handle,

@@ -32,7 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from flasher_sandbox.serve.session import SessionFiles, publish_env_file, remove_env_file, write_session
-from flasher_sandbox.up.scenario import build
+from flasher_sandbox.up.scenario import FLEET_MIX, build
 from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
 #: The signals that stop the sandbox.
@@ -196,6 +196,7 @@ def command(  # noqa: PLR0917 (typer options)
         offline_seconds=offline_seconds,
         power_seconds=power_seconds,
         special=False,
+        shapes=FLEET_MIX,
     )
     own_workdir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="flasher-sandbox-serve-")) if workdir is None else workdir

@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flasher.constants import TASK_NAMESPACE
-from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, FlaggedTask, Scenario, build
+from flasher_sandbox.up.scenario import FLEET_BIOS_SET, FLEET_MIX, LOCATION_NAMESPACE, FlaggedTask, Scenario, build
 from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
 _TERMINAL = ("success", "failed", "cancelled")
@@ -322,6 +322,7 @@ def command(  # noqa: PLR0917 (typer options)
         offline_seconds=offline_seconds,
         power_seconds=power_seconds,
         rollout_servers=rollout_servers,
+        shapes=FLEET_MIX,
     )
     own_workdir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="flasher-sandbox-")) if workdir is None else workdir

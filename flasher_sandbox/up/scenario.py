@@ -3,9 +3,11 @@ and the tasks an operator flags — each with the end it is expected to reach.
 
 :func:`build` makes all of it from a count and a seed, deterministically:
 
-* servers take the simulated BMCs' shapes in turn (:data:`FLEET_MIX`: a Dell-like R6515, a Supermicro-like X12, a
-  Lenovo XCC-like SR650 V3, a Supermicro X13-like X13SEI), each with the simulator's default components for the
-  shape (BMC, BIOS, NICs, drives, and per shape a CPLD, a storage controller, a PSU);
+* servers take ``shapes`` in turn: by default a Dell-like R6515 and a Supermicro-like X12 (:data:`TWO_SHAPES`, what
+  the tests and benchmarks built on this world count on); ``flasher-sandbox up`` and ``serve`` pass
+  :data:`FLEET_MIX`, every shape the simulator has (also a Lenovo XCC-like SR650 V3 and a Supermicro X13-like
+  X13SEI), each with the simulator's default components for the shape (BMC, BIOS, NICs, drives, and per shape a
+  CPLD, a storage controller, a PSU);
 * per vendor, newer firmware for the BMC, the BIOS and the first NIC model, as sandbox images (files whose
   header names component, vendor, models and version: :mod:`flasher_sandbox.images`) with their sha256, and one
   firmware set labelled with the vendor and model;
@@ -50,8 +52,10 @@ _OLDER_BMC: dict[str, str] = {
     "supermicro-x13": "01.00.25",
 }
 _NAME_PREFIX = {"dell": "r6515", "supermicro": "x12", "lenovo": "sr650v3", "supermicro-x13": "x13"}
-#: The shapes servers take in turn: every shape the simulator has.
+#: The shapes servers of ``flasher-sandbox up`` and ``serve`` take in turn: every shape the simulator has.
 FLEET_MIX: tuple[ShapeName, ...] = ("dell", "supermicro", "lenovo", "supermicro-x13")
+#: The shapes of :func:`build` by default (the tests and benchmarks built on the demo's world count on them).
+TWO_SHAPES: tuple[ShapeName, ...] = ("dell", "supermicro")
 #: The components :func:`build` can make every task install alone: model-agnostic, one per server, newer firmware
 #: for both shapes.
 ONE_COMPONENT_CHOICES: tuple[str, ...] = ("bmc", "bios")
@@ -252,6 +256,7 @@ def build(
     component: str | None = None,
     racks: int = 2,
     rollout_servers: int = 0,
+    shapes: tuple[ShapeName, ...] = TWO_SHAPES,
 ) -> Scenario:
     """The demo world for ``servers`` servers (at least 2). ``special`` adds the tasks with a different end
     (failed BIOS install, dry run, cancel, refused downgrade, power cycles); without it every task is a plain
@@ -261,7 +266,8 @@ def build(
     that one component only, as an explicit ``Firmware`` request (benchmarks: one install of
     ``install_seconds`` per server); without it the tasks cycle through the install modes. A ``ValueError``
     names a count or a component that cannot be built. ``racks``: racks the servers stand in (consecutive
-    blocks); ``rollout_servers``: servers added after the ``servers`` flagged ones, without tasks."""
+    blocks); ``rollout_servers``: servers added after the ``servers`` flagged ones, without tasks; ``shapes``: the
+    BMC shapes servers take in turn (:data:`FLEET_MIX` for every shape)."""
     if servers < 2:
         raise ValueError(f"the demo needs at least 2 servers (one per vendor), got {servers}")
     if component is not None and component not in ONE_COMPONENT_CHOICES:
@@ -269,7 +275,9 @@ def build(
     if racks < 1 or rollout_servers < 0:
         raise ValueError(f"racks must be at least 1 and rollout_servers at least 0, got {racks} and {rollout_servers}")
     total = servers + rollout_servers
-    bmcs = [default_bmc(i, shape=FLEET_MIX[i % len(FLEET_MIX)]) for i in range(total)]
+    if not shapes:
+        raise ValueError("shapes: name at least one BMC shape")
+    bmcs = [default_bmc(i, shape=shapes[i % len(shapes)]) for i in range(total)]
     names = [f"{_NAME_PREFIX[b.shape_name]}-{i:03d}" for i, b in enumerate(bmcs)]
     rack_of = {name: f"r{1 + index * racks // total}" for index, name in enumerate(names)}
     uuids = {name: str(uuid.uuid5(_NAMESPACE_UUID, name)) for name in names}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from flasher.constants import PDU_OUTLET_NAMESPACE, TASK_NAMESPACE
-from flasher_sandbox.up.scenario import FLEET_BIOS_SET, LOCATION_NAMESPACE, build
+from flasher_sandbox.up.scenario import FLEET_BIOS_SET, FLEET_MIX, LOCATION_NAMESPACE, build
 
 
 def test_one_component_per_server_installs_only_that_component() -> None:
-    scenario = build(6, special=False, component="bios")
+    scenario = build(6, special=False, component="bios", shapes=FLEET_MIX)
 
     assert len(scenario.tasks) == 6
     targets = {(fw.vendor, fw.models[0]): fw.version for fw in scenario.firmware if fw.component == "bios"}
@@ -36,7 +36,7 @@ def test_a_component_without_a_single_target_is_refused() -> None:
 
 
 def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
-    scenario = build(12, special=False, racks=3, rollout_servers=3)
+    scenario = build(12, special=False, racks=3, rollout_servers=3, shapes=FLEET_MIX)
     assert len(scenario.names) == 15 and scenario.rollout_names == scenario.names[12:]
     racks = [scenario.rack_of(name) for name in scenario.names]
     assert racks == sorted(racks) and set(racks) == {"r1", "r2", "r3"}  # consecutive blocks
@@ -56,3 +56,10 @@ def test_racks_pdus_the_fleet_bios_set_and_rollout_servers() -> None:
     assert {fw["component"] for fw in fleet_bios["firmware"]} == {"bios"} and "labels" not in fleet_bios
     unflagged = [t for t in scenario.tasks if not t.flagged]
     assert [t.server for t in unflagged] == scenario.rollout_names and all(t.expect == "success" for t in unflagged)
+
+
+def test_by_default_servers_take_the_two_first_shapes_in_turn() -> None:
+    scenario = build(4, special=False)
+    assert [b.shape for b in scenario.fleet.bmcs] == ["dell", "supermicro", "dell", "supermicro"]
+    with pytest.raises(ValueError, match="shapes: name at least one BMC shape"):
+        build(4, shapes=())
