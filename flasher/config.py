@@ -204,6 +204,10 @@ class BMCSettings(_Section):
     #: An image the BMC reports done but only staged until the host reboots (HPE System ROM): ``reset`` the host
     #: to activate it, or ``wait`` (up to the install step's timeout) for someone else to reboot it.
     staged_firmware: Literal["reset", "wait"] = "reset"
+    #: Keep each BMC session's connection open between requests (one TLS handshake per task instead of one per
+    #: request). Off by default, as sushy has it ("some BMCs choke at long-running persistent connections");
+    #: a request that starts something (a POST) always goes on a new connection.
+    keep_alive: bool = False
 
 
 class StepPolicy(_Section):

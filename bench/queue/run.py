@@ -10,7 +10,9 @@ reported (for the ratio, the median of the per-round ratios). Clients are proces
 before timing), each with its own connection.
 
 A cycle is ``enqueue`` + ``claim`` + ``ack``: three round trips, one Lua script each. PING is one round trip,
-so a cycle can reach at most a third of the PING rate; the ratio printed is cycles/s over PINGs/s.
+so a cycle can reach at most a third of the PING rate; the ratio printed is cycles/s over PINGs/s. Each round
+also measures the client's CPU per PING and per cycle (``time.process_time`` over 2,000, one client), which the
+load hardly moves, and says whether redis-py found ``hiredis``.
 """
 
 from __future__ import annotations
@@ -69,6 +71,23 @@ def client(url: str, what: str, name: str, start_at: float, seconds: float) -> i
     return done
 
 
+def client_cpu(url: str, what: str, count: int) -> float:
+    """This process's CPU seconds per operation (``ping`` or ``cycle``) over ``count`` of them, one client: the
+    client's own cost (packing, parsing, redis-py), which the machine's load hardly moves."""
+    queue = _queue(url)
+    queue.ping()
+    started = time.process_time()
+    for n in range(count):
+        if what == "ping":
+            queue.client.ping()
+        else:
+            queue.enqueue(f"cpu-{n % SERVERS_PER_CLIENT}", kind="install", task_id=f"cpu-{n}", priority=n % 4)
+            lease = queue.claim("cpu")
+            if lease is not None:
+                queue.ack(lease)
+    return (time.process_time() - started) / count
+
+
 def _warm(_: int) -> int:
     return os.getpid()
 
@@ -96,10 +115,13 @@ def main() -> None:
             with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
                 pool.map(_warm, range(CLIENTS), chunksize=1)
                 rounds: dict[str, list[float]] = {"ping_1": [], "cycle_1": [], "ping_8": [], "cycle_8": []}
+                cpu: dict[str, list[float]] = {"ping": [], "cycle": []}
                 for _ in range(args.rounds):
                     for key, values in rounds.items():
                         what, clients = key.split("_")
                         values.append(measure(pool if clients == "8" else None, server.url, what, args.seconds))
+                    for what, costs in cpu.items():
+                        costs.append(client_cpu(server.url, what, 2000))
         finally:
             server.stop()
 
@@ -121,6 +143,8 @@ def main() -> None:
         "ratio_1": ratios["1"],
         "ratio_8": ratios["8"],
         "cpus": os.cpu_count(),
+        "client_cpu_us": {what: statistics.median(costs) * 1e6 for what, costs in cpu.items()},
+        "hiredis": redis.utils.HIREDIS_AVAILABLE,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -132,6 +156,11 @@ def main() -> None:
     print(
         f"medians of {args.rounds} rounds of {args.seconds:g} s (cycles/PING: median of the per-round ratios); "
         "a cycle is 3 round trips, so at most 33.3%"
+    )
+    costs = result["client_cpu_us"]
+    print(
+        f"client CPU per operation, one client (median of rounds of 2,000): PING {costs['ping']:.0f} µs, "
+        f"cycle {costs['cycle']:.0f} µs; hiredis {'installed' if result['hiredis'] else 'not installed'}"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import ParamSpec, TypeVar
@@ -13,11 +13,11 @@ from loguru import logger
 from pydantic import SecretStr
 
 from flasher.bmc import hardware, inventory, power, quirks, taskmonitor
-from flasher.bmc.errors import BMCAuthError, BMCError, BMCTimeoutError, BMCUnreachableError
-from flasher.bmc.install import start_install
+from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupportedError, BMCTimeoutError, BMCUnreachableError
+from flasher.bmc.install import send_json, start_install, task_uri_from_response
 from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
-from flasher.bmc.quirks import hpe, openbmc
-from flasher.bmc.session import Connection
+from flasher.bmc.quirks import hpe, openbmc, supermicro
+from flasher.bmc.session import Connection, ResponseHook
 from flasher.bmc.systems import SystemChoice, select_system
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, read_update_service
 from flasher.config import BMCSettings
@@ -51,7 +51,8 @@ class BMC:
     recognise the server's System when the BMC lists several (its serial or UUID; :mod:`flasher.bmc.systems`);
     without a match every operation that needs the System raises :class:`~flasher.bmc.systems.SeveralSystemsError`
     (a :class:`~flasher.bmc.errors.BMCNotSupportedError`) with one message: the firmware inventory, power, boot,
-    and so the install.
+    and so the install. ``response_hooks``: requests response hooks on every HTTP session with the BMC, to
+    observe (count) the requests sent (:class:`~flasher.bmc.session.Connection`).
 
     Every error is a :class:`~flasher.bmc.errors.BMCError` carrying the BMC's own messages:
     :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
@@ -70,14 +71,17 @@ class BMC:
         *,
         settings: BMCSettings,
         system: SystemIdentity | None = None,
+        response_hooks: Sequence[ResponseHook] = (),
     ) -> None:
         self.settings = settings
-        self._conn = Connection(address, username, password, settings)
+        self._conn = Connection(address, username, password, settings, response_hooks=response_hooks)
         self._service: UpdateService | None = None
         self._identity = system or SystemIdentity()
         self._system: SystemChoice | None = None
         self._system_known = False
         self._vendor: str | None = None
+        #: The last full FirmwareInventory reading, until something is sent that may change what it says.
+        self._last_inventory: list[BMCComponent] | None = None
         self._conn.open()
 
     def identify_system(self, identity: SystemIdentity) -> None:
@@ -145,12 +149,19 @@ class BMC:
 
     # -- firmware -----------------------------------------------------------------------------------------------
     @_counted
-    def firmware_inventory(self) -> list[BMCComponent]:
+    def firmware_inventory(self, *, reuse: bool = False) -> list[BMCComponent]:
         """The installed firmware components (rules: :mod:`flasher.bmc.inventory`, :mod:`flasher.bmc.classify`).
 
+        ``reuse``: the last reading (this one's or :meth:`wait_for_version`'s) when nothing that may change a
+        version was sent since: no install and no BMC reset through this object. A host power change is not
+        such a thing here: it applies only what an install staged, and an install clears the reading.
         Raises :class:`BMCNotSupportedError` when the BMC reports no firmware version at all.
         """
-        return inventory.read_firmware_inventory(self._conn, self._system_choice())
+        if reuse and self._last_inventory is not None:
+            return list(self._last_inventory)
+        components = inventory.read_firmware_inventory(self._conn, self._system_choice())
+        self._last_inventory = components
+        return list(components)
 
     @_counted
     def read_hardware(self) -> hardware.HardwareSnapshot:
@@ -160,7 +171,7 @@ class BMC:
 
     def _update_service(self) -> UpdateService:
         if self._service is None:
-            self._service = read_update_service(self._conn)
+            self._service = read_update_service(self._conn, fresh=False)
         return self._service
 
     @_counted
@@ -192,6 +203,7 @@ class BMC:
         for it with :meth:`running_tasks` and the installed version.
         """
         self._service = read_update_service(self._conn)  # fresh: push targets and busy flags change
+        self._last_inventory = None
         return start_install(
             self._conn,
             self._service,
@@ -244,7 +256,8 @@ class BMC:
         keep_going: Callable[[], bool] | None = None,
         return_on_awaiting_reset: bool = True,
     ) -> TaskProgress:
-        """Poll the task every ``settings.poll_interval`` s until it ends; returns the last reading.
+        """Poll the task until it ends, at most ``settings.poll_interval`` s apart (the waits follow its progress:
+        :class:`~flasher.bmc.taskmonitor.PollPacer`); returns the last reading.
 
         Every reading goes to ``on_progress`` (pseudo-state ``Offline`` while the BMC does not answer). Returns
         early, not failed, when the task waits for a host reset (``awaiting_reset``) unless
@@ -256,6 +269,19 @@ class BMC:
         ``settings.offline_grace`` s),
         :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
         """
+        # A Supermicro upload staged for StartUpdate: StartUpdate, then its Update task.
+        if quirks.detect_vendor(self._conn.root_json()) == "supermicro":
+            try:
+                handle = supermicro.start_staged(
+                    self._conn,
+                    handle,
+                    start_update_target=self._update_service().start_update_target,
+                    send_json=send_json,
+                    task_uri=task_uri_from_response,
+                )
+            except (BMCUnreachableError, BMCAuthError, BMCNotSupportedError) as exc:
+                # Not answering (restarting into new firmware?) or no UpdateService: the wait below rides it out.
+                logger.debug("BMC {}: not looking for a staged upload: {}", self.base_url, exc)
         return taskmonitor.wait_for_task(
             self._conn,
             handle,
@@ -305,6 +331,7 @@ class BMC:
         while True:
             try:
                 components = inventory.read_firmware_inventory(self._conn, self._system_choice())
+                self._last_inventory = components
                 found = inventory.find_component(components, component)
                 seen = found.version if found is not None else "(component not listed)"
                 if found is not None and inventory.versions_match(found.version, version):
@@ -349,6 +376,7 @@ class BMC:
         stops answering and answers again, then log in anew. A reset sent whose answer is lost (the BMC restarts
         while answering) counts as sent; only one that never connected raises :class:`BMCUnreachableError`."""
         self._service = None
+        self._last_inventory = None
         power.reset_bmc(self._conn, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
 
     @_counted

@@ -85,7 +85,16 @@ def normalise(members: list[dict[str, Any]], related_docs: dict[str, dict[str, A
     return [component for component, _ in chosen.values()]
 
 
+def _expanded_related(member: dict[str, Any]) -> dict[str, Any] | None:
+    """The first RelatedItem's document when the BMC expanded it into the member (``$levels=2``)."""
+    related = member.get("RelatedItem")
+    first = related[0] if isinstance(related, list) and related else related
+    return first if isinstance(first, dict) and len(first) > 1 and "@odata.id" in first else None
+
+
 def _fetch_related(conn: Connection, members: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each installed member's first RelatedItem document: expanded in the member, else held by the connection
+    (a device's manufacturer, model and serial do not change), else read once."""
     docs: dict[str, dict[str, Any]] = {}
     for member in members:
         if not classify.is_installed(member):
@@ -93,8 +102,13 @@ def _fetch_related(conn: Connection, members: list[dict[str, Any]]) -> dict[str,
         related = _related_uris(member)
         if not related or related[0] in docs:
             continue
+        expanded = _expanded_related(member)
+        if expanded is not None:
+            conn.hold(related[0], expanded)
+            docs[related[0]] = expanded
+            continue
         try:
-            docs[related[0]] = conn.get_json(related[0], action="read a firmware component's device")
+            docs[related[0]] = conn.held(related[0], action="read a firmware component's device")
         except (BMCAuthError, BMCUnreachableError):
             raise
         except BMCError as exc:
@@ -174,6 +188,28 @@ def fallback_components(conn: Connection, missing: set[str], system: SystemChoic
     return out
 
 
+_INVENTORY_LINK = "flasher:FirmwareInventory"
+
+
+def _inventory_path(conn: Connection) -> str | None:
+    """``UpdateService.FirmwareInventory``'s URI, read once per BMC (a link does not move); ``None`` without."""
+    known = conn.held_value(_INVENTORY_LINK)
+    if known is not None:
+        return known or None
+    update_service = conn.link("UpdateService")
+    inventory_path = ""
+    if update_service is not None:
+        try:
+            doc = conn.held(update_service, action="read the UpdateService")
+            link = doc.get("FirmwareInventory")
+            if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
+                inventory_path = link["@odata.id"]
+        except BMCNotSupportedError:
+            inventory_path = ""
+    conn.hold_value(_INVENTORY_LINK, inventory_path)
+    return inventory_path or None
+
+
 def read_firmware_inventory(conn: Connection, system: SystemChoice | None) -> list[BMCComponent]:
     """Every installed component the BMC reports for the server, plus the bmc/bios fallbacks where needed.
 
@@ -185,19 +221,11 @@ def read_firmware_inventory(conn: Connection, system: SystemChoice | None) -> li
     version nor a System BIOS version; :class:`BMCUnreachableError` / :class:`BMCAuthError` as the session does.
     """
     members: list[dict[str, Any]] = []
-    update_service = conn.link("UpdateService")
-    inventory_path: str | None = None
-    if update_service is not None:
-        try:
-            doc = conn.get_json(update_service, action="read the UpdateService")
-            link = doc.get("FirmwareInventory")
-            if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
-                inventory_path = link["@odata.id"]
-        except BMCNotSupportedError:
-            inventory_path = None
+    inventory_path = _inventory_path(conn)
     if inventory_path is not None:
         try:
-            members = conn.members(inventory_path, action="read the FirmwareInventory")
+            # Two levels: the members and their RelatedItem in one request where the BMC expands that deep.
+            members = conn.members(inventory_path, action="read the FirmwareInventory", levels=2)
         except BMCNotSupportedError:
             logger.info(
                 "BMC {} has no FirmwareInventory ({}); using Manager and System versions", conn.base_url, inventory_path

@@ -25,7 +25,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -108,13 +108,23 @@ REPEATABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH",
 
 
 class _Session(requests.Session):
-    """requests' session that keeps sushy from repeating a POST that may have reached the BMC."""
+    """requests' session that keeps sushy from repeating a POST that may have reached the BMC.
+
+    ``keep_alive``: connections stay open between requests, except that a request that is not repeatable (a POST)
+    goes on a new one: on a kept connection the BMC may have closed meanwhile it could fail after it was sent,
+    and it would not be sent again.
+    """
+
+    keep_alive = False
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        verb = method.decode() if isinstance(method, bytes) else method
+        if self.keep_alive and verb.upper() not in REPEATABLE_METHODS:
+            for adapter in self.adapters.values():
+                adapter.close()  # the pool's kept connections: this one opens a new connection
         try:
             return super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            verb = method.decode() if isinstance(method, bytes) else method
             if verb.upper() in REPEATABLE_METHODS or never_connected(exc):
                 raise
             raise RequestNotRepeatedError(
@@ -133,6 +143,16 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
         session.headers = made.headers  # sushy's defaults ("Connection: close")
         session.adapters = made.adapters  # and its TLS adapter when it mounted one
         self._session: requests.Session = session
+
+    def keep_alive(self) -> None:
+        """Keep connections open between requests (``bmc.keep_alive``): no ``Connection: close``, a new
+        connection only for requests that are not repeatable (:class:`_Session`)."""
+        session = self._session
+        session.headers = requests.structures.CaseInsensitiveDict(
+            {k: v for k, v in session.headers.items() if k.lower() != "connection"}
+        )
+        if isinstance(session, _Session):
+            session.keep_alive = True
 
     def send_once(
         self,
@@ -197,15 +217,31 @@ class SessionAuth(sushy_auth.SessionOrBasicAuth):  # type: ignore[misc]  # sushy
             self._fallback_to_basic_authentication()
 
 
+#: A requests response hook: called with every response the BMC's HTTP session receives (and requests' kwargs).
+ResponseHook = Callable[..., Any]
+
+
 class Connection:
     """A logged-in sushy ``Sushy`` root for one BMC, re-created by :meth:`reopen` after the BMC restarts.
+
+    ``response_hooks`` are requests response hooks put on every HTTP session this connection opens (log-in and
+    log-out included): a way to observe the requests sent (benchmarks count them), never to change them.
 
     Raises, from :meth:`open`: :class:`~flasher.bmc.errors.BMCUnreachableError` (no answer, TLS failure, 5xx),
     :class:`~flasher.bmc.errors.BMCAuthError` (credentials refused), :class:`~flasher.bmc.errors.BMCAddressError`.
     """
 
-    def __init__(self, address: str, username: str, password: SecretStr | str, settings: BMCSettings) -> None:
+    def __init__(
+        self,
+        address: str,
+        username: str,
+        password: SecretStr | str,
+        settings: BMCSettings,
+        *,
+        response_hooks: Sequence[ResponseHook] = (),
+    ) -> None:
         self.settings = settings
+        self._hooks = tuple(response_hooks)
         self.base_url = parse_address(address, settings.scheme)
         self._username = username
         self._password = password if isinstance(password, SecretStr) else SecretStr(password)
@@ -214,6 +250,8 @@ class Connection:
         self._root: Any = None
         self._auth: Any = None
         self._connector: Connector | None = None
+        self._held: dict[str, dict[str, Any]] = {}
+        self._values: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -230,6 +268,9 @@ class Connection:
             default_request_timeout=self.settings.read_timeout,
             connect_timeout=self.settings.connect_timeout,
         )
+        connector._session.hooks["response"].extend(self._hooks)
+        if self.settings.keep_alive:
+            connector.keep_alive()
         auth = SessionAuth(username=self._username, password=self._password.get_secret_value())
         try:
             with translated(f"connect to the BMC at {self.base_url}"):
@@ -251,9 +292,15 @@ class Connection:
             link = links.get(key)
             if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
                 try:
-                    self.connector.get(link["@odata.id"])
+                    response = self.connector.get(link["@odata.id"])
                 except sushy_exc.AccessError as exc:
                     raise self._refused(exc) from exc
+                try:
+                    doc = response.json()
+                except ValueError:
+                    return
+                if isinstance(doc, dict):  # a collection's members do not move: readers take it from here
+                    self.hold(link["@odata.id"], doc)
                 return
 
     def _refused(self, exc: sushy_exc.AccessError) -> BMCAuthError:
@@ -339,18 +386,53 @@ class Connection:
 
     def supports_expand(self) -> bool:
         """Whether the service root advertises ``$expand`` (``ProtocolFeaturesSupported.ExpandQuery``)."""
+        return self.expand_levels() > 0
+
+    def expand_levels(self) -> int:
+        """How deep this BMC expands hyperlinks outside ``Links`` (``$expand=.($levels=n)``): 0 without
+        ``$expand``; ``MaxLevels`` when it says (1 when it offers ``$levels`` without a maximum, or only
+        ``ExpandAll``). DSP0266 "Query parameters"; ``ProtocolFeaturesSupported.ExpandQuery`` in ServiceRoot."""
         features = self.root_json().get("ProtocolFeaturesSupported")
         expand = features.get("ExpandQuery") if isinstance(features, dict) else None
-        return isinstance(expand, dict) and bool(expand.get("Levels") or expand.get("ExpandAll"))
+        if not isinstance(expand, dict) or not (expand.get("Levels") or expand.get("ExpandAll")):
+            return 0
+        if expand.get("NoLinks") is False and not expand.get("ExpandAll"):
+            return 0  # it cannot expand outside Links: Members are outside
+        most = expand.get("MaxLevels")
+        return most if isinstance(most, int) and not isinstance(most, bool) and most > 0 else 1
 
-    def members(self, collection: str, *, action: str) -> list[dict[str, Any]]:
-        """The member documents of a Redfish collection, with one ``$expand`` GET when the BMC supports it,
-        else one GET per member. A member that is missing (404) or malformed is skipped with a warning; an
-        unreachable BMC or refused credentials raise, so a partial list is never returned for a complete one."""
+    def held(self, path: str, *, action: str) -> dict[str, Any]:
+        """The document at ``path``, read once for this BMC: for resources whose answer flasher uses only for
+        what does not change while a task runs (a device's manufacturer, model and serial). Errors are
+        :meth:`get_json`'s, and are not held."""
+        doc = self._held.get(path)
+        if doc is None:
+            doc = self._held[path] = self.get_json(path, action=action)
+        return doc
+
+    def hold(self, path: str, doc: dict[str, Any]) -> None:
+        """Keep ``doc`` as :meth:`held`'s answer for ``path`` (a document read inside another, expanded)."""
+        self._held[path] = doc
+
+    def held_value(self, key: str) -> str | None:
+        """A value a reader kept for this BMC with :meth:`hold_value` (a link that does not move), or ``None``."""
+        return self._values.get(key)
+
+    def hold_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` for this BMC's lifetime in flasher (across re-logins)."""
+        self._values[key] = value
+
+    def members(self, collection: str, *, action: str, levels: int = 1) -> list[dict[str, Any]]:
+        """The member documents of a Redfish collection, with one ``$expand`` GET when the BMC supports it
+        (``levels`` deep, at most what it offers: 2 brings the members' own hyperlinks, a ``RelatedItem``,
+        expanded too), else one GET per member. A member that is missing (404) or malformed is skipped with a
+        warning; an unreachable BMC or refused credentials raise, so a partial list is never returned for a
+        complete one."""
         doc: dict[str, Any] | None = None
-        if self.supports_expand():
+        depth = min(levels, self.expand_levels())
+        if depth > 0:
             try:
-                doc = self.get_json(f"{collection.rstrip('/')}?$expand=.($levels=1)", action=action)
+                doc = self.get_json(f"{collection.rstrip('/')}?$expand=.($levels={depth})", action=action)
             except (BMCAuthError, BMCUnreachableError):
                 raise
             except BMCError as exc:  # an expand the BMC gets wrong: read member by member

@@ -55,7 +55,7 @@ def select_system(conn: Connection, identity: SystemIdentity) -> SystemChoice | 
     collection = conn.link("Systems")
     if collection is None:
         return None
-    listed = conn.get_json(collection, action="list the BMC's Systems").get("Members")
+    listed = conn.held(collection, action="list the BMC's Systems").get("Members")
     paths = [
         str(m["@odata.id"]).rstrip("/")
         for m in (listed if isinstance(listed, list) else [])

@@ -16,6 +16,10 @@ Rules, each from a known failure of naive polling:
   ``/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/<JID>`` (Dell iDRAC Redfish API guide, Jobs).
 * Any other 404 means the BMC forgot the task, typically because it rebooted into new firmware: the task is
   ``Vanished`` (terminal, not failed) and the caller confirms by reading the version back.
+* Polls follow the task (:class:`PollPacer`): the first comes soon after the start, then the wait doubles while
+  the task shows nothing new, up to ``poll_interval``; once ``PercentComplete`` moves, the next poll is timed for
+  when the task should end at its pace so far (never later than ``poll_interval``, never sooner than the first
+  wait). A short task is seen ending soon, a long one costs no more polls than every ``poll_interval``.
 * While the BMC flashes itself it drops off the network and its sessions die: connection errors, timeouts, 5xx
   and 401 count as "still installing" (pseudo-state ``Offline``) until ``offline_grace`` seconds pass without a
   good answer; the session is re-established when the BMC answers again.
@@ -219,6 +223,41 @@ def _summary(progress: TaskProgress) -> str:
     return text + (f" ({'; '.join(progress.messages)})" if progress.messages else "")
 
 
+class PollPacer:
+    """When to poll a task next, from its readings (rules in the module docstring).
+
+    ``poll_interval``: the longest wait (seconds); the first is ``poll_interval / 4`` (``FIRST_FRACTION``), and a
+    wait is never shorter than that. ``next_wait(progress, now)`` takes each reading and its time (monotonic s).
+    """
+
+    FIRST_FRACTION = 0.25
+
+    def __init__(self, poll_interval: float) -> None:
+        self.longest = poll_interval
+        self.shortest = poll_interval * self.FIRST_FRACTION
+        self._wait = self.shortest
+        self._first: tuple[float, int] | None = None  # (time, percent) of the first reading with a percent
+        self._last: TaskProgress | None = None
+
+    def next_wait(self, progress: TaskProgress, now: float) -> float:
+        """Seconds to wait before the next poll after ``progress`` read at ``now``."""
+        first_reading = self._last is None
+        changed = not first_reading and progress != self._last
+        self._last = progress
+        percent = progress.percent
+        if percent is not None and (self._first is None or percent < self._first[1]):
+            self._first = (now, percent)
+        if self._first is not None and percent is not None and percent > self._first[1]:
+            rate = (percent - self._first[1]) / max(now - self._first[0], 1e-6)  # percent per second
+            self._wait = (100 - percent) / rate
+        elif first_reading or changed:
+            self._wait = self.shortest
+        else:
+            self._wait *= 2
+        self._wait = min(max(self._wait, self.shortest), self.longest)
+        return self._wait
+
+
 def wait_for_task(
     conn: Connection,
     handle: TaskHandle,
@@ -232,8 +271,10 @@ def wait_for_task(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> TaskProgress:
-    """Poll the task every ``poll_interval`` s until it ends; see :meth:`flasher.bmc.BMC.wait_for_task`."""
+    """Poll the task until it ends, at most ``poll_interval`` s apart (:class:`PollPacer`); see
+    :meth:`flasher.bmc.BMC.wait_for_task`."""
     deadline = clock() + timeout
+    pacer = PollPacer(poll_interval)
     offline_since: float | None = None
     reopen = False
     last: TaskProgress | None = None
@@ -278,7 +319,7 @@ def wait_for_task(
         remaining = deadline - clock()
         if remaining <= 0:
             raise BMCTimeoutError(f"task {handle.uri} has not ended after {timeout:.0f} s: {_summary(progress)}")
-        _sleep_responsive(min(poll_interval, remaining), keep_going, sleep, clock)
+        _sleep_responsive(min(pacer.next_wait(progress, clock()), remaining), keep_going, sleep, clock)
 
 
 def _sleep_responsive(

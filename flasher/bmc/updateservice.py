@@ -71,7 +71,7 @@ def _action_info_parameters(conn: Connection, action: dict[str, Any]) -> dict[st
     if not isinstance(path, str):
         return {}
     try:
-        info = conn.get_json(path, action="read the SimpleUpdate ActionInfo")
+        info = conn.held(path, action="read the SimpleUpdate ActionInfo")  # what an action takes does not change
     except BMCNotSupportedError:
         return {}
     params = info.get("Parameters")
@@ -133,12 +133,20 @@ def parse_update_service(conn: Connection, doc: dict[str, Any]) -> UpdateService
     )
 
 
-def read_update_service(conn: Connection) -> UpdateService:
-    """The BMC's UpdateService; :class:`BMCNotSupportedError` when it has none."""
+def read_update_service(conn: Connection, *, fresh: bool = True) -> UpdateService:
+    """The BMC's UpdateService; :class:`BMCNotSupportedError` when it has none. ``fresh``: read it now (push
+    targets and busy flags change), and hold that answer; else the answer the connection holds, when it holds
+    one (what it offers: methods, protocols, apply times)."""
     path = conn.link("UpdateService")
     if path is None:
         raise BMCNotSupportedError(f"BMC {conn.base_url} has no UpdateService")
-    return parse_update_service(conn, conn.get_json(path, action="read the UpdateService"))
+    action = "read the UpdateService"
+    if fresh:
+        doc = conn.get_json(path, action=action)
+        conn.hold(path, doc)
+    else:
+        doc = conn.held(path, action=action)
+    return parse_update_service(conn, doc)
 
 
 def transfer_protocol(service: UpdateService, image_url: str) -> str | None:

@@ -327,9 +327,10 @@ class InstallEngine:
         return None, f"image: {found}; {how}"
 
     def _refresh_versions(self, bmc: BMC) -> None:
-        """Re-read the installed versions once at the end (best effort: what gets recorded in the inventory)."""
+        """The installed versions at the end (best effort: what gets recorded in the inventory): the last
+        reading when no install or BMC reset came after it (the last component's read-back), else read again."""
         try:
-            components = bmc.firmware_inventory()
+            components = bmc.firmware_inventory(reuse=True)
         except BMCError as exc:
             logger.warning("could not re-read the installed versions at the end: {}", exc)
             return
@@ -721,9 +722,14 @@ class InstallEngine:
         A BMC takes one install at a time: one still under way (an attempt whose lease was lost after it sent its
         install, before the attribute recorded it: Redis lost its data, a worker stalled; an install applied at
         the next host reset waits for that reset forever) must end before another is sent. A BMC that cannot list
-        its tasks (other than unreachable) is not held to it: that is said, and the install goes on."""
+        its tasks (other than unreachable) is not held to it: that is said, and the install goes on.
+
+        Only firmware installs are followed: tasks whose ``Payload.TargetUri`` is one of the UpdateService's install
+        targets (Redfish Task.v1_3 ``Payload``). Any other task (a BIOS settings job, a job of another tool, a
+        task whose BMC does not say what started it) is named in a message and left alone: following it could
+        reset the host to apply a change nobody asked flasher for."""
         try:
-            found = self.steps.run(
+            running = self.steps.run(
                 "read_versions", bmc.running_tasks, component=state.item.component, transient=(BMCUnreachableError,)
             )
         except BMCUnreachableError:
@@ -731,6 +737,15 @@ class InstallEngine:
         except BMCError as exc:
             logger.warning("BMC {}: cannot list its tasks before installing: {}", bmc.base_url, exc)
             return []
+        found = [h for h in running if h.method != "unknown"]
+        others = [h.uri for h in running if h.method == "unknown"]
+        if others:
+            self.reporter.report(
+                self.state,
+                f"the BMC has {len(others)} other task(s) under way, not firmware installs as far as it says"
+                f" ({', '.join(others)}): left alone",
+                component=self.state.label(state),
+            )
         if found:
             uris = ", ".join(h.uri for h in found)
             self.reporter.report(
@@ -766,7 +781,13 @@ class InstallEngine:
         for handle in handles:
             whose = "already under way" if under_way else "of an earlier attempt"
             self.reporter.report(self.state, f"following BMC task {handle.uri} {whose}", component=label)
-            host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
+            try:
+                host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
+            except BMCTaskFailedError as exc:
+                if not under_way:
+                    raise
+                # Another install that failed on its own: it has ended, which is all this one waited for.
+                self.reporter.report(self.state, f"BMC task {handle.uri} ended without success: {exc}", component=label)
         components = self.steps.run(
             "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
         )

@@ -8,8 +8,9 @@
 2. runs the :class:`~flasher.install.engine.InstallEngine` with an :class:`AttributeReporter` (status, progress
    and each component's result written into the attribute under the lease) and the firmware store and file
    server (:class:`~flasher.install.images.StoreImages`);
-3. writes the versions the BMC reports into the inventory's components (``set_installed_firmware``) where they
-   differ from what the inventory holds, retried under the ``inventory_write`` policy; not in a dry run;
+3. writes the versions the BMC reports into the inventory's components where they differ from what the inventory
+   holds (``set_installed_firmwares``: one request for all), retried under the ``inventory_write`` policy; not in a
+   dry run;
 4. writes the final status: ``success``, ``failed`` with ``error``, or ``cancelled``, with ``completedAt``.
 
 Outcomes: an unplannable task (or a server without a BMC address) fails; the inventory or the BMC unreachable
@@ -196,24 +197,27 @@ def _record_versions(ctx: RunContext[InstallTask], components: list[Component], 
     the final message when some could not be written."""
     steps = Steps(ctx.settings, vendor=ctx.server.vendor or "unknown")
     by_uuid = {c.uuid: c for c in components}
+    changed = [
+        (by_uuid[uuid], version)
+        for uuid, version in result.versions.items()
+        if uuid in by_uuid and by_uuid[uuid].installed_firmware() != version
+    ]
+    if not changed:
+        return None
+    labels = [f"{c.component_type_slug} {v}" for c, v in changed]
     written, failed = [], []
-    for uuid, version in result.versions.items():
-        component = by_uuid.get(uuid)
-        if component is None or component.installed_firmware() == version:
-            continue
-        ctx.writer.check()
-        slug = component.component_type_slug
-        try:
-            steps.run(
-                "inventory_write",
-                lambda c=component, v=version: ctx.inventory.set_installed_firmware(str(ctx.server.uuid), c, v),  # type: ignore[misc]
-                component=slug,
-                transient=(UnavailableError,),
-            )
-            written.append(f"{slug} {version}")
-        except InventoryError as exc:
-            logger.warning("installed version {} of {} not recorded in the inventory: {}", version, slug, exc)
-            failed.append(f"{slug} {version}")
+    ctx.writer.check()
+    try:  # one request for every component that changed
+        steps.run(
+            "inventory_write",
+            lambda: ctx.inventory.set_installed_firmwares(str(ctx.server.uuid), changed),
+            component=",".join(sorted({c.component_type_slug for c, _ in changed})),
+            transient=(UnavailableError,),
+        )
+        written = labels
+    except InventoryError as exc:
+        logger.warning("installed versions {} not recorded in the inventory: {}", ", ".join(labels), exc)
+        failed = labels
     if written:
         logger.info("inventory components updated: {}", ", ".join(written))
     if failed:

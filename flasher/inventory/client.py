@@ -382,19 +382,32 @@ class InventoryClient:
         """Record that ``component`` of ``server_uuid`` now runs firmware ``version``: a new versioned attribute
         ``sh.hollow.alloy.outofband.status`` whose ``data.firmware.installed`` is ``version`` (other keys of the
         newest one are kept), added through :meth:`update_components`."""
-        if not isinstance(version, str) or not version.strip():
-            raise ValueError(f"firmware version {version!r} is empty")
-        _check_uuid(component.uuid, "component uuid")
-        if not component.component_type_id:
-            raise ValueError(f"component {component.uuid}: component_type_id is empty (read it from the inventory)")
-        newest = component.versioned_attribute(OUTOFBAND_STATUS_NAMESPACE)
-        data: dict[str, Any] = copy.deepcopy(newest.as_object()) if newest is not None else {}
-        firmware = data.get("firmware")
-        data["firmware"] = {**(firmware if isinstance(firmware, dict) else {}), "installed": version}
-        update = component.model_copy(
-            update={"versioned_attributes": [VersionedAttributes(namespace=OUTOFBAND_STATUS_NAMESPACE, data=data)]}
-        )
-        self.update_components(server_uuid, [update])
+        self.set_installed_firmwares(server_uuid, [(component, version)])
+
+    def set_installed_firmwares(self, server_uuid: str, installed: Sequence[tuple[Component, str]]) -> None:
+        """:meth:`set_installed_firmware` for several components of ``server_uuid`` in one request (one ``PUT``
+        of the components; nothing is sent for an empty list). ``ValueError`` names an empty version or a
+        component without its uuid or type id, before anything is sent."""
+        updates = []
+        for component, version in installed:
+            if not isinstance(version, str) or not version.strip():
+                raise ValueError(f"firmware version {version!r} is empty")
+            _check_uuid(component.uuid, "component uuid")
+            if not component.component_type_id:
+                raise ValueError(f"component {component.uuid}: component_type_id is empty (read it from the inventory)")
+            newest = component.versioned_attribute(OUTOFBAND_STATUS_NAMESPACE)
+            data: dict[str, Any] = copy.deepcopy(newest.as_object()) if newest is not None else {}
+            firmware = data.get("firmware")
+            data["firmware"] = {**(firmware if isinstance(firmware, dict) else {}), "installed": version}
+            updates.append(
+                component.model_copy(
+                    update={
+                        "versioned_attributes": [VersionedAttributes(namespace=OUTOFBAND_STATUS_NAMESPACE, data=data)]
+                    }
+                )
+            )
+        if updates:
+            self.update_components(server_uuid, updates)
 
     # -- component types --------------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ for, run it, settle its lease, claim the next. For one claim:
    (:meth:`~flasher.rollout.controller.RolloutController.gate`): paused, aborted, halted firmware, outside its
    maintenance window or over a cap, it goes back to waiting (``requested`` with the reason) or is cancelled,
    its lease acked, before anything is sent to the BMC.
-4. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease.
+4. ``active`` is written with ``worker``, ``attempts`` and ``claimed by <worker> (attempt n)``, under the lease,
+   checked against the attribute just read in step 2 (no second read).
 5. A :class:`~flasher.service.heartbeat.Heartbeat` extends the lease every ``service.heartbeat_interval`` seconds
    from the claim on (Redis only: a slow inventory never costs the lease), and moves ``updatedAt`` while the
    runner works (never queueing behind the runner's own status writes).
@@ -213,6 +214,8 @@ class WorkerPool:
             return
         server, parsed = task
         policy = self.settings.step("inventory_write")
+        member = isinstance(parsed, InstallTask) and parsed.rollout is not None and self.rollouts is not None
+        claimed = server.attribute(kind.namespace)
         writer: StatusWriter[Any] = StatusWriter(
             self._writes,
             lease.server_id,
@@ -221,8 +224,9 @@ class WorkerPool:
             LeaseFence(self.queue, lease),
             write_timeout=policy.timeout,
             min_interval=self.settings.service.heartbeat_interval,  # progress coalesced: fewer, shorter windows
+            # `active` is written right after this read: no second read (a member's start gate reads on first)
+            just_read=claimed.data if claimed is not None and not member else None,
         )
-        member = isinstance(parsed, InstallTask) and parsed.rollout is not None and self.rollouts is not None
         if isinstance(parsed, InstallTask) and member and not self._gate(lease, writer, server, parsed, heartbeat):
             return
         notes = self._take_notes(lease, kind)

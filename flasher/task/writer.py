@@ -9,13 +9,14 @@ Status writes follow three rules:
 
 * **Fenced.** Every write first checks the task's lease (:class:`flasher.task.fence.Fence`); a worker that lost
   it gets :class:`~flasher.task.fence.LeaseLostError` and writes nothing more.
-* **Owned.** Every write re-reads the attribute first. If it no longer holds this task (its ``taskID`` or
-  ``createdAt`` differs — the latter: the same request written again and admitted anew —, the operator wrote a
-  new request — status ``""``/``requested`` — or deleted the attribute, or wrote something that does not parse,
-  or the task ended with a status other than this writer's own final one: an ended task never becomes ``active``
-  again), the writer raises :class:`TaskReplacedError` instead of overwriting the operator's words.
-  ``"cancel": true`` written by the operator while the task runs is taken over into the task, so it is not lost
-  by the write and the runner sees it.
+* **Owned.** Every write re-reads the attribute first (the first one may check the attribute its caller read just
+  before, ``just_read``, within :data:`JUST_READ_FOR` seconds: the claim's read of the server). If it no longer
+  holds this task (its ``taskID`` or ``createdAt`` differs — the latter: the same request written again and admitted
+  anew —, the operator wrote a new request — status ``""``/``requested`` — or deleted the attribute, or wrote
+  something that does not parse, or the task ended with a status other than this writer's own final one: an ended
+  task never becomes ``active`` again), the writer raises :class:`TaskReplacedError` instead of overwriting the
+  operator's words. ``"cancel": true`` written by the operator while the task runs is taken over into the task, so
+  it is not lost by the write and the runner sees it.
 * **Never blocking the work.** A progress write that fails because the inventory is unavailable is kept and
   written with the next one; only :meth:`StatusWriter.finish` insists, retrying for the ``inventory_write``
   step's timeout while the service keeps the lease alive. Progress is coalesced (at most one write per
@@ -51,6 +52,10 @@ from flasher.task.model import (
     is_terminal,
     utc_now,
 )
+
+#: Seconds for which the attribute a caller read before making the writer (``just_read``) stands for the
+#: re-read of the writer's first write: the claim reads the server and writes ``active`` right after.
+JUST_READ_FOR = 1.0
 
 
 class TaskReplacedError(Exception):
@@ -100,6 +105,7 @@ class StatusWriter(Generic[T]):
         min_interval: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        just_read: Any = None,
     ) -> None:
         if task.task_id is None:
             raise ValueError("a running task needs its taskID")
@@ -122,6 +128,9 @@ class StatusWriter(Generic[T]):
         self._cancel = task.cancel
         self._replaced = False
         self._tried_at = float("-inf")  # clock() when a write was last tried
+        # The attribute's data as the caller has just read it (the claim): the first write within JUST_READ_FOR
+        # seconds checks it instead of reading it again.
+        self._just_read: tuple[Any, float] | None = (just_read, clock()) if just_read is not None else None
 
     @property
     def task(self) -> T:
@@ -309,8 +318,15 @@ class StatusWriter(Generic[T]):
                 self._version += 1
             self._cancel = True
 
+    def _current(self) -> Any:
+        """The attribute's data: what the caller had just read, once and while it is fresh, else read now."""
+        just, self._just_read = self._just_read, None
+        if just is not None and self._clock() - just[1] <= JUST_READ_FOR:
+            return just[0]
+        return self._inventory.get_attribute(self.server_id, self.kind.namespace).data
+
     def _merge_and_put(self) -> None:
-        theirs = self._owned(self._inventory.get_attribute(self.server_id, self.kind.namespace).data)
+        theirs = self._owned(self._current())
         self._take_over(theirs)
         with self._state:
             data, version = self._task.to_attribute(), self._version

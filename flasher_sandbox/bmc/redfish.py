@@ -10,7 +10,8 @@ What DSP0266 (the Redfish specification) asks of every answer, checked by DMTF's
 (``tests/integration/test_bmc_conformance.py``): a ``GET``/``HEAD`` of a resource carries ``Allow`` (the methods the
 URI takes) and ``Link: <schema>; rel=describedby``; a method a URI does not take answers 405 with ``Allow``, one the
 service does not know 501 (:mod:`flasher_sandbox.bmc.runner`); an ``OData-Version`` other than 4.0 answers 412;
-a query parameter starting with ``$`` answers 501 (the service supports none: ``ProtocolFeaturesSupported``);
+``$expand`` is supported as DSP0266 states it (:mod:`flasher_sandbox.bmc.expand`, on the fixed resources); any other
+query parameter starting with ``$`` answers 501 (``ProtocolFeaturesSupported``: no select, filter, top, skip);
 a ``POST`` to a collection's ``/Members`` is a ``POST`` to the collection.
 """
 
@@ -25,7 +26,7 @@ from typing import Any, Final
 
 from aiohttp import BasicAuth, BodyPartReader, web
 
-from flasher_sandbox.bmc import installer, simapi
+from flasher_sandbox.bmc import expand, installer, simapi
 from flasher_sandbox.bmc.errors import BASE, RedfishError, bad_request, conflict, not_found, unauthorized
 from flasher_sandbox.bmc.faults import RequestEffects
 from flasher_sandbox.bmc.metadata import describedby, metadata_document
@@ -215,6 +216,9 @@ class RedfishService:
         if method == "GET" and path in self.static:
             hpe.refuse_network_adapters(self.bmc, path)
             doc = self.static[path]()
+            if "$expand" in request.query:
+                form, levels = expand.parse(request.query["$expand"])
+                doc = expand.expand(doc, form, levels, self.static)
             headers = resource_headers(doc, self.allowed(path))
             headers["ETag"] = _etag(doc)
             return json_response(doc, headers=headers)
@@ -255,9 +259,9 @@ class RedfishService:
 
     @staticmethod
     def _check_query(request: web.Request) -> None:
-        """501 ``QueryNotSupported`` for a query parameter starting with ``$``: the service supports none
+        """501 ``QueryNotSupported`` for a query parameter starting with ``$`` other than ``$expand``
         (DSP0266 "Query parameters": services shall answer 501 for unsupported ``$`` parameters)."""
-        unsupported = sorted(key for key in request.query if key.startswith("$"))
+        unsupported = sorted(key for key in request.query if key.startswith("$") and key != "$expand")
         if unsupported:
             raise RedfishError(
                 501,

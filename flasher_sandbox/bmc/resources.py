@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flasher_sandbox.bmc.audit import now_iso
 from flasher_sandbox.bmc.components import FIRMWARE_INVENTORY, Component
+from flasher_sandbox.bmc.expand import EXPAND_QUERY
 from flasher_sandbox.bmc.installer import APPLY_TIMES, MAX_IMAGE_BYTES, TRANSFER_PROTOCOLS
 from flasher_sandbox.bmc.sessions import SESSION_TIMEOUT
 from flasher_sandbox.bmc.shapes import REDFISH, TASKS
@@ -84,7 +85,7 @@ def service_root(bmc: SimulatedBmc) -> Document:
         "UUID": bmc.uuid,
         "Vendor": bmc.shape.service_vendor,
         "Product": bmc.shape.product,
-        "ProtocolFeaturesSupported": {"ExpandQuery": {"ExpandAll": False}, "SelectQuery": False, "FilterQuery": False},
+        "ProtocolFeaturesSupported": {"ExpandQuery": dict(EXPAND_QUERY), "SelectQuery": False, "FilterQuery": False},
         "Systems": ref(f"{REDFISH}/Systems"),
         "Chassis": ref(f"{REDFISH}/Chassis"),
         "Managers": ref(f"{REDFISH}/Managers"),

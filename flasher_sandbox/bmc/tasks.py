@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from flasher_sandbox.bmc.audit import InstallRecord, now_iso
 from flasher_sandbox.bmc.components import Component
-from flasher_sandbox.bmc.shapes import Shape
+from flasher_sandbox.bmc.shapes import REDFISH, Shape
 from flasher_sandbox.images import ImageHeader
 
 #: Task states after which a task never changes again.
@@ -94,6 +94,14 @@ class InstallTask:
         if state == "Completed":
             self.percent = 100
 
+    def target_uri(self, shape: Shape) -> str | None:
+        """The URI the install request was sent to (``Payload.TargetUri``), by install method; ``None`` if unknown."""
+        return {
+            "SimpleUpdate": f"{REDFISH}/UpdateService/Actions/UpdateService.SimpleUpdate",
+            "MultipartHttpPush": shape.multipart_path,
+            "HttpPush": shape.http_push_path,
+        }.get(self.method)
+
     def as_redfish(self, shape: Shape) -> dict[str, Any]:
         """The Task resource."""
         doc: dict[str, Any] = {
@@ -115,6 +123,9 @@ class InstallTask:
             doc["EndTime"] = self.end_time
         if self.monitor_uri is not None:
             doc["TaskMonitor"] = self.monitor_uri
+        target = self.target_uri(shape)
+        if target is not None:  # Task.v1_3 Payload: the request that started it, as real BMCs report it
+            doc["Payload"] = {"TargetUri": target, "HttpOperation": "POST", "HttpHeaders": [], "JsonBody": ""}
         if shape.has_dell_jobs:
             doc["Oem"] = {"Dell": self.as_dell_job(shape)}
         return doc

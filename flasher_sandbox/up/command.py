@@ -31,14 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flasher.constants import TASK_NAMESPACE
-from flasher_sandbox.up.scenario import (
-    FLEET_BIOS_SET,
-    FLEET_MIX,
-    LOCATION_NAMESPACE,
-    FlaggedTask,
-    Scenario,
-    build,
-)
+from flasher_sandbox.up.scenario import FLEET_BIOS_SET, FLEET_MIX, LOCATION_NAMESPACE, FlaggedTask, Scenario, build
 from flasher_sandbox.up.stack import ReplicaOptions, Stack
 
 _TERMINAL = ("success", "failed", "cancelled")

@@ -87,3 +87,17 @@ def test_netboot_lookup_finds_every_server() -> None:
     [row] = table_rows(output)
     assert row[0] == "50" and "found no server" not in output
     assert float(row[2].removesuffix(" ms")) > 0 and float(row[3].removesuffix(" ms")) > 0
+
+
+def test_taskcost_counts_the_requests_of_each_task() -> None:
+    output = run_bench("taskcost", "--tasks", "smc-bios", "smc-power-state", "--install-seconds", "0.5")
+
+    bios, power = table_rows(output)
+    assert bios[0] == "smc-bios" and bios[1] == "success" and power[0] == "smc-power-state" and power[1] == "success"
+    # One BIOS install logs in, reads the FirmwareInventory, sends the update, polls its task and logs out.
+    assert int(bios[6]) >= 1 and int(bios[7]) == 1 and int(bios[8]) >= 1 and int(bios[9]) >= 1
+    assert int(bios[5]) >= sum(int(cell) for cell in bios[6:12])
+    # A power-state read: one log-in and log-out, no firmware read, no write to the BMC.
+    assert power[6:9] == ["1", "1", "0"] and power[11] == "0"
+    assert int(power[12]) > 0 and int(power[16]) > 0  # the worker's and the admission's inventory requests
+    assert 0 < float(power[4]) <= float(power[3])  # the poll's CPU is part of the task's

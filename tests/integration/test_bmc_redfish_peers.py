@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,7 @@ def _power_of(emulator: SushyEmulator, uuid: str) -> str:
 def test_several_systems_are_refused_everywhere_with_one_message(sushy_emulator_two_systems: SushyEmulator) -> None:
     emulator = sushy_emulator_two_systems
     with BMC(emulator.url, "root", "emulator-password", settings=SETTINGS) as bmc:
-        operations = {
+        operations: dict[str, Callable[[], object]] = {
             "firmware_inventory": bmc.firmware_inventory,
             "power_state": bmc.power_state,
             "set_power": lambda: bmc.set_power("off", timeout=30),

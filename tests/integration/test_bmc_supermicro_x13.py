@@ -9,12 +9,13 @@ the licence.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flasher.bmc import BMC, BMCComponent, BMCTaskFailedError
+from flasher.bmc import BMC, BMCComponent, BMCTaskFailedError, TaskHandle
 from flasher.config import BMCSettings
 from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, default_bmc
 from flasher_sandbox.images import make_image
@@ -112,3 +113,26 @@ def test_a_bios_update_without_the_licence_fails_naming_it(x13: BmcFleet, tmp_pa
             bmc.install(bios, image_path=_image(tmp_path, "bios", "2.2"))
     assert x13.audit(UNLICENSED)["installs"] == []
     assert x13.version(UNLICENSED, "bios") == "2.1"
+
+
+def test_an_upload_staged_by_a_worker_that_died_is_started_when_its_task_is_followed(
+    x13: BmcFleet, tmp_path: Path
+) -> None:
+    image = _image(tmp_path, "bios", "2.2")
+    parameters = {"Targets": [], "@Redfish.OperationApplyTime": "OnStartUpdateRequest"}
+    files: dict[str, tuple[str | None, bytes, str]] = {
+        "UpdateParameters": (None, json.dumps(parameters).encode(), "application/json"),
+        "UpdateFile": (image.name, image.read_bytes(), "application/octet-stream"),
+    }
+    with x13.session(X13) as http:  # the upload of a worker that died before StartUpdate
+        answer = http.post(x13.redfish(X13, "/UpdateService/upload"), files=files, timeout=10)
+    assert answer.status_code == 202, answer.text
+    verify = answer.json()["@odata.id"]
+    x13.wait_for(X13, lambda s: any(t["state"] == "Pending" for t in s["tasks"]), 10)
+    with _connect(x13, X13) as bmc:  # the worker that resumes follows the task it recorded
+        result = bmc.wait_for_task(TaskHandle(uri=verify, method="multipart"), timeout=30)
+        assert result.succeeded and not result.awaiting_reset, result
+        assert bmc.wait_for_version(_component(bmc, "bios"), "2.2", timeout=20).version == "2.2"
+    (start,) = _events(x13, X13, "start-update")
+    assert verify.endswith(f"/{start['verify_task']}")
+    assert x13.audit(X13)["power"] == []  # no host reset for the Verify task's Pending

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
+import requests
 
 from flasher.config import InventorySettings
 from flasher.constants import TASK_NAMESPACE
@@ -295,3 +297,46 @@ def test_a_status_write_is_never_resent_later_than_its_re_read(clean_inventory: 
     with pytest.raises(TaskReplacedError):
         writer.update(message="next")
     assert stored(inventory, uuid) == request
+
+
+def _counting_client(server: InventoryServer) -> tuple[InventoryClient, Counter[str]]:
+    counts: Counter[str] = Counter()
+    session = requests.Session()
+    session.hooks["response"].append(lambda r, *a, **k: counts.update([r.request.method or ""]))
+    settings = InventorySettings(url=server.url, retry_deadline=0.3, retry_max_wait=0.05)
+    return InventoryClient(settings, session=session), counts
+
+
+def test_the_first_write_checks_the_attribute_its_caller_just_read_instead_of_reading_it_again(
+    clean_inventory: InventoryServer,
+) -> None:
+    inventory, counts = _counting_client(clean_inventory)
+    uuid, data = running_task(inventory)
+    counts.clear()
+    writer = writer_for(inventory, uuid, data, FakeFence(), just_read=stored(inventory, uuid))
+    counts.clear()
+
+    writer.update(message="claimed", force=True)
+    assert counts == {"PUT": 1}  # no second read of what the claim had just read
+    writer.update(message="next", force=True)
+    assert counts == {"PUT": 2, "GET": 1}  # later writes re-read as ever
+    assert stored(inventory, uuid)["messages"][-1].endswith("next")
+
+
+def test_a_stale_or_foreign_just_read_is_not_trusted(clean_inventory: InventoryServer) -> None:
+    inventory, counts = _counting_client(clean_inventory)
+    uuid, data = running_task(inventory)
+    now = [100.0]
+    writer = writer_for(inventory, uuid, data, FakeFence(), just_read=dict(data), clock=lambda: now[0])
+    now[0] += 1.5  # older than JUST_READ_FOR: read again
+    counts.clear()
+    writer.update(message="claimed", force=True)
+    assert counts == {"GET": 1, "PUT": 1}
+
+    # What the caller read no longer holds the task: replaced, nothing written.
+    other = {**data, "taskID": "task-2"}
+    replaced = writer_for(inventory, uuid, data, FakeFence(), just_read=other)
+    counts.clear()
+    with pytest.raises(TaskReplacedError):
+        replaced.update(message="claimed", force=True)
+    assert counts == {}

@@ -20,6 +20,9 @@ key; the board from the Manager's ``Model``):
   ``StartUpdate``, whose answer names the "Update" task that flasher follows to the end. Sent earlier, StartUpdate
   finds nothing staged; and the Verify task's ``Pending`` is not a wait for a host reset, which is what the generic
   rules would read in it (:mod:`flasher.bmc.taskmonitor`).
+* **A staged upload met later** (a worker that crashed between the upload and StartUpdate, and the one that resumes
+  follows the task it recorded): a Verify task that reads ``Pending`` is started with StartUpdate and its Update
+  task followed instead (:func:`start_staged`), never taken for a wait for a host reset.
 * **Licence.** A 403 to the push fails the component naming the licence (the one the BMC names, else
   ``SFT-DCMS-SINGLE``), instead of a bare "refused the operation".
 """
@@ -83,11 +86,8 @@ def board_model(conn: Connection) -> str | None:
     path = conn.link("Managers")
     if path is None:
         return None
-    members = conn.get_json(path, action="list the BMC's Managers").get("Members")
-    first = members[0] if isinstance(members, list) and members else None
-    if not isinstance(first, dict) or not isinstance(first.get("@odata.id"), str):
-        return None
-    model = conn.get_json(first["@odata.id"], action="read the BMC's Manager").get("Model")
+    managers = conn.members(path, action="read the BMC's Managers")  # one request where it offers $expand
+    model = managers[0].get("Model") if managers else None
     return model if isinstance(model, str) and model.strip() else None
 
 
@@ -160,3 +160,31 @@ def multipart_push(
     _wait_for_verified(conn, task, read_task, timeout=VERIFY_TIMEOUT, sleep=sleep)
     what = "start the pushed update (UpdateService.StartUpdate)"
     return task_uri(conn, send_json(conn, what, start_update_target, {}), what)
+
+
+def start_staged(
+    conn: Connection,
+    handle: TaskHandle,
+    *,
+    start_update_target: str | None,
+    send_json: SendJson,
+    task_uri: TaskUri,
+) -> TaskHandle:
+    """``handle`` itself, unless it is a Verify task that reads ``Pending`` (an upload verified and staged, waiting
+    for StartUpdate): then StartUpdate is sent and the handle of the Update task it starts is returned. Raises
+    :class:`BMCUnreachableError` / :class:`BMCAuthError` when the BMC does not answer (the caller then follows
+    ``handle`` as it is)."""
+    if start_update_target is None:
+        return handle
+    try:
+        doc = conn.get_json(handle.uri, action=f"read task {handle.uri}")
+    except BMCError as exc:
+        if isinstance(exc, BMCUnreachableError | BMCAuthError):
+            raise
+        return handle  # gone or unreadable: the generic rules decide
+    name = doc.get("Name")
+    if doc.get("TaskState") != "Pending" or not isinstance(name, str) or not name.endswith(" Verify"):
+        return handle
+    logger.info("BMC {}: task {} ({}) has a verified upload staged; starting it", conn.base_url, handle.uri, name)
+    what = "start the staged update (UpdateService.StartUpdate)"
+    return TaskHandle(uri=task_uri(conn, send_json(conn, what, start_update_target, {}), what), method=handle.method)

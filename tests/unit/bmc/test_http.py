@@ -778,20 +778,23 @@ def _two_nodes(rsps: responses.RequestsMock) -> None:
     ],
 )
 def test_the_inventory_of_several_systems_is_the_servers_only(
-    rsps: responses.RequestsMock, bmc: BMC, identity: SystemIdentity, expected: list[str]
+    rsps: responses.RequestsMock, identity: SystemIdentity, expected: list[str]
 ) -> None:
-    _two_nodes(rsps)
-    bmc.identify_system(identity)
-    assert [c.id for c in bmc.firmware_inventory()] == expected
+    _two_nodes(rsps)  # before the log-in: the BMC holds the Systems collection it read to check the credentials
+    with BMC("bmc.test", "root", PASSWORD, settings=SETTINGS, system=identity) as bmc:
+        assert [c.id for c in bmc.firmware_inventory()] == expected
 
 
-def test_several_systems_matching_the_serial_are_refused(rsps: responses.RequestsMock, bmc: BMC) -> None:
+def test_several_systems_matching_the_serial_are_refused(rsps: responses.RequestsMock) -> None:
     _two_nodes(rsps)
     rsps.replace(
         responses.GET,
         f"{BASE}/redfish/v1/Systems/2",
         json={"@odata.id": "/redfish/v1/Systems/2", "Id": "2", "SerialNumber": "NODE1", "UUID": "uuid-2"},
     )
-    bmc.identify_system(SystemIdentity(serial="NODE1"))
-    with pytest.raises(SeveralSystemsError, match="serial 'NODE1': 2 of them match; nothing was done"):
+    identity = SystemIdentity(serial="NODE1")
+    with (
+        BMC("bmc.test", "root", PASSWORD, settings=SETTINGS, system=identity) as bmc,
+        pytest.raises(SeveralSystemsError, match="serial 'NODE1': 2 of them match; nothing was done"),
+    ):
         bmc.power_state()

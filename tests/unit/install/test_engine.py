@@ -15,6 +15,7 @@ from flasher.bmc import (
     BMCComponent,
     BMCInterruptedError,
     BMCRequestUnansweredError,
+    BMCTaskFailedError,
     BMCTimeoutError,
     BMCUnreachableError,
     TaskHandle,
@@ -48,6 +49,7 @@ class ScriptedBMC:
         self.calls: list[str] = []
         self.install_errors: list[Exception] = []
         self.running: list[str] = []  # slugs whose task runs on the BMC
+        self.other_jobs: list[str] = []  # tasks under way that are not firmware installs
         self.awaiting: set[str] = set()  # slugs whose task waits for a host reset
         self.during_task: Callable[[], None] = lambda: None
         self.staging: set[str] = set()  # slugs a finished task only stages until a host reset (HPE System ROM)
@@ -68,7 +70,7 @@ class ScriptedBMC:
             slug, f"/fw/{slug}", slug, slug.upper(), self.versions[slug], True, None, None, None, None, None
         )
 
-    def firmware_inventory(self) -> list[BMCComponent]:
+    def firmware_inventory(self, *, reuse: bool = False) -> list[BMCComponent]:
         return [self._component(slug) for slug in self.versions]
 
     def update_capabilities(self) -> UpdateCapabilities:
@@ -82,7 +84,10 @@ class ScriptedBMC:
         return TaskHandle(f"/tasks/{component.slug}", "multipart")
 
     def running_tasks(self) -> list[TaskHandle]:
-        return [TaskHandle(f"/tasks/{slug}", "unknown") for slug in self.running]
+        # Installs say what started them (Payload.TargetUri: an install method); other jobs are "unknown".
+        return [TaskHandle(f"/tasks/{slug}", "multipart") for slug in self.running] + [
+            TaskHandle(f"/jobs/{name}", "unknown") for name in self.other_jobs
+        ]
 
     def wait_for_task(
         self,
@@ -334,6 +339,39 @@ def test_a_task_under_way_for_another_component_ends_before_this_one_is_installe
     calls = [c for c in bmc.calls if c.startswith(("install", "follow"))]
     assert calls == ["follow bmc", "install bios", "follow bios"]
     assert "[bios] the BMC reports 1 after those tasks: installing" in reporter.messages
+
+
+def test_a_task_under_way_that_is_not_a_firmware_install_is_left_alone(tmp_path: Path) -> None:
+    # A BIOS settings job waiting for a reboot, or a task whose BMC does not say what started it: following it
+    # could reset the host for a change nobody asked flasher for.
+    bmc = ScriptedBMC({"bmc": "1"}, {"bmc": "2"})
+    bmc.other_jobs.append("JID_settings")
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bmc", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power reset"))] == ["install bmc", "follow bmc"]
+    assert any(
+        "not firmware installs as far as it says (/jobs/JID_settings): left alone" in m for m in reporter.messages
+    )
+
+
+def test_a_task_under_way_that_fails_on_its_own_has_ended_and_this_install_goes_on(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    bmc.running.append("bmc")
+    follow = bmc.wait_for_task
+
+    def wait_for_task(handle: TaskHandle, **kw: Any) -> TaskProgress:
+        if handle.uri == "/tasks/bmc":
+            bmc.running.remove("bmc")
+            raise BMCTaskFailedError("task /tasks/bmc ended Exception: image rejected")
+        return follow(handle, **kw)
+
+    bmc.wait_for_task = wait_for_task  # type: ignore[method-assign]
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert "install bios" in bmc.calls
+    assert any("BMC task /tasks/bmc ended without success" in m for m in reporter.messages)
 
 
 @pytest.mark.parametrize(("failures", "outcome"), [(2, Outcome.SUCCESS), (3, Outcome.RETRY)])
