@@ -218,7 +218,7 @@ class RedfishService:
             doc = self.static[path]()
             if "$expand" in request.query:
                 form, levels = expand.parse(request.query["$expand"])
-                doc = expand.expand(doc, form, levels, self.static)
+                doc = expand.expand(doc, form, levels, hpe.expandable(self.bmc, self.static))
             headers = resource_headers(doc, self.allowed(path))
             headers["ETag"] = _etag(doc)
             return json_response(doc, headers=headers)

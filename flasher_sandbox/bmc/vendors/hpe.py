@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from flasher_sandbox.bmc.errors import RedfishError
 
 if TYPE_CHECKING:
     from flasher_sandbox.bmc.simulator import SimulatedBmc
     from flasher_sandbox.bmc.tasks import InstallTask
+
+V = TypeVar("V")
 
 #: iLO's message registry prefix the simulator answers with.
 ILO_REGISTRY = "iLO.2.14"
@@ -66,6 +69,16 @@ def refuse_network_adapters(bmc: SimulatedBmc, path: str) -> None:
         f"{ILO_REGISTRY}.ResourceNotReadyRetry",
         "The resource is not ready: network adapter data is available once the server has booted its OS.",
     )
+
+
+def expandable(bmc: SimulatedBmc, resources: Mapping[str, V]) -> Mapping[str, V]:
+    """The resources a ``$expand`` may bring in: all of them, except, while the HPE-like host's OS has not booted,
+    those under the Chassis' NetworkAdapters, which stay hyperlinks (a GET of one answers 400, as
+    :func:`refuse_network_adapters` says), so ``$expand`` is no way around the refusal."""
+    if not bmc.shape.network_adapters_need_os or os_booted(bmc):
+        return resources
+    prefix = f"{bmc.shape.chassis_uri}/NetworkAdapters"
+    return {path: value for path, value in resources.items() if not path.startswith(prefix)}
 
 
 def stage(bmc: SimulatedBmc, task: InstallTask) -> None:
