@@ -201,6 +201,9 @@ class BMCSettings(_Section):
     #: How long a push waits for a BMC that is busy with another update (HTTP 503, or push targets another client
     #: has claimed: Lenovo XCC) before it fails.
     busy_wait: float = Field(600.0, gt=0)
+    #: An image the BMC reports done but only staged until the host reboots (HPE System ROM): ``reset`` the host
+    #: to activate it, or ``wait`` (up to the install step's timeout) for someone else to reboot it.
+    staged_firmware: Literal["reset", "wait"] = "reset"
     #: Keep each BMC session's connection open between requests (one TLS handshake per task instead of one per
     #: request). Off by default, as sushy has it ("some BMCs choke at long-running persistent connections");
     #: a request that starts something (a POST) always goes on a new connection.

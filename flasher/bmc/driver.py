@@ -12,11 +12,11 @@ from typing import ParamSpec, TypeVar
 from loguru import logger
 from pydantic import SecretStr
 
-from flasher.bmc import hardware, inventory, power, taskmonitor
+from flasher.bmc import hardware, inventory, power, quirks, taskmonitor
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCNotSupportedError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.install import send_json, start_install, task_uri_from_response
 from flasher.bmc.models import BMCComponent, SystemIdentity, TaskHandle, TaskProgress, UpdateCapabilities
-from flasher.bmc.quirks import supermicro
+from flasher.bmc.quirks import hpe, openbmc, supermicro
 from flasher.bmc.session import Connection, ResponseHook
 from flasher.bmc.systems import SystemChoice, select_system
 from flasher.bmc.updateservice import UpdateService, apply_time_for, choose_method, read_update_service
@@ -79,6 +79,7 @@ class BMC:
         self._identity = system or SystemIdentity()
         self._system: SystemChoice | None = None
         self._system_known = False
+        self._vendor: str | None = None
         #: The last full FirmwareInventory reading, until something is sent that may change what it says.
         self._last_inventory: list[BMCComponent] | None = None
         self._conn.open()
@@ -105,6 +106,29 @@ class BMC:
         :class:`~flasher.bmc.systems.SeveralSystemsError` when the BMC lists several and none is certainly the
         server."""
         return self._system_path()
+
+    @property
+    def vendor(self) -> str:
+        """The BMC's vendor as it answers (:func:`flasher.bmc.quirks.detect_vendor`: ``dell``, ``hpe``,
+        ``supermicro``, ``lenovo``, ``openbmc`` or ``unknown``); the Manager is read only when the service root
+        names no vendor."""
+        if self._vendor is None:
+            root = self._conn.root_json()
+            vendor = quirks.detect_vendor(root)
+            if vendor == quirks.UNKNOWN:
+                vendor = quirks.detect_vendor(root, inventory.manager_model(self._conn))
+            self._vendor = vendor
+        return self._vendor
+
+    def stages_until_host_reset(self, component: BMCComponent) -> bool:
+        """Whether a finished install on ``component`` may only be staged until the host resets (HPE System ROM:
+        :mod:`flasher.bmc.quirks.hpe`); the caller reads the version back to know."""
+        return hpe.stages_until_host_reset(self.vendor, component.slug)
+
+    def needs_host_off(self, component: BMCComponent) -> bool:
+        """Whether installing on ``component`` needs the host powered off (OpenBMC BIOS:
+        :mod:`flasher.bmc.quirks.openbmc`)."""
+        return openbmc.needs_host_off(self.vendor, component.slug)
 
     @property
     def base_url(self) -> str:
@@ -245,7 +269,8 @@ class BMC:
         ``settings.offline_grace`` s),
         :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
         """
-        if supermicro.is_supermicro(self._conn.root_json()):  # a staged upload: StartUpdate, then its Update task
+        # A Supermicro upload staged for StartUpdate: StartUpdate, then its Update task.
+        if quirks.detect_vendor(self._conn.root_json()) == "supermicro":
             try:
                 handle = supermicro.start_staged(
                     self._conn,
@@ -341,7 +366,9 @@ class BMC:
     def set_boot_device(self, target: str, *, persistent: bool = False, uefi: bool = True) -> None:
         """Boot override: ``target`` (``pxe``, ``disk``, ``cdrom``, ``bios``, ``usb``... or a Redfish
         BootSourceOverrideTarget), once or ``persistent``, UEFI or legacy; the target is read back."""
-        power.set_boot_device(self._conn, self._system_path(), target, persistent=persistent, uefi=uefi)
+        power.set_boot_device(
+            self._conn, self._system_path(), target, persistent=persistent, uefi=uefi, poll=self.settings.poll_interval
+        )
 
     @_counted
     def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:

@@ -17,7 +17,7 @@ import requests
 from loguru import logger
 from sushy.exceptions import SushyError
 
-from flasher.bmc import taskmonitor
+from flasher.bmc import quirks, taskmonitor
 from flasher.bmc.errors import (
     BMCError,
     BMCNotSupportedError,
@@ -176,7 +176,7 @@ def multipart_push(
         raise BMCNotSupportedError(
             "apply time OnStartUpdateRequest needs the UpdateService.StartUpdate action, which the BMC lacks"
         )
-    if supermicro.is_supermicro(conn.root_json()):
+    if quirks.detect_vendor(conn.root_json()) == "supermicro":
         return supermicro.multipart_push(
             conn,
             push_uri=push_uri,
@@ -217,12 +217,25 @@ def push_file(conn: Connection, what: str, push_uri: str, image_path: Path) -> r
 def http_push(
     conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
 ) -> str:
-    """Set ``HttpPushUriTargets`` (when the BMC has it) and the push apply time (when asked), then POST the raw
-    image to ``HttpPushUri``; returns the task URI. A Lenovo XCC claims and releases the targets and is followed
-    by its Task (:mod:`flasher.bmc.quirks.lenovo`)."""
+    """Set ``HttpPushUriTargets`` (when the BMC has it) and the push apply time, then POST the raw image to
+    ``HttpPushUri``; returns the task URI. A Lenovo XCC claims and releases the targets and is followed by its Task
+    (:mod:`flasher.bmc.quirks.lenovo`).
+
+    The push apply time is a setting of the whole UpdateService (``HttpPushUriOptions``) that stays as the last
+    client left it (OpenBMC, iDRAC): when none was asked for and the BMC reports one other than ``Immediate``,
+    ``Immediate`` is set (when offered), so a value left by someone else never stages the image unseen. This holds
+    for every vendor, an XCC's claim included."""
     push_uri = service.capabilities.http_push_uri
     assert push_uri is not None
-    if lenovo.is_lenovo(conn.root_json()):
+    offered = not service.http_push_apply_times or "Immediate" in service.http_push_apply_times
+    if apply_time is None and service.http_push_apply_time not in (None, "Immediate") and offered:
+        logger.info(
+            "BMC {}: HttpPushUri apply time is {} (left by another client); setting Immediate",
+            conn.base_url,
+            service.http_push_apply_time,
+        )
+        apply_time = "Immediate"
+    if quirks.detect_vendor(conn.root_json()) == "lenovo":
         return lenovo.http_push(
             conn,
             service_uri=service.uri,

@@ -134,6 +134,18 @@ def _first_member(conn: Connection, key: str, prefer: tuple[str, str] | None = N
     return members[0] if members else None
 
 
+def manager_model(conn: Connection) -> str | None:
+    """The ``Model`` of the BMC's Manager (the ``ManagerType`` BMC one), ``None`` when it has none or cannot be
+    read (unreachable BMCs and refused sessions raise)."""
+    try:
+        doc = _first_member(conn, "Managers", ("ManagerType", "BMC"))
+    except (BMCAuthError, BMCUnreachableError):
+        raise
+    except BMCError:
+        return None
+    return _text(doc.get("Model")) if doc else None
+
+
 def _system_doc(conn: Connection, system: SystemChoice | None) -> dict[str, Any] | None:
     if system is None:
         return None

@@ -37,6 +37,7 @@ from flasher.bmc.errors import (
     BMCUnreachableError,
     translated,
 )
+from flasher.bmc.quirks import hpe
 from flasher.bmc.session import Connection
 
 POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -170,9 +171,45 @@ def boot_target(target: str) -> str:
     raise ValueError(f"boot device {target!r}: use one of {', '.join(sorted(BOOT_TARGETS))}")
 
 
-def set_boot_device(conn: Connection, path: str | None, target: str, *, persistent: bool, uefi: bool) -> None:
+def _post_refusal(exc: sushy.exceptions.HTTPError) -> bool:
+    """Whether ``exc`` is HPE iLO's ``UnableToModifyDuringSystemPOST`` (the host is in POST)."""
+    return exc.status_code == 400 and (
+        hpe.is_post_refusal(getattr(exc, "code", None)) or hpe.is_post_refusal(getattr(exc, "extended_info", None))
+    )
+
+
+def _retry_during_post(
+    conn: Connection,
+    change: Callable[[], Any],
+    poll: float,
+    *,
+    limit: float = hpe.POST_RETRY_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``change``; while the BMC refuses it because the host is in POST (HPE iLO right after a flash or a
+    boot: ``UnableToModifyDuringSystemPOST``), run it again every ``poll`` s for up to ``limit`` s, then let the
+    refusal through. Other errors pass at once."""
+    deadline = clock() + limit
+    while True:
+        try:
+            change()
+            return
+        except sushy.exceptions.HTTPError as exc:
+            if not _post_refusal(exc) or clock() >= deadline:
+                raise
+            logger.info("BMC {}: the host is in POST; retrying the boot override change", conn.base_url)
+        sleep(max(0.01, min(poll, deadline - clock())))
+
+
+def set_boot_device(
+    conn: Connection, path: str | None, target: str, *, persistent: bool, uefi: bool, poll: float = 1.0
+) -> None:
     """Set the boot override (sushy ``set_system_boot_options``) of the System at ``path`` and read the target
     back.
+
+    A change refused because the host is in POST (HPE iLO's ``UnableToModifyDuringSystemPOST``, right after a
+    flash) is retried every ``poll`` s for up to :data:`flasher.bmc.quirks.hpe.POST_RETRY_SECONDS`.
 
     Raises :class:`BMCNotSupportedError` when the BMC does not allow the target, :class:`BMCError` when it accepts
     the change but reads back another target (skipped when the System has a ``@Redfish.Settings`` resource,
@@ -185,7 +222,9 @@ def set_boot_device(conn: Connection, path: str | None, target: str, *, persiste
     mode = sushy.BootSourceOverrideMode.UEFI if uefi else sushy.BootSourceOverrideMode.LEGACY
     logger.info("BMC {}: next boot {} ({}, {})", conn.base_url, value, enabled.value, mode.value)
     with translated(f"set the boot device to {value}"):
-        host.set_system_boot_options(target=sushy.BootSource(value), enabled=enabled, mode=mode)
+        _retry_during_post(
+            conn, lambda: host.set_system_boot_options(target=sushy.BootSource(value), enabled=enabled, mode=mode), poll
+        )
         host.refresh(force=True)
     if "@Redfish.Settings" in host.json:
         return

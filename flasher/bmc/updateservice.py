@@ -43,6 +43,9 @@ class UpdateService:
     http_push_takes_targets: bool
     http_push_targets_busy: bool
     http_push_apply_times: tuple[str, ...]
+    #: ``HttpPushUriOptions.HttpPushUriApplyTime.ApplyTime`` as the BMC reports it now (a setting of the whole
+    #: UpdateService: it stays as the last client left it), ``None`` when absent.
+    http_push_apply_time: str | None = None
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -103,8 +106,11 @@ def parse_update_service(conn: Connection, doc: dict[str, Any]) -> UpdateService
     push = doc.get("HttpPushUri") if isinstance(doc.get("HttpPushUri"), str) else None
     options = doc.get("HttpPushUriOptions")
     push_apply: tuple[str, ...] = ()
+    push_apply_now: str | None = None
     if isinstance(options, dict) and isinstance(options.get("HttpPushUriApplyTime"), dict):
         push_apply = _strings(options["HttpPushUriApplyTime"].get("ApplyTime@Redfish.AllowableValues"))
+        current = options["HttpPushUriApplyTime"].get("ApplyTime")
+        push_apply_now = current if isinstance(current, str) else None
     apply_times.extend(push_apply)
     start = actions.get(_START_UPDATE)
     capabilities = UpdateCapabilities(
@@ -123,6 +129,7 @@ def parse_update_service(conn: Connection, doc: dict[str, Any]) -> UpdateService
         http_push_takes_targets="HttpPushUriTargets" in doc,
         http_push_targets_busy=doc.get("HttpPushUriTargetsBusy") is True,
         http_push_apply_times=push_apply,
+        http_push_apply_time=push_apply_now,
     )
 
 

@@ -41,7 +41,13 @@ Rules that keep a server and its task understandable whatever happens:
 * **Host off when asked.** With ``host_off`` (the task's ``requireHostPoweredOff``, conditionorc's
   ``require_host_powered_off``) the host is shut down (gracefully, forced when it does not stop in time) before
   each component's pre-actions and install, so nothing is flashed under a running host, even after an install
-  that powered it on to apply itself; the power it had at the start is restored at the end as always.
+  that powered it on to apply itself; the power it had at the start is restored at the end as always. A BMC that
+  installs a component only under a host that is off (OpenBMC's BIOS, :meth:`~flasher.bmc.BMC.needs_host_off`)
+  gets the same shutdown for that component.
+* **Staged is not installed.** On a BMC that reports an image done once it is only staged (HPE's System ROM,
+  :meth:`~flasher.bmc.BMC.stages_until_host_reset`) the version is read back after the task; while it is still
+  the old one the host is reset to activate it, or, with ``bmc.staged_firmware: wait``, a reboot by someone
+  else is waited for (up to the install step's timeout). Success always comes from the version read back.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from flasher.bmc import (
     BMCNotSupportedError,
     BMCRequestUnansweredError,
     BMCTaskFailedError,
+    BMCTimeoutError,
     BMCUnreachableError,
     TaskHandle,
     TaskProgress,
@@ -445,6 +452,8 @@ class InstallEngine:
                 raise _StoppedError(reason)
             if self.host_off:
                 self._power_off(power, state)
+            elif bmc.needs_host_off(component):
+                self._power_off(power, state, why="the BMC updates it only with the host off")
             for action in ordered(item.pre_actions):
                 self._action(power, state, action, "pre-action")
             self.reporter.fence()
@@ -452,6 +461,7 @@ class InstallEngine:
             try:
                 handle = self._start(bmc, state, self._matched[state.key], image, url)
                 host_reset = self._follow(bmc, power, state, handle)
+                host_reset = self._activate_staged(bmc, power, state) or host_reset
             finally:
                 if url is not None:
                     self.images.unpublish(url)
@@ -489,13 +499,14 @@ class InstallEngine:
         done = power.run_action(action, state.item.component)
         self.reporter.report(self.state, f"{kind} {action.value}: {done}", component=label, replace_last=True)
 
-    def _power_off(self, power: HostPower, state: ItemState) -> None:
-        """Shut the host down before this component when it is not off (``requireHostPoweredOff``)."""
+    def _power_off(self, power: HostPower, state: ItemState, why: str = "requireHostPoweredOff") -> None:
+        """Shut the host down before this component when it is not off (``requireHostPoweredOff``, or ``why``
+        the BMC needs it)."""
         if normal_power(power.state()) == OFF:
             return
         label = self.state.label(state)
         self.reporter.fence()
-        self.reporter.report(self.state, "powering the host off first (requireHostPoweredOff)", component=label)
+        self.reporter.report(self.state, f"powering the host off first ({why})", component=label)
         reached = power.off(state.item.component)
         self.reporter.report(
             self.state, f"host powered off for the install (power {reached})", component=label, replace_last=True
@@ -634,6 +645,52 @@ class InstallEngine:
                 keep_going=self._keep_going,
                 return_on_awaiting_reset=False,
             )
+        return True
+
+    def _activate_staged(self, bmc: BMC, power: HostPower, state: ItemState) -> bool:
+        """A BMC that may report an install done once the image is only staged (HPE System ROM,
+        :meth:`~flasher.bmc.BMC.stages_until_host_reset`): read the version back and, when it is still the old
+        one, reset the host to activate it (``bmc.staged_firmware: reset``) or wait for a reboot by someone else
+        (``wait``, up to the install step's timeout). Returns whether the host was reset; raises
+        :class:`~flasher.bmc.BMCTaskFailedError` when a wait ends without the version."""
+        item, label = state.item, self.state.label(state)
+        component = self._matched[state.key]
+        if not bmc.stages_until_host_reset(component):
+            return False
+        components = self.steps.run(
+            "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
+        )
+        found = find_component(components, component)
+        if found is not None and versions_match(found.version, item.version):
+            return False
+        seen = found.version if found is not None else "no version"
+        if self.steps.settings.bmc.staged_firmware == "wait":
+            timeout = self.steps.timeout("install")
+            self.reporter.report(
+                self.state,
+                f"the BMC staged {item.version} (it still runs {seen}); it activates at the next host reboot: "
+                "waiting for one (bmc.staged_firmware: wait)",
+                component=label,
+            )
+            self.reporter.report(self.state, f"waiting for {item.version} to become active", component=label)
+            try:
+                with self.steps.timed("install", item.component):
+                    self._matched[state.key] = bmc.wait_for_version(component, item.version, timeout=timeout)
+            except BMCTimeoutError as exc:
+                raise BMCTaskFailedError(
+                    f"{item.version} is staged but not active: the host was not rebooted within {timeout:.0f} s "
+                    f"(bmc.staged_firmware: wait): {exc}"
+                ) from exc
+            return False
+        self.reporter.fence()
+        self.reporter.report(
+            self.state,
+            f"the BMC staged {item.version} (it still runs {seen}); it activates at the next host reset: "
+            "resetting the host",
+            component=label,
+        )
+        reached = power.apply_reset(item.component)
+        self.reporter.report(self.state, f"host reset to activate {item.version} (power {reached})", component=label)
         return True
 
     def _keep_going(self) -> bool:

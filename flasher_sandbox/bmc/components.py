@@ -14,14 +14,24 @@ FIRMWARE_INVENTORY = f"{REDFISH}/UpdateService/FirmwareInventory"
 
 @dataclass
 class Component:
-    """One component with firmware. ``version`` changes when an install succeeds."""
+    """One component with firmware. ``version`` changes when an install succeeds.
+
+    ``member_id`` is the FirmwareInventory member Id; on the Dell-like shape it carries ``{version}``
+    (``Installed-159-{version}__BIOS.Setup.1-1``), so the Id, and the member's URI, change with the version, as
+    iDRAC's do (Dell iDRAC Redfish API guide, FirmwareInventory: ``Installed-<ComponentID>-<Version>__<FQDD>``).
+    """
 
     spec: ComponentSpec
     ordinal: int
-    id: str
+    member_id: str
     related: Related
     version: str
     software_id: str
+
+    @property
+    def id(self) -> str:
+        """The FirmwareInventory member Id now (with the running version on the Dell-like shape)."""
+        return self.member_id.replace("{version}", self.version)
 
     @property
     def slug(self) -> str:
@@ -44,11 +54,11 @@ def build_components(specs: list[ComponentSpec], shape: Shape) -> list[Component
         if spec.software_id:
             software_id = spec.software_id
         elif shape.name == "dell":
-            software_id = member_id.split("__", 1)[0].removeprefix("Installed-")
+            software_id = member_id.split("__", 1)[0].removeprefix("Installed-").split("-", 1)[0]
         else:
             software_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.manufacturer}/{spec.slug}/{spec.model}")).upper()
         out.append(Component(spec, seen[spec.slug], member_id, related, spec.version, software_id))
-    ids = [c.id for c in out]
+    ids = [c.member_id for c in out]
     if len(ids) != len(set(ids)):
         raise ValueError(f"component ids collide: {sorted(i for i in ids if ids.count(i) > 1)}")
     return out

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from flasher.constants import INSTALL_ORDER
 from flasher_sandbox.bmc.faults import validate_faults
 
-ShapeName = Literal["dell", "supermicro", "lenovo", "supermicro-x13"]
+ShapeName = Literal["dell", "supermicro", "lenovo", "supermicro-x13", "hpe", "openbmc"]
 InstallMethod = Literal["SimpleUpdate", "HttpPush", "MultipartHttpPush"]
 PowerStateName = Literal["On", "Off"]
 Scheme = Literal["https", "http"]
@@ -29,6 +29,8 @@ DEFAULT_INSTALL_METHODS: dict[ShapeName, tuple[InstallMethod, ...]] = {
     "supermicro": ("MultipartHttpPush",),
     "lenovo": ("HttpPush",),
     "supermicro-x13": ("MultipartHttpPush",),
+    "hpe": ("SimpleUpdate",),
+    "openbmc": ("HttpPush",),
 }
 #: The Redfish ``Manufacturer`` of each shape's system, unless the config says otherwise.
 DEFAULT_MANUFACTURER: dict[ShapeName, str] = {
@@ -36,18 +38,35 @@ DEFAULT_MANUFACTURER: dict[ShapeName, str] = {
     "supermicro": "Supermicro",
     "lenovo": "Lenovo",
     "supermicro-x13": "Supermicro",
+    "hpe": "HPE",
+    "openbmc": "OpenBMC",
 }
 #: The shape a vendor gets when the config names none.
-_VENDOR_SHAPES: dict[str, ShapeName] = {"dell": "dell", "supermicro": "supermicro", "lenovo": "lenovo"}
+_VENDOR_SHAPES: dict[str, ShapeName] = {
+    "dell": "dell",
+    "supermicro": "supermicro",
+    "lenovo": "lenovo",
+    "hpe": "hpe",
+    "openbmc": "openbmc",
+}
 #: The (vendor slug, model slug) of each shape's default BMCs.
 DEFAULT_MODEL: dict[ShapeName, tuple[str, str]] = {
     "dell": ("dell", "r6515"),
     "supermicro": ("supermicro", "x12stw"),
     "lenovo": ("lenovo", "sr650v3"),
     "supermicro-x13": ("supermicro", "x13sei"),
+    "hpe": ("hpe", "dl360g10p"),
+    "openbmc": ("openbmc", "romulus"),
 }
 #: The serial prefix of each shape's default BMCs.
-_SERIAL_PREFIX: dict[ShapeName, str] = {"dell": "DL", "supermicro": "SM", "lenovo": "LN", "supermicro-x13": "SX"}
+_SERIAL_PREFIX: dict[ShapeName, str] = {
+    "dell": "DL",
+    "supermicro": "SM",
+    "lenovo": "LN",
+    "supermicro-x13": "SX",
+    "hpe": "HP",
+    "openbmc": "OB",
+}
 
 
 class ComponentSpec(BaseModel):
@@ -201,7 +220,7 @@ class BmcSpec(BaseModel):
         if self.manufacturer is None:
             self.manufacturer = DEFAULT_MANUFACTURER[shape]
         if self.product is None:
-            self.product = ("PowerEdge " if shape == "dell" else "") + self.model.upper()
+            self.product = {"dell": "PowerEdge ", "hpe": "ProLiant "}.get(shape, "") + self.model.upper()
         if self.components is None:
             self.components = default_components(shape, self.serial)
         if not self.components:
@@ -318,6 +337,23 @@ _DEFAULT_COMPONENTS: dict[ShapeName, tuple[tuple[str, ...], ...]] = {
         ("drive", "Samsung PM9A3 1.92TB", "Samsung", "mzql21t9hcjr", "-D0", "3.1.0"),
         ("drive", "Samsung PM9A3 1.92TB", "Samsung", "mzql21t9hcjr", "-D1", "3.1.0"),
         ("psu", "PWS-2K08A-1R", "Supermicro", "pws-2k08a-1r", "-PSU1", "1.1"),
+    ),
+    "hpe": (
+        ("bmc", "iLO 5", "HPE", "dl360g10p", "", "2.78"),
+        ("bios", "System ROM", "HPE", "dl360g10p", "", "U46 v2.68"),
+        ("nic", "HPE Ethernet 10/25Gb 2-port 640SFP28 Adapter", "HPE", "640sfp28", "-NIC1", "1.8.4"),
+        ("nic", "HPE Ethernet 1Gb 4-port 331i Adapter", "HPE", "331i", "-NIC2", "20.18.31"),
+        ("drive", "480GB 6G SATA SSD", "HPE", "vk000480gwsrr", "-D0", "3.10"),
+        ("drive", "480GB 6G SATA SSD", "HPE", "vk000480gwsrr", "-D1", "3.10"),
+        ("storage-controller", "HPE Smart Array P408i-a SR Gen10", "HPE", "p408i-a", "-RAID", "5.32"),
+        ("psu", "HPE 800W Flex Slot Platinum", "HPE", "865414-b21", "-PSU1", "1.00"),
+    ),
+    "openbmc": (
+        ("bmc", "BMC", "OpenBMC", "romulus", "", "2.14.0"),
+        ("bios", "Host Firmware", "OpenBMC", "romulus", "", "1.10.0"),
+        ("nic", "Intel Ethernet Controller E810-C", "Intel", "e810-c", "-NIC1", "4.20"),
+        ("drive", "Micron 7450 NVMe 960GB", "Micron", "mtfdkcc960tfr", "-D0", "2.0.0"),
+        ("psu", "Power Supply", "OpenBMC", "psu-1200", "-PSU1", "1.0"),
     ),
 }
 

@@ -26,7 +26,7 @@ from flasher_sandbox.bmc.components import Component
 from flasher_sandbox.bmc.errors import BASE, RedfishError, bad_request
 from flasher_sandbox.bmc.shapes import TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.tasks import InstallTask
-from flasher_sandbox.bmc.vendors import supermicro
+from flasher_sandbox.bmc.vendors import hpe, openbmc, supermicro
 from flasher_sandbox.images import MAX_HEADER_BYTES, ImageHeader, InvalidImageError, read_header
 
 if TYPE_CHECKING:
@@ -128,6 +128,19 @@ def parse_targets(bmc: SimulatedBmc, value: Any) -> list[Component]:
     return out
 
 
+def check_one_target(bmc: SimulatedBmc, targets: list[Component], action: str) -> None:
+    """Dell-like: 400 ``ActionParameterValueError`` when a request names more than one target (iDRAC creates one
+    job per component: Dell iDRAC Redfish API guide, SimpleUpdate ``Targets``; one URI per request)."""
+    if bmc.shape.one_target_per_request and len(targets) > 1:
+        raise bad_request(
+            "ActionParameterValueError",
+            f"The value for the parameter Targets in the action {action} is invalid: it names {len(targets)} "
+            "targets; this service updates one component per request.",
+            "Targets",
+            action,
+        )
+
+
 def parse_apply_time(value: Any) -> str | None:
     """``@Redfish.OperationApplyTime`` (``None`` when absent). Raises ``RedfishError`` 400."""
     if value is None:
@@ -204,6 +217,7 @@ def submit_simple_update(bmc: SimulatedBmc, body: Any) -> InstallTask:
             "UpdateService.SimpleUpdate",
         )
     targets = parse_targets(bmc, body.get("Targets"))
+    check_one_target(bmc, targets, "UpdateService.SimpleUpdate")
     apply_time = parse_apply_time(body.get("@Redfish.OperationApplyTime"))
     record = _record("SimpleUpdate", targets=targets, image=image_uri, apply_time=apply_time)
     _refuse_if_busy(bmc, record)
@@ -226,6 +240,7 @@ def submit_push(
     Raises ``RedfishError`` 400 when the image is refused (recorded in the audit as ``rejected``) and 503 when
     busy on a shape that refuses concurrent installs.
     """
+    check_one_target(bmc, targets, method)
     record = _record(method, targets=targets, image=filename, apply_time=apply_time)
     _refuse_if_busy(bmc, record)
     try:
@@ -311,6 +326,8 @@ async def run(bmc: SimulatedBmc, task: InstallTask) -> None:
     seconds = bmc.timings.install_seconds
     try:
         await asyncio.sleep(seconds * 0.1)
+        if bmc.shape.fifo_install_queue:
+            await hpe.wait_turn(bmc, task)
         task.state, task.running_since = "Running", now_iso()
         if task.header is None and not await _pull(bmc, task):
             return
@@ -326,6 +343,10 @@ async def run(bmc: SimulatedBmc, task: InstallTask) -> None:
             )
             await task.host_booted.wait()
             task.state = "Running"
+        refusal = openbmc.refuse_bios_with_host_on(bmc, task)
+        if refusal is not None:
+            _fail(bmc, task, "ApplyFailed", refusal)
+            return
         task.set_job("Running", "IDRAC.2.8.PR19", "Job in progress.")
         task.note("InstallingOnComponent", f"Image '{task.image_name}' is being installed on '{task.target_names}'.")
         self_update = any(c.slug == "bmc" for c in task.components)
@@ -433,7 +454,9 @@ def _complete(bmc: SimulatedBmc, task: InstallTask) -> None:
         task.set_job("CompletedWithErrors", "IDRAC.2.8.RED008", text)
         _end(bmc, task, "Completed", "Critical", outcome="critical", text=text)
         return
-    if "version_unchanged" not in task.faults:
+    if bmc.shape.stages_bios_until_host_boot and "bios" in task.slugs:
+        hpe.stage(bmc, task)  # the version changes at the next host boot
+    elif "version_unchanged" not in task.faults:
         for component in task.components:
             component.version = task.header.version
     text = f"Device '{task.target_names}' successfully updated with image '{task.image_name}'."

@@ -41,7 +41,7 @@ from flasher_sandbox.bmc.resources import (
 from flasher_sandbox.bmc.shapes import REDFISH, TASK_MONITORS, TASKS
 from flasher_sandbox.bmc.simulator import SimulatedBmc
 from flasher_sandbox.bmc.tasks import InstallTask
-from flasher_sandbox.bmc.vendors import lenovo, supermicro
+from flasher_sandbox.bmc.vendors import hpe, lenovo, supermicro
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TailHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -138,6 +138,16 @@ class RedfishService:
             ]
         self._rebooting = False
         self._metadata: str | None = None
+        self._ids = self._component_ids()
+
+    def _component_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.bmc.components)
+
+    def _refresh_resources(self) -> None:
+        """Rebuild the URI table when a FirmwareInventory Id changed (Dell-like Ids carry the version)."""
+        ids = self._component_ids()
+        if ids != self._ids:
+            self.static, self._ids = static_resources(self.bmc), ids
 
     # ---- dispatch -------------------------------------------------------------------------------------------
 
@@ -202,11 +212,13 @@ class RedfishService:
         if (method, path) not in self.public:
             self._authenticate(request)
         self._check_query(request)
+        self._refresh_resources()
         if method == "GET" and path in self.static:
+            hpe.refuse_network_adapters(self.bmc, path)
             doc = self.static[path]()
             if "$expand" in request.query:
                 form, levels = expand.parse(request.query["$expand"])
-                doc = expand.expand(doc, form, levels, self.static)
+                doc = expand.expand(doc, form, levels, hpe.expandable(self.bmc, self.static))
             headers = resource_headers(doc, self.allowed(path))
             headers["ETag"] = _etag(doc)
             return json_response(doc, headers=headers)
@@ -365,6 +377,7 @@ class RedfishService:
         for key in body:
             if key != "Boot":
                 raise bad_request("PropertyNotWritable", f"The property {key} is a read only property.", key)
+        hpe.refuse_boot_change(self.bmc)
         self.bmc.power.set_boot(body["Boot"])
         return json_response(_success())
 

@@ -206,7 +206,7 @@ def manager(bmc: SimulatedBmc) -> Document:
         "Id": shape.manager_id,
         "Name": "Manager",
         "ManagerType": "BMC",
-        "Model": "iDRAC9" if shape.name == "dell" else bmc.spec.model.upper(),
+        "Model": "iDRAC9" if shape.name == "dell" else shape.manager_model or bmc.spec.model.upper(),
         "FirmwareVersion": bmc_component.version if bmc_component else None,
         "UUID": bmc.uuid,
         "DateTime": now_iso(),

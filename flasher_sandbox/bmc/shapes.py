@@ -1,4 +1,4 @@
-"""The two Redfish dialects the simulator speaks: Dell-like (iDRAC) and Supermicro-like.
+"""The Redfish dialects the simulator speaks: Dell-like (iDRAC), Supermicro-like, HPE iLO-like, OpenBMC-like.
 
 A shape fixes resource ids and URIs, task ids and names, which reset types are offered, and the behaviours that
 differ between vendors (sources: ``shared/reference/redfish.md``, the DMTF public rack-server mockup, the
@@ -7,7 +7,9 @@ vendors' published Redfish output):
 * Dell-like answers ``GET`` of a running task with 200 (the sushy pitfall: ``TaskMonitor.wait()`` returns at
   once), keeps a Dell job (``Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/<id>``) beside each task, schedules BIOS
   installs until the host resets, accepts a second install while one runs (as iDRAC queues jobs) and answers
-  409 to a power request for the state the host is already in.
+  409 to a power request for the state the host is already in. Its FirmwareInventory Ids carry the running
+  version (``Installed-<ComponentID>-<Version>__<FQDD>``), so a member's Id and URI change after an update, and an
+  install request names at most one target (400 otherwise), one job per component.
 * Supermicro-like answers 202 from the task and its task monitor while the task runs, and 200 once it has ended;
   it refuses a second install while one runs (503, ``ServiceTemporarilyUnavailable``) and treats power requests
   for the current state as no-ops.
@@ -18,6 +20,12 @@ vendors' published Redfish output):
 * Supermicro X13-like takes multipart pushes with ``OnStartUpdateRequest`` only, names its tasks "BMC Verify",
   "BIOS Update"..., waits in Pending for ``StartUpdate`` once the upload is verified, takes ``Preserve*`` options
   per model and answers 403 to a BIOS update without the licence (:mod:`flasher_sandbox.bmc.vendors.supermicro`).
+* HPE iLO 5/6-like stages a System ROM image and activates it at the next host boot, runs installs first in,
+  first out, refuses boot-device changes during POST and answers 400 on NetworkAdapters until the host OS has
+  booted (:mod:`flasher_sandbox.bmc.vendors.hpe`).
+* OpenBMC (bmcweb)-like installs by ``HttpPushUri`` only, with the UpdateService-wide ``HttpPushUriOptions``
+  apply time, refuses to activate host firmware (BIOS) while the host is on, forgets its tasks when it reboots
+  and, as older builds do, gives no ``PercentComplete`` (:mod:`flasher_sandbox.bmc.vendors.openbmc`).
 """
 
 from __future__ import annotations
@@ -108,6 +116,25 @@ class Shape:
     x13_update: bool = False
     #: ``Retry-After`` (seconds) of the 503 a shape that refuses concurrent installs answers.
     busy_retry_after: int = 30
+    #: The Manager's ``Model`` (default: the server's model in upper case).
+    manager_model: str | None = None
+    #: HPE-like: a BIOS (System ROM) task completes once the image is staged; the version changes at host boot.
+    stages_bios_until_host_boot: bool = False
+    #: HPE-like: seconds after a host boot during which the host is in POST (boot-device changes refused, and
+    #: NetworkAdapters unreadable until the OS has booted, when ``network_adapters_need_os``).
+    post_seconds: float = 0.0
+    #: HPE-like: NetworkAdapters answer 400 until the host's OS has booted.
+    network_adapters_need_os: bool = False
+    #: HPE-like: installs run one at a time, first in first out; a staged item blocks the rest until host boot.
+    fifo_install_queue: bool = False
+    #: OpenBMC-like: a BIOS install fails when the host is not off.
+    bios_needs_host_off: bool = False
+    #: OpenBMC-like: every task is forgotten when the BMC reboots.
+    forgets_tasks_on_reboot: bool = False
+    #: False (OpenBMC-like older builds): the Task has no ``PercentComplete``.
+    task_reports_percent: bool = True
+    #: Dell-like: an install request names at most one target (iDRAC runs one job per component).
+    one_target_per_request: bool = False
 
     @property
     def system_uri(self) -> str:
@@ -147,12 +174,14 @@ class Shape:
         return f"{component_name} Update"
 
     def inventory_id(self, slug: str, ordinal: int, related: Related) -> str:
-        """The FirmwareInventory member Id of the ``ordinal``-th (1-based) component of type ``slug``."""
+        """The FirmwareInventory member Id of the ``ordinal``-th (1-based) component of type ``slug``; on the
+        Dell-like shape a template with ``{version}``, as iDRAC's Ids carry the running version
+        (``Installed-25227-{version}__iDRAC.Embedded.1-1``; :class:`~flasher_sandbox.bmc.components.Component`)."""
         if self.name == "dell":
             fqdd = {"bmc": "iDRAC.Embedded.1-1", "bios": "BIOS.Setup.1-1", "cpld": "CPLD.Embedded.1"}.get(
                 slug, related.member_id
             )
-            return f"Installed-{_DELL_COMPONENT_IDS.get(slug, 1000)}__{fqdd}"
+            return f"Installed-{_DELL_COMPONENT_IDS.get(slug, 1000)}-{{version}}__{fqdd}"
         if self.name == "lenovo":
             fixed = {"bmc": "BMC-Primary", "bios": "UEFI"}
         else:
@@ -225,6 +254,7 @@ DELL: Final = Shape(
     manager_reset_types=("GracefulRestart",),
     boot_targets=("None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"),
     account_id="2",
+    one_target_per_request=True,
     uefi_device_paths=(
         "PciRoot(0x0)/Pci(0x1,0x1)/Pci(0x0,0x0)/MAC(B02628C29D40,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)",
         "PciRoot(0x0)/Pci(0x3,0x1)/Pci(0x0,0x0)/Sata(0x0,0xFFFF,0x0)/HD(1,GPT,0E5F7D2C-41E5-4C3A-9A49-1F0D8C6B3A21,"
@@ -311,9 +341,69 @@ SUPERMICRO_X13: Final = Shape(
     busy_retry_after=2,
 )
 
+HPE: Final = Shape(
+    name="hpe",
+    system_id="1",
+    manager_id="1",
+    chassis_id="1",
+    service_vendor="HPE",
+    product="ProLiant DL360 Gen10 Plus",
+    redfish_version="1.13.0",
+    multipart_path=f"{REDFISH}/UpdateService/upload",
+    http_push_path=f"{REDFISH}/UpdateService/HttpPush",
+    task_answers_202_while_running=True,
+    has_task_monitor=True,
+    has_dell_jobs=False,
+    refuses_concurrent_install=False,
+    conflict_on_same_power_state=False,
+    system_reset_types=("On", "ForceOff", "GracefulShutdown", "ForceRestart", "Nmi", "PushPowerButton"),
+    manager_reset_types=("GracefulRestart",),
+    boot_targets=("None", "Pxe", "Hdd", "Cd", "Usb", "BiosSetup", "Utilities", "UefiShell", "UefiHttp"),
+    manager_model="iLO 5",
+    stages_bios_until_host_boot=True,
+    post_seconds=1.0,
+    network_adapters_need_os=True,
+    fifo_install_queue=True,
+)
+
+OPENBMC: Final = Shape(
+    name="openbmc",
+    system_id="system",
+    manager_id="bmc",
+    chassis_id="chassis",
+    service_vendor="OpenBMC",
+    product="",
+    redfish_version="1.17.0",
+    multipart_path=f"{REDFISH}/UpdateService/update-multipart",
+    http_push_path=f"{REDFISH}/UpdateService/update",
+    task_answers_202_while_running=False,
+    has_task_monitor=False,
+    has_dell_jobs=False,
+    refuses_concurrent_install=True,
+    conflict_on_same_power_state=False,
+    system_reset_types=(
+        "On",
+        "ForceOff",
+        "ForceOn",
+        "ForceRestart",
+        "GracefulRestart",
+        "GracefulShutdown",
+        "PowerCycle",
+        "Nmi",
+    ),
+    manager_reset_types=("GracefulRestart", "ForceRestart"),
+    boot_targets=("None", "Pxe", "Hdd", "Cd", "Diags", "BiosSetup", "Usb"),
+    manager_model="OpenBmc",
+    bios_needs_host_off=True,
+    forgets_tasks_on_reboot=True,
+    task_reports_percent=False,
+)
+
 SHAPES: Final[dict[ShapeName, Shape]] = {
     "dell": DELL,
     "supermicro": SUPERMICRO,
     "lenovo": LENOVO,
     "supermicro-x13": SUPERMICRO_X13,
+    "hpe": HPE,
+    "openbmc": OPENBMC,
 }

@@ -99,6 +99,12 @@ class SimulatedBmc:
         self.http_push_apply_time = "Immediate"
         #: ``HttpPushUriTargetsBusy``: a client has claimed the push targets.
         self.http_push_busy = False
+        #: Monotonic time of the host's last boot (a host on at start booted long ago).
+        self.booted_at = float("-inf")
+        #: HPE-like: ended BIOS tasks whose image activates at the next host boot.
+        self.staged: list[InstallTask] = []
+        #: Counts of vendor refusals (``post_refusals``, ``network_adapter_refusals``), for tests.
+        self.quirks: dict[str, int] = {}
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{spec.serial}.bmc.sandbox"))
         #: The BMC's own MAC (its Manager's EthernetInterface).
         self.mac = derived_mac(f"{spec.serial}/bmc")
@@ -166,12 +172,30 @@ class SimulatedBmc:
         return task
 
     def _host_booted(self) -> None:
+        self.booted_at = time.monotonic()
+        self._activate_staged()
         for task in self.active_tasks():
             if task.state == "Pending":
                 task.host_booted.set()
         if self.host_process is not None:
             boot = "pxe" if self.power.last_boot_target == "Pxe" else "disk"
             self.spawn(self.host_process.start(boot))
+
+    def _activate_staged(self) -> None:
+        """HPE-like, at host boot: staged images become the running versions (:mod:`.vendors.hpe`), and the install
+        queue behind them moves on."""
+        for task in self.staged:
+            if task.header is not None and "version_unchanged" not in task.faults:
+                for component in task.components:
+                    component.version = task.header.version
+        self.staged.clear()
+
+    def _forget_ended_tasks(self) -> None:
+        """OpenBMC-like, after a BMC reboot: every ended task is gone, its URI answers 404 (:mod:`.vendors.openbmc`)."""
+        for task_id, task in list(self.tasks.items()):
+            if task.terminal:
+                del self.tasks[task_id]
+                self.monitors.pop(task_id, None)
 
     def _host_off(self) -> None:
         if self.host_process is not None:
@@ -246,6 +270,8 @@ class SimulatedBmc:
             await asyncio.sleep(self.timings.offline_seconds)
             if on_return is not None:
                 on_return()
+            if self.shape.forgets_tasks_on_reboot:
+                self._forget_ended_tasks()
             self.sessions.clear()
             await self._listen()
             record.end = now_iso()
@@ -270,6 +296,8 @@ class SimulatedBmc:
         self.tasks.clear()
         self.monitors.clear()
         self.http_push_targets, self.http_push_apply_time, self.http_push_busy = [], "Immediate", False
+        self.booted_at, self.quirks = float("-inf"), {}
+        self.staged.clear()
         self.audit.clear(forget_in_progress=True)
         if not self.online:
             await self._listen()
@@ -337,5 +365,7 @@ class SimulatedBmc:
             ],
             "faults": self.faults.as_json(),
             "http_push": {"busy": self.http_push_busy, "targets": list(self.http_push_targets)},
+            "staged": [t.id for t in self.staged],
+            "quirks": dict(self.quirks),
             "installs_in_progress": self.audit.installs_in_progress,
         }

@@ -115,6 +115,8 @@ class InstallTask:
             "StartTime": self.start_time,
             "Messages": list(self.messages),
         }
+        if not shape.task_reports_percent:
+            del doc["PercentComplete"]
         if self.terminal or shape.has_dell_jobs:
             doc["TaskStatus"] = self.status
         if self.end_time is not None:

@@ -1,7 +1,8 @@
 """``flasher-sandbox serve``: the sandbox up until told to stop, for trying flasher's commands by hand.
 
 Starts Redis, the inventory seeded with ``--servers`` servers (the demo's fleet: every BMC shape in turn, Dell-like
-R6515, Supermicro-like X12, Lenovo XCC-like SR650 V3, Supermicro X13-like, each with its BMC address and
+R6515, Supermicro-like X12, Lenovo XCC-like SR650 V3, Supermicro X13-like, HPE iLO-like, OpenBMC-like
+(:data:`~flasher_sandbox.up.scenario.FLEET_MIX`), each with its BMC address and
 credentials, its components and newer firmware in the inventory; with ``--onboard`` the inventory holds only the
 firmware, and every server is put into it from its BMC by ``flasher onboard``), the simulated BMCs, the image
 server, ``--replicas`` flasher replicas and ``flasher api`` (the dashboard)

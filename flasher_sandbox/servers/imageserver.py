@@ -137,8 +137,8 @@ class ImageServer:
         name: str | None = None,
     ) -> str:
         """Serve a sandbox firmware image (:func:`flasher_sandbox.images.make_image`) as ``name`` (default
-        ``<vendor>-<component>-<version>.bin``); returns its URL."""
-        filename = name or f"{vendor}-{component}-{version}.bin"
+        ``<vendor>-<component>-<version>.bin``, spaces in the version as ``_``); returns its URL."""
+        filename = name or f"{vendor}-{component}-{version.replace(' ', '_')}.bin"
         return self.add(filename, make_image(component, vendor, version, list(models), size=size))
 
     def gets(self, path: str) -> list[Recorded]:

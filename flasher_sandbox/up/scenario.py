@@ -3,11 +3,12 @@ and the tasks an operator flags — each with the end it is expected to reach.
 
 :func:`build` makes all of it from a count and a seed, deterministically:
 
-* servers take ``shapes`` in turn: by default a Dell-like R6515 and a Supermicro-like X12 (:data:`TWO_SHAPES`, what
-  the tests and benchmarks built on this world count on); ``flasher-sandbox up`` and ``serve`` pass
-  :data:`FLEET_MIX`, every shape the simulator has (also a Lenovo XCC-like SR650 V3 and a Supermicro X13-like
-  X13SEI), each with the simulator's default components for the shape (BMC, BIOS, NICs, drives, and per shape a
-  CPLD, a storage controller, a PSU);
+* servers take the given shapes in turn: by default (:data:`TWO_SHAPES`, what the tests and benchmarks built on
+  this world count on) a Dell-like R6515 and a Supermicro-like X12; ``flasher-sandbox up`` and ``serve`` pass
+  :data:`FLEET_MIX`, every shape the simulator has (also a Lenovo XCC-like SR650 V3, a Supermicro X13-like
+  X13SEI, an HPE iLO-like DL360 and an OpenBMC-like Romulus: every shape in six servers); each server has the
+  simulator's default components for its shape (BMC, BIOS, NICs, drives, and the storage controller, CPLD and PSU
+  where the shape has them);
 * per vendor, newer firmware for the BMC, the BIOS and the first NIC model, as sandbox images (files whose
   header names component, vendor, models and version: :mod:`flasher_sandbox.images`) with their sha256, and one
   firmware set labelled with the vendor and model;
@@ -43,6 +44,8 @@ _TARGETS: dict[str, tuple[tuple[str, str | None, str], ...]] = {
     "supermicro": (("bmc", None, "01.03.05"), ("bios", None, "1.5a"), ("nic", "e810-xxv", "4.40")),
     "lenovo": (("bmc", None, "TGB3A8F-5.30"), ("bios", None, "ESE1A6E-3.40"), ("nic", "cx6lx", "26.40.1000")),
     "supermicro-x13": (("bmc", None, "01.03.02"), ("bios", None, "2.3"), ("nic", "e810-cam2", "4.40")),
+    "hpe": (("bmc", None, "2.81"), ("bios", None, "U46 v2.72"), ("nic", "640sfp28", "1.8.5")),
+    "openbmc": (("bmc", None, "2.15.0"), ("bios", None, "1.11.0"), ("nic", "e810-c", "4.50")),
 }
 #: Older BMC firmware per shape, in the inventory too: asking for it without ``force`` is a refused downgrade.
 _OLDER_BMC: dict[str, str] = {
@@ -50,10 +53,20 @@ _OLDER_BMC: dict[str, str] = {
     "supermicro": "01.01.06",
     "lenovo": "TGB3A1B-5.00",
     "supermicro-x13": "01.00.25",
+    "hpe": "2.70",
+    "openbmc": "2.12.0",
 }
-_NAME_PREFIX = {"dell": "r6515", "supermicro": "x12", "lenovo": "sr650v3", "supermicro-x13": "x13"}
-#: The shapes servers of ``flasher-sandbox up`` and ``serve`` take in turn: every shape the simulator has.
-FLEET_MIX: tuple[ShapeName, ...] = ("dell", "supermicro", "lenovo", "supermicro-x13")
+_NAME_PREFIX = {
+    "dell": "r6515",
+    "supermicro": "x12",
+    "lenovo": "sr650v3",
+    "supermicro-x13": "x13",
+    "hpe": "dl360",
+    "openbmc": "romulus",
+}
+#: The shapes servers of ``flasher-sandbox up`` and ``serve`` take in turn (server ``i`` gets
+#: ``FLEET_MIX[i % len(FLEET_MIX)]``): every shape the simulator has, each once in a fleet of six or more.
+FLEET_MIX: tuple[ShapeName, ...] = ("dell", "supermicro", "lenovo", "supermicro-x13", "hpe", "openbmc")
 #: The shapes of :func:`build` by default (the tests and benchmarks built on the demo's world count on them).
 TWO_SHAPES: tuple[ShapeName, ...] = ("dell", "supermicro")
 #: The components :func:`build` can make every task install alone: model-agnostic, one per server, newer firmware
@@ -231,7 +244,7 @@ def _firmware_for(bmc: BmcSpec, image_size: int) -> list[Firmware]:
             continue
         vendor = bmc.vendor if model is None else vendor_slug(matching[0].manufacturer)
         models = (bmc.model,) if model is None else (model,)
-        filename = f"{vendor}-{models[0]}-{slug}-{version}.bin"
+        filename = f"{vendor}-{models[0]}-{slug}-{version.replace(' ', '_')}.bin"
         draft = Firmware(vendor, models, slug, version, filename, "", image_size)
         checksum = hashlib.sha256(_image(draft)).hexdigest()
         result.append(Firmware(vendor, models, slug, version, filename, checksum, image_size))
@@ -267,7 +280,7 @@ def build(
     ``install_seconds`` per server); without it the tasks cycle through the install modes. A ``ValueError``
     names a count or a component that cannot be built. ``racks``: racks the servers stand in (consecutive
     blocks); ``rollout_servers``: servers added after the ``servers`` flagged ones, without tasks; ``shapes``: the
-    BMC shapes servers take in turn (:data:`FLEET_MIX` for every shape)."""
+    simulated BMCs' shapes, taken in turn (:data:`FLEET_MIX` for every shape)."""
     if servers < 2:
         raise ValueError(f"the demo needs at least 2 servers (one per vendor), got {servers}")
     if component is not None and component not in ONE_COMPONENT_CHOICES:

@@ -237,7 +237,7 @@ def test_simple_update_with_targets_changes_only_the_target_and_only_at_completi
     bmcsim = slow_bmcsim
     url = firmware_server.image("nic", "broadcom", "23.10.1", ["bcm5720"])
     target = inventory_uri(bmcsim, DELL, "nic", 1)
-    before = bmcsim.state(DELL)["versions"]
+    before = _versions_by_device(bmcsim)
     response = simple_update(bmcsim, DELL, url, Targets=[target])
     assert response.status_code == 202 and response.content == b""  # iDRAC: Location only
     assert response.headers["Location"].startswith("/redfish/v1/TaskService/Tasks/JID_")
@@ -260,14 +260,25 @@ def test_simple_update_with_targets_changes_only_the_target_and_only_at_completi
     assert percents == sorted(percents) and len(set(percents)) > 3 and percents[-1] == 100
     assert seen[-1][1]["TaskStatus"] == "OK"
     assert seen[-1][1]["Oem"]["Dell"]["JobState"] == "Completed"
-    assert set(versions_while_running) == {before[target.rsplit("/", 1)[1]]}
-    after = bmcsim.state(DELL)["versions"]
+    assert set(versions_while_running) == {before[("nic", 1)]}
+    after = _versions_by_device(bmcsim)
     changed = {k for k in after if after[k] != before[k]}
-    assert changed == {target.rsplit("/", 1)[1]} and after[target.rsplit("/", 1)[1]] == "23.10.1"
+    assert changed == {("nic", 1)} and after[("nic", 1)] == "23.10.1"
+    # iDRAC's Id carries the version: the target's Id changed with it
+    assert bmcsim.component_id(DELL, "nic", 1) == "Installed-104483-23.10.1__NIC.Slot.2" != target.rsplit("/", 1)[1]
     (install,) = bmcsim.audit(DELL)["installs"]
     assert install["method"] == "SimpleUpdate" and install["outcome"] == "success"
     assert (install["component"], install["from_version"], install["to_version"]) == ("nic", "22.31.6", "23.10.1")
     assert install["start"] < install["end"]
+
+
+def _versions_by_device(bmcsim: BmcFleet) -> dict[tuple[str, int], str]:
+    """The Dell-like BMC's versions by (type, nth of the type): FirmwareInventory Ids change with the version."""
+    return {
+        (slug, n): bmcsim.version(DELL, slug, n)
+        for slug, count in (("nic", 2), ("drive", 2), ("bios", 1), ("bmc", 1))
+        for n in range(count)
+    }
 
 
 def test_simple_update_without_targets_picks_components_from_the_image_header(
@@ -277,9 +288,10 @@ def test_simple_update_without_targets_picks_components_from_the_image_header(
         bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.image("nic", "broadcom", "24.0.0", ["bcm57414"]))
     )
     assert (bmcsim.version(DELL, "nic", 0), bmcsim.version(DELL, "nic", 1)) == ("24.0.0", "22.31.6")
+    drives = [bmcsim.component_id(DELL, "drive", n) for n in (0, 1)]  # the Ids before: they carry the version
     run_to_end(bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.image("drive", "intel", "XCV1DL99", [])))
     assert bmcsim.version(DELL, "drive", 0) == bmcsim.version(DELL, "drive", 1) == "XCV1DL99"
-    assert bmcsim.audit(DELL)["installs"][-1]["targets"] == [bmcsim.component_id(DELL, "drive", n) for n in (0, 1)]
+    assert bmcsim.audit(DELL)["installs"][-1]["targets"] == drives
     seen = run_to_end(bmcsim, DELL, simple_update(bmcsim, DELL, firmware_server.image("psu", "acme", "9.9", [])))
     final = seen[-1][1]
     assert final["TaskState"] == "Exception" and final["TaskStatus"] == "Critical"

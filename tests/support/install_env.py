@@ -49,6 +49,14 @@ UPGRADES: dict[str, str] = {
     "01.01.10": "01.02.05",  # supermicro x13 bmc
     "2.1": "2.2",  # supermicro x13 bios
     "3.1.0": "3.2.0",  # supermicro x13 drives
+    "2.78": "2.81",  # hpe ilo
+    "U46 v2.68": "U46 v2.72",  # hpe system rom
+    "1.8.4": "1.8.5",  # hpe nic 640sfp28
+    "20.18.31": "20.18.32",  # hpe nic 331i
+    "3.10": "3.12",  # hpe drives
+    "2.14.0": "2.15.0",  # openbmc bmc
+    "1.10.0": "1.11.0",  # openbmc host firmware
+    "2.0.0": "2.1.0",  # openbmc nvme drive
 }
 #: Component types the seed offers firmware for.
 SLUGS = ("bmc", "bios", "nic", "drive")
@@ -154,7 +162,7 @@ def seed_for(fleet: BmcFleet, indexes: Sequence[int], images: ImageServer) -> di
     firmware = []
     for (vendor, slug, version), listed in models.items():
         data = make_image(slug, vendor, version, listed)
-        filename = f"{vendor}-{slug}-{version}.bin"
+        filename = f"{vendor}-{slug}-{version.replace(' ', '_')}.bin"
         firmware.append(
             {
                 "vendor": vendor,

@@ -31,6 +31,7 @@ from loguru import logger
 
 from flasher.bmc.errors import BMCError, BMCTaskFailedError, BMCTimeoutError, BMCUnreachableError, translated
 from flasher.bmc.models import BMCComponent
+from flasher.bmc.quirks import detect_vendor
 from flasher.bmc.session import Connection
 
 #: Tasks read, newest first, to find the Task behind a task monitor.
@@ -40,9 +41,9 @@ Send = Callable[..., requests.Response]
 
 
 def is_lenovo(root: dict[str, Any]) -> bool:
-    """Whether a ServiceRoot document is a Lenovo XCC's (``Vendor`` ``Lenovo``, or an ``Oem.Lenovo`` key)."""
-    oem = root.get("Oem")
-    return root.get("Vendor") == "Lenovo" or (isinstance(oem, dict) and "Lenovo" in oem)
+    """Whether a ServiceRoot document is a Lenovo XCC's, as :func:`flasher.bmc.quirks.detect_vendor` reads it
+    (``Vendor``, else the ``Oem`` keys)."""
+    return detect_vendor(root) == "lenovo"
 
 
 def _status(exc: BaseException) -> int | None:

@@ -40,6 +40,7 @@ from loguru import logger
 
 from flasher.bmc.errors import BMCAuthError, BMCError, BMCTaskFailedError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.models import BMCComponent, TaskHandle, TaskProgress
+from flasher.bmc.quirks import detect_vendor
 from flasher.bmc.session import Connection
 
 #: The licence a Supermicro BIOS update needs when the BMC does not name one.
@@ -55,9 +56,9 @@ ReadTask = Callable[[Connection, TaskHandle], TaskProgress]
 
 
 def is_supermicro(root: dict[str, Any]) -> bool:
-    """Whether a ServiceRoot document is a Supermicro BMC's (``Vendor`` ``Supermicro``, or an ``Oem.Supermicro``)."""
-    oem = root.get("Oem")
-    return root.get("Vendor") == "Supermicro" or (isinstance(oem, dict) and "Supermicro" in oem)
+    """Whether a ServiceRoot document is a Supermicro BMC's, as :func:`flasher.bmc.quirks.detect_vendor` reads it
+    (``Vendor``, else the ``Oem`` keys)."""
+    return detect_vendor(root) == "supermicro"
 
 
 def update_options(slug: str, board: str | None) -> dict[str, dict[str, bool]] | None:

@@ -414,6 +414,26 @@ def test_http_push_sets_targets_then_posts_the_raw_image(
     assert int(push.headers["Content-Length"]) == image.stat().st_size
 
 
+@pytest.mark.parametrize(("left", "sent"), [("OnReset", "Immediate"), ("Immediate", None)])
+def test_http_push_sets_an_apply_time_left_by_another_client_back_to_immediate(
+    rsps: responses.RequestsMock, bmc: BMC, tmp_path: Path, left: str, sent: str | None
+) -> None:
+    """OpenBMC: ``HttpPushUriOptions`` is one setting of the whole UpdateService, kept as the last client left it."""
+    image = tmp_path / "bmc.bin"
+    image.write_bytes(b"image")
+    allowed = ["Immediate", "OnReset"]
+    options = {"HttpPushUriApplyTime": {"ApplyTime": left, "ApplyTime@Redfish.AllowableValues": allowed}}
+    rsps.get(UPDATE, json=update_service_doc(HttpPushUri="/redfish/v1/UpdateService/push", HttpPushUriOptions=options))
+    rsps.patch(UPDATE, status=200, json={})
+    rsps.post(f"{UPDATE}/push", status=202, json=task_doc("7", "New"))
+    bmc.install(BIOS, image_path=image, method="http_push")
+    patches = [json.loads(c.request.body or b"") for c in rsps.calls if c.request.method == "PATCH"]
+    if sent is None:
+        assert patches == []
+    else:
+        assert patches == [{"HttpPushUriOptions": {"HttpPushUriApplyTime": {"ApplyTime": sent}}}]
+
+
 # -- task reading ----------------------------------------------------------------------------------------------------
 def _handle() -> TaskHandle:
     return TaskHandle(uri="/redfish/v1/TaskService/Tasks/7", method="simple_update")

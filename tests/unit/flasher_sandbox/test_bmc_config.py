@@ -112,7 +112,11 @@ def test_load_fleet_reports_each_bad_field_on_its_own_line(tmp_path: Path) -> No
 
 def test_dell_ids_look_like_idrac_and_supermicro_ids_are_short() -> None:
     dell = {c.slug + str(c.ordinal): c for c in build_components(default_bmc(0).component_specs, DELL)}
-    assert dell["bmc1"].id == "Installed-25227__iDRAC.Embedded.1-1"
+    assert dell["bmc1"].id == "Installed-25227-6.10.80.00__iDRAC.Embedded.1-1"
+    dell["bmc1"].version = "7.00.00.00"  # iDRAC's Id carries the running version
+    assert (
+        dell["bmc1"].uri == "/redfish/v1/UpdateService/FirmwareInventory/Installed-25227-7.00.00.00__iDRAC.Embedded.1-1"
+    )
     assert dell["bmc1"].related.uri == "/redfish/v1/Managers/iDRAC.Embedded.1"
     assert dell["bios1"].related.uri == "/redfish/v1/Systems/System.Embedded.1"
     assert dell["nic2"].related.uri == "/redfish/v1/Chassis/System.Embedded.1/NetworkAdapters/NIC.Slot.2"

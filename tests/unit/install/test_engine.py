@@ -52,6 +52,9 @@ class ScriptedBMC:
         self.other_jobs: list[str] = []  # tasks under way that are not firmware installs
         self.awaiting: set[str] = set()  # slugs whose task waits for a host reset
         self.during_task: Callable[[], None] = lambda: None
+        self.staging: set[str] = set()  # slugs a finished task only stages until a host reset (HPE System ROM)
+        self.staged: dict[str, str] = {}  # slug -> version that activates at the next host reset
+        self.host_off_slugs: set[str] = set()  # slugs installed only with the host off (OpenBMC BIOS)
 
     def __enter__(self) -> ScriptedBMC:
         return self
@@ -106,8 +109,17 @@ class ScriptedBMC:
             return AWAITING
         if slug in self.running:
             self.running.remove(slug)
-            self.versions[slug] = self.targets[slug]
+            if slug in self.staging:
+                self.staged[slug] = self.targets[slug]
+            else:
+                self.versions[slug] = self.targets[slug]
         return DONE
+
+    def stages_until_host_reset(self, component: BMCComponent) -> bool:
+        return component.slug in self.staging
+
+    def needs_host_off(self, component: BMCComponent) -> bool:
+        return component.slug in self.host_off_slugs
 
     def wait_for_version(self, component: BMCComponent, version: str, *, timeout: float) -> BMCComponent:
         if self.versions[component.slug] != version:
@@ -122,6 +134,8 @@ class ScriptedBMC:
         self.power = "Off" if action in ("off", "soft") else "On"
         if action in ("reset", "on"):
             self.awaiting.clear()
+            self.versions.update(self.staged)
+            self.staged.clear()
         return self.power
 
     def reset_bmc(self, *, wait: bool = True, timeout: float = 900.0) -> None:
@@ -203,7 +217,7 @@ def _engine(
         connect=connect,
         images=Images(tmp_path),
         reporter=reporter,
-        settings=Settings(),
+        settings=kw.pop("settings", Settings()),
         sleep=lambda _s: None,
         **kw,
     )
@@ -414,3 +428,61 @@ def test_without_require_host_powered_off_the_host_stays_on(tmp_path: Path) -> N
     result = _engine(bmc, Reporter(), tmp_path, _item("bmc", "1", "2")).run()
     assert result.outcome is Outcome.SUCCESS
     assert [c for c in bmc.calls if c.startswith("power")] == []
+
+
+# -- vendor rules the driver reports (HPE staged System ROM, OpenBMC host-off BIOS) ---------------------------------
+def test_a_staged_image_is_activated_by_a_host_reset_and_confirmed_by_its_version(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.staging.add("bios")  # the task ends Completed, the version stays 1 until the host resets
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == [
+        "install bios",
+        "follow bios",
+        "power reset",
+    ]
+    assert "[bios] the BMC staged 2 (it still runs 1); it activates at the next host reset: resetting the host" in (
+        reporter.messages
+    )
+    assert result.versions == {"u-bios": "2"}
+
+
+def test_a_staged_image_is_not_reset_twice_by_a_reset_host_post_action(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.staging.add("bios")
+    item = _item("bios", "1", "2", post_actions=(FirmwareAction.RESET_HOST,))
+    result = _engine(bmc, Reporter(), tmp_path, item).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith("power")] == ["power reset"]
+
+
+def test_with_staged_firmware_wait_the_host_is_left_alone_and_an_inactive_image_fails(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.staging.add("bios")
+    settings = Settings(bmc={"staged_firmware": "wait"})
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), settings=settings).run()
+    assert result.outcome is Outcome.FAILED, result
+    assert "2 is staged but not active" in str(result.error)
+    assert [c for c in bmc.calls if c.startswith("power")] == []
+    assert any("waiting for one (bmc.staged_firmware: wait)" in m for m in reporter.messages)
+
+
+def test_a_staging_bmc_that_activated_at_once_needs_no_reset(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1"}, {"bmc": "2"})  # not a staging component: the version changes with the task
+    result = _engine(bmc, Reporter(), tmp_path, _item("bmc", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS
+    assert [c for c in bmc.calls if c.startswith("power")] == []
+
+
+def test_a_component_the_bmc_installs_only_with_the_host_off_gets_it_off_and_the_power_back(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    bmc.host_off_slugs.add("bios")
+    reporter = Reporter()
+    items = (_item("bmc", "1", "2"), _item("bios", "1", "2"))
+    result = _engine(bmc, reporter, tmp_path, *items).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    steps = [c for c in bmc.calls if c.startswith(("install", "power"))]
+    assert steps == ["install bmc", "power soft", "install bios", "power on"]  # only the BIOS; On restored
+    assert "[bios] powering the host off first (the BMC updates it only with the host off)" in reporter.messages
