@@ -3,7 +3,6 @@ queued, active, success without a reload; the task view follows the task live to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.support.api import APIStack
-from tests.support.browser import available, chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -31,18 +29,6 @@ const watch = () => {
 new MutationObserver(watch).observe(body, {subtree: true, childList: true, characterData: true});
 return window.__loaded;
 """
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    missing = available()
-    if missing:
-        pytest.fail(missing)
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def wait(driver: webdriver.Chrome, check: Any, timeout: float = 60) -> Any:

@@ -15,7 +15,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.api import APIStack, api_stack
-from tests.support.browser import available, chromium
 from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -37,18 +36,6 @@ watch();
 new MutationObserver(watch).observe(view, {subtree: true, childList: true, characterData: true});
 return window.__loaded;
 """
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    missing = available()
-    if missing:
-        pytest.fail(missing)
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
