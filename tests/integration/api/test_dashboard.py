@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -32,7 +33,13 @@ return window.__loaded;
 
 
 def wait(driver: webdriver.Chrome, check: Any, timeout: float = 60) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check)
+    # A fragment re-rendered between finding an element and reading it: look again.
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(check)
 
 
 def test_flag_a_server_and_watch_its_row_go_queued_active_success(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -53,7 +54,13 @@ def stack(
 
 
 def wait(driver: webdriver.Chrome, check: Any, timeout: float = 90) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check)
+    # A fragment re-rendered between finding an element and reading it: look again.
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(check)
 
 
 def test_resume_a_rollout_and_watch_its_waves_go_to_success(
@@ -73,10 +80,11 @@ def test_resume_a_rollout_and_watch_its_waves_go_to_success(
     loaded = browser.execute_script(RECORD)
     state = "return document.getElementById('rollout-state').textContent.trim()"
     assert browser.execute_script(state) == "paused"
-    assert "threshold: 3 failures per firmware" in browser.find_element(By.ID, "rollout-breaker").text
-    assert "max active" in browser.find_element(By.ID, "rollout-caps").text
+    # Fragments are re-rendered every few seconds: read them through wait (a replaced element is looked up again).
+    wait(browser, lambda d: "threshold: 3 failures per firmware" in d.find_element(By.ID, "rollout-breaker").text)
+    wait(browser, lambda d: "max active" in d.find_element(By.ID, "rollout-caps").text)
 
-    browser.find_element(By.ID, "rollout-resume").click()
+    wait(browser, lambda d: d.find_element(By.ID, "rollout-resume").click() or True)
     wait(browser, lambda d: "resume: rollout running" in d.find_element(By.ID, "rollout-result").text)
     seen = "return window.__seen['member-" + second + "'] || []"
     wait(browser, lambda d: (d.execute_script(seen) or [""])[-1] == "success", timeout=150)
@@ -84,7 +92,7 @@ def test_resume_a_rollout_and_watch_its_waves_go_to_success(
     shot = tmp_path / "dashboard-rollout.png"
     browser.save_screenshot(str(shot))
     statuses = browser.execute_script(seen)
-    wave = browser.find_element(By.ID, "wave-2").text
+    wave = wait(browser, lambda d: d.find_element(By.ID, "wave-2").text)
 
     assert browser.execute_script("return window.__loaded") == loaded  # the page was never reloaded
     assert statuses[0] == "new" and statuses[-1] == "success", statuses
