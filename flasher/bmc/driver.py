@@ -255,6 +255,7 @@ class BMC:
         on_progress: Callable[[TaskProgress], None] | None = None,
         keep_going: Callable[[], bool] | None = None,
         return_on_awaiting_reset: bool = True,
+        start_staged: bool = True,
     ) -> TaskProgress:
         """Poll the task until it ends, at most ``settings.poll_interval`` s apart (the waits follow its progress:
         :class:`~flasher.bmc.taskmonitor.PollPacer`); returns the last reading.
@@ -268,9 +269,13 @@ class BMC:
         :class:`BMCTimeoutError` (``timeout`` s passed), :class:`BMCUnreachableError` (no good answer for
         ``settings.offline_grace`` s),
         :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
+
+        ``start_staged``: on a Supermicro, a Verify task left ``Pending`` is sent ``StartUpdate`` first (the caller's
+        own upload, whose worker died before it); false for a task the caller did not start, which must never be
+        started by it.
         """
         # A Supermicro upload staged for StartUpdate: StartUpdate, then its Update task.
-        if quirks.detect_vendor(self._conn.root_json()) == "supermicro":
+        if start_staged and quirks.detect_vendor(self._conn.root_json()) == "supermicro":
             try:
                 handle = supermicro.start_staged(
                     self._conn,
@@ -310,6 +315,7 @@ class BMC:
             caps = service.capabilities
             for uri, method in (
                 (service.simple_update_target, "simple_update"),
+                (service.start_update_target, "multipart"),  # Supermicro X13's Update task, after StartUpdate
                 (caps.multipart_push_uri, "multipart"),
                 (caps.http_push_uri, "http_push"),
             ):

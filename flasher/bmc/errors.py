@@ -39,6 +39,11 @@ class BMCUnreachableError(BMCError):
     """The BMC did not answer: connection refused or reset, timeout, TLS failure, or HTTP 5xx."""
 
 
+class BMCServerError(BMCUnreachableError):
+    """The BMC answered, with HTTP 5xx (busy, updating itself, restarting its services): unreachable for every
+    retry rule, but alive, so never a reason to cut its power (the PDU fallback)."""
+
+
 class BMCRequestUnansweredError(BMCUnreachableError):
     """A write request went out but no answer came back (read timeout, connection reset after sending): the BMC
     may have acted on it. Never send it again blindly: look at the BMC's tasks and versions first."""
@@ -158,7 +163,7 @@ def _http_error(action: str, exc: sushy_exc.HTTPError) -> BMCError:
             return BMCAuthError(f"{action}: the BMC refused the operation (HTTP 403)", bmc_messages=said)
         return BMCAuthError(f"{action}: the BMC refused the credentials (HTTP {status})", bmc_messages=said)
     if isinstance(exc, sushy_exc.ServerSideError):
-        return BMCUnreachableError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
+        return BMCServerError(f"{action}: the BMC answered HTTP {status}", bmc_messages=said)
     if isinstance(exc, sushy_exc.ResourceNotFoundError):
         path = failed_path(exc)
         what = f"no resource {path}" if path else "no such resource"

@@ -38,12 +38,13 @@ class PDUError(BMCError):
 
 def check_outlet_url(value: Any) -> str:
     """The outlet URL of a ``sh.hollow.flasher.pdu_outlet`` attribute's ``outlet``; ``ValueError`` naming the field
-    and the value when it is not an http(s) URL of a Redfish resource."""
+    and the value when it is not an https URL of a Redfish resource (the PDU's credentials go with every request:
+    never in the clear)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"pdu_outlet.outlet must be the Outlet resource's URL, got {value!r}")
     parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.path.startswith("/redfish/"):
-        raise ValueError(f"pdu_outlet.outlet must be an http(s) URL of a Redfish Outlet, got {value!r}")
+    if parts.scheme != "https" or not parts.hostname or not parts.path.startswith("/redfish/"):
+        raise ValueError(f"pdu_outlet.outlet must be an https URL of a Redfish Outlet, got {value!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("pdu_outlet.outlet must not contain credentials (they come from pdu.username/password)")
     return value.strip().rstrip("/")
@@ -111,7 +112,10 @@ class Outlet:
             raise PDUError(f"PDU outlet {self.url} has no {_POWER_CONTROL} action")
         before = doc.get("PowerState")
         logger.warning("power {} through PDU outlet {} (PowerState {}; was {})", action, self.url, state, before)
-        url = target if urlsplit(target).netloc else self.base + target
+        aimed = urlsplit(target)
+        if aimed.netloc and f"{aimed.scheme}://{aimed.netloc}" != self.base:  # the credentials go to the PDU only
+            raise PDUError(f"PDU outlet {self.url} names a PowerControl target on another host: {target!r}")
+        url = target if aimed.netloc else self.base + target
         self._request("POST", url, f"PowerControl {state} of PDU outlet {self.url}", json={"PowerState": state})
         wanted = "On" if state == "PowerCycle" else state
         deadline = time.monotonic() + self.settings.cycle_timeout

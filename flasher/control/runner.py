@@ -31,7 +31,7 @@ import time
 
 from loguru import logger
 
-from flasher.bmc import BMC, BMCError, BMCTimeoutError, BMCUnreachableError
+from flasher.bmc import BMC, BMCError, BMCServerError, BMCTimeoutError, BMCUnreachableError
 from flasher.bmc.pdu import OUTLET_ACTIONS, Outlet, PDUError, check_outlet_url
 from flasher.constants import PDU_OUTLET_NAMESPACE
 from flasher.control import messages
@@ -129,10 +129,21 @@ class _ControlRun:
 
     def pdu_fallback(self, unanswered: BMCUnreachableError) -> RunResult | None:
         """``set_power_state`` through the server's PDU outlet (:mod:`flasher.bmc.pdu`) when ``pdu.fallback`` is on,
-        the action is one a PDU can do and the inventory names the outlet; ``None`` (no fallback) otherwise."""
+        the action is one a PDU can do and the inventory names the outlet; ``None`` (no fallback) otherwise.
+
+        Cutting a server's power is the last resort: only when the BMC gave no answer at all (an HTTP 5xx is a BMC
+        that is alive, perhaps flashing itself: :class:`~flasher.bmc.errors.BMCServerError`) and only on the task's
+        last attempt (``queue.max_attempts``), the earlier ones having retried the BMC."""
         task = self.writer.task
         parameter = task.action_parameter or ""
-        if not self.ctx.settings.pdu.fallback:
+        if not self.ctx.settings.pdu.fallback or isinstance(unanswered, BMCServerError):
+            return None
+        if self.ctx.attempt < self.ctx.settings.queue.max_attempts:
+            logger.info(
+                "the BMC did not answer (attempt {} of {}): retrying the BMC before the PDU fallback",
+                self.ctx.attempt,
+                self.ctx.settings.queue.max_attempts,
+            )
             return None
         if task.action is not ControlAction.SET_POWER_STATE or parameter not in OUTLET_ACTIONS:
             return None

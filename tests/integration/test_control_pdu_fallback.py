@@ -99,6 +99,9 @@ def test_a_power_cycle_goes_through_the_pdu_outlet_when_the_bmc_does_not_answer(
     assert [(r["outlet"], r["action"], r["from_state"]) for r in pdu["log"]] == [(outlet, "PowerCycle", "On")]
     assert pdu["cycles"][outlet] == 1 and pdu["outlets"][outlet] == "On"  # it went Off and came back On
     assert fleet.audit(0)["power"] == []  # nothing reached the BMC
+    # The last resort: the BMC was retried first, the outlet used on the last attempt only (queue.max_attempts 3).
+    assert final["attempts"] == 3, final
+    assert any("will retry" in m for m in final["messages"]), final["messages"]
 
 
 def test_without_the_setting_the_task_fails_saying_the_bmc_did_not_answer(

@@ -16,8 +16,9 @@ URL = "https://pdu.example/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/A1"
     [
         (None, "must be the Outlet resource's URL, got None"),
         ("", "must be the Outlet resource's URL, got ''"),
-        ("ftp://pdu/redfish/v1/Outlets/A1", "must be an http\\(s\\) URL of a Redfish Outlet, got 'ftp://"),
-        ("https://pdu.example/outlets/A1", "must be an http\\(s\\) URL of a Redfish Outlet"),
+        ("ftp://pdu/redfish/v1/Outlets/A1", "must be an https URL of a Redfish Outlet, got 'ftp://"),
+        ("http://pdu/redfish/v1/Outlets/A1", "must be an https URL of a Redfish Outlet, got 'http://"),  # no cleartext
+        ("https://pdu.example/outlets/A1", "must be an https URL of a Redfish Outlet"),
         ("https://root:calvin@pdu.example/redfish/v1/Outlets/A1", "must not contain credentials"),
     ],
 )
@@ -45,6 +46,16 @@ def test_a_power_cycle_posts_to_the_outlets_action_and_waits_for_on() -> None:
     assert next(states, None) is None  # it read the outlet until it was On again
     post = next(c.request for c in responses.calls if c.request.method == "POST")
     assert post.body == b'{"PowerState": "PowerCycle"}'
+
+
+@responses.activate
+def test_a_power_control_target_on_another_host_is_refused_and_gets_no_credentials() -> None:
+    target = "https://collector.example/redfish/v1/Outlet.PowerControl"
+    responses.get(URL, json={"PowerState": "On", "Actions": {"#Outlet.PowerControl": {"target": target}}})
+    outlet = Outlet(URL, PDUSettings(password="s3cret"), sleep=lambda _: None)
+    with pytest.raises(PDUError, match="names a PowerControl target on another host"):
+        outlet.power_control("cycle")
+    assert [c.request.method for c in responses.calls] == ["GET"]  # nothing was sent to the other host
 
 
 @responses.activate
