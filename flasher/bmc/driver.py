@@ -255,7 +255,6 @@ class BMC:
         on_progress: Callable[[TaskProgress], None] | None = None,
         keep_going: Callable[[], bool] | None = None,
         return_on_awaiting_reset: bool = True,
-        start_staged: bool = True,
     ) -> TaskProgress:
         """Poll the task until it ends, at most ``settings.poll_interval`` s apart (the waits follow its progress:
         :class:`~flasher.bmc.taskmonitor.PollPacer`); returns the last reading.
@@ -269,13 +268,9 @@ class BMC:
         :class:`BMCTimeoutError` (``timeout`` s passed), :class:`BMCUnreachableError` (no good answer for
         ``settings.offline_grace`` s),
         :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
-
-        ``start_staged``: on a Supermicro, a Verify task left ``Pending`` is sent ``StartUpdate`` first (the caller's
-        own upload, whose worker died before it); false for a task the caller did not start, which must never be
-        started by it.
         """
         # A Supermicro upload staged for StartUpdate: StartUpdate, then its Update task.
-        if start_staged and quirks.detect_vendor(self._conn.root_json()) == "supermicro":
+        if quirks.detect_vendor(self._conn.root_json()) == "supermicro":
             try:
                 handle = supermicro.start_staged(
                     self._conn,

@@ -137,11 +137,6 @@ def progress_text(version: str, progress: TaskProgress) -> str:
     return f"installing {version}: {progress.state}{percent}"
 
 
-class WaitsForHostResetError(Exception):
-    """A firmware install this task did not start waits on the BMC for a host reset (see
-    :meth:`InstallEngine._follow`); turned into the component's failure, with this message."""
-
-
 class InstallEngine:
     """Runs the install steps of ``plan`` on one BMC; :meth:`run` returns an :class:`EngineResult`.
 
@@ -608,22 +603,10 @@ class InstallEngine:
         return handle
 
     def _follow(
-        self,
-        bmc: BMC,
-        power: HostPower,
-        state: ItemState,
-        handle: TaskHandle,
-        *,
-        replace_first: bool = True,
-        own: bool = True,
+        self, bmc: BMC, power: HostPower, state: ItemState, handle: TaskHandle, *, replace_first: bool = True
     ) -> bool:
         """Follow the BMC's task to its end, resetting the host when the task waits for that; returns whether the
         host was reset. Raises the driver's errors (a failed task, a timeout...).
-
-        ``own`` false: a task this task never recorded (found under way on the BMC). It is waited for, but nothing
-        is done for it: no ``StartUpdate`` of a staged upload, no host reset; one that waits for a host reset
-        raises :class:`WaitsForHostResetError` instead (flasher never resets a host to apply firmware it did not
-        send, nor installs beside it).
 
         Progress lines replace each other, and the first one the line before it (``replace_first``: the line
         naming the BMC task, whose URI is kept in ``bmcTask``); the first one after a host reset keeps the line
@@ -643,20 +626,10 @@ class InstallEngine:
         deadline = time.monotonic() + self.steps.timeout("install")
         with self.steps.timed("install", item.component):
             progress = bmc.wait_for_task(
-                handle,
-                timeout=self.steps.timeout("install"),
-                on_progress=on_progress,
-                keep_going=self._keep_going,
-                start_staged=own,
+                handle, timeout=self.steps.timeout("install"), on_progress=on_progress, keep_going=self._keep_going
             )
             if not progress.awaiting_reset:
                 return False
-            if not own:
-                raise WaitsForHostResetError(
-                    f"the BMC has a firmware install waiting for a host reset that this task did not start"
-                    f" ({handle.uri}): not resetting the host for it, nor installing beside it; reset the host to"
-                    " apply it (or delete that job on the BMC), then request again"
-                )
             self.reporter.fence()
             self.reporter.report(
                 self.state,
@@ -809,11 +782,7 @@ class InstallEngine:
             whose = "already under way" if under_way else "of an earlier attempt"
             self.reporter.report(self.state, f"following BMC task {handle.uri} {whose}", component=label)
             try:
-                host_reset = (
-                    self._follow(bmc, power, state, handle, replace_first=False, own=not under_way) or host_reset
-                )
-            except WaitsForHostResetError as exc:
-                raise BMCTaskFailedError(str(exc)) from None  # this component fails saying why; nothing was sent
+                host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
             except BMCTaskFailedError as exc:
                 if not under_way:
                     raise
