@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -42,3 +45,14 @@ def chromium(profile: Path) -> webdriver.Chrome:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+
+
+def wait_until(driver: webdriver.Chrome, check: Any, timeout: float) -> Any:
+    """``check(driver)``'s first truthy value, polled every 0.05 s for at most ``timeout`` s. An element missing, or
+    re-rendered between finding it and reading it (the dashboard replaces fragments), is looked up again."""
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(check)

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from tests.support.api import APIStack
+from tests.support.browser import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -33,13 +33,7 @@ return window.__loaded;
 
 
 def wait(driver: webdriver.Chrome, check: Any, timeout: float = 60) -> Any:
-    # A fragment re-rendered between finding an element and reading it: look again.
-    return WebDriverWait(
-        driver,
-        timeout,
-        poll_frequency=0.05,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    ).until(check)
+    return wait_until(driver, check, timeout)
 
 
 def test_flag_a_server_and_watch_its_row_go_queued_active_success(

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.api import APIStack, api_stack
+from tests.support.browser import wait_until
 from tests.support.fixtures.bmcsim import BmcFleetPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -54,13 +53,7 @@ def stack(
 
 
 def wait(driver: webdriver.Chrome, check: Any, timeout: float = 90) -> Any:
-    # A fragment re-rendered between finding an element and reading it: look again.
-    return WebDriverWait(
-        driver,
-        timeout,
-        poll_frequency=0.05,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    ).until(check)
+    return wait_until(driver, check, timeout)
 
 
 def test_resume_a_rollout_and_watch_its_waves_go_to_success(
