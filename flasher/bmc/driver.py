@@ -188,6 +188,7 @@ class BMC:
         image_path: Path | None = None,
         method: str = "auto",
         apply_time: str | None = None,
+        keep_going: Callable[[], bool] | None = None,
     ) -> TaskHandle:
         """Start installing an image on ``component``; returns the handle of the BMC's task.
 
@@ -195,6 +196,9 @@ class BMC:
         protocol, else multipart push of ``image_path``, else HttpPushUri), or ``simple_update``, ``multipart``,
         ``http_push``. ``apply_time``: ``@Redfish.OperationApplyTime`` (``Immediate``, ``OnReset``,
         ``OnStartUpdateRequest``...), checked against what the BMC advertises. The image is streamed from disk.
+        ``keep_going`` (the caller's fence: false once its lease is lost) is asked before every request after the
+        first that starts the install (``StartUpdate`` after a push; on a Supermicro X13 also while the upload is
+        verified, which may take minutes): false raises :class:`BMCInterruptedError` and nothing more is sent.
 
         Raises :class:`BMCNotSupportedError` (method, scheme or apply time not offered, naming what is),
         :class:`BMCTaskFailedError` (the BMC refused the request: image rejected, conflicting job),
@@ -212,6 +216,7 @@ class BMC:
             image_path=image_path,
             method=method,
             apply_time=apply_time,
+            keep_going=keep_going,
         )
 
     @_counted
@@ -267,7 +272,8 @@ class BMC:
         Raises :class:`BMCTaskFailedError` (the task ended in failure, with the BMC's messages),
         :class:`BMCTimeoutError` (``timeout`` s passed), :class:`BMCUnreachableError` (no good answer for
         ``settings.offline_grace`` s),
-        :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s).
+        :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s, and before a
+        Supermicro's staged upload is sent ``StartUpdate``).
         """
         # A Supermicro upload staged for StartUpdate: StartUpdate, then its Update task.
         if quirks.detect_vendor(self._conn.root_json()) == "supermicro":
@@ -278,6 +284,7 @@ class BMC:
                     start_update_target=self._update_service().start_update_target,
                     send_json=send_json,
                     task_uri=task_uri_from_response,
+                    keep_going=keep_going,
                 )
             except (BMCUnreachableError, BMCAuthError, BMCNotSupportedError) as exc:
                 # Not answering (restarting into new firmware?) or no UpdateService: the wait below rides it out.

@@ -10,6 +10,7 @@ HTTP 202. An answer without either is an error: without a task, the outcome cann
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -20,6 +21,7 @@ from sushy.exceptions import SushyError
 from flasher.bmc import quirks, taskmonitor
 from flasher.bmc.errors import (
     BMCError,
+    BMCInterruptedError,
     BMCNotSupportedError,
     BMCRequestUnansweredError,
     BMCTaskFailedError,
@@ -165,11 +167,18 @@ def send_json(conn: Connection, what: str, target: str, payload: dict[str, Any])
 
 
 def multipart_push(
-    conn: Connection, service: UpdateService, component: BMCComponent, image_path: Path, apply_time: str | None
+    conn: Connection,
+    service: UpdateService,
+    component: BMCComponent,
+    image_path: Path,
+    apply_time: str | None,
+    *,
+    keep_going: Callable[[], bool] | None = None,
 ) -> str:
     """POST the image to ``MultipartHttpPushUri`` (streamed from disk), then ``StartUpdate`` when the apply time
     is ``OnStartUpdateRequest``; returns the task URI. A Supermicro BMC gets the options that keep its settings and
-    its StartUpdate once the upload is verified (:mod:`flasher.bmc.quirks.supermicro`)."""
+    its StartUpdate once the upload is verified (:mod:`flasher.bmc.quirks.supermicro`), ``keep_going`` (the
+    caller's fence) asked before it."""
     push_uri = service.capabilities.multipart_push_uri
     assert push_uri is not None
     if apply_time == "OnStartUpdateRequest" and service.start_update_target is None:
@@ -188,6 +197,7 @@ def multipart_push(
             send_json=send_json,
             task_uri=task_uri_from_response,
             read_task=taskmonitor.read_task,
+            keep_going=keep_going,
         )
     parameters: dict[str, Any] = {"Targets": [component.uri] if component.uri else []}
     if apply_time is not None:
@@ -196,6 +206,8 @@ def multipart_push(
     response = send_multipart(conn, what, push_uri, parameters, image_path)
     if apply_time == "OnStartUpdateRequest":
         assert service.start_update_target is not None
+        if keep_going is not None and not keep_going():
+            raise BMCInterruptedError("the image was pushed, but StartUpdate was not sent: the caller's lease is gone")
         what = "start the pushed update (UpdateService.StartUpdate)"
         response = send_json(conn, what, service.start_update_target, {})
     return task_uri_from_response(conn, response, what)
@@ -268,8 +280,10 @@ def start_install(
     image_path: Path | None,
     method: str,
     apply_time: str | None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> TaskHandle:
-    """Choose the method (:func:`~flasher.bmc.updateservice.choose_method`) and start the install."""
+    """Choose the method (:func:`~flasher.bmc.updateservice.choose_method`) and start the install; ``keep_going``
+    (the caller's fence) is asked before a second request that starts it (``StartUpdate`` after a push)."""
     if image_path is not None and not image_path.is_file():
         raise ValueError(f"image_path {str(image_path)!r} is not a file")
     chosen = choose_method(service, method, image_url, image_path is not None)
@@ -288,7 +302,7 @@ def start_install(
         uri = simple_update(conn, service, component, image_url, when)
     elif chosen == "multipart":
         assert image_path is not None
-        uri = multipart_push(conn, service, component, image_path, when)
+        uri = multipart_push(conn, service, component, image_path, when, keep_going=keep_going)
     else:
         assert image_path is not None
         uri = http_push(conn, service, component, image_path, when)

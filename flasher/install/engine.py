@@ -15,9 +15,10 @@ and gets images from an :class:`~flasher.install.state.ImageSource`; the service
 Rules that keep a server and its task understandable whatever happens:
 
 * **Fenced.** ``reporter.fence()`` before every step that writes to the BMC (install, power, BMC reset), and at
-  least every second while a BMC task is followed; on :class:`~flasher.task.fence.LeaseLostError` the engine stops
-  at once and writes nothing more, not even the host's power (the next owner restores it from
-  ``initialPowerState``). Outcome ``lost``.
+  least every second while a BMC task is followed; an install that takes more than one request gets the fence
+  with it (``keep_going``: a Supermicro X13 verifies the upload, for minutes, before its ``StartUpdate``); on
+  :class:`~flasher.task.fence.LeaseLostError` the engine stops at once and writes nothing more, not even the
+  host's power (the next owner restores it from ``initialPowerState``). Outcome ``lost``.
 * **Safe points.** A cancel, a replaced attribute or a shutdown is acted on only before a component starts,
   once its image is fetched (before anything is done to the BMC for it), or during a download: never while a
   BMC flashes. The host's power is then restored and the outcome is ``cancelled``, ``replaced`` or
@@ -588,7 +589,8 @@ class InstallEngine:
                     " re-read the installed version"
                 )
             try:
-                return bmc.install(component, image_url=url, image_path=image.path)
+                # The fence goes with the request: a Supermicro X13 verifies the upload (minutes) before StartUpdate.
+                return bmc.install(component, image_url=url, image_path=image.path, keep_going=self._fence_holds)
             except BMCRequestUnansweredError:
                 unanswered[0] = True
                 raise
@@ -624,6 +626,7 @@ class InstallEngine:
             replace[0] = True
 
         deadline = time.monotonic() + self.steps.timeout("install")
+        self.reporter.fence()  # following may write: a Supermicro upload left staged is sent StartUpdate
         with self.steps.timed("install", item.component):
             progress = bmc.wait_for_task(
                 handle, timeout=self.steps.timeout("install"), on_progress=on_progress, keep_going=self._keep_going
@@ -697,6 +700,10 @@ class InstallEngine:
         """While a BMC task is followed: False once the lease is lost (checked at most every second)."""
         if not self._fence_due.due():
             return True
+        return self._fence_holds()
+
+    def _fence_holds(self) -> bool:
+        """The fence checked now: False once the lease is lost (the driver then sends nothing more)."""
         try:
             self.reporter.fence()
         except LeaseLostError:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flasher.bmc import BMC, BMCComponent, BMCTaskFailedError, TaskHandle
+from flasher.bmc import BMC, BMCComponent, BMCInterruptedError, BMCTaskFailedError, TaskHandle
 from flasher.config import BMCSettings
 from flasher_sandbox.bmc.config import BmcSpec, FleetSpec, default_bmc
 from flasher_sandbox.images import make_image
@@ -136,3 +136,18 @@ def test_an_upload_staged_by_a_worker_that_died_is_started_when_its_task_is_foll
     (start,) = _events(x13, X13, "start-update")
     assert verify.endswith(f"/{start['verify_task']}")
     assert x13.audit(X13)["power"] == []  # no host reset for the Verify task's Pending
+
+
+def test_a_lease_lost_while_the_upload_is_verified_never_sends_start_update(x13: BmcFleet, tmp_path: Path) -> None:
+    # The caller's fence (keep_going) holds until the Verify task reads Pending: then the lease is gone, as for a
+    # replica that stalled during the verification. StartUpdate must not follow.
+    def lease_held() -> bool:
+        return not any(t["state"] == "Pending" for t in x13.state(X13)["tasks"])
+
+    with _connect(x13, X13) as bmc:
+        bios = _component(bmc, "bios")
+        with pytest.raises(BMCInterruptedError, match="StartUpdate was not sent"):
+            bmc.install(bios, image_path=_image(tmp_path, "bios", "2.2"), keep_going=lease_held)
+    assert _events(x13, X13, "start-update") == []
+    assert [t["state"] for t in x13.state(X13)["tasks"]] == ["Pending"]  # verified, staged for the next owner
+    assert x13.version(X13, "bios") == "2.1"

@@ -23,6 +23,9 @@ key; the board from the Manager's ``Model``):
 * **A staged upload met later** (a worker that crashed between the upload and StartUpdate, and the one that resumes
   follows the task it recorded): a Verify task that reads ``Pending`` is started with StartUpdate and its Update
   task followed instead (:func:`start_staged`), never taken for a wait for a host reset.
+* **Fenced.** The wait for Pending can last minutes, and the task's lease may be lost meanwhile: the caller's
+  ``keep_going`` (its fence) is asked between the Verify task's readings and again right before StartUpdate
+  (in :func:`multipart_push` and :func:`start_staged`), so a worker that lost its lease never starts the update.
 * **Licence.** A 403 to the push fails the component naming the licence (the one the BMC names, else
   ``SFT-DCMS-SINGLE``), instead of a bare "refused the operation".
 """
@@ -38,7 +41,14 @@ from typing import Any, Final
 import requests
 from loguru import logger
 
-from flasher.bmc.errors import BMCAuthError, BMCError, BMCTaskFailedError, BMCTimeoutError, BMCUnreachableError
+from flasher.bmc.errors import (
+    BMCAuthError,
+    BMCError,
+    BMCInterruptedError,
+    BMCTaskFailedError,
+    BMCTimeoutError,
+    BMCUnreachableError,
+)
 from flasher.bmc.models import BMCComponent, TaskHandle, TaskProgress
 from flasher.bmc.quirks import detect_vendor
 from flasher.bmc.session import Connection
@@ -53,6 +63,7 @@ SendMultipart = Callable[[Connection, str, str, dict[str, Any], Path], requests.
 SendJson = Callable[[Connection, str, str, dict[str, Any]], requests.Response]
 TaskUri = Callable[[Connection, requests.Response, str], str]
 ReadTask = Callable[[Connection, TaskHandle], TaskProgress]
+KeepGoing = Callable[[], bool]
 
 
 def is_supermicro(root: dict[str, Any]) -> bool:
@@ -92,7 +103,13 @@ def board_model(conn: Connection) -> str | None:
 
 
 def _wait_for_verified(
-    conn: Connection, task: str, read_task: ReadTask, *, timeout: float, sleep: Callable[[float], None]
+    conn: Connection,
+    task: str,
+    read_task: ReadTask,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None],
+    keep_going: KeepGoing | None,
 ) -> None:
     deadline = time.monotonic() + timeout
     handle = TaskHandle(uri=task, method="multipart")
@@ -107,7 +124,14 @@ def _wait_for_verified(
             return
         if time.monotonic() >= deadline:
             raise BMCTimeoutError(f"task {task} has not verified the image after {timeout:.0f} s ({progress.state})")
+        _check(keep_going, f"stopped waiting for task {task} to verify the image; StartUpdate not sent")
         sleep(conn.settings.poll_interval)
+
+
+def _check(keep_going: KeepGoing | None, why: str) -> None:
+    """Raise :class:`BMCInterruptedError` (``why``) when ``keep_going`` says stop (the caller's lease is gone)."""
+    if keep_going is not None and not keep_going():
+        raise BMCInterruptedError(why)
 
 
 def multipart_push(
@@ -123,10 +147,15 @@ def multipart_push(
     task_uri: TaskUri,
     read_task: ReadTask,
     sleep: Callable[[float], None] = time.sleep,
+    keep_going: KeepGoing | None = None,
 ) -> str:
     """Push the image with the options that keep the settings, and with ``OnStartUpdateRequest`` start it once
     verified (module rules); returns the task URI to follow (the Update task). Raises :class:`BMCTaskFailedError`
-    (403: the licence; a failed verification), :class:`BMCTimeoutError`, and what the requests raise."""
+    (403: the licence; a failed verification), :class:`BMCTimeoutError`, and what the requests raise.
+
+    ``keep_going`` (the caller's fence: false once its lease is lost) is asked between the Verify task's readings
+    and right before ``StartUpdate``; false raises :class:`BMCInterruptedError` and StartUpdate is not sent (the
+    upload stays staged on the BMC, Verify ``Pending``, for the task's next owner: :func:`start_staged`)."""
     parameters: dict[str, Any] = {"Targets": [component.uri] if component.uri else []}
     if apply_time is not None:
         parameters["@Redfish.OperationApplyTime"] = apply_time
@@ -157,7 +186,8 @@ def multipart_push(
     if start_update_target is None:
         raise BMCError(f"{what}: the BMC staged the image for StartUpdate but offers no UpdateService.StartUpdate")
     logger.info("BMC {}: waiting for task {} to verify the image before StartUpdate", conn.base_url, task)
-    _wait_for_verified(conn, task, read_task, timeout=VERIFY_TIMEOUT, sleep=sleep)
+    _wait_for_verified(conn, task, read_task, timeout=VERIFY_TIMEOUT, sleep=sleep, keep_going=keep_going)
+    _check(keep_going, f"task {task} verified the image, but StartUpdate was not sent: the caller's lease is gone")
     what = "start the pushed update (UpdateService.StartUpdate)"
     return task_uri(conn, send_json(conn, what, start_update_target, {}), what)
 
@@ -169,11 +199,13 @@ def start_staged(
     start_update_target: str | None,
     send_json: SendJson,
     task_uri: TaskUri,
+    keep_going: KeepGoing | None = None,
 ) -> TaskHandle:
     """``handle`` itself, unless it is a Verify task that reads ``Pending`` (an upload verified and staged, waiting
     for StartUpdate): then StartUpdate is sent and the handle of the Update task it starts is returned. Raises
     :class:`BMCUnreachableError` / :class:`BMCAuthError` when the BMC does not answer (the caller then follows
-    ``handle`` as it is)."""
+    ``handle`` as it is), :class:`BMCInterruptedError` when ``keep_going`` (the caller's fence) says stop right
+    before StartUpdate."""
     if start_update_target is None:
         return handle
     try:
@@ -185,6 +217,7 @@ def start_staged(
     name = doc.get("Name")
     if doc.get("TaskState") != "Pending" or not isinstance(name, str) or not name.endswith(" Verify"):
         return handle
+    _check(keep_going, f"task {handle.uri} has a verified upload staged; StartUpdate not sent: the lease is gone")
     logger.info("BMC {}: task {} ({}) has a verified upload staged; starting it", conn.base_url, handle.uri, name)
     what = "start the staged update (UpdateService.StartUpdate)"
     return TaskHandle(uri=task_uri(conn, send_json(conn, what, start_update_target, {}), what), method=handle.method)

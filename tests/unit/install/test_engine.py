@@ -271,6 +271,28 @@ def test_a_lease_lost_while_the_bmc_flashes_stops_at_once_without_touching_power
     assert bmc.power == "Off"
 
 
+def test_the_install_request_carries_the_fence_and_a_lease_lost_before_its_second_request_stops_at_once(
+    tmp_path: Path,
+) -> None:
+    # A Supermicro X13 verifies the upload for minutes before StartUpdate: the driver asks the fence in between.
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    reporter = Reporter()
+    asked: list[bool] = []
+
+    def install(component: BMCComponent, *, keep_going: Callable[[], bool], **_: Any) -> TaskHandle:
+        bmc.calls.append(f"install {component.slug}")
+        asked.append(keep_going())
+        reporter.lost = True  # the lease is lost while the BMC verifies the upload
+        asked.append(keep_going())
+        raise BMCInterruptedError("the image was pushed, but StartUpdate was not sent")
+
+    bmc.install = install  # type: ignore[method-assign,assignment]
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert asked == [True, False]
+    assert result.outcome is Outcome.LOST, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == ["install bios"]
+
+
 def test_a_post_action_power_off_leaves_the_host_off_and_a_reset_for_the_bios_replaces_reset_host(
     tmp_path: Path,
 ) -> None:
