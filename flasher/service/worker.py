@@ -212,7 +212,7 @@ class WorkerPool:
         task = self._leased_task(lease, kind, before_queue=heartbeat.stop)
         if task is None:
             return
-        server, parsed = task
+        server, parsed, read_at = task
         policy = self.settings.step("inventory_write")
         member = isinstance(parsed, InstallTask) and parsed.rollout is not None and self.rollouts is not None
         claimed = server.attribute(kind.namespace)
@@ -226,6 +226,7 @@ class WorkerPool:
             min_interval=self.settings.service.heartbeat_interval,  # progress coalesced: fewer, shorter windows
             # `active` is written right after this read: no second read (a member's start gate reads on first)
             just_read=claimed.data if claimed is not None and not member else None,
+            just_read_at=read_at,  # the window counts from the read, not from here
         )
         if isinstance(parsed, InstallTask) and member and not self._gate(lease, writer, server, parsed, heartbeat):
             return
@@ -301,9 +302,11 @@ class WorkerPool:
 
     def _leased_task(
         self, lease: Lease, kind: TaskKind, *, before_queue: Callable[[], None]
-    ) -> tuple[Any, TaskBase] | None:
-        """The server and the task of ``lease``; ``None`` (lease settled, after ``before_queue``) when the attribute
-        no longer holds it or the inventory cannot say."""
+    ) -> tuple[Any, TaskBase, float] | None:
+        """The server, the task of ``lease`` and when the server was read (``time.monotonic()`` as the read was
+        sent); ``None`` (lease settled, after ``before_queue``) when the attribute no longer holds it or the
+        inventory cannot say."""
+        read_at = time.monotonic()
         try:
             server = self.inventory.get_server(lease.server_id)
         except NotFoundError:
@@ -343,7 +346,7 @@ class WorkerPool:
             before_queue()
             self._queue_call("ack", lambda: self.queue.ack(lease))
             return None
-        return server, parsed
+        return server, parsed, read_at
 
     def _take_notes(self, lease: Lease, kind: TaskKind) -> list[EndNote]:
         """How the tasks this one replaced ended (their end notes, taken from Redis)."""

@@ -10,7 +10,8 @@ Status writes follow three rules:
 * **Fenced.** Every write first checks the task's lease (:class:`flasher.task.fence.Fence`); a worker that lost
   it gets :class:`~flasher.task.fence.LeaseLostError` and writes nothing more.
 * **Owned.** Every write re-reads the attribute first (the first one may check the attribute its caller read just
-  before, ``just_read``, within :data:`JUST_READ_FOR` seconds: the claim's read of the server). If it no longer
+  before, ``just_read``, within :data:`JUST_READ_FOR` seconds of that read, ``just_read_at``: the claim's read of
+  the server). If it no longer
   holds this task (its ``taskID`` or ``createdAt`` differs — the latter: the same request written again and admitted
   anew —, the operator wrote a new request — status ``""``/``requested`` — or deleted the attribute, or wrote
   something that does not parse, or the task ended with a status other than this writer's own final one: an ended
@@ -54,7 +55,8 @@ from flasher.task.model import (
 )
 
 #: Seconds for which the attribute a caller read before making the writer (``just_read``) stands for the
-#: re-read of the writer's first write: the claim reads the server and writes ``active`` right after.
+#: re-read of the writer's first write, counted from the read (``just_read_at``): the claim reads the server and
+#: writes ``active`` right after.
 JUST_READ_FOR = 1.0
 
 
@@ -86,6 +88,10 @@ class StatusWriter(Generic[T]):
     can be overwritten (see the module docstring); a run that reported each step as its own write spent most
     of its time in one. ``force=True`` writes at once (status changes the service makes).
 
+    ``just_read``: the attribute's data as the caller read it right before (the claim's read of the server), with
+    ``just_read_at``, the ``clock()`` reading taken when that read was sent (required with ``just_read``); the first
+    write checks it instead of reading again when it comes within :data:`JUST_READ_FOR` seconds of the read.
+
     Raises from :meth:`update`, :meth:`heartbeat`, :meth:`refresh` and :meth:`finish`:
     :class:`~flasher.task.fence.LeaseLostError` (stop now, write nothing more), :class:`TaskReplacedError` (stop
     at the next safe point, write nothing more). Inventory errors are not raised: progress is kept and written
@@ -106,11 +112,14 @@ class StatusWriter(Generic[T]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         just_read: Any = None,
+        just_read_at: float | None = None,
     ) -> None:
         if task.task_id is None:
             raise ValueError("a running task needs its taskID")
         if min_interval < 0:
             raise ValueError(f"min_interval: must be >= 0 seconds (got {min_interval!r})")
+        if just_read is not None and just_read_at is None:
+            raise ValueError("just_read needs just_read_at: the clock() reading when that read was sent")
         self._inventory = inventory
         self.server_id = server_id
         self.kind = kind
@@ -128,9 +137,12 @@ class StatusWriter(Generic[T]):
         self._cancel = task.cancel
         self._replaced = False
         self._tried_at = float("-inf")  # clock() when a write was last tried
-        # The attribute's data as the caller has just read it (the claim): the first write within JUST_READ_FOR
-        # seconds checks it instead of reading it again.
-        self._just_read: tuple[Any, float] | None = (just_read, clock()) if just_read is not None else None
+        # The attribute's data as the caller has just read it (the claim) and when it sent that read: the first
+        # write within JUST_READ_FOR seconds of the read checks it instead of reading it again. Timed from the read,
+        # not from here: whatever the caller did between the two (a slow answer, Redis calls) counts.
+        self._just_read: tuple[Any, float] | None = None
+        if just_read is not None and just_read_at is not None:
+            self._just_read = (just_read, just_read_at)
 
     @property
     def task(self) -> T:

@@ -313,7 +313,9 @@ def test_the_first_write_checks_the_attribute_its_caller_just_read_instead_of_re
     inventory, counts = _counting_client(clean_inventory)
     uuid, data = running_task(inventory)
     counts.clear()
-    writer = writer_for(inventory, uuid, data, FakeFence(), just_read=stored(inventory, uuid))
+    writer = writer_for(
+        inventory, uuid, data, FakeFence(), just_read=stored(inventory, uuid), just_read_at=time.monotonic()
+    )
     counts.clear()
 
     writer.update(message="claimed", force=True)
@@ -327,7 +329,9 @@ def test_a_stale_or_foreign_just_read_is_not_trusted(clean_inventory: InventoryS
     inventory, counts = _counting_client(clean_inventory)
     uuid, data = running_task(inventory)
     now = [100.0]
-    writer = writer_for(inventory, uuid, data, FakeFence(), just_read=dict(data), clock=lambda: now[0])
+    writer = writer_for(
+        inventory, uuid, data, FakeFence(), just_read=dict(data), just_read_at=now[0], clock=lambda: now[0]
+    )
     now[0] += 1.5  # older than JUST_READ_FOR: read again
     counts.clear()
     writer.update(message="claimed", force=True)
@@ -335,8 +339,29 @@ def test_a_stale_or_foreign_just_read_is_not_trusted(clean_inventory: InventoryS
 
     # What the caller read no longer holds the task: replaced, nothing written.
     other = {**data, "taskID": "task-2"}
-    replaced = writer_for(inventory, uuid, data, FakeFence(), just_read=other)
+    replaced = writer_for(inventory, uuid, data, FakeFence(), just_read=other, just_read_at=time.monotonic())
     counts.clear()
     with pytest.raises(TaskReplacedError):
         replaced.update(message="claimed", force=True)
     assert counts == {}
+
+
+def test_the_just_read_window_counts_from_the_read_not_from_the_writers_creation(
+    clean_inventory: InventoryServer,
+) -> None:
+    # The claim read the server 1.5 s before it made the writer (a slow answer, Redis calls in between): however
+    # fresh the writer, what it was handed is older than JUST_READ_FOR, so the first write reads again.
+    inventory, counts = _counting_client(clean_inventory)
+    uuid, data = running_task(inventory)
+    now = [100.0]
+    read_at = now[0]
+    now[0] += 1.5
+    writer = writer_for(
+        inventory, uuid, data, FakeFence(), just_read=dict(data), just_read_at=read_at, clock=lambda: now[0]
+    )
+    counts.clear()
+    writer.update(message="claimed", force=True)
+    assert counts == {"GET": 1, "PUT": 1}
+
+    with pytest.raises(ValueError, match="just_read needs just_read_at"):
+        writer_for(inventory, uuid, data, FakeFence(), just_read=dict(data))
