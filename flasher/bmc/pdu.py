@@ -86,8 +86,15 @@ class Outlet:
         return response
 
     def read(self) -> dict[str, Any]:
-        """The Outlet document."""
-        doc = self._request("GET", self.url, f"read PDU outlet {self.url}").json()
+        """The Outlet document; :class:`PDUError` when the PDU does not answer, refuses, or answers something that
+        is not a JSON object (an HTML error page, a truncated body)."""
+        what = f"read PDU outlet {self.url}"
+        response = self._request("GET", self.url, what)
+        try:
+            doc = response.json()
+        except ValueError as exc:  # requests' JSONDecodeError is a ValueError
+            kind = response.headers.get("Content-Type") or "no content type"
+            raise PDUError(f"{what}: the answer (HTTP {response.status_code}, {kind}) is not JSON") from exc
         if not isinstance(doc, dict):
             raise PDUError(f"read PDU outlet {self.url}: the answer is not a JSON object")
         return doc

@@ -133,7 +133,10 @@ class _ControlRun:
 
         Cutting a server's power is the last resort: only when the BMC gave no answer at all (an HTTP 5xx is a BMC
         that is alive, perhaps flashing itself: :class:`~flasher.bmc.errors.BMCServerError`) and only on the task's
-        last attempt (``queue.max_attempts``), the earlier ones having retried the BMC."""
+        last attempt (``queue.max_attempts``), the earlier ones having retried the BMC. An inventory that cannot say
+        which outlet (any :class:`~flasher.inventory.errors.InventoryError` but a 404, which means none) is
+        ``retry``: nothing was changed. Whatever the PDU does wrong, a non-JSON answer included, is a
+        :class:`~flasher.bmc.pdu.PDUError` and fails the task saying so."""
         task = self.writer.task
         parameter = task.action_parameter or ""
         if not self.ctx.settings.pdu.fallback or isinstance(unanswered, BMCServerError):
@@ -152,6 +155,10 @@ class _ControlRun:
         except NotFoundError:
             logger.info("the BMC did not answer and the inventory names no PDU outlet for the server")
             return None
+        except InventoryError as exc:  # nothing was changed: try again, as when the inventory fails at connect
+            reason = f"the BMC did not answer ({unanswered}); the PDU outlet could not be read from the inventory: {exc}"
+            self.progress(f"{reason} (will retry)")
+            return RunResult(Outcome.RETRY, reason)
         try:
             url = check_outlet_url(data.get("outlet") if isinstance(data, dict) else None)
         except ValueError as exc:

@@ -117,3 +117,25 @@ def test_without_the_setting_the_task_fails_saying_the_bmc_did_not_answer(
     assert final["status"] == "failed", final
     assert "did not answer" in final["error"], final
     assert fleet.pdu_state()["log"] == []  # the outlet was never touched
+
+
+def test_an_inventory_that_cannot_name_the_outlet_is_a_retry_and_the_outlet_is_never_touched(
+    fleet_with_pdu: BmcFleet,
+    clean_inventory: InventoryServer,
+    redis_url: str,
+    firmware_server: ImageServer,
+    tmp_path: Path,
+) -> None:
+    # Every read of the outlet attribute answers 503 (the inventory down just then): the run changed nothing, so it
+    # is the retryable outcome; on the last attempt, where the fallback runs, that ends the task failed with why.
+    fleet = fleet_with_pdu
+    with clean_inventory.faults(
+        every=1, status=503, methods=["GET"], path_regex=PDU_OUTLET_NAMESPACE.replace(".", r"\.")
+    ):
+        final = _run_power_cycle(fleet, clean_inventory, redis_url, firmware_server, tmp_path, fallback=True)
+
+    assert final["status"] == "failed", final
+    assert "the PDU outlet could not be read from the inventory" in final["error"], final
+    assert final["attempts"] == 3, final
+    assert fleet.pdu_state()["log"] == []  # the outlet was never touched
+    assert fleet.audit(0)["power"] == []

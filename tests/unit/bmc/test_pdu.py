@@ -74,3 +74,28 @@ def test_a_refused_power_control_says_what_the_pdu_said() -> None:
 def test_soft_cannot_go_through_a_pdu() -> None:
     with pytest.raises(ValueError, match="power action 'soft' cannot go through a PDU outlet"):
         Outlet(URL, PDUSettings()).power_control("soft")
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [("<html><body>502 Bad Gateway</body></html>", "text/html"), ('{"PowerState": "On", "Act', "application/json")],
+    ids=["html-page", "truncated-json"],
+)
+def test_an_outlet_answer_that_is_not_json_is_a_pdu_error(body: str, content_type: str) -> None:
+    responses.get(URL, body=body, content_type=content_type)
+    outlet = Outlet(URL, PDUSettings(password="s3cret"), sleep=lambda _: None)
+    with pytest.raises(PDUError, match=r"read PDU outlet .*: the answer \(HTTP 200, .*\) is not JSON"):
+        outlet.power_control("cycle")
+    assert [c.request.method for c in responses.calls] == ["GET"]  # nothing was sent on a reading it could not use
+
+
+@responses.activate
+def test_a_power_state_reading_that_is_not_json_after_the_power_control_is_a_pdu_error() -> None:
+    target = URL.removeprefix("https://pdu.example") + "/Outlet.PowerControl"
+    responses.get(URL, json={"PowerState": "On", "Actions": {"#Outlet.PowerControl": {"target": target}}})
+    responses.get(URL, body="Service Unavailable", content_type="text/plain")
+    responses.post(URL + "/Outlet.PowerControl", status=204)
+    outlet = Outlet(URL, PDUSettings(password="s3cret"), sleep=lambda _: None)
+    with pytest.raises(PDUError, match="is not JSON"):
+        outlet.power_control("off")
