@@ -156,7 +156,8 @@ class _ControlRun:
             logger.info("the BMC did not answer and the inventory names no PDU outlet for the server")
             return None
         except InventoryError as exc:  # nothing was changed: try again, as when the inventory fails at connect
-            reason = f"the BMC did not answer ({unanswered}); the PDU outlet could not be read from the inventory: {exc}"
+            reason = f"the BMC did not answer ({unanswered}); the PDU outlet could not be read from the inventory"
+            reason += f": {exc}"
             self.progress(f"{reason} (will retry)")
             return RunResult(Outcome.RETRY, reason)
         try:
