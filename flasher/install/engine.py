@@ -30,7 +30,9 @@ Rules that keep a server and its task understandable whatever happens:
   incomparable version) or that the BMC does not certainly report fails the task before anything is installed.
 * **Resumed components.** A component an earlier attempt had started (``active`` in the attribute) is not
   installed blindly: the engine follows the BMC task that attempt recorded (or, when none was recorded, the
-  BMC's running tasks), re-reads the version, and installs only when the BMC does not report the target. A
+  BMC's running tasks), re-reads the version, and installs only when the BMC does not report the target; on a
+  BMC that stages such an image until a host reset (HPE System ROM), an old version after the earlier attempt's
+  task is activated (:meth:`InstallEngine._activate_staged`) rather than installed a second time. A
   component an earlier attempt installed stays installed.
 * **One install at a time on a BMC.** Before any other component is installed, the BMC's tasks that have not
   ended are listed; any (an attempt that lost its lease after sending an install the attribute never recorded,
@@ -696,6 +698,24 @@ class InstallEngine:
         self.reporter.report(self.state, f"host reset to activate {item.version} (power {reached})", component=label)
         return True
 
+    def _activated(self, bmc: BMC, power: HostPower, state: ItemState) -> tuple[bool, bool]:
+        """After an earlier attempt's task ended with the old version still running, on a BMC that only stages
+        such an image until a host reset (HPE System ROM: a replica killed between the staging and the reset): the
+        staged-activation path (:meth:`_activate_staged`: a host reset, or the wait for a reboot) instead of a
+        second install. Returns (the target is confirmed, the host was reset); not confirmed (install again) when
+        the BMC does not stage such images, or the reset did not bring the version (nothing was staged after all).
+        """
+        if not bmc.stages_until_host_reset(self._matched[state.key]):
+            return False, False
+        host_reset = self._activate_staged(bmc, power, state)
+        try:
+            self._confirm(bmc, state)
+        except BMCTimeoutError as exc:
+            label = self.state.label(state)
+            self.reporter.report(self.state, f"{state.item.version} did not become active: {exc}", component=label)
+            return False, host_reset
+        return True, host_reset
+
     def _keep_going(self) -> bool:
         """While a BMC task is followed: False once the lease is lost (checked at most every second)."""
         if not self._fence_due.due():
@@ -804,6 +824,11 @@ class InstallEngine:
             self._matched[state.key] = found
         if found is not None and versions_match(found.version, item.version):
             return True, host_reset
+        if not under_way and handles:
+            done, reset = self._activated(bmc, power, state)
+            if done:
+                return True, reset or host_reset
+            host_reset = reset or host_reset
         after = "those tasks" if under_way else "the earlier attempt"
         self.reporter.report(
             self.state,

@@ -9,7 +9,10 @@ at a BMC reboot; no percent). Installs take 0.5 s, a BMC restart 1 s, a power ch
 
 from __future__ import annotations
 
+import json
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ import requests
 
 from flasher.bmc import BMC
 from flasher_sandbox.bmc.config import FleetSpec, default_bmc
+from flasher_sandbox.procs import ManagedProcess
 from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.fixtures.bmcsim import BmcFleetPool
 from tests.support.install_env import InstallWorld, fast_settings, seed_for
@@ -118,6 +122,39 @@ def test_hpe_staged_system_rom_fails_when_nobody_reboots_within_the_install_time
     assert w.fleet.audit(HPE)["power"] == []
     bios = next(c for c in w.fleet.state(HPE)["components"] if c["slug"] == "bios")
     assert bios["version"] == "U46 v2.68"  # still staged
+
+
+def test_hpe_staged_system_rom_is_activated_not_flashed_again_after_a_crash_before_the_reset(
+    world: InstallWorld, tmp_path: Path
+) -> None:
+    # A replica (a process of its own) stops dead right after saying it resets the host for the staged ROM, and is
+    # killed: the task completed (the image is staged), the old ROM still runs. The replica that takes the task over
+    # follows the recorded task, sees the old version, and activates the staged image with a host reset.
+    w = world
+    settings = w.with_settings(queue={"lease_seconds": 2}, service={"worker_id": "worker-a"})
+    pause = "it activates at the next host reset: resetting the host"
+    argv = [sys.executable, "-m", "tests.support.install_worker", json.dumps(settings.model_dump(mode="json")), pause]
+    uuid = w.flag(HPE, {"Firmware": {"bios": {"version": "U46 v2.72"}}})
+    worker = ManagedProcess(argv, tmp_path / "worker-a.log", cwd=Path(__file__).resolve().parents[2]).start()
+    try:
+        w.wait_until(uuid, lambda d: pause in _messages(d), "the staged ROM and the reset about to be done")
+        worker.kill()  # SIGKILL between the staging and the reset
+    finally:
+        worker.stop()
+    assert w.fleet.state(HPE)["staged"], "the BMC holds the staged image"
+    assert w.fleet.audit(HPE)["power"] == []  # the reset was never sent
+
+    with w.pool(w.with_settings(queue={"lease_seconds": 2}), worker_id="worker-b"):
+        final = w.wait_final(uuid, timeout=60)
+
+    assert final["status"] == "success", final
+    assert (final["worker"], final["attempts"]) == ("worker-b", 2)
+    audit = w.fleet.audit(HPE)
+    assert Counter(i["component"] for i in audit["installs"]) == {"bios": 1}, audit["installs"]  # one install only
+    assert [p["action"] for p in audit["power"]] == ["ForceRestart"]
+    spec = final["Firmware"]["bios"]
+    assert (spec["status"], spec["installedVersion"]) == ("installed", "U46 v2.72"), spec
+    assert spec["message"] == "installed U46 v2.72 by the earlier attempt's BMC task (confirmed by the BMC)", spec
 
 
 def test_hpe_boot_device_change_during_post_is_retried_until_post_ends(world: InstallWorld) -> None:
