@@ -7,6 +7,7 @@ from flasher.queue.errors import LeaseLostError, QueueError, QueueUnavailableErr
 from flasher.queue.fence import LeaseFence
 from flasher.queue.models import (
     KINDS,
+    AckAndClaim,
     CancelOutcome,
     EnqueueOutcome,
     EnqueueResult,
@@ -21,6 +22,7 @@ from flasher.queue.queue import TaskQueue
 
 __all__ = [
     "KINDS",
+    "AckAndClaim",
     "CancelOutcome",
     "EnqueueOutcome",
     "EnqueueResult",

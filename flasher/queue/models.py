@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from flasher.task.fence import LeaseLostError
+
 #: Task kinds the queue holds. One entry per server across all of them.
 KINDS: tuple[str, ...] = ("install", "server_control", "inventory")
 #: Priorities: 3 is claimed first, 0 last.
@@ -156,6 +158,16 @@ class Lease:
     token: int
     epoch: str
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AckAndClaim:
+    """What :meth:`TaskQueue.ack_and_claim` did: ``lost`` is ``None`` when the ack succeeded, else the
+    :class:`~flasher.task.fence.LeaseLostError` :meth:`TaskQueue.ack` would have raised; ``lease`` is the next
+    claim (``None``: nothing was claimable), made whatever the ack found."""
+
+    lost: LeaseLostError | None
+    lease: Lease | None
 
 
 @dataclass(frozen=True, slots=True)

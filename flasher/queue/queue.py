@@ -9,6 +9,8 @@ life of a task::
                   │  └──release─────┘  │ └──fail(retry=True)─▶ delayed ──(delay over)──▶ queued
                   └──lease expired─────┘        (attempts + 1; out of attempts or cancelled ──▶ dead)
 
+A worker that acks a task and goes on to its next does both in one script (:meth:`TaskQueue.ack_and_claim`).
+
 Fencing: a lease is valid while Redis holds its token and epoch for the server and the lease has not expired;
 :meth:`TaskQueue.check` before every BMC or status write, and :meth:`TaskQueue.extend` as the heartbeat, raise
 :class:`~flasher.queue.errors.LeaseLostError` otherwise.
@@ -36,6 +38,7 @@ from flasher.queue.models import (
     KINDS,
     MAX_PRIORITY,
     MIN_PRIORITY,
+    AckAndClaim,
     CancelOutcome,
     EnqueueOutcome,
     EnqueueResult,
@@ -175,13 +178,41 @@ class TaskQueue:
         Expired leases and due retries are reclaimed first, in the same atomic step. Returns ``None`` when
         nothing is claimable. The lease lasts ``settings.lease_seconds``; keep it with :meth:`extend`.
         """
+        wanted = self._wanted(worker, kinds)
+        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, self._candidate(), *wanted)
+        return self._lease_of(worker, reply)
+
+    def ack_and_claim(self, lease: Lease, worker: str, *, kinds: Collection[str] | None = None) -> AckAndClaim:
+        """:meth:`ack` ``lease`` and :meth:`claim` the next task for ``worker``, in one atomic step (one round trip).
+
+        What a worker does at the end of a task when it goes on to the next: the same as ``ack`` then ``claim``,
+        one script instead of two. The claim happens whatever the ack finds: when ``lease`` is no longer held, the
+        result's ``lost`` is the :class:`LeaseLostError` :meth:`ack` would have raised, and its ``lease`` the next
+        claim all the same (``None`` when nothing is claimable). Safe to retry like both parts: the ack repeated
+        after a lost reply is recognised; a claim whose reply was lost leaves a lease that runs out. Raises
+        ``ValueError`` naming a bad ``worker`` or ``kinds`` (before any round trip).
+        """
+        wanted = self._wanted(worker, kinds)
+        args = (*self._lease_args(lease), worker, self._lease_ms, self._max_attempts, self._candidate(), *wanted)
+        acked, claimed = self._run("ack_claim", *args)
+        lost = None
+        if as_text(acked[0]) == "lost":
+            lost = LeaseLostError.of_lease(lease.server_id, lease.task_id, lease.token, as_text(acked[1]))
+        return AckAndClaim(lost=lost, lease=self._lease_of(worker, claimed))
+
+    def _wanted(self, worker: str, kinds: Collection[str] | None) -> tuple[str, ...]:
         _require_id("worker", worker)
         wanted = () if kinds is None else tuple(kinds)  # none: every kind
         if kinds is not None and (not wanted or any(kind not in KINDS for kind in wanted)):
             raise ValueError(f"kinds: must be among {', '.join(KINDS)} (got {list(wanted)!r})")
+        return wanted
+
+    def _candidate(self) -> str:
         # The epoch of a data set is the candidate of the first claim that finds none (after Redis lost its data).
-        candidate = f"{self._epoch_prefix}{next(self._epoch_counter):x}"
-        reply = self._run("claim", worker, self._lease_ms, self._max_attempts, candidate, *wanted)
+        return f"{self._epoch_prefix}{next(self._epoch_counter):x}"
+
+    def _lease_of(self, worker: str, reply: list[Any] | None) -> Lease | None:
+        """The lease in a claim's reply (``None``: nothing was claimable)."""
         if reply is None:
             return None
         raw, epoch, token, expires_ms = reply

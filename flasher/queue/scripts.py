@@ -64,6 +64,19 @@ local function end_lease(server, token, epoch, op, outcome)
   redis.call('HDEL', HOLDERS, server)
   redis.call('HSET', DONE, server, epoch .. ' ' .. token .. ' ' .. op .. ' ' .. outcome)
 end
+
+-- The task of (token, epoch)'s lease succeeded: remove it. {'ok'}, or {'lost', why}; a repeat after a lost reply
+-- is recognised and answered 'ok'.
+local function ack(server, token, epoch, now)
+  local expires, _, why = held(server, token, epoch, now)
+  if not expires then
+    if ended_by(server, token, epoch, 'ack') then return {'ok'} end
+    return {'lost', why}
+  end
+  redis.call('HDEL', TASKS, server)
+  end_lease(server, token, epoch, 'ack', 'acked')
+  return {'ok'}
+end
 """
 
 #: All keys: the lease keys, then delayed, dead, dead:fresh and one ready zset per kind; record helpers.
@@ -151,6 +164,44 @@ local function reclaim(now, max_attempts, limit)
   end
   return #expired == limit or #due == limit
 end
+
+-- Lease the next task of the ready queues `queues` (kind -> key) for `worker`, after reclaiming expired leases
+-- and due retries: {record, epoch, token, expires}, or false when nothing is claimable.
+local function claim(now, now_us, worker, lease_ms, max_attempts, candidate, queues)
+  reclaim(now, max_attempts, 64)
+  for _ = 1, 64 do  -- the head of the queues, skipping stray members (hand edits) up to 64 times
+    local best_key, best_server, best_score
+    for _, key in pairs(queues) do
+      local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      if head[1] then
+        local s = tonumber(head[2])
+        if best_score == nil or s < best_score then best_key, best_server, best_score = key, head[1], s end
+      end
+    end
+    if not best_server then return false end
+    redis.call('ZREM', best_key, best_server)
+    local raw = redis.call('HGET', TASKS, best_server)
+    if raw and redis.call('HEXISTS', HOLDERS, best_server) == 0 then
+      local meta = redis.call('HMGET', META, 'epoch', 'token')
+      local epoch = meta[1] or candidate  -- the first claim after Redis lost its data names the new epoch
+      local token = string.format('%.0f', math.max((tonumber(meta[2]) or 0) + 1, now_us))
+      local expires = now + lease_ms
+      redis.call('HSET', META, 'epoch', epoch, 'token', token)
+      redis.call('HSET', HOLDERS, best_server, token .. ' 0 ' .. worker)
+      redis.call('ZADD', LEASES, expires, best_server)
+      return {raw, epoch, token, expires}
+    end
+  end
+  return false
+end
+
+-- The ready queues of the kinds ARGV[first..] (none: every kind).
+local function wanted(first)
+  if #ARGV < first then return READY end
+  local queues = {}
+  for i = first, #ARGV do queues[ARGV[i]] = READY[ARGV[i]] end
+  return queues
+end
 """
 )
 
@@ -187,40 +238,17 @@ return {'added', save(server, rec)}
 #   ->  {record, epoch, token, expires} or nil
 CLAIM: Final = r"""
 local now, now_us = clock()
-reclaim(now, tonumber(ARGV[3]), 64)
-local queues = READY
-if #ARGV > 4 then
-  queues = {}
-  for i = 5, #ARGV do queues[ARGV[i]] = READY[ARGV[i]] end
-end
-for _ = 1, 64 do  -- the head of the queues, skipping stray members (hand edits) up to 64 times
-  local best_key, best_server, best_score
-  for _, key in pairs(queues) do
-    local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    if head[1] then
-      local s = tonumber(head[2])
-      if best_score == nil or s < best_score then best_key, best_server, best_score = key, head[1], s end
-    end
-  end
-  if not best_server then return false end
-  redis.call('ZREM', best_key, best_server)
-  local raw = redis.call('HGET', TASKS, best_server)
-  if raw and redis.call('HEXISTS', HOLDERS, best_server) == 0 then
-    local meta = redis.call('HMGET', META, 'epoch', 'token')
-    local epoch = meta[1]
-    if not epoch then
-      epoch = ARGV[4]
-      redis.call('HSET', META, 'epoch', epoch)
-    end
-    local token = string.format('%.0f', math.max((tonumber(meta[2]) or 0) + 1, now_us))
-    local expires = now + tonumber(ARGV[2])
-    redis.call('HSET', META, 'token', token)
-    redis.call('HSET', HOLDERS, best_server, token .. ' 0 ' .. ARGV[1])
-    redis.call('ZADD', LEASES, expires, best_server)
-    return {raw, epoch, token, expires}
-  end
-end
-return false
+return claim(now, now_us, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], wanted(5))
+"""
+
+# ARGV: server, token, epoch, worker, lease_ms, max_attempts, epoch_candidate, kind... (none: every kind)
+#   ->  {'ok'} or {'lost', why}, then the claim's {record, epoch, token, expires} (nil when nothing is claimable)
+# The ack of one lease and the claim of the next, as one worker does them back to back: ACK then CLAIM, in one
+# atomic step. The claim happens whatever the ack found (a lost lease is no reason not to take the next task).
+ACK_CLAIM: Final = r"""
+local now, now_us = clock()
+local acked = ack(ARGV[1], ARGV[2], ARGV[3], now)
+return {acked, claim(now, now_us, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], wanted(8))}
 """
 
 # ARGV: server, token, epoch, lease_ms  ->  {'ok', expires_ms, cancel, now_ms} or {'lost', why}
@@ -246,15 +274,7 @@ return {'ok', expires, cancel and 1 or 0, now}
 
 # ARGV: server, token, epoch  ->  {'ok'} or {'lost', why}
 ACK: Final = r"""
-local server, token, epoch = ARGV[1], ARGV[2], ARGV[3]
-local expires, _, why = held(server, token, epoch, clock())
-if not expires then
-  if ended_by(server, token, epoch, 'ack') then return {'ok'} end
-  return {'lost', why}
-end
-redis.call('HDEL', TASKS, server)
-end_lease(server, token, epoch, 'ack', 'acked')
-return {'ok'}
+return ack(ARGV[1], ARGV[2], ARGV[3], clock())
 """
 
 # ARGV: server, token, epoch, retry (0|1), delay_ms (-1: backoff), reason, max_attempts, base_ms, cap_ms
@@ -404,6 +424,7 @@ LEASE_BODIES: Final[dict[str, str]] = {"extend": EXTEND, "check": CHECK, "ack": 
 BODIES: Final[dict[str, str]] = {
     "enqueue": ENQUEUE,
     "claim": CLAIM,
+    "ack_claim": ACK_CLAIM,
     "fail": FAIL,
     "release": RELEASE,
     "cancel": CANCEL,

@@ -22,7 +22,11 @@ for, run it, settle its lease, claim the next. For one claim:
    :class:`~flasher.task.run.RunResult`. An exception escaping it fails that task with the error (never the pool).
 7. The outcome settles the lease (:mod:`flasher.service.outcomes`). A final status the inventory did not take in
    time is kept in :class:`~flasher.service.pending.PendingWrites` and written when it is back. A rollout
-   member's end (and failure) is recorded for its rollout's breaker at once, and its slots released.
+   member's end (and failure) is recorded for its rollout's breaker once its lease is acked, and its slots
+   released.
+8. An ack (the task ended, or the claim was dropped) goes with the thread's next claim, in one round trip
+   (:meth:`~flasher.queue.TaskQueue.ack_and_claim`): the heartbeat has stopped by then and the next claim follows
+   at once. A thread that stops, or has pending final statuses to write first, acks on its own.
 
 :meth:`WorkerPool.stop` sets the shutdown event runners watch (``RunContext.stopping``): they return
 ``released`` at their next safe point and the pool gives the task back to the queue as ``queued``.
@@ -69,6 +73,36 @@ Runner = Callable[[RunContext[Any]], RunResult]
 
 #: Seconds between attempts at writing pending final statuses.
 PENDING_FLUSH_EVERY = 5.0
+
+
+class _Ending:
+    """How a thread ends one claim: the ack it owes (paid with its next claim, :meth:`WorkerPool._claim`) and what
+    must happen only after that ack (a rollout member's end, its slots)."""
+
+    def __init__(self) -> None:
+        self.ack: Lease | None = None
+        self._after: list[Callable[[], None]] = []
+
+    def owe_ack(self, lease: Lease) -> None:
+        """The task's run is over and nothing more is written for it: ack ``lease`` with the next claim."""
+        self.ack = lease
+
+    def after_ack(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once the ack is paid (at once when no ack is owed)."""
+        if self.ack is None:
+            then()
+        else:
+            self._after.append(then)
+
+    def paid(self) -> None:
+        """The ack went out (or failed and was logged): run what waited for it."""
+        self.ack = None
+        after, self._after = self._after, []
+        for then in after:
+            try:
+                then()
+            except Exception:  # the pool never dies of one task
+                logger.exception("worker pool: unexpected error after acking a task")
 
 
 @dataclass(frozen=True)
@@ -179,11 +213,13 @@ class WorkerPool:
     # -- one thread ---------------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        ending = _Ending()  # the previous claim's: an ack it owes goes with the next claim
         while not self._stopping.is_set():
             if len(self.pending) and time.monotonic() - self._flushed_at >= self.pending_flush_every:
+                self._pay(ending)  # the flush may take long: ack first
                 self.flush_pending()
             try:
-                lease = self.queue.claim(self.worker_id, kinds=self._kinds)
+                lease = self._claim(ending)
             except QueueError as exc:
                 logger.warning("worker pool: cannot claim from the queue: {}", exc)
                 self._stopping.wait(self.idle_wait)
@@ -191,25 +227,52 @@ class WorkerPool:
             if lease is None:
                 self._stopping.wait(self.idle_wait)
                 continue
+            ending = _Ending()
             with task_context(lease.server_id, lease.task_id):
                 try:
-                    self._handle(lease)
+                    self._handle(lease, ending)
                 except Exception:  # the pool never dies of one task
                     logger.exception("worker pool: unexpected error while handling a claimed task")
+        self._pay(ending)
 
-    def _handle(self, lease: Lease) -> None:
+    def _claim(self, ending: _Ending) -> Lease | None:
+        """The next task for this thread; the ack ``ending`` owes goes with it, in one round trip."""
+        owed = ending.ack
+        if owed is None:
+            return self.queue.claim(self.worker_id, kinds=self._kinds)
+        with task_context(owed.server_id, owed.task_id):
+            try:
+                result = self.queue.ack_and_claim(owed, self.worker_id, kinds=self._kinds)
+            except QueueError as exc:
+                logger.warning("queue ack failed (the lease will expire and the task come back): {}", exc)
+                raise
+            finally:
+                ending.paid()
+            if result.lost is not None:
+                logger.warning("queue ack: {}", result.lost)
+        return result.lease
+
+    def _pay(self, ending: _Ending) -> None:
+        """Ack what ``ending`` owes on its own (no claim follows)."""
+        owed = ending.ack
+        if owed is not None:
+            with task_context(owed.server_id, owed.task_id):
+                self._queue_call("ack", lambda: self.queue.ack(owed))
+            ending.paid()
+
+    def _handle(self, lease: Lease, ending: _Ending) -> None:
         # The lease is kept from the claim on, by a loop that talks to Redis only: reading the server and writing
         # `active` may take long on a slow inventory, and must not cost the lease.
         heartbeat = Heartbeat(self.queue, lease, interval=self.settings.service.heartbeat_interval).start()
         try:
-            self._handle_held(lease, heartbeat)
+            self._handle_held(lease, heartbeat, ending)
         finally:
             heartbeat.stop()
 
-    def _handle_held(self, lease: Lease, heartbeat: Heartbeat) -> None:
+    def _handle_held(self, lease: Lease, heartbeat: Heartbeat, ending: _Ending) -> None:
         kind = TaskKind(lease.kind)
         attempt = lease.attempts + 1
-        task = self._leased_task(lease, kind, before_queue=heartbeat.stop)
+        task = self._leased_task(lease, kind, ending, before_queue=heartbeat.stop)
         if task is None:
             return
         server, parsed, read_at = task
@@ -228,7 +291,11 @@ class WorkerPool:
             just_read=claimed.data if claimed is not None and not member else None,
             just_read_at=read_at,  # the window counts from the read, not from here
         )
-        if isinstance(parsed, InstallTask) and member and not self._gate(lease, writer, server, parsed, heartbeat):
+        if (
+            isinstance(parsed, InstallTask)
+            and member
+            and not self._gate(lease, writer, server, parsed, heartbeat=heartbeat, ending=ending)
+        ):
             return
         notes = self._take_notes(lease, kind)
         replaced = [
@@ -250,7 +317,7 @@ class WorkerPool:
             heartbeat.stop()
             self._give_back(lease, notes)  # for the request that replaced this one
             self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
-            self._queue_call("ack", lambda: self.queue.ack(lease))
+            ending.owe_ack(lease)
             return
         me = threading.get_ident()
         with self._lock:
@@ -260,15 +327,23 @@ class WorkerPool:
             result = self._run(kind, server, writer, attempt)
             # The heartbeat keeps the lease while the final status is written (an inventory outage longer than
             # the lease must not lose it); _settle stops it before acking, failing or releasing.
-            self._settle(lease, writer, result, attempt, before_queue=heartbeat.stop)
+            self._settle(lease, writer, result, attempt, ending, before_queue=heartbeat.stop)
         finally:
             with self._lock:
                 self._running.pop(me, None)
-        if member and self.rollouts is not None and is_terminal(writer.task.status):
-            self.rollouts.ended(server, writer.task)
+        rollouts = self.rollouts
+        if member and rollouts is not None and is_terminal(writer.task.status):
+            ending.after_ack(lambda: rollouts.ended(server, writer.task))
 
     def _gate(
-        self, lease: Lease, writer: StatusWriter[Any], server: Any, task: InstallTask, heartbeat: Heartbeat
+        self,
+        lease: Lease,
+        writer: StatusWriter[Any],
+        server: Any,
+        task: InstallTask,
+        *,
+        heartbeat: Heartbeat,
+        ending: _Ending,
     ) -> bool:
         """A rollout member's start gate; True to start it. Otherwise it was sent back to wait or cancelled (lease
         acked, slots released) or, when the gate could not decide, given back to the queue."""
@@ -296,23 +371,24 @@ class WorkerPool:
             pass
         logger.info("rollout member not started ({}): {}", verdict.action.value, verdict.reason)
         heartbeat.stop()
-        self._queue_call("ack", lambda: self.queue.ack(lease))
-        self.rollouts.release(lease.server_id, task)
+        ending.owe_ack(lease)
+        rollouts = self.rollouts
+        ending.after_ack(lambda: rollouts.release(lease.server_id, task))
         return False
 
     def _leased_task(
-        self, lease: Lease, kind: TaskKind, *, before_queue: Callable[[], None]
+        self, lease: Lease, kind: TaskKind, ending: _Ending, *, before_queue: Callable[[], None]
     ) -> tuple[Any, TaskBase, float] | None:
         """The server, the task of ``lease`` and when the server was read (``time.monotonic()`` as the read was
-        sent); ``None`` (lease settled, after ``before_queue``) when the attribute no longer holds it or the
-        inventory cannot say."""
+        sent); ``None`` (lease settled or its ack owed to ``ending``, after ``before_queue``) when the attribute
+        no longer holds it or the inventory cannot say."""
         read_at = time.monotonic()
         try:
             server = self.inventory.get_server(lease.server_id)
         except NotFoundError:
             logger.warning("server {} is gone from the inventory; dropping its task", lease.server_id)
             before_queue()
-            self._queue_call("ack", lambda: self.queue.ack(lease))
+            ending.owe_ack(lease)
             return None
         except InventoryError as exc:
             logger.warning("inventory unavailable; giving the task back to the queue: {}", exc)
@@ -333,7 +409,7 @@ class WorkerPool:
             before_queue()
             if parsed is not None and (parsed.task_id != lease.task_id or is_new(parsed.status)):
                 self._leave_note(lease, "had not started: another request replaced it before a worker claimed it")
-            self._queue_call("ack", lambda: self.queue.ack(lease))
+            ending.owe_ack(lease)
             return None
         stale_after = self.settings.service.stale_after
         if why := run_elsewhere(parsed, attempt=lease.attempts + 1, now=utc_now(), stale_after=stale_after):
@@ -344,7 +420,7 @@ class WorkerPool:
                 why,
             )
             before_queue()
-            self._queue_call("ack", lambda: self.queue.ack(lease))
+            ending.owe_ack(lease)
             return None
         return server, parsed, read_at
 
@@ -411,6 +487,7 @@ class WorkerPool:
         writer: StatusWriter[Any],
         result: RunResult,
         attempt: int,
+        ending: _Ending,
         *,
         before_queue: Callable[[], None] = lambda: None,
     ) -> None:
@@ -449,7 +526,7 @@ class WorkerPool:
         elif action is LeaseAction.GIVE_UP:
             self._queue_call("fail", lambda: self.queue.fail(lease, retry=False, reason=reason))
         else:
-            self._queue_call("ack", lambda: self.queue.ack(lease))
+            ending.owe_ack(lease)  # paid with the next claim
 
     def _write(self, writer: StatusWriter[Any], write: Callable[[], object]) -> bool:
         """Run a status write under the lease; False when the lease is lost (nothing more may be done)."""
