@@ -84,6 +84,9 @@ def _after(response: Response) -> Response:
         response = _fault_response(fault.status, fault.ordinal)
     started = g.get("started")
     elapsed = (time.monotonic() - started) * 1000 if started is not None else 0.0
+    if request.path.startswith("/api/"):
+        route = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        common.state().requests.add(f"{request.method} {route}")
     logger.debug("{} {} {} {:.1f} ms", request.method, common.request_uri(), response.status_code, elapsed)
     return response
 

@@ -1,22 +1,26 @@
-"""The simulated BMC fleet (``flasher-sandbox bmc``) as a real process, with a client of its control API.
+"""The simulated BMC fleet (``flasher-sandbox bmc``) as real processes, with a client of their control API.
 
-:class:`BmcFleet` starts the fleet on a free range of loopback ports plus a control port, waits until every BMC
-answers, and talks to the simulator's own API through the control port (so it works while a BMC reboots):
-faults, state, audit, restore (``flasher_sandbox/bmc/simapi.py``). The BMCs serve HTTPS by default, with
-certificates signed by the sandbox CA in ``tls_dir`` (:attr:`BmcFleet.ca_bundle` is what a client trusts;
-:attr:`BmcFleet.verify` is ``requests``' ``verify`` for them), or plain HTTP.
+:class:`BmcFleet` starts the fleet on a free range of loopback ports plus a control port per process, waits until
+every BMC answers, and talks to the simulator's own API through the control ports (so it works while a BMC
+reboots): faults, state, audit, restore (``flasher_sandbox/bmc/simapi.py``). One process serves every BMC unless
+``processes`` says more: then each process serves a consecutive block of them (a shard: its own event loop, so
+its own core), BMC ``i`` still on ``base_port + i``, and the client merges what the shards answer. The BMCs
+serve HTTPS by default, with certificates signed by the sandbox CA in ``tls_dir`` (:attr:`BmcFleet.ca_bundle`
+is what a client trusts; :attr:`BmcFleet.verify` is ``requests``' ``verify`` for them), or plain HTTP.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from flasher_sandbox.bmc.config import FleetSpec, Scheme
+from flasher_sandbox.bmc.config import FleetSpec, Scheme, default_fleet
 from flasher_sandbox.bmc.tls import CA_CERT
 from flasher_sandbox.procs import (
     FLASHER_ENV_PREFIX,
@@ -29,8 +33,38 @@ from flasher_sandbox.procs import (
 from flasher_sandbox.servers.errors import SandboxControlError
 
 
+@dataclass
+class Shard:
+    """One ``flasher-sandbox bmc`` process of a fleet: BMCs ``first`` .. ``first + count - 1`` (fleet indexes),
+    on ``base_port + first``.., its control API on ``control_port``."""
+
+    first: int
+    count: int
+    control_port: int = 0
+    process: ManagedProcess | None = None
+
+    def holds(self, index: int) -> bool:
+        """Whether fleet BMC ``index`` is one of this shard's."""
+        return self.first <= index < self.first + self.count
+
+
+def split(count: int, processes: int) -> list[Shard]:
+    """``count`` BMCs in ``processes`` consecutive blocks as even as can be (the first ones one larger).
+    ``ValueError`` unless 1 <= processes <= count."""
+    if not 1 <= processes <= count:
+        raise ValueError(f"processes must be between 1 and the {count} BMCs, got {processes}")
+    size, extra = divmod(count, processes)
+    shards, first = [], 0
+    for j in range(processes):
+        n = size + (1 if j < extra else 0)
+        shards.append(Shard(first, n))
+        first += n
+    return shards
+
+
 class BmcFleet:
-    """A ``flasher-sandbox bmc`` process serving ``count`` BMCs on ``base_port``.. and a control port after them.
+    """``flasher-sandbox bmc`` processes serving ``count`` BMCs on ``base_port``.. and a control port per
+    process after them (``processes``, default 1: one process, one control port at ``base_port + count``).
 
     Without ``config``, BMC ``i`` is Dell-like for even ``i`` and Supermicro-like for odd ``i``, all with
     ``username``/``password`` (the simulator's defaults ``root``/``calvin``); with a ``config``
@@ -42,6 +76,13 @@ class BmcFleet:
     ``scheme`` is the fleet's (``https`` unless the config says otherwise; a config's BMC may set its own);
     the sandbox CA and the BMCs' certificates go to ``tls_dir`` (default ``workdir/bmc-tls``; the CA is made
     once and kept there, so fleets sharing a ``tls_dir`` share their CA).
+
+    With ``processes`` > 1, process ``j`` serves the ``j``-th block of :func:`split` (its config the block's
+    BMCs, written to ``<config_path stem>-<j>.yaml``; its log ``<log_path stem>-<j>.log``; the default fleet
+    without ``config`` is the same as with one process), its control API on ``base_port + count + j``, the PDU
+    (when asked for) on the port after the last control port, served by process 0. The fleet-wide calls
+    (:meth:`fleet`, :meth:`fleet_audit`, :meth:`restore`, :meth:`reset_audit`) ask every process; a BMC's own
+    calls go to the process that serves it.
     """
 
     def __init__(
@@ -61,6 +102,7 @@ class BmcFleet:
         scheme: Scheme | None = None,
         tls_dir: Path | None = None,
         pdu: bool = False,
+        processes: int = 1,
     ) -> None:
         if count is None:
             count = len(config.bmcs) if config is not None else 2
@@ -86,48 +128,87 @@ class BmcFleet:
         self.schemes: list[Scheme] = [
             (config.bmcs[i].scheme if config is not None else None) or fleet_scheme for i in range(count)
         ]
+        #: The processes, each a block of BMCs (:class:`Shard`), in index order.
+        self.shards = split(count, processes)
         self.base_port = 0
-        self.control_port = 0
         #: Also serve a Redfish PDU (``--pdu-port``, the port after the control port): :attr:`pdu_url`.
         self.pdu = pdu
         self.pdu_port = 0
-        self.process: ManagedProcess | None = None
         self.http = requests.Session()
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        """The first (with one process: the only) simulator process, ``None`` when not running."""
+        return self.shards[0].process
+
+    @property
+    def control_port(self) -> int:
+        """The first process's control port (with one process, the fleet's); 0 before :meth:`launch`."""
+        return self.shards[0].control_port
+
+    def named_processes(self) -> dict[str, ManagedProcess]:
+        """The running simulator processes by name: ``bmcs`` for a single one, ``bmcs-0``, ``bmcs-1``... for
+        several (for benchmarks reading their CPU time and memory)."""
+        if len(self.shards) == 1:
+            return {"bmcs": self.shards[0].process} if self.shards[0].process is not None else {}
+        return {f"bmcs-{j}": shard.process for j, shard in enumerate(self.shards) if shard.process is not None}
+
+    def shard_of(self, i: int) -> Shard:
+        """The process serving BMC ``i`` (``IndexError`` outside the fleet)."""
+        self._check(i)
+        return next(shard for shard in self.shards if shard.holds(i))
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
 
-    def argv(self) -> list[str]:
-        """The ``flasher-sandbox bmc`` command line for the current ports (writes the config's YAML)."""
-        argv = [*console_script("flasher-sandbox"), "bmc", "--count", str(self.count), "--host", LOOPBACK]
-        argv += ["--base-port", str(self.base_port), "--control-port", str(self.control_port)]
+    def argv(self, shard: int = 0) -> list[str]:
+        """The ``flasher-sandbox bmc`` command line of process ``shard`` for the current ports (writes its
+        config's YAML when it has one)."""
+        part = self.shards[shard]
+        argv = [*console_script("flasher-sandbox"), "bmc", "--count", str(part.count), "--host", LOOPBACK]
+        argv += ["--base-port", str(self.base_port + part.first), "--control-port", str(part.control_port)]
         argv += ["--install-seconds", str(self.install_seconds), "--offline-seconds", str(self.offline_seconds)]
         argv += ["--power-seconds", str(self.power_seconds), "--log-level", self.log_level]
         argv += ["--tls-dir", str(self.tls_dir)]
-        if self.pdu:
+        if self.pdu and shard == 0:
             argv += ["--pdu-port", str(self.pdu_port)]
         if self.scheme is not None or self.config is None:
             argv += ["--scheme", self.scheme or "https"]
-        if self.config is not None:
+        config = self.config
+        if config is None and len(self.shards) > 1:  # each block of the default fleet, as one process makes it
+            config = default_fleet(self.count, username=self.username, password=self.password)
+        if config is not None:
             path = self.config_path or self.workdir / f"fleet-{self.base_port}.yaml"
-            self.config.dump_yaml(path)
+            if len(self.shards) > 1:
+                path = path.with_name(f"{path.stem}-{shard}{path.suffix}")
+                config = config.model_copy(update={"bmcs": config.bmcs[part.first : part.first + part.count]})
+            config.dump_yaml(path)
             argv += ["--config", str(path)]
         else:
             argv += ["--username", self.username, "--password", self.password]
         return argv
 
+    def _log_path(self, shard: int) -> Path:
+        part = self.shards[shard]
+        if self.log_path is None:
+            return self.workdir / f"bmcsim-{self.base_port + part.first}.log"
+        if len(self.shards) == 1:
+            return self.log_path
+        return self.log_path.with_name(f"{self.log_path.stem}-{shard}{self.log_path.suffix}")
+
     def launch(self) -> BmcFleet:
         """Choose free ports and start the process; returns at once (then :meth:`wait_ready`). The ports are
         known from here on, so the inventory can be seeded while the BMCs come up."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.base_port = free_port_range(self.count + (2 if self.pdu else 1))
-        self.control_port = self.base_port + self.count
-        self.pdu_port = self.control_port + 1 if self.pdu else 0
-        log_path = self.log_path or self.workdir / f"bmcsim-{self.base_port}.log"
-        self.process = ManagedProcess(self.argv(), log_path, drop_env=(FLASHER_ENV_PREFIX,)).start()
+        self.base_port = free_port_range(self.count + len(self.shards) + (1 if self.pdu else 0))
+        for j, shard in enumerate(self.shards):
+            shard.control_port = self.base_port + self.count + j
+        self.pdu_port = self.base_port + self.count + len(self.shards) if self.pdu else 0
+        for j, shard in enumerate(self.shards):
+            shard.process = ManagedProcess(self.argv(j), self._log_path(j), drop_env=(FLASHER_ENV_PREFIX,)).start()
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> BmcFleet:
-        """Wait until the control API lists every BMC and each answers ``GET /redfish/v1``.
+        """Wait until every process's control API lists its BMCs and each BMC answers ``GET /redfish/v1``.
 
         Raises ``RuntimeError`` with the end of the log when the process exits (a port taken meanwhile among
         the reasons) or is not ready within ``timeout`` s; the process is stopped then.
@@ -152,38 +233,49 @@ class BmcFleet:
         raise RuntimeError("simulated BMCs could not bind their ports three times in a row")
 
     def _wait_bound(self, timeout: float) -> bool:
-        """True once the control port answers (the fleet binds it after every BMC's port); False when the
-        process exits or ``timeout`` passes first."""
-        assert self.process is not None
+        """True once every process's control port answers (a process binds it after its BMCs' ports); False
+        when a process exits or ``timeout`` passes first."""
         deadline = time.monotonic() + timeout
-        while self.process.alive() and time.monotonic() < deadline:
+        waiting = list(self.shards)
+        while waiting and time.monotonic() < deadline:
+            shard = waiting[0]
+            assert shard.process is not None
+            if not shard.process.alive():
+                return False
             try:
-                fleet = self.http.get(f"http://{LOOPBACK}:{self.control_port}/fleet", timeout=2).json()
-                if fleet["count"] == self.count:
-                    return True
+                fleet = self.http.get(f"http://{LOOPBACK}:{shard.control_port}/fleet", timeout=2).json()
+                if fleet["count"] == shard.count:
+                    waiting.pop(0)
+                    continue
             except requests.RequestException:
                 pass
             time.sleep(0.05)
-        return False
+        return not waiting
 
     def _check_all_answer(self) -> None:
-        for url in self.urls:
-            response = requests.get(f"{url}/redfish/v1", timeout=10, verify=self.verify)
-            if response.status_code != 200:
-                raise RuntimeError(f"simulated BMC {url} answers {response.status_code}:\n{self.log()}")
+        def status(url: str) -> int:
+            return requests.get(f"{url}/redfish/v1", timeout=10, verify=self.verify).status_code
+
+        with ThreadPoolExecutor(min(8, self.count)) as pool:  # thousands of TLS handshakes: not one by one
+            for url, code in zip(self.urls, pool.map(status, self.urls), strict=True):
+                if code != 200:
+                    raise RuntimeError(f"simulated BMC {url} answers {code}:\n{self.log()}")
 
     def stop(self) -> int | None:
-        """Stop the process (SIGTERM, then SIGKILL); returns its exit status (``None`` when not running)."""
-        status = None
-        if self.process is not None:
-            status = self.process.stop()
-            self.process = None
+        """Stop every process (SIGTERM, then SIGKILL); returns an exit status: the first that is not 0, else 0
+        (``None`` when none was running)."""
+        statuses = []
+        for shard in self.shards:
+            if shard.process is not None:
+                statuses.append(shard.process.stop())
+                shard.process = None
         self.http.close()
-        return status
+        return next((status for status in statuses if status), statuses[0] if statuses else None)
 
     def log(self) -> str:
-        """The end of the process's output (for failure messages)."""
-        return self.process.tail() if self.process is not None else ""
+        """The end of every process's output (for failure messages)."""
+        tails = [shard.process.tail() for shard in self.shards if shard.process is not None]
+        return "\n".join(tails)
 
     # ---- addresses ------------------------------------------------------------------------------------------
 
@@ -247,50 +339,73 @@ class BmcFleet:
 
     @property
     def control_url(self) -> str:
-        """The control API's base URL (``http://127.0.0.1:<control port>``; its routes start with ``/fleet``)."""
+        """The first process's control API base URL (``http://127.0.0.1:<control port>``; its routes start with
+        ``/fleet``); with several processes, BMC ``i``'s is :meth:`control_url_of`."""
         return f"http://{LOOPBACK}:{self.control_port}"
 
-    def _control(self, method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
-        response = self.http.request(method, f"{self.control_url}{path}", json=body, timeout=timeout)
+    def control_url_of(self, i: int) -> str:
+        """The control API of the process that serves BMC ``i``."""
+        return f"http://{LOOPBACK}:{self.shard_of(i).control_port}"
+
+    def _control(self, method: str, path: str, body: Any = None, timeout: float = 10, *, bmc: int = 0) -> Any:
+        url = f"{self.control_url_of(bmc)}{path}"
+        response = self.http.request(method, url, json=body, timeout=timeout)
         if response.status_code >= 400:
             raise SandboxControlError(method, path, response.status_code, response.text)
         return response.json()
 
+    def _each(self, method: str, path: str, timeout: float = 10) -> list[Any]:
+        """The answer of every process to the same fleet-wide call, in shard order."""
+        return [self._control(method, path, timeout=timeout, bmc=shard.first) for shard in self.shards]
+
     def fleet(self) -> list[dict[str, Any]]:
-        """Every BMC's port, URL, shape, vendor, model, serial and components."""
-        return list(self._control("GET", "/fleet")["bmcs"])
+        """Every BMC's port, URL, shape, vendor, model, serial and components (``index``: its fleet index)."""
+        found: list[dict[str, Any]] = []
+        for shard, answer in zip(self.shards, self._each("GET", "/fleet"), strict=True):
+            found.extend({**bmc, "index": shard.first + int(bmc["index"])} for bmc in answer["bmcs"])
+        return found
 
     def set_faults(self, i: int, faults: Mapping[str, Any]) -> dict[str, Any]:
         """Merge ``faults`` into BMC ``i``'s faults (a false or null value removes one); returns the active ones."""
-        return dict(self._control("PUT", f"/fleet/faults/{self.port(i)}", dict(faults)))
+        return dict(self._control("PUT", f"/fleet/faults/{self.port(i)}", dict(faults), bmc=i))
 
     def clear_faults(self, i: int) -> None:
         """Remove every fault of BMC ``i``."""
-        self._control("DELETE", f"/fleet/faults/{self.port(i)}")
+        self._control("DELETE", f"/fleet/faults/{self.port(i)}", bmc=i)
 
     def faults(self, i: int) -> dict[str, Any]:
         """BMC ``i``'s active faults."""
-        return dict(self._control("GET", f"/fleet/faults/{self.port(i)}"))
+        return dict(self._control("GET", f"/fleet/faults/{self.port(i)}", bmc=i))
 
     def state(self, i: int) -> dict[str, Any]:
         """BMC ``i``'s state: online, power, boot, versions (by FirmwareInventory Id), sessions, tasks, faults."""
-        return dict(self._control("GET", f"/fleet/state/{self.port(i)}"))
+        return dict(self._control("GET", f"/fleet/state/{self.port(i)}", bmc=i))
 
     def audit(self, i: int) -> dict[str, Any]:
         """BMC ``i``'s audit: installs, power, bmc_resets, overlapping_installs."""
-        return dict(self._control("GET", f"/fleet/audit/{self.port(i)}"))
+        return dict(self._control("GET", f"/fleet/audit/{self.port(i)}", bmc=i))
 
     def fleet_audit(self) -> dict[str, Any]:
-        """Every BMC's audit and the fleet's total ``overlapping_installs``."""
-        return dict(self._control("GET", "/fleet/audit", timeout=60))  # a thousand BMCs take a while
+        """Every BMC's audit (in index order, from every process) and the fleet's total ``overlapping_installs``."""
+        answers = self._each("GET", "/fleet/audit", timeout=120)  # thousands of BMCs take a while
+        return {
+            "overlapping_installs": sum(int(answer["overlapping_installs"]) for answer in answers),
+            "bmcs": [audit for answer in answers for audit in answer["bmcs"]],
+        }
 
     def reset_audit(self, i: int | None = None) -> None:
         """Forget the audit records of BMC ``i`` (every BMC when ``None``)."""
-        self._control("POST", "/fleet/reset-audit" if i is None else f"/fleet/reset-audit/{self.port(i)}")
+        if i is None:
+            self._each("POST", "/fleet/reset-audit")
+        else:
+            self._control("POST", f"/fleet/reset-audit/{self.port(i)}", bmc=i)
 
     def restore(self, i: int | None = None) -> None:
         """Put BMC ``i`` (every BMC when ``None``) back to its configured initial state."""
-        self._control("POST", "/fleet/restore" if i is None else f"/fleet/restore/{self.port(i)}")
+        if i is None:
+            self._each("POST", "/fleet/restore")
+        else:
+            self._control("POST", f"/fleet/restore/{self.port(i)}", bmc=i)
 
     @property
     def pdu_url(self) -> str:

@@ -162,3 +162,11 @@ class InventoryServer:
         response.raise_for_status()
         entries: list[dict[str, Any]] = response.json()["entries"]
         return entries
+
+    def request_counts(self) -> dict[str, int]:
+        """The ``/api/v1`` requests it answered since it started, by ``"METHOD route"`` (``GET /_sandbox/requests``:
+        ``GET /api/v1/servers``, ``PUT /api/v1/servers/<server_id>/attributes/<namespace>``...)."""
+        response = requests.get(f"{self.url}/_sandbox/requests", headers=self.headers, timeout=60)
+        response.raise_for_status()
+        counts: dict[str, int] = response.json()["requests"]
+        return counts

@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,11 @@ class ReplicaOptions:
 class Stack:
     """One sandbox: call :meth:`start`, then :meth:`start_replica` as often as wanted; :meth:`stop` ends all.
 
-    ``redis_url`` uses an existing Redis instead of starting ``redis-server``. After :meth:`start`,
+    ``redis_url`` uses an existing Redis instead of starting ``redis-server``. ``bmc_processes``: simulator
+    processes sharing the BMCs (:class:`~flasher_sandbox.servers.BmcFleet`'s ``processes``; thousands of
+    HTTPS BMCs start faster and are served by more than one core). ``more_servers``: seed entries (as
+    :meth:`Scenario.seed` writes them) added to the inventory beside the scenario's, servers no simulated BMC
+    answers for (a large inventory for benchmarks). After :meth:`start`,
     ``redis`` (when started here), ``inventory``, ``bmcs`` and ``images`` are the running servers and
     ``seed_data`` the seed the inventory was loaded with. The caller's ``FLASHER_*`` environment reaches none of
     the processes: the replicas' settings are their YAML files alone. ``onboard``: the servers are not seeded but
@@ -75,9 +79,17 @@ class Stack:
     """
 
     def __init__(
-        self, workdir: Path, scenario: Scenario, *, redis_url: str | None = None, onboard: bool = False
+        self,
+        workdir: Path,
+        scenario: Scenario,
+        *,
+        redis_url: str | None = None,
+        onboard: bool = False,
+        bmc_processes: int = 1,
+        more_servers: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.workdir = workdir
+        self.more_servers = list(more_servers)
         self.onboard = onboard
         self.scenario = scenario
         self.logs = workdir / "logs"
@@ -97,6 +109,7 @@ class Stack:
             log_path=self.logs / "bmcs.log",
             log_level="INFO",
             pdu=True,
+            processes=bmc_processes,
         )
         self.images: ImageServer | None = None
         self.seed_data: dict[str, Any] = {}
@@ -153,6 +166,8 @@ class Stack:
             servers_too=not self.onboard,
             pdu_url=self.bmcs.pdu_url,
         )
+        if self.more_servers:
+            self.seed_data["servers"] = [*self.seed_data.get("servers", []), *self.more_servers]
         assert self.inventory.seed_path is not None
         self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
         self.inventory.start()
@@ -223,16 +238,17 @@ class Stack:
         """Every server as the seed describes one (``uuid``, ``name``, ``vendor``, ``model``, ``bmc``: ``address``,
         ``username``, ``password``), in fleet order: the seeded ones, or with ``onboard`` the onboarded ones (the
         vendor and model as onboarding read them)."""
-        return list(self.onboarded) if self.onboard else list(self.seed_data.get("servers", []))
+        if self.onboard:
+            return list(self.onboarded)
+        return list(self.seed_data.get("servers", []))[: len(self.scenario.names)]  # not ``more_servers``
 
     def processes(self) -> dict[str, ManagedProcess]:
-        """The stack's child processes started so far, by role: ``redis`` (when started here), ``bmcs``,
-        ``inventory``, then each replica by name (for benchmarks reading their CPU time)."""
-        found = {
-            "redis": self.redis.process if self.redis is not None else None,
-            "bmcs": self.bmcs.process,
-            "inventory": self.inventory.process,
-        }
+        """The stack's child processes started so far, by role: ``redis`` (when started here), ``bmcs`` (or
+        ``bmcs-0``, ``bmcs-1``... with several simulator processes), ``inventory``, then each replica by name
+        (for benchmarks reading their CPU time)."""
+        found = {"redis": self.redis.process if self.redis is not None else None}
+        found |= self.bmcs.named_processes()
+        found["inventory"] = self.inventory.process
         return {name: process for name, process in found.items() if process is not None} | self.replicas
 
     # -- flasher replicas -----------------------------------------------------------------------------------

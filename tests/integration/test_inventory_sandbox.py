@@ -1,4 +1,5 @@
-"""The sandbox inventory's own features: fault injection, auth, seeding, the attribute journal, clean shutdown."""
+"""The sandbox inventory's own features: fault injection, auth, seeding, the attribute journal, request counts,
+clean shutdown."""
 
 from __future__ import annotations
 
@@ -70,6 +71,24 @@ def test_the_journal_lists_every_attribute_write_in_order(clean_inventory: Inven
     assert clean_inventory.journal(server=server_id, after=task[1]["seq"])[0]["namespace"] == "ns.other"
     clean_inventory.reset()
     assert clean_inventory.journal() == []
+
+
+def test_the_api_requests_are_counted_by_method_and_route(clean_inventory: InventoryServer) -> None:
+    (server_id,) = clean_inventory.seed({"servers": [{"name": "counted"}]})["server_ids"]
+    before = clean_inventory.request_counts()
+    for _ in range(3):
+        requests.get(f"{clean_inventory.api}/servers", params={"attr": "ns.task"}, timeout=30).raise_for_status()
+    url = f"{clean_inventory.api}/servers/{server_id}/attributes"
+    requests.post(url, json={"namespace": "ns.task", "data": {"n": 1}}, timeout=30).raise_for_status()
+    assert requests.put(f"{url}/ns.none", json={"data": {}}, timeout=30).status_code == 404  # answered: counted
+    clean_inventory.journal()  # /_sandbox: not counted
+    after = clean_inventory.request_counts()
+    grown = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+    assert grown == {
+        "GET /api/v1/servers": 3,
+        "POST /api/v1/servers/<server_id>/attributes": 1,
+        "PUT /api/v1/servers/<server_id>/attributes/<namespace>": 1,
+    }
 
 
 def test_health_and_controls_are_never_faulted(clean_inventory: InventoryServer) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +20,34 @@ from flasher_sandbox.inventory.responses import Pager, parse_go_query
 EXTENSION = "sandbox_inventory"
 
 
+class RequestCounts:
+    """The ``/api/v1`` requests answered so far, by ``"METHOD route"`` (the route's template, as
+    ``/api/v1/servers/<server_id>``); thread-safe (waitress answers on several threads)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        """Count one request."""
+        with self._lock:
+            self._counts[key] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far."""
+        with self._lock:
+            return dict(self._counts)
+
+
 @dataclass
 class InventoryState:
-    """What a running inventory app holds: its database, fault rules and the bearer token (``None``: no auth)."""
+    """What a running inventory app holds: its database, fault rules, the bearer token (``None``: no auth) and
+    the count of the API requests it answered."""
 
     db: Database
     token: str | None = None
     faults: FaultInjector = field(default_factory=FaultInjector)
+    requests: RequestCounts = field(default_factory=RequestCounts)
 
 
 def state() -> InventoryState:

@@ -8,6 +8,9 @@
 - ``GET /_sandbox/journal``: every write of a server's attribute, oldest first (``server``, ``namespace``,
   ``after`` = the last ``seq`` read, ``limit``): ``{"entries": [{"seq", "server", "namespace", "op", "data",
   "agent", "at"}]}`` (:mod:`flasher_sandbox.inventory.store.journal`).
+- ``GET /_sandbox/requests``: the ``/api/v1`` requests answered since start, by method and route template
+  (``{"requests": {"GET /api/v1/servers": 12, ...}, "total": 12}``), for benchmarks counting a client's requests
+  from the server's side.
 """
 
 from __future__ import annotations
@@ -97,3 +100,9 @@ def get_journal() -> Response:
             limit=limit,
         )
     return json_response(200, {"entries": found})
+
+
+@blueprint.get("/requests")
+def get_requests() -> Response:
+    counts = state().requests.snapshot()
+    return json_response(200, {"requests": counts, "total": sum(counts.values())})
