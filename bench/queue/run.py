@@ -1,18 +1,21 @@
-"""Queue benchmark: enqueue-claim-ack cycles per second with 1 and 8 clients, beside raw PING round trips.
+"""Queue benchmark: queue cycles per second with 1 and 8 clients, beside raw PING round trips.
 
     .venv/bin/python -m bench.queue.run            # 3 rounds of 3 s per measurement
     .venv/bin/python -m bench.queue.run --json
 
 Starts its own ``redis-server`` (no persistence) on a free loopback port. Each measurement runs for
-``--seconds`` and is repeated ``--rounds`` times, the four measurements interleaved (PING x1, cycles x1,
-PING x8, cycles x8) so that a machine busy with something else slows all of them alike; the median round is
-reported (for the ratio, the median of the per-round ratios). Clients are processes (spawned once, warmed up
-before timing), each with its own connection.
+``--seconds`` and is repeated ``--rounds`` times, the measurements interleaved (PING, cycles, unfolded cycles,
+with 1 client, then with 8) so that a machine busy with something else slows all of them alike; the median
+round is reported (for the ratios, the median of the per-round ratios). Clients are processes (spawned once,
+warmed up before timing), each with its own connection.
 
-A cycle is ``enqueue`` + ``claim`` + ``ack``: three round trips, one Lua script each. PING is one round trip,
-so a cycle can reach at most a third of the PING rate; the ratio printed is cycles/s over PINGs/s. Each round
-also measures the client's CPU per PING and per cycle (``time.process_time`` over 2,000, one client), which the
-load hardly moves, and says whether redis-py found ``hiredis``.
+A cycle is what a task costs the queue as the service runs it: the admission's ``enqueue``, then the worker's
+``ack_and_claim`` (the ack of its previous task and the claim of this one in one script, as the worker pool does
+when a task ends and it goes on to the next): two round trips, so a cycle can reach at most half the PING rate.
+A cycle is counted when its task is acked. The unfolded cycle, ``enqueue`` + ``claim`` + ``ack`` (three round
+trips, at most a third), is measured beside it for comparison. Each round also measures the client's CPU per
+PING and per cycle of each kind (``time.process_time`` over 2,000, one client), which the load hardly moves,
+and says whether redis-py found ``hiredis``.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from pathlib import Path
 import redis
 
 from flasher.config import QueueSettings
-from flasher.queue import TaskQueue
+from flasher.queue import Lease, TaskQueue
 from flasher_sandbox.servers import RedisServer
 
 CLIENTS = 8
+#: What is measured: PINGs, cycles as the service runs them, cycles with claim and ack apart.
+WHAT = ("ping", "cycle", "unfolded")
 #: Server ids a client cycles through: the tasks hash stays small and each id is free again when reused.
 SERVERS_PER_CLIENT = 512
 
@@ -48,43 +53,65 @@ def _wait_until(moment: float) -> None:
 
 
 def client(url: str, what: str, name: str, start_at: float, seconds: float) -> int:
-    """Run ``what`` (``ping`` or ``cycle``) from ``start_at`` for ``seconds``; return how many completed."""
+    """Run ``what`` (``ping``, ``cycle`` or ``unfolded``) from ``start_at`` for ``seconds``; return how many
+    completed (PINGs, or tasks acked)."""
     queue = _queue(url)
     queue.ping()  # connect before the clock starts
-    done = 0
     _wait_until(start_at)
     stop = start_at + seconds
     if what == "ping":
+        done = 0
         ping = queue.client.ping
         while time.time() < stop:
             ping()
             done += 1
         return done
-    n = 0
+    run = _Cycles(queue, name, folded=what == "cycle")
     while time.time() < stop:
-        n += 1
-        queue.enqueue(f"{name}-{n % SERVERS_PER_CLIENT}", kind="install", task_id=f"{name}-{n}", priority=n % 4)
-        lease = queue.claim(name)
-        if lease is not None:  # with several clients, another one may have taken every task
-            queue.ack(lease)
-            done += 1
-    return done
+        run.one()
+    return run.acked
+
+
+class _Cycles:
+    """One client's cycles: enqueue a task, then ack the previous one and claim (``folded``: in one script)."""
+
+    def __init__(self, queue: TaskQueue, name: str, *, folded: bool) -> None:
+        self.queue, self.name, self.folded = queue, name, folded
+        self.n = 0
+        self.acked = 0
+        self.lease: Lease | None = None  # claimed, to be acked with the next claim (folded)
+
+    def one(self) -> None:
+        """One cycle. With several clients another one may take this client's task: then nothing is acked."""
+        self.n += 1
+        n, queue = self.n, self.queue
+        server = f"{self.name}-{n % SERVERS_PER_CLIENT}"
+        queue.enqueue(server, kind="install", task_id=f"{self.name}-{n}", priority=n % 4)
+        if not self.folded:
+            lease = queue.claim(self.name)
+            if lease is not None:
+                queue.ack(lease)
+                self.acked += 1
+        elif self.lease is None:
+            self.lease = queue.claim(self.name)
+        else:
+            step = queue.ack_and_claim(self.lease, self.name)
+            self.acked += step.lost is None
+            self.lease = step.lease
 
 
 def client_cpu(url: str, what: str, count: int) -> float:
-    """This process's CPU seconds per operation (``ping`` or ``cycle``) over ``count`` of them, one client: the
-    client's own cost (packing, parsing, redis-py), which the machine's load hardly moves."""
+    """This process's CPU seconds per operation (``ping``, ``cycle`` or ``unfolded``) over ``count`` of them, one
+    client: the client's own cost (packing, parsing, redis-py), which the machine's load hardly moves."""
     queue = _queue(url)
     queue.ping()
+    run = _Cycles(queue, "cpu", folded=what == "cycle")
     started = time.process_time()
-    for n in range(count):
+    for _ in range(count):
         if what == "ping":
             queue.client.ping()
         else:
-            queue.enqueue(f"cpu-{n % SERVERS_PER_CLIENT}", kind="install", task_id=f"cpu-{n}", priority=n % 4)
-            lease = queue.claim("cpu")
-            if lease is not None:
-                queue.ack(lease)
+            run.one()
     return (time.process_time() - started) / count
 
 
@@ -114,8 +141,8 @@ def main() -> None:
         try:
             with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
                 pool.map(_warm, range(CLIENTS), chunksize=1)
-                rounds: dict[str, list[float]] = {"ping_1": [], "cycle_1": [], "ping_8": [], "cycle_8": []}
-                cpu: dict[str, list[float]] = {"ping": [], "cycle": []}
+                rounds: dict[str, list[float]] = {f"{what}_{n}": [] for n in ("1", "8") for what in WHAT}
+                cpu: dict[str, list[float]] = {what: [] for what in WHAT}
                 for _ in range(args.rounds):
                     for key, values in rounds.items():
                         what, clients = key.split("_")
@@ -129,10 +156,11 @@ def main() -> None:
     # Each round measures PING and cycles back to back: the median of the per-round ratios is steadier on a
     # machine whose load changes than the ratio of the medians.
     ratios = {
-        clients: statistics.median(
-            c / p for c, p in zip(rounds[f"cycle_{clients}"], rounds[f"ping_{clients}"], strict=True)
+        f"{what}_{clients}": statistics.median(
+            c / p for c, p in zip(rounds[f"{what}_{clients}"], rounds[f"ping_{clients}"], strict=True)
         )
         for clients in ("1", "8")
+        for what in ("cycle", "unfolded")
     }
     result = {
         "redis": server.binary,
@@ -140,8 +168,7 @@ def main() -> None:
         "rounds": args.rounds,
         "per_second": median,
         "all_rounds": rounds,
-        "ratio_1": ratios["1"],
-        "ratio_8": ratios["8"],
+        "ratios": ratios,
         "cpus": os.cpu_count(),
         "client_cpu_us": {what: statistics.median(costs) * 1e6 for what, costs in cpu.items()},
         "hiredis": redis.utils.HIREDIS_AVAILABLE,
@@ -149,18 +176,23 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{'clients':>8} {'PING/s':>10} {'cycles/s':>10} {'cycles/PING':>12}")
+    header = ("clients", "PING/s", "cycles/s", "cycles/PING", "unfolded/s", "unfolded/PING")
+    print(" ".join(f"{name:>{width}}" for name, width in zip(header, (8, 10, 10, 12, 11, 14), strict=True)))
     for clients in ("1", "8"):
-        ping, cycle = median[f"ping_{clients}"], median[f"cycle_{clients}"]
-        print(f"{clients:>8} {ping:>10.0f} {cycle:>10.0f} {ratios[clients]:>11.1%}")
+        ping, cycle, unfolded = (median[f"{what}_{clients}"] for what in WHAT)
+        print(
+            f"{clients:>8} {ping:>10.0f} {cycle:>10.0f} {ratios[f'cycle_{clients}']:>11.1%} {unfolded:>11.0f}"
+            f" {ratios[f'unfolded_{clients}']:>13.1%}"
+        )
     print(
-        f"medians of {args.rounds} rounds of {args.seconds:g} s (cycles/PING: median of the per-round ratios); "
-        "a cycle is 3 round trips, so at most 33.3%"
+        f"medians of {args.rounds} rounds of {args.seconds:g} s (x/PING: median of the per-round ratios); a cycle is"
+        " enqueue + ack_and_claim, 2 round trips (at most 50%); unfolded, enqueue + claim + ack, 3 (at most 33.3%)"
     )
     costs = result["client_cpu_us"]
     print(
         f"client CPU per operation, one client (median of rounds of 2,000): PING {costs['ping']:.0f} µs, "
-        f"cycle {costs['cycle']:.0f} µs; hiredis {'installed' if result['hiredis'] else 'not installed'}"
+        f"cycle {costs['cycle']:.0f} µs, unfolded {costs['unfolded']:.0f} µs; "
+        f"hiredis {'installed' if result['hiredis'] else 'not installed'}"
     )
 
 

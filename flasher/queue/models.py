@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from flasher.task.fence import LeaseLostError
@@ -183,16 +184,23 @@ class LeaseState:
     remaining: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EnqueueResult:
     """The outcome of :meth:`TaskQueue.enqueue` and the server's entry after the call.
 
     ``entry`` is the task asked for (``ADDED``, ``RAISED``, ``UNCHANGED``), the other task holding the server
-    (``HELD_BY_OTHER``), or the dead task (``DEAD``).
+    (``HELD_BY_OTHER``), or the dead task (``DEAD``). ``view`` is the script's reply for it (record, holder,
+    lease expiry: :meth:`QueueEntry.from_record`'s arguments), parsed on first use of ``entry``: most callers
+    only read the outcome.
     """
 
     outcome: EnqueueOutcome
-    entry: QueueEntry
+    view: tuple[Any, ...]
+
+    @cached_property
+    def entry(self) -> QueueEntry:
+        """The entry the outcome is about (see the class)."""
+        return QueueEntry.from_record(*self.view)
 
     @property
     def holder(self) -> QueueEntry | None:

@@ -157,7 +157,7 @@ class TaskQueue:
         if isinstance(priority, bool) or not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise ValueError(f"priority: must be an integer {MIN_PRIORITY}..{MAX_PRIORITY} (got {priority!r})")
         outcome, *view = self._run("enqueue", server_id, kind, task_id, priority)
-        return EnqueueResult(EnqueueOutcome(as_text(outcome)), QueueEntry.from_record(*view))
+        return EnqueueResult(EnqueueOutcome(as_text(outcome)), tuple(view))
 
     def cancel(self, server_id: str, *, task_id: str | None = None) -> CancelOutcome:
         """Cancel the server's live task (only if it is ``task_id``, when given).

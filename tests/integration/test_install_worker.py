@@ -10,16 +10,20 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flasher.bmc import BMC
+from flasher.config import Settings
 from flasher.constants import TASK_NAMESPACE
 from flasher.install.runner import InstallRunner
 from flasher.inventory import InventoryClient
-from flasher.queue import TaskQueue
+from flasher.queue import AckAndClaim, Lease, TaskQueue
+from flasher.queue.connection import client_from_settings
 from flasher.service.admission import Action, Admission
 from flasher.service.worker import WorkerPool
 from flasher.store.store import FirmwareStore
@@ -31,6 +35,7 @@ from flasher_sandbox.images import make_image
 from flasher_sandbox.servers import ImageServer, InventoryServer
 from tests.support.fixtures.bmcsim import BmcFleetPool
 from tests.support.install_env import InstallWorld, build_pool, fast_settings, seed_for
+from tests.support.queue_helpers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -461,6 +466,89 @@ def test_an_exception_escaping_a_runner_fails_that_task_not_the_pool(
         pool.stop(10)
     assert failed["status"] == "failed" and failed["error"] == "internal error: RuntimeError: boom", failed
     assert succeeded["status"] == "success", succeeded
+
+
+class _CountingQueue(TaskQueue):
+    """The queue, counting the worker pool's claims and acks by the call that made them."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            client_from_settings(settings.redis), settings=settings.queue, key_prefix=settings.redis.key_prefix
+        )
+        self.calls: Counter[str] = Counter()
+
+    def claim(self, worker: str, *, kinds: Collection[str] | None = None) -> Lease | None:
+        self.calls["claim"] += 1
+        return super().claim(worker, kinds=kinds)
+
+    def ack(self, lease: Lease) -> None:
+        self.calls["ack"] += 1
+        super().ack(lease)
+
+    def ack_and_claim(self, lease: Lease, worker: str, *, kinds: Collection[str] | None = None) -> AckAndClaim:
+        self.calls["ack_and_claim"] += 1
+        return super().ack_and_claim(lease, worker, kinds=kinds)
+
+
+def _counting_pool(w: InstallWorld, runner: Any) -> tuple[WorkerPool, _CountingQueue]:
+    settings = w.with_settings(service={"concurrency": 1})
+    queue = _CountingQueue(settings)
+    pool = WorkerPool(
+        queue,
+        w.inventory,
+        settings,
+        {TaskKind.INSTALL: runner},
+        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
+        worker_id="worker-a",
+        idle_wait=0.1,
+    )
+    return pool, queue
+
+
+def _succeed(ctx: RunContext[Any]) -> RunResult:
+    ctx.writer.finish(TaskStatus.SUCCESS, message="success: done")
+    return RunResult(Outcome.SUCCESS, "done")
+
+
+def test_the_pool_acks_a_task_with_its_next_claim_in_one_round_trip(install_world: InstallWorld) -> None:
+    """Issue 17: a thread that ends a task and goes on to the next acks and claims in one script. Two tasks queued
+    before the pool starts: one claim, then an ack-and-claim that takes the second, then one that takes none."""
+    w = install_world
+    pool, queue = _counting_pool(w, _succeed)
+    uuids = [
+        w.flag(DELL, {"Firmware": {"bios": {"version": "2.12.0"}}}),
+        w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}}),
+    ]
+    pool.start()
+    try:
+        finals = [w.wait_final(uuid) for uuid in uuids]
+        wait_for(lambda: all(queue.entry(uuid) is None for uuid in uuids))  # both acked
+    finally:
+        pool.stop(10)
+    assert [final["status"] for final in finals] == ["success", "success"]
+    assert queue.calls["ack_and_claim"] == 2 and queue.calls["ack"] == 0
+    assert queue.depth() == {"queued": 0, "delayed": 0, "inflight": 0, "dead": 0}
+
+
+def test_a_pool_that_stops_acks_its_last_task_on_its_own(install_world: InstallWorld) -> None:
+    w = install_world
+    started = threading.Event()
+
+    def runner(ctx: RunContext[Any]) -> RunResult:
+        started.set()
+        ctx.stopping.wait(20)  # the pool stops while it runs: it ends anyway
+        return _succeed(ctx)
+
+    pool, queue = _counting_pool(w, runner)
+    uuid = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
+    pool.start()
+    try:
+        assert started.wait(20)
+    finally:
+        assert pool.stop(10)
+    assert w.attribute(uuid)["status"] == "success"
+    assert queue.calls["ack"] == 1 and queue.calls["ack_and_claim"] == 0  # no claim after a stop
+    assert queue.entry(uuid) is None  # acked before stop returned, not left to expire
 
 
 def test_a_final_status_the_inventory_refuses_is_written_when_it_is_back(install_world: InstallWorld) -> None:

@@ -197,6 +197,41 @@ def test_stale_token_is_refused_and_the_new_holder_is_untouched(redis_url: str, 
     assert queue.entry("srv") is None
 
 
+def test_ack_and_claim_acks_then_claims_the_next_in_order(queue: TaskQueue) -> None:
+    for server, priority in (("a", 1), ("b", 0), ("c", 3)):
+        queue.enqueue(server, kind="install", task_id=f"t-{server}", priority=priority)
+    first = claim(queue)
+    assert first.server_id == "c"
+    step = queue.ack_and_claim(first, "w1")
+    assert step.lost is None and queue.entry("c") is None  # acked ...
+    assert step.lease is not None and (step.lease.server_id, step.lease.token > first.token) == ("a", True)
+    again = queue.ack_and_claim(first, "w1")  # ... and the same ack again (a lost reply) is recognised
+    assert again.lost is None and again.lease is not None and again.lease.server_id == "b"
+    last = queue.ack_and_claim(again.lease, "w1", kinds=["server_control"])  # none of that kind: nothing claimed
+    assert last.lost is None and last.lease is None
+    assert queue.depth() == {"queued": 0, "delayed": 0, "inflight": 1, "dead": 0}  # a's lease, still held
+    with pytest.raises(ValueError, match="kinds"):
+        queue.ack_and_claim(step.lease, "w1", kinds=[])
+
+
+def test_ack_and_claim_of_an_expired_lease_reports_it_lost_and_still_claims(redis_url: str) -> None:
+    """A worker whose lease ran out gets the lost ack back with its next task: here the same task again (the
+    expired lease is reclaimed in the same step, with one more attempt, and it holds the highest priority)."""
+    queue = make_queue(redis_url, lease_seconds=SHORT_LEASE)
+    queue.enqueue("srv", kind="install", task_id="t1", priority=2)
+    queue.enqueue("other", kind="install", task_id="t2", priority=1)
+    stale = claim(queue, "slow")
+    expire(queue, stale)
+    step = queue.ack_and_claim(stale, "slow")
+    assert isinstance(step.lost, LeaseLostError) and step.lost.token == stale.token
+    assert step.lost.reason == "the lease expired"
+    assert step.lease is not None and (step.lease.task_id, step.lease.attempts) == ("t1", 1)
+    assert step.lease.token > stale.token
+    queue.client.flushall()  # Redis lost its data: the ack is refused, and nothing is left to claim
+    step = queue.ack_and_claim(step.lease, "slow")
+    assert step.lost is not None and "epoch changed" in step.lost.reason and step.lease is None
+
+
 def test_check_refuses_a_lease_with_too_little_time_left(redis_url: str) -> None:
     queue = make_queue(redis_url, lease_seconds=5.0)
     queue.enqueue("srv", kind="install", task_id="t1", priority=1)
@@ -476,6 +511,14 @@ def test_runs_on_redis_cluster(redis_cluster_url: str) -> None:
     queue.enqueue("srv", kind="install", task_id="t1", priority=2)
     lease = claim(queue)
     assert queue.check(lease).remaining > 0
+    queue.enqueue("srv-2", kind="install", task_id="t2", priority=1)
+    step = queue.ack_and_claim(lease, "w1")
+    assert step.lost is None and step.lease is not None and step.lease.server_id == "srv-2"
+    queue.enqueue("srv", kind="install", task_id="t3", priority=2)
+    lease = step.lease
+    assert queue.depth() == {"queued": 1, "delayed": 0, "inflight": 1, "dead": 0}
+    assert queue.fail(lease, retry=False) is FailOutcome.ENDED
+    lease = claim(queue)
     assert queue.depth() == {"queued": 0, "delayed": 0, "inflight": 1, "dead": 0}
     assert [e.server_id for e in queue.snapshot().inflight] == ["srv"]
     assert queue.fail(lease, retry=True, delay=60) is FailOutcome.RETRY_SCHEDULED

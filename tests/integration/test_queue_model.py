@@ -1,6 +1,7 @@
-"""The queue against a model: hypothesis drives random sequences of every operation (enqueue, claim, ack, fail,
-release, extend/check, cancel, drop, forget_dead, reap) on a real Redis and compares each answer, and the whole
-queue after each step, with a plain-Python model of the semantics. Leases are long: expiry has its own tests."""
+"""The queue against a model: hypothesis drives random sequences of every operation (enqueue, claim, ack,
+ack_and_claim, fail, release, extend/check, cancel, drop, forget_dead, reap) on a real Redis and compares each
+answer, and the whole queue after each step, with a plain-Python model of the semantics. Leases are long: expiry
+has its own tests."""
 
 from __future__ import annotations
 
@@ -88,7 +89,26 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule(target=leases, kinds=st.sampled_from([None, ("install",), ("server_control",)]))
     def claim(self, kinds: tuple[str, ...] | None) -> object:
-        lease = self.queue.claim("w", kinds=kinds)
+        return self._claimed(self.queue.claim("w", kinds=kinds), kinds)
+
+    @rule(target=leases, lease=leases, kinds=st.sampled_from([None, ("install",), ("server_control",)]))
+    def ack_and_claim(self, lease: Lease, kinds: tuple[str, ...] | None) -> object:
+        """One step: the ack answered as :meth:`ack` would be, then the claim as :meth:`claim`, on the queue the
+        ack left (whatever the ack found)."""
+        current = self._current(lease) is not None
+        repeat = self._repeat(lease, "ack") is not None
+        result = self.queue.ack_and_claim(lease, "w", kinds=kinds)
+        if current:
+            del self.model[lease.server_id]
+            self.done[lease.server_id] = (lease.token, "ack", "acked")
+        if current or repeat:
+            assert result.lost is None
+        else:
+            assert isinstance(result.lost, LeaseLostError) and result.lost.token == lease.token
+        return self._claimed(result.lease, kinds)
+
+    def _claimed(self, lease: Lease | None, kinds: tuple[str, ...] | None) -> object:
+        """Check a claim's ``lease`` against the model and take it there."""
         ready = [
             (server, m)
             for server, m in self.model.items()
@@ -106,7 +126,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule(
         kinds=st.sampled_from([None, ("install",)]),
-        ending=st.sampled_from(["ack", "fail", "retry", "retry_later", "release", "keep"]),
+        ending=st.sampled_from(["ack", "ack_and_claim", "fail", "retry", "retry_later", "release", "keep"]),
         cancel_first=st.booleans(),
     )
     def claim_and_end(self, kinds: tuple[str, ...] | None, ending: str, cancel_first: bool) -> None:
@@ -119,6 +139,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.heartbeat(lease)
         if ending == "ack":
             self.ack(lease)
+        elif ending == "ack_and_claim":
+            self.ack_and_claim(lease, kinds)
         elif ending == "release":
             self.release(lease)
         elif ending != "keep":

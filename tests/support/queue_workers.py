@@ -1,9 +1,10 @@
 """Worker processes for the queue's concurrency tests (importable, so ``multiprocessing`` can spawn them).
 
 A worker claims, checks its lease (as before a BMC write), holds the server, acks, and enqueues the server's
-next task. It records each holding as ``(server, start, end)`` on ``time.monotonic()``, which is one clock for
-every process of the machine (Linux ``CLOCK_MONOTONIC``): two holdings of one server that overlap mean two
-holders at once.
+next task; odd-numbered workers ack and claim their next task in one step (``ack_and_claim``), as the service
+does. It records each holding as ``(server, start, end)`` on ``time.monotonic()``, which is one clock for every
+process of the machine (Linux ``CLOCK_MONOTONIC``): two holdings of one server that overlap mean two holders at
+once.
 """
 
 from __future__ import annotations
@@ -56,34 +57,44 @@ def _work(
 ) -> None:
     queue = make_queue(url, lease_seconds=lease_seconds, max_attempts=1000)
     rng = random.Random(name)
+    fold = int(name.lstrip("w") or 0) % 2 == 1  # odd workers ack and claim the next in one step, as the service's
     zombies: list[tuple[float, Lease]] = []
+    lease: Lease | None = None  # claimed with the last ack, to work on next
     while time.time() < deadline:
         _try_zombie_acks(queue, zombies, lease_seconds, report)
-        lease = queue.claim(name)
+        if lease is None:
+            lease = queue.claim(name)
         if lease is None:
             # Done when nothing is left anywhere (a task being acked right now is followed by its holder).
             if not zombies and not any(queue.depth().values()):
                 return
             time.sleep(0.005)
             continue
+        held, lease = lease, None
         try:
-            queue.check(lease)
+            queue.check(held)
             start = time.monotonic()
             if rng.random() < 0.3:
                 time.sleep(0.001)  # a write to the BMC
-            report.holdings.append((lease.server_id, start, time.monotonic()))
+            report.holdings.append((held.server_id, start, time.monotonic()))
             if rng.random() < crash_rate:  # the worker dies here: no ack, no release
                 report.abandoned += 1
-                zombies.append((time.monotonic(), lease))
+                zombies.append((time.monotonic(), held))
                 continue
-            queue.ack(lease)
+            if fold:
+                step = queue.ack_and_claim(held, name)
+                lease = step.lease
+                if step.lost is not None:
+                    raise step.lost
+            else:
+                queue.ack(held)
         except LeaseLostError:
             report.lost += 1
             continue
-        report.acked.append(lease.task_id)
-        server, round_ = lease.task_id.rsplit("/r", 1)
+        report.acked.append(held.task_id)
+        server, round_ = held.task_id.rsplit("/r", 1)
         if int(round_) + 1 < rounds:
-            queue.enqueue(server, kind=lease.kind, task_id=task_id(server, int(round_) + 1), priority=rng.randint(0, 3))
+            queue.enqueue(server, kind=held.kind, task_id=task_id(server, int(round_) + 1), priority=rng.randint(0, 3))
 
 
 def _try_zombie_acks(
