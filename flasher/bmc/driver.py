@@ -260,6 +260,7 @@ class BMC:
         on_progress: Callable[[TaskProgress], None] | None = None,
         keep_going: Callable[[], bool] | None = None,
         return_on_awaiting_reset: bool = True,
+        start_staged: bool = True,
     ) -> TaskProgress:
         """Poll the task until it ends, at most ``settings.poll_interval`` s apart (the waits follow its progress:
         :class:`~flasher.bmc.taskmonitor.PollPacer`); returns the last reading.
@@ -274,9 +275,13 @@ class BMC:
         ``settings.offline_grace`` s),
         :class:`BMCInterruptedError` (``keep_going`` returned false; checked at least every 0.5 s, and before a
         Supermicro's staged upload is sent ``StartUpdate``).
+
+        ``start_staged``: on a Supermicro, a Verify task left ``Pending`` is sent ``StartUpdate`` first (the caller's
+        own upload, whose worker died before it); false for a task the caller did not start, which it must never
+        start (it then reads as waiting to be applied).
         """
         # A Supermicro upload staged for StartUpdate: StartUpdate, then its Update task.
-        if quirks.detect_vendor(self._conn.root_json()) == "supermicro":
+        if start_staged and quirks.detect_vendor(self._conn.root_json()) == "supermicro":
             try:
                 handle = supermicro.start_staged(
                     self._conn,

@@ -96,6 +96,10 @@ class ConsoleReporter:
         self.close()
         console.print(escape(text), highlight=False)
 
+    def persist(self, state: InstallState) -> bool:
+        """Nothing to record: no attribute, and no other worker to take the run over."""
+        return True
+
     def close(self) -> None:
         """End the live status line."""
         if self._status is not None:

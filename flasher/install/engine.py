@@ -30,13 +30,20 @@ Rules that keep a server and its task understandable whatever happens:
   incomparable version) or that the BMC does not certainly report fails the task before anything is installed.
 * **Resumed components.** A component an earlier attempt had started (``active`` in the attribute) is not
   installed blindly: the engine follows the BMC task that attempt recorded (or, when none was recorded, the
-  BMC's running tasks), re-reads the version, and installs only when the BMC does not report the target; on a
-  BMC that stages such an image until a host reset (HPE System ROM), an old version after the earlier attempt's
-  task is activated (:meth:`InstallEngine._activate_staged`) rather than installed a second time. A
-  component an earlier attempt installed stays installed.
-* **One install at a time on a BMC.** Before any other component is installed, the BMC's tasks that have not
-  ended are listed; any (an attempt that lost its lease after sending an install the attribute never recorded,
-  an install waiting for a host reset) is followed to its end first, the same way, and the version re-read.
+  BMC's firmware installs under way, as below), re-reads the version, and installs only when the BMC does not
+  report the target; on a BMC that stages such an image until a host reset (HPE System ROM), an old version after
+  the earlier attempt's task is activated (:meth:`InstallEngine._activate_staged`) rather than installed a second
+  time. A component an earlier attempt installed stays installed.
+* **Written ahead.** Before an install request is sent, the attribute records it (``bmcTask``
+  :data:`~flasher.install.state.SENDING`) and the engine waits for that write to land (:meth:`Reporter.persist
+  <flasher.install.state.Reporter.persist>`); not landed, nothing is sent and the component fails. So a worker that
+  takes the task over knows which install under way may be its own.
+* **One install at a time on a BMC; never one of someone else's applied.** Before any other component is
+  installed, the BMC's firmware installs that have not ended are listed. One this task may have sent (its task
+  recorded, or a write-ahead whose task never was: an attempt that lost its lease in between) is followed to its
+  end first, the same way (a host reset applies one waiting for it), and the version re-read. One flasher did
+  not send (an operator's own staged firmware) is waited for, never helped: no host reset, no StartUpdate; one
+  waiting to be applied fails the component saying what to do.
 * **Dry run.** Connect, read the versions, re-check and report the plan; nothing on the BMC changes. It
   succeeds only where the real run would start: for each component to install, the image is allowed by the
   store's rules, its checksum known, and it is cached or its server answers; the BMC has an UpdateService with
@@ -80,7 +87,16 @@ from flasher.install.actions import OFF, final_power, normal_power, ordered, pos
 from flasher.install.matching import match_components
 from flasher.install.plan import Decision, InstallPlan, recheck
 from flasher.install.power import HostPower
-from flasher.install.state import EngineResult, ImageSource, InstallState, ItemState, PriorItem, Reporter, StopReason
+from flasher.install.state import (
+    SENDING,
+    EngineResult,
+    ImageSource,
+    InstallState,
+    ItemState,
+    PriorItem,
+    Reporter,
+    StopReason,
+)
 from flasher.install.steps import Steps
 from flasher.store.store import CachedImage, StoreError
 from flasher.store.urls import display_url
@@ -107,6 +123,16 @@ _WHY: dict[StopReason, str] = {
     StopReason.REPLACED: "the attribute now holds another request",
     StopReason.SHUTDOWN: "flasher is shutting down; the task goes back to the queue",
 }
+
+
+class NotRecordedError(Exception):
+    """The write-ahead of an install (``bmcTask`` :data:`~flasher.install.state.SENDING`) did not land in the
+    attribute: the install is not sent (the component fails with this message)."""
+
+
+class _NotOursError(Exception):
+    """A firmware install flasher did not send waits on the BMC to be applied (a host reset, or StartUpdate); the
+    component fails with this message, nothing being done for it."""
 
 
 class _StoppedError(Exception):
@@ -476,7 +502,7 @@ class InstallEngine:
             raise LeaseLostError(str(exc)) from exc
         except (_StoppedError, LeaseLostError):
             raise
-        except (BMCError, StoreError) as exc:
+        except (BMCError, StoreError, NotRecordedError) as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not skip the power restore: the component fails, the run goes on
             logger.exception("unexpected error while installing {}", label)
@@ -577,6 +603,7 @@ class InstallEngine:
         without one the component fails, saying so (a re-run re-reads the installed version first)."""
         item = state.item
         unanswered = [False]
+        self._write_ahead(state)
 
         def attempt() -> TaskHandle:
             self.reporter.fence()
@@ -597,7 +624,12 @@ class InstallEngine:
                 unanswered[0] = True
                 raise
 
-        handle = self.steps.run("upload", attempt, component=item.component, transient=(BMCUnreachableError,))
+        try:
+            handle = self.steps.run("upload", attempt, component=item.component, transient=(BMCUnreachableError,))
+        except BMCError:
+            if not unanswered[0]:
+                state.bmc_task = None  # refused, or never reached the BMC: nothing of this install is under way
+            raise
         state.bmc_task = handle.uri
         self.reporter.report(
             self.state,
@@ -606,11 +638,50 @@ class InstallEngine:
         )
         return handle
 
+    def _write_ahead(self, state: ItemState) -> None:
+        """Record in the attribute that this component's install is about to be sent (``bmcTask``
+        :data:`~flasher.install.state.SENDING`), and go on only once that write landed: a worker that takes the
+        task over after this one died between sending and recording the BMC's task then knows that an install under
+        way may be its own (:meth:`_own`), and one without the record is not. Raises :class:`_StoppedError` (the
+        attribute holds another request), :class:`NotRecordedError` (the inventory did not take it in time)."""
+        state.bmc_task = SENDING
+        if self.reporter.persist(self.state):
+            return
+        state.bmc_task = None
+        reason = self.reporter.stop_reason()
+        if reason is not None:
+            raise _StoppedError(reason)
+        raise NotRecordedError(
+            f"the inventory did not take the record of the {state.item.component} install about to be sent (bmcTask"
+            f" {SENDING!r}, steps.inventory_write's timeout): not sent, since a worker taking the task over must know"
+            " which install under way is its own; run the task again"
+        )
+
+    def _own(self, handle: TaskHandle) -> bool:
+        """Whether a BMC task under way may be this task's own: its URI is one this task recorded (this attempt's
+        or an earlier one's ``bmcTask``), or a component's record says an install was about to be sent whose task
+        was never recorded (:data:`~flasher.install.state.SENDING`: the earlier attempt died in between). Every
+        other install under way was sent by someone else (an operator staging firmware, another tool)."""
+        recorded = {s.bmc_task for s in self.state.items} | {p.bmc_task for p in self.prior.values()}
+        return handle.uri in recorded or SENDING in recorded
+
     def _follow(
-        self, bmc: BMC, power: HostPower, state: ItemState, handle: TaskHandle, *, replace_first: bool = True
+        self,
+        bmc: BMC,
+        power: HostPower,
+        state: ItemState,
+        handle: TaskHandle,
+        *,
+        replace_first: bool = True,
+        own: bool = True,
     ) -> bool:
         """Follow the BMC's task to its end, resetting the host when the task waits for that; returns whether the
         host was reset. Raises the driver's errors (a failed task, a timeout...).
+
+        ``own`` false: an install flasher did not send (:meth:`_own`). It is waited for, but nothing is done for
+        it: no ``StartUpdate`` of a staged upload, no host reset; one that waits to be applied raises
+        :class:`_NotOursError` (flasher never resets a host to apply firmware it did not send, nor installs beside
+        it).
 
         Progress lines replace each other, and the first one the line before it (``replace_first``: the line
         naming the BMC task, whose URI is kept in ``bmcTask``); the first one after a host reset keeps the line
@@ -631,10 +702,20 @@ class InstallEngine:
         self.reporter.fence()  # following may write: a Supermicro upload left staged is sent StartUpdate
         with self.steps.timed("install", item.component):
             progress = bmc.wait_for_task(
-                handle, timeout=self.steps.timeout("install"), on_progress=on_progress, keep_going=self._keep_going
+                handle,
+                timeout=self.steps.timeout("install"),
+                on_progress=on_progress,
+                keep_going=self._keep_going,
+                start_staged=own,
             )
             if not progress.awaiting_reset:
                 return False
+            if not own:
+                raise _NotOursError(
+                    f"the BMC has a firmware install that flasher did not send waiting to be applied ({handle.uri},"
+                    f" {progress.state}: a host reset, or StartUpdate on a Supermicro): not applying it, nor"
+                    " installing beside it; apply it (reset the host) or delete that job on the BMC, then request again"
+                )
             self.reporter.fence()
             self.reporter.report(
                 self.state,
@@ -744,12 +825,15 @@ class InstallEngine:
         self._matched[state.key] = fresh
 
     def _unfinished(self, bmc: BMC, state: ItemState) -> list[TaskHandle]:
-        """The BMC's tasks that have not ended, before a component that no earlier attempt recorded is installed.
+        """The firmware installs under way on the BMC, before a component is installed or resumed without a
+        recorded task.
 
-        A BMC takes one install at a time: one still under way (an attempt whose lease was lost after it sent its
-        install, before the attribute recorded it: Redis lost its data, a worker stalled; an install applied at
-        the next host reset waits for that reset forever) must end before another is sent. A BMC that cannot list
-        its tasks (other than unreachable) is not held to it: that is said, and the install goes on.
+        A BMC takes one install at a time: one still under way must end before another is sent. It is this task's
+        own when :meth:`_own` says so (an attempt that died after sending its install, before the attribute
+        recorded the BMC's task: its write-ahead is there), and is then followed as any install of flasher's (a host
+        reset applies it). Any other was sent by someone else (an operator's own staged firmware): it is waited
+        for, never helped, and one waiting to be applied fails the component (:meth:`_follow`). A BMC that cannot
+        list its tasks (other than unreachable) is not held to it: that is said, and the install goes on.
 
         Only firmware installs are followed: tasks whose ``Payload.TargetUri`` is one of the UpdateService's install
         targets (Redfish Task.v1_3 ``Payload``). Any other task (a BIOS settings job, a job of another tool, a
@@ -766,20 +850,29 @@ class InstallEngine:
             return []
         found = [h for h in running if h.method != "unknown"]
         others = [h.uri for h in running if h.method == "unknown"]
+        label = self.state.label(state)
         if others:
             self.reporter.report(
                 self.state,
                 f"the BMC has {len(others)} other task(s) under way, not firmware installs as far as it says"
                 f" ({', '.join(others)}): left alone",
-                component=self.state.label(state),
+                component=label,
             )
-        if found:
-            uris = ", ".join(h.uri for h in found)
+        ours = [h.uri for h in found if self._own(h)]
+        theirs = [h.uri for h in found if not self._own(h)]
+        if ours:
             self.reporter.report(
                 self.state,
-                f"the BMC has {len(found)} task(s) under way that this task did not record ({uris}): following"
-                " them to their end first (never two installs at once)",
-                component=self.state.label(state),
+                f"the BMC has {len(ours)} install(s) under way that this task sent and did not record"
+                f" ({', '.join(ours)}): following them to their end first (never two installs at once)",
+                component=label,
+            )
+        if theirs:
+            self.reporter.report(
+                self.state,
+                f"the BMC has {len(theirs)} install(s) under way that flasher did not send ({', '.join(theirs)}):"
+                " waiting for them to end first, doing nothing for them (never two installs at once)",
+                component=label,
             )
         return found
 
@@ -792,26 +885,32 @@ class InstallEngine:
         *,
         handles: list[TaskHandle] | None = None,
     ) -> tuple[bool, bool]:
-        """Look at what an earlier attempt left for this component: follow its BMC task (``handles``, else the one
-        it recorded, else the BMC's running tasks) and re-read the version. Returns (installed, host was reset)."""
+        """Look at what an earlier attempt left for this component: follow its BMC task (``handles``, found under
+        way before a component no attempt had started; else the one it recorded; else the BMC's installs under way,
+        :meth:`_unfinished`) and re-read the version. Returns (installed, host was reset).
+
+        Only this task's own installs (:meth:`_own`) are helped to their end (host reset, StartUpdate); one sent by
+        someone else is waited for, and fails the component when it waits to be applied."""
         item, label = state.item, self.state.label(state)
         under_way = handles is not None
         if handles is None:
-            handles = (
-                [TaskHandle(uri=state.bmc_task, method="unknown")]
-                if state.bmc_task
-                else self.steps.run(
-                    "read_versions", bmc.running_tasks, component=item.component, transient=(BMCUnreachableError,)
-                )
-            )
+            if state.bmc_task and state.bmc_task != SENDING:
+                handles = [TaskHandle(uri=state.bmc_task, method="unknown")]
+            else:
+                handles = self._unfinished(bmc, state)
         host_reset = False
+        followed_own = False
         for handle in handles:
-            whose = "already under way" if under_way else "of an earlier attempt"
+            own = self._own(handle)
+            followed_own = followed_own or own
+            whose = ("already under way" if under_way else "of an earlier attempt") if own else "flasher did not send"
             self.reporter.report(self.state, f"following BMC task {handle.uri} {whose}", component=label)
             try:
-                host_reset = self._follow(bmc, power, state, handle, replace_first=False) or host_reset
+                host_reset = self._follow(bmc, power, state, handle, replace_first=False, own=own) or host_reset
+            except _NotOursError as exc:
+                raise BMCTaskFailedError(str(exc)) from None  # this component fails saying why; nothing was sent
             except BMCTaskFailedError as exc:
-                if not under_way:
+                if own and not under_way:
                     raise
                 # Another install that failed on its own: it has ended, which is all this one waited for.
                 self.reporter.report(self.state, f"BMC task {handle.uri} ended without success: {exc}", component=label)
@@ -824,12 +923,12 @@ class InstallEngine:
             self._matched[state.key] = found
         if found is not None and versions_match(found.version, item.version):
             return True, host_reset
-        if not under_way and handles:
+        if not under_way and followed_own:
             done, reset = self._activated(bmc, power, state)
             if done:
                 return True, reset or host_reset
             host_reset = reset or host_reset
-        after = "those tasks" if under_way else "the earlier attempt"
+        after = "those tasks" if under_way or not followed_own else "the earlier attempt"
         self.reporter.report(
             self.state,
             f"the BMC reports {state.installed_version or 'no version'} after {after}: installing",

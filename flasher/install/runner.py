@@ -108,6 +108,17 @@ class AttributeReporter:
         except TaskReplacedError:
             self.replaced = True
 
+    def persist(self, state: InstallState) -> bool:
+        """Write ``state`` now and wait until it landed (:meth:`~flasher.task.writer.StatusWriter.update_now`);
+        ``False`` when it could not (inventory unavailable until the write timeout, or the attribute replaced)."""
+        if self.replaced:
+            return False
+        try:
+            return self.writer.update_now(lambda task: write_state(task, state))
+        except TaskReplacedError:
+            self.replaced = True
+            return False
+
 
 class InstallRunner:
     """Runs claimed install tasks: ``runner(ctx) -> RunResult`` (the module docstring says how).

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 from flasher.install.plan import Decision, InstallPlan, PlannedInstall
 from flasher.store.download import ProgressCallback
 from flasher.store.store import CachedImage
 from flasher.task.model import ComponentStatus
 from flasher.task.run import Outcome
+
+#: ``bmcTask`` while an install is about to be sent, written (and landed) before the request goes out: the
+#: write-ahead that tells a worker resuming the task that an install under way on the BMC may be its own.
+SENDING: Final = "sending"
 
 
 class StopReason(StrEnum):
@@ -59,7 +63,8 @@ class ItemState:
 
     ``installed_version``: the newest version the BMC reported for it (the inventory's until the BMC is read);
     ``bmc_task``: the URI of the BMC task installing it (kept in the attribute so a reclaiming worker can follow
-    it); ``resume``: an earlier attempt had started it, so the engine first looks for what that attempt did.
+    it), or :data:`SENDING` from just before the install request is sent until its task is known; ``resume``: an
+    earlier attempt had started it, so the engine first looks for what that attempt did.
     """
 
     item: PlannedInstall
@@ -143,7 +148,10 @@ class Reporter(Protocol):
     :class:`~flasher.task.fence.LeaseLostError` when the task is no longer this worker's (the engine then stops at
     once and writes nothing more). ``stop_reason`` is asked at each safe point. ``report`` writes the state and
     an optional status message (``component``: the message's tag; ``replace_last``: a progress line replacing
-    the previous one); it may raise ``LeaseLostError`` too, never anything else.
+    the previous one); it may raise ``LeaseLostError`` too, never anything else. ``persist`` writes the state at
+    once and returns only once the write landed (``True``) or could not land in time (``False``: the inventory
+    was unavailable for the ``inventory_write`` step's timeout, or the attribute holds another request): the
+    write-ahead of an install (:data:`SENDING`), which must be recorded before the request goes out.
     """
 
     def fence(self) -> None: ...
@@ -158,6 +166,8 @@ class Reporter(Protocol):
         component: str | None = None,
         replace_last: bool = False,
     ) -> None: ...
+
+    def persist(self, state: InstallState) -> bool: ...
 
 
 class ImageSource(Protocol):

@@ -214,6 +214,27 @@ class StatusWriter(Generic[T]):
         finally:
             self._io.release()
 
+    def update_now(self, mutate: Callable[[T], None]) -> bool:
+        """Apply ``mutate`` and write it at once, waiting until the write landed: ``True`` then, ``False`` when the
+        inventory stayed unavailable for the ``write_timeout`` (retried every ``retry_interval``, as :meth:`finish`
+        does, the service keeping the lease meanwhile). For a record that must be in the attribute before the
+        caller goes on (an install's write-ahead). Raises what :meth:`update` raises."""
+        with self._state:
+            mutate(self._task)
+            self._task.updated_at = utc_now()
+            self._version += 1
+            mine = self._version
+        deadline = self._clock() + self._write_timeout
+        while True:
+            with self._io:  # not held between tries: the heartbeat (which extends the lease) goes on meanwhile
+                if self._written < mine:
+                    self._write()
+                if self._written >= mine:
+                    return True
+            if self._clock() >= deadline:
+                return False
+            self._sleep(self._retry_interval)
+
     def heartbeat(self, *, if_older_than: float | None = None, blocking: bool = True) -> FenceState:
         """Move ``updatedAt`` (the inventory does not move an attribute's own timestamp on PUT) and write, with
         whatever changed since the last write.

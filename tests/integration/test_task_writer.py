@@ -365,3 +365,22 @@ def test_the_just_read_window_counts_from_the_read_not_from_the_writers_creation
 
     with pytest.raises(ValueError, match="just_read needs just_read_at"):
         writer_for(inventory, uuid, data, FakeFence(), just_read=dict(data))
+
+
+def test_update_now_returns_once_the_write_landed_and_false_when_the_inventory_stays_down(
+    clean_inventory: InventoryServer,
+) -> None:
+    # The write-ahead of an install: the caller sends nothing to the BMC until this returns True.
+    inventory = client(clean_inventory)
+    uuid, data = running_task(inventory)
+    writer = writer_for(inventory, uuid, data, FakeFence(), write_timeout=10, retry_interval=0.05, min_interval=60)
+    writer.update(message="coalesced", force=True)
+    with clean_inventory.faults(every=1, status=503, methods=["PUT"], times=2):  # two writes fail, the third lands
+        assert writer.update_now(lambda t: setattr(t, "initial_power_state", "On")) is True
+    assert stored(inventory, uuid)["initialPowerState"] == "On"
+    assert not writer.pending
+
+    down = writer_for(inventory, uuid, stored(inventory, uuid), FakeFence(), write_timeout=0.3, retry_interval=0.05)
+    with clean_inventory.faults(every=1, status=503, methods=["PUT"]):
+        assert down.update_now(lambda t: None) is False
+    assert down.pending

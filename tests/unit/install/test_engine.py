@@ -26,7 +26,7 @@ from flasher.checksum import Checksum
 from flasher.config import Settings
 from flasher.install.engine import InstallEngine
 from flasher.install.plan import Decision, InstallPlan, PlannedInstall
-from flasher.install.state import InstallState, PriorItem, StopReason
+from flasher.install.state import SENDING, InstallState, PriorItem, StopReason
 from flasher.store.store import CachedImage
 from flasher.task.fence import LeaseLostError
 from flasher.task.model import ComponentStatus, FirmwareAction, InstallMode
@@ -55,6 +55,7 @@ class ScriptedBMC:
         self.staging: set[str] = set()  # slugs a finished task only stages until a host reset (HPE System ROM)
         self.staged: dict[str, str] = {}  # slug -> version that activates at the next host reset
         self.host_off_slugs: set[str] = set()  # slugs installed only with the host off (OpenBMC BIOS)
+        self.started_staged: list[bool] = []  # wait_for_task's start_staged, per call
 
     def __enter__(self) -> ScriptedBMC:
         return self
@@ -97,9 +98,11 @@ class ScriptedBMC:
         on_progress: Callable[[TaskProgress], None] | None = None,
         keep_going: Callable[[], bool] | None = None,
         return_on_awaiting_reset: bool = True,
+        start_staged: bool = True,
     ) -> TaskProgress:
         slug = handle.uri.rsplit("/", 1)[-1]
         self.calls.append(f"follow {slug}")
+        self.started_staged.append(start_staged)
         self.during_task()
         if keep_going is not None and not keep_going():
             raise BMCInterruptedError("stopped following")
@@ -149,6 +152,8 @@ class Reporter:
         self.messages: list[str] = []
         self.lost = False
         self.stop: StopReason | None = None
+        self.persisted: list[dict[str, str | None]] = []  # each write-ahead: bmcTask by component
+        self.persist_lands = True
 
     def fence(self) -> None:
         if self.lost:
@@ -169,6 +174,11 @@ class Reporter:
         self.fence()
         if message is not None:
             self.messages.append(f"[{component}] {message}" if component else message)
+
+    def persist(self, state: InstallState) -> bool:
+        self.fence()
+        self.persisted.append({s.item.component: s.bmc_task for s in state.items})
+        return self.persist_lands
 
 
 class Images:
@@ -320,10 +330,10 @@ def test_a_cancel_at_the_safe_point_restores_the_power_a_pre_action_changed(tmp_
     assert [s.status for s in result.state.items] == [ComponentStatus.INSTALLED, ComponentStatus.PENDING]
 
 
-def test_resuming_without_a_recorded_task_follows_the_bmcs_running_task(tmp_path: Path) -> None:
+def test_resuming_a_write_ahead_without_a_recorded_task_follows_the_bmcs_running_install(tmp_path: Path) -> None:
     bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
-    bmc.running.append("bios")  # the earlier owner's install, sent before it could record the task
-    prior = {"u-bios": PriorItem(ComponentStatus.ACTIVE)}
+    bmc.running.append("bios")  # the earlier owner's install: its write-ahead landed, the task's URI did not
+    prior = {"u-bios": PriorItem(ComponentStatus.ACTIVE, bmc_task=SENDING)}
     reporter = Reporter()
     result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), prior=prior, initial_power="Off").run()
     assert result.outcome is Outcome.SUCCESS, result
@@ -332,14 +342,46 @@ def test_resuming_without_a_recorded_task_follows_the_bmcs_running_task(tmp_path
     assert bmc.calls[-2:] == ["power off", "close"]  # back to the power state the first attempt found
 
 
-def test_a_task_under_way_that_the_attribute_never_recorded_is_followed_before_any_install(tmp_path: Path) -> None:
-    # An attempt that lost its lease (Redis lost its data) after it sent the BIOS install, before the attribute said
-    # so: the BIOS waits for a host reset on the BMC, and the attribute shows nothing started.
+def test_every_install_is_recorded_in_the_attribute_before_it_is_sent(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    reporter = Reporter()
+    seen: list[list[dict[str, str | None]]] = []
+    install = bmc.install
+
+    def recorded_install(component: BMCComponent, **kw: Any) -> TaskHandle:
+        seen.append(list(reporter.persisted))  # what had landed when the request went out
+        return install(component, **kw)
+
+    bmc.install = recorded_install  # type: ignore[method-assign]
+    result = _engine(bmc, reporter, tmp_path, _item("bmc", "1", "2"), _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert seen == [
+        [{"bmc": SENDING, "bios": None}],
+        [{"bmc": SENDING, "bios": None}, {"bmc": "/tasks/bmc", "bios": SENDING}],
+    ]
+    assert result.state is not None and [s.bmc_task for s in result.state.items] == ["/tasks/bmc", "/tasks/bios"]
+
+
+def test_an_install_whose_write_ahead_does_not_land_is_not_sent(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    reporter = Reporter()
+    reporter.persist_lands = False  # the inventory is down past steps.inventory_write's timeout
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.FAILED, result
+    assert not [c for c in bmc.calls if c.startswith("install")]
+    assert "did not take the record of the bios install about to be sent" in (result.error or "")
+    assert result.state is not None and result.state.items[0].bmc_task is None
+
+
+def test_an_install_its_write_ahead_recorded_is_applied_by_the_host_reset_it_waits_for(tmp_path: Path) -> None:
+    # An attempt that lost its lease (Redis lost its data) after it sent the BIOS install, before the attribute had
+    # the BMC's task: its write-ahead is there, the BIOS waits for a host reset on the BMC.
     bmc = ScriptedBMC({"bios": "1", "nic": "1"}, {"bios": "2", "nic": "2"})
     bmc.running.append("bios")
     bmc.awaiting.add("bios")
+    prior = {"u-bios": PriorItem(ComponentStatus.ACTIVE, bmc_task=SENDING)}
     reporter = Reporter()
-    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), _item("nic", "1", "2")).run()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), _item("nic", "1", "2"), prior=prior).run()
     assert result.outcome is Outcome.SUCCESS, result
     assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == [
         "follow bios",  # no second BIOS install: the one under way is applied by the host reset it waits for
@@ -348,8 +390,46 @@ def test_a_task_under_way_that_the_attribute_never_recorded_is_followed_before_a
         "install nic",  # the BMC's tasks are listed again first: none under way
         "follow nic",
     ]
-    assert any("task(s) under way that this task did not record (/tasks/bios)" in m for m in reporter.messages)
-    assert "[bios] installed 2 by a BMC task already under way (confirmed by the BMC)" in reporter.messages
+    assert any(
+        "install(s) under way that this task sent and did not record (/tasks/bios)" in m for m in reporter.messages
+    )
+    assert "[bios] installed 2 by the earlier attempt's BMC task (confirmed by the BMC)" in reporter.messages
+
+
+@pytest.mark.parametrize("prior_status", [None, ComponentStatus.ACTIVE], ids=["not-started", "active-no-write-ahead"])
+def test_a_pending_install_flasher_did_not_send_is_never_applied_by_it(
+    tmp_path: Path, prior_status: ComponentStatus | None
+) -> None:
+    # An operator staged a BIOS outside flasher: it waits on the BMC for a host reset. No write-ahead of this task
+    # says it could be flasher's (active without one: the earlier attempt died before it sent anything).
+    bmc = ScriptedBMC({"bios": "1", "nic": "1"}, {"bios": "2", "nic": "2"})
+    bmc.running.append("bios")
+    bmc.awaiting.add("bios")
+    prior = {"u-bios": PriorItem(prior_status)} if prior_status is not None else None
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), _item("nic", "1", "2"), prior=prior).run()
+    assert result.outcome is Outcome.FAILED, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == ["follow bios"]  # no reset
+    assert bmc.started_staged == [False]  # nor a StartUpdate for it
+    assert "that flasher did not send waiting to be applied (/tasks/bios" in (result.error or "")
+    assert "reset the host" in (result.error or "")
+    assert result.state is not None
+    assert [s.status for s in result.state.items] == [ComponentStatus.FAILED, ComponentStatus.PENDING]
+
+
+def test_an_install_flasher_did_not_send_is_waited_for_and_then_this_one_goes_on(tmp_path: Path) -> None:
+    bmc = ScriptedBMC({"bmc": "1", "bios": "1"}, {"bmc": "2", "bios": "2"})
+    bmc.running.append("bmc")  # someone else's BMC update, running on its own
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2")).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == [
+        "follow bmc",
+        "install bios",
+        "follow bios",
+    ]
+    assert bmc.started_staged == [False, True]  # only flasher's own task may be started
+    assert any("install(s) under way that flasher did not send (/tasks/bmc)" in m for m in reporter.messages)
 
 
 def test_a_task_under_way_for_another_component_ends_before_this_one_is_installed(tmp_path: Path) -> None:
