@@ -38,7 +38,7 @@ from sushy import auth as sushy_auth
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 
-from flasher import redact
+from flasher import httpenv, redact
 from flasher.bmc.errors import (
     BMCAddressError,
     BMCAuthError,
@@ -144,6 +144,12 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
         session.headers = made.headers  # sushy's defaults ("Connection: close")
         session.adapters = made.adapters  # and its TLS adapter when it mounted one
         self._session: requests.Session = session
+
+    def share_tls(self, base_url: str) -> None:
+        """Resolve once what requests looks up in the environment at every request, and verify HTTPS with one
+        shared TLS context (:func:`flasher.httpenv.settle`)."""
+        current: bool | str = getattr(self, "_verify", True)  # sushy's, untyped
+        self._verify = httpenv.settle(self._session, base_url, current)
 
     def keep_alive(self) -> None:
         """Keep connections open between requests (``bmc.keep_alive``): no ``Connection: close``, a new
@@ -271,6 +277,7 @@ class Connection:
             connect_timeout=self.settings.connect_timeout,
         )
         connector._session.hooks["response"].extend(self._hooks)
+        connector.share_tls(self.base_url)
         if self.settings.keep_alive:
             connector.keep_alive()
         auth = SessionAuth(username=self._username, password=self._password.get_secret_value())
