@@ -21,7 +21,8 @@ thread's CPU while it waited for the end (its reads of the attribute every 50 ms
 flasher's); sampled load beside it. Redis: the calls of each command from the flag to the end (``INFO
 commandstats`` of the sandbox's Redis: the poll, the claim, the heartbeat, every fence check, the ack).
 ``--profile N``: cProfile of the worker threads over every task, the top ``N`` functions by cumulative time, then
-by time in the function itself (cProfile counts wall time: waits show as ``acquire`` and ``sleep``).
+by time in the function itself (cProfile counts wall time: waits show as ``acquire`` and ``sleep``; with
+``--profile-cpu`` it counts each thread's CPU time instead, ``time.thread_time``: where the CPU goes).
 
 The least each task needs (issue 17) is printed beside the counts; see docs/benchmarks.md.
 """
@@ -172,19 +173,22 @@ def _attribute(stack: Stack, uuid: str, namespace: str) -> dict[str, Any]:
 class _ThreadProfiles:
     """cProfile of every thread started while enabled (the worker threads); merged into one report."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cpu: bool = False) -> None:
         self.profiles: list[cProfile.Profile] = []
         self._lock = threading.Lock()
+        self._cpu = cpu
 
     def hook(self, *_: Any) -> None:
         """``threading.setprofile``'s function: a thread's first call enables a profile of its own for it (which
         replaces this function in that thread)."""
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time) if self._cpu else cProfile.Profile()
         with self._lock:
             self.profiles.append(profile)
         profile.enable()
 
-    def report(self, top: int) -> str:
+    def report(self, top: int, dump: str | None = None) -> str:
+        """The top ``top`` functions of the merged profiles (cumulative, then own time); ``dump``: also write the
+        merged stats there (``pstats`` format, for ``python -m pstats``)."""
         out = io.StringIO()
         stats: pstats.Stats | None = None
         for profile in self.profiles:
@@ -197,6 +201,8 @@ class _ThreadProfiles:
                 stats.add(profile)
         if stats is None:
             return "(nothing profiled)"
+        if dump:
+            stats.dump_stats(dump)
         stats.sort_stats("cumulative").print_stats(top)
         stats.sort_stats("tottime").print_stats(top)
         return out.getvalue()
@@ -210,6 +216,8 @@ def run(
     bmc_poll: float,
     profile_top: int,
     keep_alive: bool = False,
+    profile_cpu: bool = False,
+    profile_out: str | None = None,
 ) -> dict[str, Any]:
     """Run every task of ``names`` ``repeat`` times (each on a fresh server); returns every figure."""
     specs = [spec for spec in TASKS if spec.name in names]
@@ -222,7 +230,7 @@ def run(
         "bmc": build(count, component="bmc", **common),  # type: ignore[arg-type]
     }
     results: list[dict[str, Any]] = []
-    profiles = _ThreadProfiles()
+    profiles = _ThreadProfiles(cpu=profile_cpu)
     with workdir("bench-taskcost-") as work, Stack(work, scenarios["any"]).running() as stack:
         options = ReplicaOptions(concurrency=1, heartbeat_interval=heartbeat, bmc_poll_interval=bmc_poll)
         config = stack.replica_settings(options, worker_id="bench-taskcost", http_port=0)
@@ -286,7 +294,7 @@ def run(
         "tasks": results,
     }
     if profile_top:
-        report["profile"] = profiles.report(profile_top)
+        report["profile"] = profiles.report(profile_top, profile_out)
     return report
 
 
@@ -396,13 +404,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat", type=float, default=2.0, help="service.heartbeat_interval (s)")
     parser.add_argument("--bmc-poll", type=float, default=0.5, help="bmc.poll_interval (s)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the workers: top N functions")
+    parser.add_argument("--profile-cpu", action="store_true", help="--profile counts CPU time, not wall time")
+    parser.add_argument("--profile-out", metavar="FILE", help="also write the merged profile there (pstats)")
     parser.add_argument("--keep-alive", action="store_true", help="bmc.keep_alive: one connection per BMC session")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
     report = run(
-        args.tasks, args.repeat, args.install_seconds, args.heartbeat, args.bmc_poll, args.profile, args.keep_alive
+        args.tasks,
+        args.repeat,
+        args.install_seconds,
+        args.heartbeat,
+        args.bmc_poll,
+        args.profile,
+        args.keep_alive,
+        profile_cpu=args.profile_cpu,
+        profile_out=args.profile_out,
     )
     if args.json:
         print(json.dumps(report, indent=2))

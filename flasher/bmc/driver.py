@@ -82,6 +82,10 @@ class BMC:
         self._vendor: str | None = None
         #: The last full FirmwareInventory reading, until something is sent that may change what it says.
         self._last_inventory: list[BMCComponent] | None = None
+        #: Whether :attr:`_service` was read since the last install request (an install may change it).
+        self._service_unused = False
+        #: When this object last sent something that may change the host's power (monotonic s).
+        self._power_sent = float("-inf")
         self._conn.open()
 
     def identify_system(self, identity: SystemIdentity) -> None:
@@ -172,6 +176,7 @@ class BMC:
     def _update_service(self) -> UpdateService:
         if self._service is None:
             self._service = read_update_service(self._conn, fresh=False)
+            self._service_unused = True
         return self._service
 
     @_counted
@@ -206,11 +211,26 @@ class BMC:
         sent once, never retried: on :class:`BMCUnreachableError` the install may or may not have started, so look
         for it with :meth:`running_tasks` and the installed version.
         """
-        self._service = read_update_service(self._conn)  # fresh: push targets and busy flags change
+        service = self._service if self._service_unused else None
+        if service is not None and image_path is not None:
+            try:
+                chosen = choose_method(service, method, image_url, True)
+            except BMCNotSupportedError:
+                chosen = "http_push"  # decided on a fresh reading below
+            if chosen == "http_push":
+                service = None
+        if service is None:
+            # HttpPushUri's targets, busy flag and apply time are shared state that other clients change, and an
+            # install may change the UpdateService: read it now. SimpleUpdate and the multipart push use the reading
+            # of this task (made before this component, no install since), whose targets do not change.
+            service = read_update_service(self._conn)
+        self._service = service
+        self._service_unused = False
         self._last_inventory = None
+        self._power_sent = time.monotonic()  # an install may reset or power the host itself
         return start_install(
             self._conn,
-            self._service,
+            service,
             component,
             image_url=image_url,
             image_path=image_path,
@@ -361,16 +381,45 @@ class BMC:
             time.sleep(min(self.settings.poll_interval, max(deadline - time.monotonic(), 0.01)))
 
     # -- power, boot, BMC reset ---------------------------------------------------------------------------------
+    #: How old a System document read at connect may be to stand for "the power state at the task's start".
+    RECENT_POWER_SECONDS = 60.0
+
     @_counted
-    def power_state(self) -> str:
-        """The host's power state now: ``On``, ``Off``, ``PoweringOn``, ``PoweringOff``, or what the BMC says."""
-        return power.power_state(self._conn, self._system_path())
+    def power_state(self, *, recent: bool = False) -> str:
+        """The host's power state now: ``On``, ``Off``, ``PoweringOn``, ``PoweringOff``, or what the BMC says.
+
+        ``recent``: the state the session's connect read (the Systems collection expanded, where the BMC offers
+        ``$expand``: :meth:`~flasher.bmc.session.Connection.open`) when it is at most
+        :data:`RECENT_POWER_SECONDS` old and nothing that may change the host's power (a power action, an
+        install, a BMC reset) was sent through this object since; else read now. For a task's initial power state.
+        """
+        path = self._system_path()
+        if recent and path is not None:
+            held = self._conn.held_doc(path.rstrip("/"))
+            if held is not None:
+                doc, age = held
+                state = doc.get("PowerState")
+                read_at = time.monotonic() - age
+                if isinstance(state, str) and state and age <= self.RECENT_POWER_SECONDS and read_at > self._power_sent:
+                    return state
+        return power.power_state(self._conn, path)
+
+    @_counted
+    def apply_reset(self, *, wait: bool = True, timeout: float = 300.0) -> str:
+        """Reset the host so that the BMC applies what waits for a host reset: a warm reset when it is on, power
+        on when it is off or powering off (:func:`flasher.bmc.power.apply_reset`; one read of the System). With
+        ``wait``, poll until the host reads ``On``. Returns the last state read."""
+        self._power_sent = time.monotonic()
+        return power.apply_reset(
+            self._conn, self._system_path(), wait=wait, timeout=timeout, poll=self.settings.poll_interval
+        )
 
     @_counted
     def set_power(self, action: str, *, wait: bool = True, timeout: float = 300.0) -> str:
         """Power ``action`` (``on``, ``off``, ``soft``, ``cycle``, ``reset``; table in :mod:`flasher.bmc.power`);
         with ``wait``, poll until the host reaches the target state (:class:`BMCTimeoutError` after ``timeout`` s).
         Returns the last state read."""
+        self._power_sent = time.monotonic()
         return power.set_power(
             self._conn, self._system_path(), action, wait=wait, timeout=timeout, poll=self.settings.poll_interval
         )
@@ -390,6 +439,7 @@ class BMC:
         while answering) counts as sent; only one that never connected raises :class:`BMCUnreachableError`."""
         self._service = None
         self._last_inventory = None
+        self._power_sent = time.monotonic()
         power.reset_bmc(self._conn, wait=wait, timeout=timeout, poll=self.settings.poll_interval)
 
     @_counted

@@ -144,6 +144,47 @@ def set_power(conn: Connection, path: str | None, action: str, *, wait: bool, ti
     elif action in ("on", "off", "soft") and current == target:
         logger.info("BMC {}: host power already {}; {} needs nothing", conn.base_url, current, action)
         return current
+    return _send_reset(
+        conn, path, host, current, action=action, candidates=candidates, wait=wait, timeout=timeout, poll=poll
+    )
+
+
+def apply_reset(conn: Connection, path: str | None, *, wait: bool, timeout: float, poll: float) -> str:
+    """Reset the host of the System at ``path`` so that the BMC applies an update waiting for a host reset: power
+    ``reset`` (ForceRestart, else PowerCycle) when it is on, ``on`` when it is ``Off`` or ``PoweringOff`` (booting
+    applies it), decided on the one reading of the System that the action needs anyway. Returns the last state
+    read (with ``wait``, ``On``; without, the state before)."""
+    host = system(conn, path)
+    current = _state_of(conn, host)
+    action = "on" if current in ("Off", "PoweringOff") else "reset"
+    return _send_reset(
+        conn,
+        path,
+        host,
+        current,
+        action=action,
+        candidates=POWER_ACTIONS[action][0],
+        wait=wait,
+        timeout=timeout,
+        poll=poll,
+    )
+
+
+def _send_reset(
+    conn: Connection,
+    path: str | None,
+    host: Any,
+    current: str,
+    *,
+    action: str,
+    candidates: tuple[str, ...],
+    wait: bool,
+    timeout: float,
+    poll: float,
+) -> str:
+    """Send the first allowed of ``candidates`` for ``action`` to ``host`` (read once, state ``current``); with
+    ``wait``, poll until the host reads the action's target state."""
+    target = POWER_ACTIONS[action][1]
     with translated("read the allowed reset types"):
         allowed = {value.value for value in host.get_allowed_reset_system_values()}
     chosen = next((c for c in candidates if c in allowed), None)

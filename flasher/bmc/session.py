@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
@@ -37,7 +38,7 @@ from sushy import auth as sushy_auth
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 
-from flasher import redact
+from flasher import httpenv, redact
 from flasher.bmc.errors import (
     BMCAddressError,
     BMCAuthError,
@@ -143,6 +144,12 @@ class Connector(sushy_connector.Connector):  # type: ignore[misc]  # sushy ships
         session.headers = made.headers  # sushy's defaults ("Connection: close")
         session.adapters = made.adapters  # and its TLS adapter when it mounted one
         self._session: requests.Session = session
+
+    def share_tls(self, base_url: str) -> None:
+        """Resolve once what requests looks up in the environment at every request, and verify HTTPS with one
+        shared TLS context (:func:`flasher.httpenv.settle`)."""
+        current: bool | str = getattr(self, "_verify", True)  # sushy's, untyped
+        self._verify = httpenv.settle(self._session, base_url, current)
 
     def keep_alive(self) -> None:
         """Keep connections open between requests (``bmc.keep_alive``): no ``Connection: close``, a new
@@ -251,6 +258,7 @@ class Connection:
         self._auth: Any = None
         self._connector: Connector | None = None
         self._held: dict[str, dict[str, Any]] = {}
+        self._held_at: dict[str, float] = {}
         self._values: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -269,6 +277,7 @@ class Connection:
             connect_timeout=self.settings.connect_timeout,
         )
         connector._session.hooks["response"].extend(self._hooks)
+        connector.share_tls(self.base_url)
         if self.settings.keep_alive:
             connector.keep_alive()
         auth = SessionAuth(username=self._username, password=self._password.get_secret_value())
@@ -287,20 +296,35 @@ class Connection:
         logger.debug("Redfish session open with BMC {}", self.base_url)
 
     def _check_credentials(self) -> None:
+        """Read the first of the root's collections that needs the credentials (the Systems, as a rule), and keep
+        it: its members do not move. Where the BMC offers ``$expand``, the Systems collection is read expanded one
+        level, so the server's System (its power state at connect) comes in the same request; that document is
+        held with its read time (:meth:`held_doc`), for readers that may use a reading from the task's start."""
         links = self.root_json()
         for key in ("Systems", "Managers", "UpdateService", "Chassis"):
             link = links.get(key)
             if isinstance(link, dict) and isinstance(link.get("@odata.id"), str):
+                path = link["@odata.id"]
+                query = "?$expand=.($levels=1)" if key == "Systems" and self.expand_levels() > 0 else ""
                 try:
-                    response = self.connector.get(link["@odata.id"])
+                    response = self.connector.get(path + query)
                 except sushy_exc.AccessError as exc:
                     raise self._refused(exc) from exc
+                except sushy_exc.HTTPError as exc:
+                    if not query:
+                        raise
+                    # An expand the BMC gets wrong (400, 501...): read it plainly, which says what is really wrong.
+                    logger.debug("BMC {}: $expand of {} refused ({}); reading it plainly", self.base_url, path, exc)
+                    response = self.connector.get(path)
                 try:
                     doc = response.json()
                 except ValueError:
                     return
                 if isinstance(doc, dict):  # a collection's members do not move: readers take it from here
-                    self.hold(link["@odata.id"], doc)
+                    self.hold(path, doc)
+                    for member in doc.get("Members") or []:
+                        if isinstance(member, dict) and isinstance(member.get("@odata.id"), str) and "Id" in member:
+                            self.hold(str(member["@odata.id"]).rstrip("/"), member)
                 return
 
     def _refused(self, exc: sushy_exc.AccessError) -> BMCAuthError:
@@ -407,12 +431,21 @@ class Connection:
         :meth:`get_json`'s, and are not held."""
         doc = self._held.get(path)
         if doc is None:
-            doc = self._held[path] = self.get_json(path, action=action)
+            doc = self.get_json(path, action=action)
+            self.hold(path, doc)
         return doc
 
     def hold(self, path: str, doc: dict[str, Any]) -> None:
         """Keep ``doc`` as :meth:`held`'s answer for ``path`` (a document read inside another, expanded)."""
         self._held[path] = doc
+        self._held_at[path] = time.monotonic()
+
+    def held_doc(self, path: str) -> tuple[dict[str, Any], float] | None:
+        """The document held for ``path`` and its age in seconds (monotonic), or ``None``; reads nothing."""
+        doc = self._held.get(path)
+        if doc is None:
+            return None
+        return doc, time.monotonic() - self._held_at.get(path, float("-inf"))
 
     def held_value(self, key: str) -> str | None:
         """A value a reader kept for this BMC with :meth:`hold_value` (a link that does not move), or ``None``."""

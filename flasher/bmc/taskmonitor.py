@@ -195,17 +195,7 @@ def running_tasks(conn: Connection, methods: dict[str, str]) -> list[TaskHandle]
     """The BMC's tasks that have not ended. ``methods`` maps install target URIs (SimpleUpdate action, push
     URIs) to install methods, to name each task's method from its ``Payload.TargetUri``; others are
     ``unknown``. A BMC without a TaskService has none."""
-    service_path = conn.link("Tasks")
-    if service_path is None:
-        return []
-    try:
-        service = conn.get_json(service_path, action="read the TaskService")
-        link = service.get("Tasks")
-        if not isinstance(link, dict) or not isinstance(link.get("@odata.id"), str):
-            return []
-        members = conn.members(link["@odata.id"], action="list the BMC's tasks")
-    except BMCNotSupportedError:
-        return []
+    members = _task_members(conn)
     out = []
     for task in members:
         state = task.get("TaskState")
@@ -216,6 +206,38 @@ def running_tasks(conn: Connection, methods: dict[str, str]) -> list[TaskHandle]
         method = methods.get(conn.relative(str(target)).rstrip("/"), "unknown") if target else "unknown"
         out.append(TaskHandle(uri=conn.relative(task["@odata.id"]), method=method))
     return out
+
+
+#: Where DSP0268 puts the TaskService's Tasks collection (TaskService ``Tasks``; the schema's URI pattern).
+_TASKS_UNDER_SERVICE = "/Tasks"
+
+
+def _task_members(conn: Connection) -> list[dict[str, Any]]:
+    """The Tasks collection's members, expanded where the BMC offers ``$expand``: read at the URI the schema
+    gives it (``<TaskService>/Tasks``: one request), and only when that is missing (404) at the TaskService's
+    ``Tasks`` link (the link is then kept for this BMC). ``[]`` without a TaskService or a Tasks collection."""
+    service_path = conn.link("Tasks")
+    if service_path is None:
+        return []
+    known = conn.held_value("tasks-collection")
+    first = known or service_path.rstrip("/") + _TASKS_UNDER_SERVICE
+    try:
+        return conn.members(first, action="list the BMC's tasks")
+    except BMCNotSupportedError:
+        if known:
+            return []
+    try:
+        service = conn.get_json(service_path, action="read the TaskService")
+        link = service.get("Tasks")
+        if not isinstance(link, dict) or not isinstance(link.get("@odata.id"), str):
+            return []
+        path = conn.relative(str(link["@odata.id"])).rstrip("/")
+        conn.hold_value("tasks-collection", path)
+        if path == first:
+            return []  # the same collection that was just missing
+        return conn.members(path, action="list the BMC's tasks")
+    except BMCNotSupportedError:
+        return []
 
 
 def _summary(progress: TaskProgress) -> str:

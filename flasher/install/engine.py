@@ -393,7 +393,7 @@ class InstallEngine:
             )
             return
         try:
-            self.state.initial_power = power.state()
+            self.state.initial_power = power.state(recent=True)  # as read at connect, when nothing was sent since
         except BMCError as exc:
             self.reporter.report(self.state, f"host power state unknown ({exc}); it will not be restored")
             return
@@ -723,7 +723,8 @@ class InstallEngine:
                 component=label,
             )
             replace[0] = False
-            power.apply_reset(item.component)
+            # Not waited for: the BMC's task, followed next, says when the reset applied the update.
+            power.apply_reset(item.component, wait=False)
             bmc.wait_for_task(
                 handle,
                 timeout=max(deadline - time.monotonic(), 1.0),

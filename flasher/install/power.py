@@ -11,7 +11,6 @@ from __future__ import annotations
 from loguru import logger
 
 from flasher.bmc import BMC, BMCNotSupportedError, BMCTimeoutError, BMCUnreachableError
-from flasher.install.actions import apply_reset_action
 from flasher.install.steps import NO_COMPONENT, Steps
 from flasher.task.model import FirmwareAction
 
@@ -27,9 +26,10 @@ class HostPower:
         self.bmc = bmc
         self.steps = steps
 
-    def state(self) -> str:
-        """The host's power state now (``On``, ``Off``, ``PoweringOn``...)."""
-        return self.steps.run("power", self.bmc.power_state, transient=(BMCUnreachableError,))
+    def state(self, *, recent: bool = False) -> str:
+        """The host's power state now (``On``, ``Off``, ``PoweringOn``...); ``recent``: the one read at connect
+        will do when nothing was sent since (:meth:`flasher.bmc.BMC.power_state`: the task's initial state)."""
+        return self.steps.run("power", lambda: self.bmc.power_state(recent=recent), transient=(BMCUnreachableError,))
 
     def set(self, action: str, component: str = NO_COMPONENT) -> str:
         """Power ``on`` or ``off`` (force) and wait for it; returns the state reached."""
@@ -46,12 +46,13 @@ class HostPower:
         timeout = self.steps.timeout("power")
         return self.steps.run("power", lambda: self.bmc.set_power("reset", timeout=timeout), component=component)
 
-    def apply_reset(self, component: str) -> str:
-        """Reset the host so that the BMC applies an update waiting for it (power on a host that is off)."""
-        action = apply_reset_action(self.state())
-        if action == "reset":
-            return self.reset(component)
-        return self.set(action, component)
+    def apply_reset(self, component: str, *, wait: bool = True) -> str:
+        """Reset the host so that the BMC applies an update waiting for it (power on a host that is off), on one
+        reading of the System (:meth:`flasher.bmc.BMC.apply_reset`); never repeated, as a repeated reset is a
+        second reset. ``wait``: until the host reads ``On``; without, the caller follows what the reset applies
+        (the BMC's task). Returns the last state read."""
+        timeout = self.steps.timeout("power")
+        return self.steps.run("power", lambda: self.bmc.apply_reset(wait=wait, timeout=timeout), component=component)
 
     def off(self, component: str = NO_COMPONENT) -> str:
         """Shut the host down gracefully, forcing it off when it does not stop in time (or the BMC has no

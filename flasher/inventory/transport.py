@@ -34,7 +34,7 @@ import requests
 import tenacity
 from loguru import logger
 
-from flasher import redact
+from flasher import httpenv, redact
 from flasher.config import InventorySettings
 from flasher.inventory.auth import InventoryAuth, TokenError, make_auth, tls_verify
 from flasher.inventory.errors import (
@@ -125,13 +125,14 @@ class Transport:
         self.settings = settings
         self.session = session if session is not None else requests.Session()
         self.auth = auth if auth is not None else make_auth(settings)
-        self._verify = tls_verify(settings)
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self._sleep = sleep
         self._clock = clock
         url = str(settings.url).rstrip("/")
         self.root_url = url.removesuffix(API_PREFIX)
         self.base_url = self.root_url + API_PREFIX
+        # The environment (proxies, CA bundle variables) read once for the inventory's host, not at every request.
+        self._verify = httpenv.settle(self.session, self.root_url, tls_verify(settings))
 
     # -- one call ---------------------------------------------------------------------------------------------
 

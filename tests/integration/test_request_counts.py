@@ -107,10 +107,48 @@ def test_a_bios_install_reads_the_firmware_inventory_in_one_request_and_each_res
     ), repeated
     # The least: session, inventory read, update request, polls, read-back, log-out; at most 1.5 times that.
     least = 1 + 1 + 1 + polls + 1 + 1
-    # Beside it: the service root, Systems, 2 power reads, 2 UpdateService reads; the board's model for the BIOS's
-    # Preserve* options (Supermicro: the Managers, expanded); the BMC's tasks under way before the install
-    # (TaskService and its Tasks, expanded: never two installs at once, issue 12).
-    assert sum(seen.values()) <= least + 6 + 1 + 2, seen
+    # Beside it: the service root; the Systems, expanded (the host's initial power state comes with it); one
+    # power read, for the restore at the end; one UpdateService read (the install uses it: multipart, no install
+    # since); the board's model for the BIOS's Preserve* options (Supermicro: the Managers, expanded); the BMC's
+    # tasks under way before the install (never two installs at once, issue 12): the Tasks collection at the
+    # schema's URI, expanded, without the TaskService.
+    _assert_the_extras(seen, system="/redfish/v1/Systems/1", power_reads=1)
+    assert seen.get("GET /redfish/v1/Managers?$expand=.($levels=1)") == 1, seen
+    assert sum(seen.values()) <= least + 6, seen
+
+
+def _assert_the_extras(seen: dict[str, int], *, system: str, power_reads: int) -> None:
+    """The requests of a BIOS install beside issue 17's least that every vendor makes, each at most once."""
+    assert seen.get("GET /redfish/v1/") == 1, seen
+    assert seen.get("GET /redfish/v1/Systems?$expand=.($levels=1)") == 1, seen
+    assert seen.get("GET /redfish/v1/Systems") is None, seen
+    assert seen.get(f"GET {system}") == power_reads, seen
+    assert seen.get("GET /redfish/v1/UpdateService") == 1, seen
+    assert seen.get("GET /redfish/v1/TaskService") is None, seen
+    assert seen.get("GET /redfish/v1/TaskService/Tasks?$expand=.($levels=1)") == 1, seen
+
+
+def test_a_bios_install_that_waits_for_a_host_reset_reads_the_power_once_around_the_reset(
+    install_world: InstallWorld,
+) -> None:
+    w = install_world
+    uuid = w.flag(DELL, {"Firmware": {"bios": {"version": "2.12.0"}}})
+    with counted_pool(w, w.settings) as (redfish, _):
+        final = w.wait_final(uuid)
+
+    assert final["status"] == "success", final
+    seen = dict(redfish.requests)
+    system = "/redfish/v1/Systems/System.Embedded.1"
+    assert redfish.matching("POST", f"{system}/Actions/ComputerSystem.Reset") == 1, seen
+    polls = redfish.matching("GET", "/TaskService/Tasks/")
+    least = 1 + 1 + 1 + polls + 1 + 1
+    # Beside the least: as on any BMC (the root, the Systems expanded, the UpdateService, the tasks under way), the
+    # SimpleUpdate ActionInfo, and the host reset: one System read that decides it (reset, or power on a host
+    # that is off), the reset itself, and the power read for the restore at the end. The reset is not followed by
+    # power reads: the BMC's task, followed next, says when it applied the BIOS.
+    _assert_the_extras(seen, system=system, power_reads=2)
+    assert seen.get("GET /redfish/v1/UpdateService/SimpleUpdateActionInfo") == 1, seen
+    assert sum(seen.values()) <= least + 8, seen
 
 
 def test_the_simulator_expands_as_the_service_root_offers(install_world: InstallWorld) -> None:

@@ -129,8 +129,12 @@ class ScriptedBMC:
             raise BMCTimeoutError(f"{component.slug} reports {self.versions[component.slug]}, expected {version}")
         return self._component(component.slug)
 
-    def power_state(self) -> str:
+    def power_state(self, *, recent: bool = False) -> str:
         return self.power
+
+    def apply_reset(self, *, wait: bool = True, timeout: float = 300.0) -> str:
+        # As the driver decides it: power on a host that is off or powering off, else a warm reset.
+        return self.set_power("on" if self.power in ("Off", "PoweringOff") else "reset")
 
     def set_power(self, action: str, *, wait: bool = True, timeout: float = 300.0) -> str:
         self.calls.append(f"power {action}")

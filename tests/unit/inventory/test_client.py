@@ -62,9 +62,10 @@ def req_kwargs(request: Any) -> dict[str, Any]:
     return kwargs
 
 
-def test_get_server(client: InventoryClient, rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_get_server(fake_time: FakeTime, rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests would use them in place of verify=True
         monkeypatch.delenv(name, raising=False)
+    client = make_client(fake_time)  # the environment is read when the client is made (flasher.httpenv)
     rsps.get(SERVER_URL, json=body("GET /servers/{uuid}"))
     server = client.get_server(SERVER_ID)
     assert server.uuid == SERVER_ID
