@@ -8,6 +8,7 @@ so generated fleets of thousands of servers load in seconds (:func:`load_seed`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,10 +80,12 @@ class SeedResult:
 
 
 def read_seed_file(path: str | Path) -> dict[str, Any]:
-    """A seed YAML file as a dict; raises :class:`SeedError` when it is not a mapping or not YAML."""
+    """A seed YAML file (or, named ``*.json``, JSON: a seed of 20,000 servers is 58 MB, which YAML parsers take
+    minutes to read) as a dict; raises :class:`SeedError` when it is not a mapping, or not YAML (JSON)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+        data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise SeedError(f"seed file {path}: {exc}") from None
     if data is None:
         return {}

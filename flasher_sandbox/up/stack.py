@@ -71,7 +71,7 @@ class Stack:
     processes sharing the BMCs (:class:`~flasher_sandbox.servers.BmcFleet`'s ``processes``; thousands of
     HTTPS BMCs start faster and are served by more than one core). ``more_servers``: seed entries (as
     :meth:`Scenario.seed` writes them) added to the inventory beside the scenario's, servers no simulated BMC
-    answers for (a large inventory for benchmarks). After :meth:`start`,
+    answers for (a large inventory for benchmarks; the seed is then written as ``seed.json``). After :meth:`start`,
     ``redis`` (when started here), ``inventory``, ``bmcs`` and ``images`` are the running servers and
     ``seed_data`` the seed the inventory was loaded with. The caller's ``FLASHER_*`` environment reaches none of
     the processes: the replicas' settings are their YAML files alone. ``onboard``: the servers are not seeded but
@@ -166,11 +166,14 @@ class Stack:
             servers_too=not self.onboard,
             pdu_url=self.bmcs.pdu_url,
         )
-        if self.more_servers:
-            self.seed_data["servers"] = [*self.seed_data.get("servers", []), *self.more_servers]
         assert self.inventory.seed_path is not None
-        self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
-        self.inventory.start()
+        if self.more_servers:  # thousands: as JSON (YAML takes minutes), and time to load them
+            self.seed_data["servers"] = [*self.seed_data.get("servers", []), *self.more_servers]
+            self.inventory.seed_path = self.inventory.seed_path.with_suffix(".json")
+            self.inventory.seed_path.write_text(json.dumps(self.seed_data))
+        else:
+            self.inventory.seed_path.write_text(yaml.safe_dump(self.seed_data, sort_keys=False))
+        self.inventory.start(timeout=max(60.0, len(self.seed_data.get("servers", [])) / 100))
         self.bmcs.wait_ready(timeout=120)
         if self.onboard:
             self.onboard_all()
