@@ -280,7 +280,8 @@ class ServiceSettings(_Section):
     poll_interval: float = Field(15.0, gt=0)
     poll_jitter: float = Field(3.0, ge=0)
     #: Every this many polls (and the first), list every flagged server, not only open tasks: finds attributes
-    #: without a ``status`` and refreshes the counts of ended tasks.
+    #: without a ``status`` and refreshes the counts of ended tasks. One replica at a time runs it for all
+    #: (:mod:`flasher.queue.pollshare`).
     full_poll_every: int = Field(20, ge=1)
     #: Seconds a poll may spend admitting new requests; the rest wait for the next poll.
     admission_budget: float = Field(30.0, gt=0)

@@ -122,6 +122,7 @@ def polls(stack: Stack, count: int, full_every: int) -> list[dict[str, Any]]:
     client = InventoryClient(settings.inventory, session=session)
     queue = TaskQueue.from_settings(settings)
     poller = Poller(client, queue, Admission(client, queue, settings, worker_id="bench-scale"), settings)
+    queue.client.delete(queue.keys.poll_full)  # the replicas have stopped: free their full-poll turn for poll 0
     rows = []
     for _ in range(count):
         cpu, inventory_cpu = time.process_time(), cpu_seconds(stack.inventory.process.pid)

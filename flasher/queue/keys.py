@@ -29,6 +29,9 @@ key                     type    meaning
                                 acknowledgement admission wrote (:mod:`flasher.queue.handover`)
 ``{p}:ended:<s>|<k>``   list    JSON lines: how the replaced tasks of server ``s`` and kind ``k`` ended, for
                                 the next claim's messages (:mod:`flasher.queue.handover`); expires by itself
+``{p}:poll:full``       string  the replica whose turn the full poll is (SET NX PX, one full poll a period for
+                                all replicas: :mod:`flasher.queue.pollshare`); expires by itself
+``{p}:poll:counts``     string  JSON: the task counts of the last full poll (:mod:`flasher.queue.pollshare`)
 ======================  ======  ==========================================================================
 
 Lease scripts (check, extend, ack) receive only the first five keys (:attr:`QueueKeys.lease`); every other
@@ -61,6 +64,8 @@ class QueueKeys:
         self.dead = tag + "dead"
         self.fresh_dead = tag + "dead:fresh"
         self.successors = tag + "successors"  # not in `all`: no script touches it
+        self.poll_full = tag + "poll:full"  # not in `all`: no script touches these two
+        self.poll_counts = tag + "poll:counts"
         self._ready = {kind: f"{tag}ready:{kind}" for kind in KINDS}
         #: The keys of the lease scripts, in their order in ``KEYS``.
         self.lease: tuple[str, ...] = (self.meta, self.tasks, self.holders, self.leases, self.done)

@@ -50,6 +50,7 @@ from flasher.queue.models import (
     QueueSnapshot,
     as_text,
 )
+from flasher.queue.pollshare import PollShare
 
 T = TypeVar("T")
 
@@ -98,6 +99,8 @@ class TaskQueue:
             self._scripts[name] = (client.register_script(scripts.LEASE_PRELUDE + body), lease_keys)
         #: Successors and end notes of replaced tasks (:mod:`flasher.queue.handover`).
         self.handover = Handover(client, self.keys, retry_deadline=retry_deadline)
+        #: The replicas' shared full-poll turn and task counts (:mod:`flasher.queue.pollshare`).
+        self.polls = PollShare(client, self.keys, retry_deadline=retry_deadline)
         # Epoch candidates (see claim): unique per instance and call, without a system call for randomness.
         self._epoch_prefix = uuid.uuid4().hex[:16]
         self._epoch_counter = itertools.count()

@@ -5,7 +5,11 @@ A poll lists the servers whose task attribute is open — one query per namespac
 ``inventory.facility``) — so its cost follows the number of open tasks, not the size of the fleet, nor the
 ended tasks whose attributes stay on their servers. Every ``service.full_poll_every``-th poll (and the first)
 lists every flagged server instead (``attr=<namespace>``), to find attributes the status queries cannot (no
-``status`` key, or one that is not a string) and refresh the task counts of every status.
+``status`` key, or one that is not a string) and refresh the task counts of every status. That listing costs in
+proportion to the whole inventory, so one replica does it for all (:mod:`flasher.queue.pollshare`): the replica
+holding the full-poll turn in Redis runs it and publishes its counts; the others skip their full polls and
+report the published counts of the ended tasks. The listing is read page by page, and an ended task's server is
+counted and dropped at once: a poll holds only the open tasks, not the inventory.
 
 Each poll first checks the replacing requests admission acknowledged while the task they replace still ran
 (:meth:`~flasher.service.admission.Admission.keep_successors`: one read per such request, usually none). Work
@@ -14,9 +18,9 @@ then new requests, highest priority first, oldest first, for at most ``service.a
 rest wait for the next poll, so a burst of thousands of requests cannot hold up cancels and reclaims). Then the
 queue's expired leases are reaped and tasks it declared dead are written ``failed``.
 
-Replicas may all poll: admission is idempotent, so the result is the same. Within one replica, APScheduler runs
-the poll on an interval with jitter, coalesced, never two at once. :meth:`Poller.stop` ends a running poll at the
-next attribute (shutdown does not wait for a poll's admission budget).
+Replicas may all poll: admission is idempotent, so the result is the same (the full poll excepted, above). Within
+one replica, APScheduler runs the poll on an interval with jitter, coalesced, never two at once. :meth:`Poller.stop`
+ends a running poll at the next attribute (shutdown does not wait for a poll's admission budget).
 
 The ``flasher_tasks`` gauge is set from what a poll listed; a poll whose listing failed leaves it as it was (it
 knows nothing about the tasks), rather than report the unlisted tasks as gone.
@@ -41,7 +45,7 @@ from flasher.inventory.models import Server
 from flasher.metrics import POLL_DURATION, QUEUE_DEPTH, TASKS
 from flasher.queue import QueueError, TaskQueue
 from flasher.service.admission import Action, Admission
-from flasher.task.model import TaskKind
+from flasher.task.model import TaskKind, is_terminal
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The statuses of a task that is not over (an ended task's attribute stays on its server, unpolled).
@@ -77,11 +81,21 @@ class Poller:
     """Polls the inventory and admits tasks for one replica. :meth:`poll_once` is the unit of work;
     :meth:`start`/:meth:`stop` run it on the configured interval in a background thread."""
 
-    def __init__(self, inventory: InventoryClient, queue: TaskQueue, admission: Admission, settings: Settings) -> None:
+    def __init__(
+        self,
+        inventory: InventoryClient,
+        queue: TaskQueue,
+        admission: Admission,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
         self._inventory = inventory
         self._queue = queue
         self._admission = admission
         self._settings = settings
+        #: This replica's id in the shared full-poll turn (default ``service.worker_id``).
+        self._owner = worker_id or settings.service.worker_id
         self._lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: PollReport | None = None
@@ -96,7 +110,7 @@ class Poller:
             logger.debug("poll skipped: the previous one is still running")
             return PollReport()
         started = time.monotonic()
-        report = PollReport(full=self._polls % self._settings.service.full_poll_every == 0)
+        report = PollReport(full=self._full_turn())
         self._polls += 1
         try:
             work = self._list(report)
@@ -131,36 +145,63 @@ class Poller:
         )
         return report
 
+    def _full_turn(self) -> bool:
+        """Whether this poll lists every flagged server: every ``full_poll_every``-th poll of this replica (the first
+        included), when the shared turn is free or this replica's; without Redis, every such poll."""
+        service = self._settings.service
+        if self._polls % service.full_poll_every:
+            return False
+        try:
+            return self._queue.polls.take_full_poll(self._owner, period=service.full_poll_every * service.poll_interval)
+        except QueueError as exc:
+            logger.warning("poll: cannot share the full poll ({}): this replica runs it", exc)
+            return True
+
     def _list(self, report: PollReport) -> list[_Item]:
         facility = self._settings.inventory.facility
         found: dict[tuple[str, TaskKind], _Item] = {}
+        ended: set[tuple[str, TaskKind]] = set()
         for kind in TaskKind:
             if report.full:
                 queries = [kind.namespace]
             else:
                 queries = [f"{kind.namespace}~status~eq~{status}" for status in OPEN_STATUSES]
             for query in queries:
-                try:
-                    servers = self._inventory.list_servers(attr=[query], facility=facility)
+                try:  # page by page: an ended task is counted, and its server dropped, as its page arrives
+                    for server in self._inventory.iter_servers(attr=[query], facility=facility):
+                        self._take(server, kind, found, ended, report)
                 except InventoryError as exc:
                     report.listing_failed = True
                     report.errors.append(f"listing {query}: {exc}")
                     logger.warning("poll: cannot list servers with {}: {}", query, exc)
-                    continue
-                for server in servers:
-                    attribute = server.attribute(kind.namespace)
-                    key = (str(server.uuid), kind)
-                    if attribute is None or key in found:
-                        continue
-                    data = attribute.data if isinstance(attribute.data, dict) else {}
-                    status = data.get("status")
-                    report.seen[(kind.value, status if isinstance(status, str) else "invalid")] += 1
-                    priority = data.get("priority")
-                    rank = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
-                    new = not isinstance(status, str) or status in _NEW
-                    found[key] = _Item(server, kind, rank, attribute.created_at or _EPOCH, new)
         # Highest priority first, then the oldest request: admission order is enqueue order within a poll.
         return sorted(found.values(), key=lambda item: (-item.rank, item.created, item.kind.value))
+
+    @staticmethod
+    def _take(
+        server: Server,
+        kind: TaskKind,
+        found: dict[tuple[str, TaskKind], _Item],
+        ended: set[tuple[str, TaskKind]],
+        report: PollReport,
+    ) -> None:
+        """Count one listed server's ``kind`` attribute; keep it in ``found`` when its task is open (or its status
+        is not a string: admission fails it), else only its key in ``ended`` (admission has nothing to do there:
+        an ended task stays as it is)."""
+        attribute = server.attribute(kind.namespace)
+        key = (str(server.uuid), kind)
+        if attribute is None or key in found or key in ended:
+            return
+        data = attribute.data if isinstance(attribute.data, dict) else {}
+        status = data.get("status")
+        report.seen[(kind.value, status if isinstance(status, str) else "invalid")] += 1
+        if isinstance(status, str) and is_terminal(status):
+            ended.add(key)
+            return
+        priority = data.get("priority")
+        rank = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
+        new = not isinstance(status, str) or status in _NEW
+        found[key] = _Item(server, kind, rank, attribute.created_at or _EPOCH, new)
 
     def _reconcile(self, server: Server, kind: TaskKind, report: PollReport) -> None:
         try:
@@ -205,7 +246,7 @@ class Poller:
             report.actions[f"dead-{result.action.value}"] += 1
 
     def _export(self, report: PollReport) -> None:
-        self._export_tasks(report)
+        self._export_tasks(report, self._shared_counts(report))
         try:
             depth = self._queue.depth()
         except QueueError:
@@ -213,13 +254,36 @@ class Poller:
         for state, count in depth.items():
             QUEUE_DEPTH.labels(state=state).set(count)
 
+    def _shared_counts(self, report: PollReport) -> dict[tuple[str, str], int] | None:
+        """After a full poll, publish its counts for the other replicas; after another poll, read the last
+        published ones (``None``: none, or Redis did not answer: the gauge keeps what it had)."""
+        service = self._settings.service
+        period = service.full_poll_every * service.poll_interval
+        try:
+            if report.full:
+                if not report.listing_failed:
+                    self._queue.polls.put_counts(self._owner, report.seen, period=period)
+                return None
+            return self._queue.polls.counts()
+        except QueueError as exc:
+            logger.debug("poll: task counts not shared: {}", exc)
+            return None
+
     @staticmethod
-    def _export_tasks(report: PollReport) -> None:
+    def _export_tasks(report: PollReport, shared: dict[tuple[str, str], int] | None = None) -> None:
+        """Set ``flasher_tasks`` from a complete listing: a full poll's counts replace every series; after a poll of
+        the open statuses, the ended ones come from ``shared`` (the last full poll of any replica) when given, else
+        keep this replica's last full poll's."""
         if report.listing_failed:  # this poll's counts are partial: keep the last complete ones
             return
         if report.full:  # every status was listed: replace every series
             TASKS.clear()
-        else:  # only open statuses were listed: the ended ones keep the last full poll's counts
+        else:
+            if shared is not None:
+                TASKS.clear()
+                for (kind, status), count in shared.items():
+                    if status not in OPEN_STATUSES:
+                        TASKS.labels(kind=kind, status=status).set(count)
             for task_kind in TaskKind:
                 for open_status in OPEN_STATUSES:
                     TASKS.labels(kind=task_kind.value, status=open_status or "new").set(0)

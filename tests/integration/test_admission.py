@@ -13,6 +13,7 @@ from flasher.config import Settings
 from flasher.constants import SERVER_CONTROL_NAMESPACE, TASK_NAMESPACE
 from flasher.inventory import InventoryClient
 from flasher.inventory.errors import InventoryError
+from flasher.metrics import TASKS
 from flasher.queue import TaskQueue
 from flasher.service.admission import Action, Admission, request_task_id
 from flasher.service.poller import Poller
@@ -313,6 +314,40 @@ def test_polls_list_open_tasks_and_a_full_poll_finds_the_rest(world: dict[str, A
     assert third.full and third.seen[("install", "success")] == 1
     assert attribute(world, sloppy)["status"] == "queued"
     assert attribute(world, done)["status"] == "success"
+
+
+def test_one_replica_runs_the_full_polls_for_all_and_every_replica_reports_its_counts(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = world["settings"].model_copy(
+        update={"service": world["settings"].service.model_copy(update={"full_poll_every": 1})}
+    )
+    first = Poller(world["inventory"], world["queue"], world["admission"], settings, worker_id="replica-1")
+    second = Poller(world["inventory"], world["queue"], world["admission"], settings, worker_id="replica-2")
+    flag(world, "r6515-a03", {"status": "success", "taskID": "t-old", "firmwareSet": "dell-r6515"})
+    flag(world, "x12-b01", {"status": "failed", "taskID": "t-bad", "error": "x"})
+    sloppy = flag(world, "r6515-a01", {"firmwareSet": "dell-r6515"})  # no status key: only a full poll finds it
+    reconciled: list[str] = []
+    admission = world["admission"]
+    original = admission.reconcile
+
+    def reconcile(server: Any, kind: TaskKind, **kw: Any) -> Any:
+        reconciled.append(str(server.uuid))
+        return original(server, kind, **kw)
+
+    monkeypatch.setattr(admission, "reconcile", reconcile)
+
+    assert first.poll_once().full  # the turn was free: replica-1 takes it
+    assert reconciled == [sloppy]  # the ended tasks are counted, not reconciled
+    assert attribute(world, sloppy)["status"] == "queued"
+    assert not second.poll_once().full  # replica-1 holds the turn
+    sampled = {(s.labels["kind"], s.labels["status"]): s.value for metric in TASKS.collect() for s in metric.samples}
+    assert sampled[("install", "success")] == 1 and sampled[("install", "failed")] == 1  # replica-1's counts
+    assert first.poll_once().full  # the holder renews its turn
+
+    world["queue"].client.delete(world["queue"].keys.poll_full)  # replica-1 stopped: its turn expired
+    assert second.poll_once().full
+    assert not first.poll_once().full
 
 
 def test_new_requests_past_the_admission_budget_wait_for_the_next_poll(world: dict[str, Any]) -> None:

@@ -540,3 +540,22 @@ def test_an_admission_claim_expires_by_itself(queue: TaskQueue) -> None:
     assert queue.claim_admission("t-abc", "replica-a", ttl=0.2)
     time.sleep(0.3)
     assert queue.claim_admission("t-abc", "replica-b", ttl=30)
+
+
+def test_the_full_poll_turn_stays_with_its_holder_until_it_expires(queue: TaskQueue) -> None:
+    polls = queue.polls
+    assert polls.take_full_poll("replica-1", period=0.2)  # free: taken
+    assert polls.take_full_poll("replica-1", period=0.2)  # its own: renewed
+    assert not polls.take_full_poll("replica-2", period=0.2)
+    ttl = queue.client.pttl(queue.keys.poll_full)
+    assert 0 < ttl <= 400  # TURN_PERIODS (2) periods
+    time.sleep(0.45)
+    assert polls.take_full_poll("replica-2", period=0.2)  # the holder went quiet: the turn moves
+
+
+def test_the_full_polls_counts_are_shared_and_unreadable_ones_ignored(queue: TaskQueue) -> None:
+    assert queue.polls.counts() is None
+    queue.polls.put_counts("replica-1", {("install", "success"): 7, ("install", ""): 2}, period=10)
+    assert queue.polls.counts() == {("install", "success"): 7, ("install", ""): 2}
+    queue.client.set(queue.keys.poll_counts, b"not json")
+    assert queue.polls.counts() is None
