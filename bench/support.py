@@ -1,6 +1,7 @@
-"""Helpers shared by the service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``): CPU time of
-processes from ``/proc``, the machine's load while a benchmark runs, percentiles, counting server states in the
-sandbox inventory, and a work directory that is always removed.
+"""Helpers shared by the service benchmarks (``bench.rollout``, ``bench.detection``, ``bench.poll``, ``bench.scale``,
+``bench.bmcsim``): CPU time and memory of processes from ``/proc``, the machine's load while a benchmark runs,
+percentiles, counting server states in the sandbox inventory, an in-process poller whose inventory requests are
+counted by route, and a work directory that is always removed.
 """
 
 from __future__ import annotations
@@ -8,19 +9,28 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from flasher.config import Settings
 from flasher.constants import TASK_NAMESPACE
+from flasher.inventory import InventoryClient
+from flasher.queue import TaskQueue
+from flasher.service.admission import Admission
+from flasher.service.poller import Poller
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -32,6 +42,16 @@ def cpu_seconds(pid: int) -> float:
         raise ProcessLookupError(pid) from None
     fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": field 3 (state) is fields[0]
     return (int(fields[11]) + int(fields[12])) / _TICKS  # fields 14 and 15: utime, stime
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """``rss`` (VmRSS) and ``peak`` (VmHWM) of process ``pid`` in MiB, from ``/proc/<pid>/status``."""
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found["rss" if key == "VmRSS" else "peak"] = int(value.split()[0]) / 1024
+    return found
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -95,6 +115,34 @@ def status_count(session: requests.Session, inventory_url: str, status: str, nam
     )
     response.raise_for_status()
     return int(response.json().get("total_record_count") or 0)
+
+
+class RequestCounter:
+    """A ``requests`` response hook counting requests by ``"METHOD /path"`` (uuids replaced by ``{id}``)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        path = (request.path_url or "").split("?", 1)[0]
+        self.counts[f"{request.method} {_UUID.sub('{id}', path)}"] += 1
+
+    def take(self) -> Counter[str]:
+        """The counts since the last call, then start again."""
+        counts, self.counts = self.counts, Counter()
+        return counts
+
+
+def counted_poller(settings: Settings, session: requests.Session, worker_id: str) -> tuple[Poller, RequestCounter]:
+    """The service's :class:`Poller` in this process (with admission as ``worker_id`` and the queue, no workers),
+    its inventory client on ``session`` (the caller closes it), and the :class:`RequestCounter` hooked on that
+    session."""
+    counter = RequestCounter()
+    session.hooks["response"].append(counter)
+    client = InventoryClient(settings.inventory, session=session)
+    queue = TaskQueue.from_settings(settings)
+    return Poller(client, queue, Admission(client, queue, settings, worker_id=worker_id), settings), counter
 
 
 @contextlib.contextmanager

@@ -27,15 +27,9 @@ import aiohttp
 import requests
 import sushy
 
+from bench.support import memory_mib
 from flasher_sandbox.bmc.config import Scheme
 from flasher_sandbox.servers import BmcFleet
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def _hammer_async(fleet: BmcFleet, clients: int, seconds: float) -> list[float]:
@@ -73,7 +67,7 @@ def measure(count: int, scheme: Scheme, threads: int, seconds: float, sushy_coun
         try:
             ready = time.monotonic() - started  # process start to every BMC answering once
             assert fleet.process is not None
-            rss = _rss_mib(fleet.process.pid)
+            rss = memory_mib(fleet.process.pid).get("rss", float("nan"))
             started = time.perf_counter()
             for i in range(count):
                 url = fleet.redfish(i, "/Managers")

@@ -24,29 +24,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import requests
 from loguru import logger
 
-from bench.support import LoadSampler, cpu_seconds, workdir
+from bench.support import LoadSampler, counted_poller, cpu_seconds, workdir
 from flasher.config import Settings
 from flasher.constants import TASK_NAMESPACE
-from flasher.inventory import InventoryClient
-from flasher.queue import TaskQueue
-from flasher.service.admission import Admission
-from flasher.service.poller import Poller
 from flasher_sandbox.inventory.seed import load_seed
 from flasher_sandbox.servers import InventoryServer, RedisServer
 from flasher_sandbox.up.scenario import build
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def finished_attribute(request: dict[str, Any], index: int) -> dict[str, Any]:
@@ -87,23 +79,6 @@ def fleet_seed(servers: int, flagged: int, finished: int) -> dict[str, Any]:
     return seed
 
 
-class RequestCounter:
-    """A ``requests`` response hook counting requests by ``"METHOD /path"`` (uuids replaced by ``{id}``)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        request = response.request
-        path = (request.path_url or "").split("?", 1)[0]
-        self.counts[f"{request.method} {_UUID.sub('{id}', path)}"] += 1
-
-    def take(self) -> Counter[str]:
-        """The counts since the last call, then start again."""
-        counts, self.counts = self.counts, Counter()
-        return counts
-
-
 def measure(servers: int, flagged: int, finished: int, polls: int, page_size: int, root: Path) -> dict[str, Any]:
     """Seed, start the inventory and Redis, poll ``polls`` times; returns every poll's figures."""
     work = root / f"{servers}-{finished}"
@@ -121,12 +96,7 @@ def measure(servers: int, flagged: int, finished: int, polls: int, page_size: in
             redis={"url": redis_server.url},
             service={"worker_id": "bench-poll"},
         )
-        counter = RequestCounter()
-        session = requests.Session()
-        session.hooks["response"].append(counter)
-        client = InventoryClient(settings.inventory, session=session)
-        queue = TaskQueue.from_settings(settings)
-        poller = Poller(client, queue, Admission(client, queue, settings, worker_id="bench-poll"), settings)
+        poller, counter = counted_poller(settings, requests.Session(), "bench-poll")
         assert inventory.process is not None
         rows = []
         for _ in range(polls):

@@ -1,5 +1,5 @@
-"""The figures of one scale point, read from the running stack: memory of each process, the inventory's request
-counts, admission from the attribute journal, the tasks' run times, and the in-process poll.
+"""The figures of one scale point, read from the running stack: the inventory's request counts, admission from
+the attribute journal, the tasks' run times, and the in-process poll.
 """
 
 from __future__ import annotations
@@ -8,33 +8,18 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.poll.run import RequestCounter
-from bench.support import cpu_seconds, spread
+from bench.support import counted_poller, cpu_seconds, spread
 from flasher.config import Settings
 from flasher.constants import TASK_NAMESPACE
-from flasher.inventory import InventoryClient
 from flasher.queue import TaskQueue
-from flasher.service.admission import Admission
-from flasher.service.poller import Poller
 from flasher_sandbox.up.stack import Stack
 
 #: The message admission writes with ``queued`` (``queued by <worker> (priority <p>)``).
 _ADMITTED = " queued by "
-
-
-def memory_mib(pid: int) -> dict[str, float]:
-    """``rss`` (VmRSS) and ``peak`` (VmHWM) of process ``pid`` in MiB, from ``/proc/<pid>/status``."""
-    found: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found["rss" if key == "VmRSS" else "peak"] = int(value.split()[0]) / 1024
-    return found
 
 
 def stamp(value: Any) -> float | None:
@@ -116,12 +101,9 @@ def polls(stack: Stack, count: int, full_every: int) -> list[dict[str, Any]]:
         redis={"url": stack.redis_url},
         service={"worker_id": "bench-scale", "full_poll_every": full_every, "admission_budget": 600},
     )
-    counter = RequestCounter()
     session = requests.Session()
-    session.hooks["response"].append(counter)
-    client = InventoryClient(settings.inventory, session=session)
+    poller, counter = counted_poller(settings, session, "bench-scale")
     queue = TaskQueue.from_settings(settings)
-    poller = Poller(client, queue, Admission(client, queue, settings, worker_id="bench-scale"), settings)
     queue.client.delete(queue.keys.poll_full)  # the replicas have stopped: free their full-poll turn for poll 0
     rows = []
     for _ in range(count):

@@ -51,14 +51,13 @@ from loguru import logger
 from bench.scale.inventory import idle_servers
 from bench.scale.measure import (
     admissions,
-    memory_mib,
     polls,
     request_delta,
     requeue,
     run_times,
     stamp,
 )
-from bench.support import LoadSampler, cpu_seconds, status_count, workdir
+from bench.support import LoadSampler, cpu_seconds, memory_mib, status_count, workdir
 from flasher.constants import TASK_NAMESPACE
 from flasher.service.poller import OPEN_STATUSES
 from flasher_sandbox.up.command import check

@@ -63,9 +63,3 @@ def restore_action(current: str | None, target: str | None) -> str | None:
     if target is None or now is None or now == target:
         return None
     return "on" if target == ON else "off"
-
-
-def apply_reset_action(current: str | None) -> str:
-    """The power action that makes the BMC apply an update waiting for a host reset: ``reset`` when the host is
-    on (a warm reset), ``on`` when it is off (booting applies it)."""
-    return "on" if normal_power(current) == OFF else "reset"

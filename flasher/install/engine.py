@@ -734,9 +734,12 @@ class InstallEngine:
             )
         return True
 
-    def _activate_staged(self, bmc: BMC, power: HostPower, state: ItemState) -> bool:
+    def _activate_staged(
+        self, bmc: BMC, power: HostPower, state: ItemState, components: list[BMCComponent] | None = None
+    ) -> bool:
         """A BMC that may report an install done once the image is only staged (HPE System ROM,
-        :meth:`~flasher.bmc.BMC.stages_until_host_reset`): read the version back and, when it is still the old
+        :meth:`~flasher.bmc.BMC.stages_until_host_reset`): read the version back (or take ``components``, the
+        FirmwareInventory the caller has just read, nothing sent to the BMC since) and, when it is still the old
         one, reset the host to activate it (``bmc.staged_firmware: reset``) or wait for a reboot by someone else
         (``wait``, up to the install step's timeout). Returns whether the host was reset; raises
         :class:`~flasher.bmc.BMCTaskFailedError` when a wait ends without the version."""
@@ -744,9 +747,10 @@ class InstallEngine:
         component = self._matched[state.key]
         if not bmc.stages_until_host_reset(component):
             return False
-        components = self.steps.run(
-            "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
-        )
+        if components is None:
+            components = self.steps.run(
+                "read_versions", bmc.firmware_inventory, component=item.component, transient=(BMCUnreachableError,)
+            )
         found = find_component(components, component)
         if found is not None and versions_match(found.version, item.version):
             return False
@@ -780,16 +784,19 @@ class InstallEngine:
         self.reporter.report(self.state, f"host reset to activate {item.version} (power {reached})", component=label)
         return True
 
-    def _activated(self, bmc: BMC, power: HostPower, state: ItemState) -> tuple[bool, bool]:
-        """After an earlier attempt's task ended with the old version still running, on a BMC that only stages
-        such an image until a host reset (HPE System ROM: a replica killed between the staging and the reset): the
-        staged-activation path (:meth:`_activate_staged`: a host reset, or the wait for a reboot) instead of a
-        second install. Returns (the target is confirmed, the host was reset); not confirmed (install again) when
-        the BMC does not stage such images, or the reset did not bring the version (nothing was staged after all).
+    def _activated(
+        self, bmc: BMC, power: HostPower, state: ItemState, components: list[BMCComponent]
+    ) -> tuple[bool, bool]:
+        """After an earlier attempt's task ended with the old version still running (``components``: the
+        FirmwareInventory that said so, just read), on a BMC that only stages such an image until a host reset
+        (HPE System ROM: a replica killed between the staging and the reset): the staged-activation path
+        (:meth:`_activate_staged`: a host reset, or the wait for a reboot) instead of a second install. Returns
+        (the target is confirmed, the host was reset); not confirmed (install again) when the BMC does not stage
+        such images, or the reset did not bring the version (nothing was staged after all).
         """
         if not bmc.stages_until_host_reset(self._matched[state.key]):
             return False, False
-        host_reset = self._activate_staged(bmc, power, state)
+        host_reset = self._activate_staged(bmc, power, state, components)
         try:
             self._confirm(bmc, state)
         except BMCTimeoutError as exc:
@@ -925,7 +932,7 @@ class InstallEngine:
         if found is not None and versions_match(found.version, item.version):
             return True, host_reset
         if not under_way and followed_own:
-            done, reset = self._activated(bmc, power, state)
+            done, reset = self._activated(bmc, power, state, components)
             if done:
                 return True, reset or host_reset
             host_reset = reset or host_reset

@@ -7,8 +7,8 @@ page, "Scale"), the same whichever replica does it, so one replica a period does
 
 * ``{p}:poll:full`` (string: the replica's id, with an expiry): the replica that holds it runs the full polls,
   every ``service.full_poll_every``-th of its polls, renewing it each time; the others skip theirs. It expires
-  :data:`TURN_PERIODS` periods after the holder's last full poll, so when the holder stops (or dies) the next
-  replica due for a full poll takes it over.
+  :data:`TURN_PERIODS` periods after the holder's last full poll, so when the holder dies the next replica due
+  for a full poll takes it over; a holder that stops gives it up at once.
 * ``{p}:poll:counts`` (string, JSON ``{"at": <epoch s>, "owner": <replica>, "counts": {"<kind>|<status>": n}}``):
   what that full poll counted, so every replica's ``flasher_tasks`` gauge reports the ended tasks, not only the
   one that listed them. It expires after :data:`COUNTS_KEEP_PERIODS` periods without a full poll.
@@ -45,6 +45,13 @@ if holder == false or holder == ARGV[1] then
 end
 return 0
 """
+# Give the turn up if it is ours; 1 when it was.
+_GIVE_TURN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 class PollShare:
@@ -64,6 +71,7 @@ class PollShare:
         self.retry_deadline = retry_deadline
         self._clock = clock
         self._take_turn = client.register_script(_TAKE_TURN)
+        self._give_turn = client.register_script(_GIVE_TURN)
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         return connection.call(operation, fn, self.retry_deadline)
@@ -75,6 +83,12 @@ class PollShare:
         ttl = str(max(1, int(period * TURN_PERIODS * 1000)))
         keys = [self.keys.poll_full]
         return bool(self._call("take_full_poll", lambda: self._take_turn(keys=keys, args=[owner, ttl])))
+
+    def give_full_poll(self, owner: str) -> bool:
+        """Give up the turn if replica ``owner`` holds it (a replica stopping: the next replica due for a full poll
+        takes it at once rather than after it expires); True when it held it."""
+        keys = [self.keys.poll_full]
+        return bool(self._call("give_full_poll", lambda: self._give_turn(keys=keys, args=[owner])))
 
     def put_counts(self, owner: str, counts: Mapping[tuple[str, str], int], *, period: float) -> None:
         """Publish what a full poll counted: ``counts`` maps ``(kind, status)`` to a number of task attributes

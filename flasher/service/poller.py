@@ -315,8 +315,13 @@ class Poller:
         return self._scheduler is not None and bool(self._scheduler.running)
 
     def stop(self) -> None:
-        """Stop scheduling polls; a running poll ends at the next attribute, and is waited for."""
+        """Stop scheduling polls; a running poll ends at the next attribute, and is waited for; the full-poll turn
+        goes back to the other replicas."""
         self._stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        try:  # hand the full-poll turn on (if this replica holds it) rather than let it lapse
+            self._queue.polls.give_full_poll(self._owner)
+        except QueueError as exc:
+            logger.debug("poll: full-poll turn not given up ({}): it expires by itself", exc)

@@ -9,6 +9,7 @@ without it the task fails saying the BMC did not answer, and the outlet is never
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,18 +78,26 @@ def fleet_with_pdu(bmcsim_factory: Callable[..., BmcFleet]) -> BmcFleet:
     return bmcsim_factory(config=FleetSpec(bmcs=[default_bmc(0)]), pdu=True, power_seconds=0.3)
 
 
-def test_a_power_cycle_goes_through_the_pdu_outlet_when_the_bmc_does_not_answer(
+@pytest.fixture
+def power_cycle(
     fleet_with_pdu: BmcFleet,
     clean_inventory: InventoryServer,
     redis_url: str,
     firmware_server: ImageServer,
     tmp_path: Path,
+) -> Callable[..., dict[str, Any]]:
+    """:func:`_run_power_cycle` on ``fleet_with_pdu`` and the clean inventory: call it with ``fallback=``."""
+    return functools.partial(_run_power_cycle, fleet_with_pdu, clean_inventory, redis_url, firmware_server, tmp_path)
+
+
+def test_a_power_cycle_goes_through_the_pdu_outlet_when_the_bmc_does_not_answer(
+    fleet_with_pdu: BmcFleet, power_cycle: Callable[..., dict[str, Any]]
 ) -> None:
     fleet = fleet_with_pdu
     outlet = fleet.pdu_outlet(OUTLET).removeprefix(fleet.pdu_url)
     assert fleet.pdu_state()["outlets"][outlet] == "On"
 
-    final = _run_power_cycle(fleet, clean_inventory, redis_url, firmware_server, tmp_path, fallback=True)
+    final = power_cycle(fallback=True)
 
     assert final["status"] == "success", final
     assert (
@@ -105,14 +114,10 @@ def test_a_power_cycle_goes_through_the_pdu_outlet_when_the_bmc_does_not_answer(
 
 
 def test_without_the_setting_the_task_fails_saying_the_bmc_did_not_answer(
-    fleet_with_pdu: BmcFleet,
-    clean_inventory: InventoryServer,
-    redis_url: str,
-    firmware_server: ImageServer,
-    tmp_path: Path,
+    fleet_with_pdu: BmcFleet, power_cycle: Callable[..., dict[str, Any]]
 ) -> None:
     fleet = fleet_with_pdu
-    final = _run_power_cycle(fleet, clean_inventory, redis_url, firmware_server, tmp_path, fallback=False)
+    final = power_cycle(fallback=False)
 
     assert final["status"] == "failed", final
     assert "did not answer" in final["error"], final
@@ -120,11 +125,7 @@ def test_without_the_setting_the_task_fails_saying_the_bmc_did_not_answer(
 
 
 def test_an_inventory_that_cannot_name_the_outlet_is_a_retry_and_the_outlet_is_never_touched(
-    fleet_with_pdu: BmcFleet,
-    clean_inventory: InventoryServer,
-    redis_url: str,
-    firmware_server: ImageServer,
-    tmp_path: Path,
+    fleet_with_pdu: BmcFleet, clean_inventory: InventoryServer, power_cycle: Callable[..., dict[str, Any]]
 ) -> None:
     # Every read of the outlet attribute answers 503 (the inventory down just then): the run changed nothing, so it
     # is the retryable outcome; on the last attempt, where the fallback runs, that ends the task failed with why.
@@ -132,7 +133,7 @@ def test_an_inventory_that_cannot_name_the_outlet_is_a_retry_and_the_outlet_is_n
     with clean_inventory.faults(
         every=1, status=503, methods=["GET"], path_regex=PDU_OUTLET_NAMESPACE.replace(".", r"\.")
     ):
-        final = _run_power_cycle(fleet, clean_inventory, redis_url, firmware_server, tmp_path, fallback=True)
+        final = power_cycle(fallback=True)
 
     assert final["status"] == "failed", final
     assert "the PDU outlet could not be read from the inventory" in final["error"], final

@@ -436,6 +436,21 @@ def test_the_request_that_replaced_a_running_task_runs_next_and_says_how_that_ta
 
 
 # -- the pool itself -------------------------------------------------------------------------------------------------
+def _pool(queue: TaskQueue, inventory: InventoryClient, settings: Settings, runner: Any, **options: Any) -> WorkerPool:
+    """A pool of worker ``worker-a`` running ``runner`` for install tasks, opening the fleet's BMCs with
+    ``settings.bmc``; ``options``: more of :class:`WorkerPool`'s keywords."""
+    return WorkerPool(
+        queue,
+        inventory,
+        settings,
+        {TaskKind.INSTALL: runner},
+        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
+        worker_id="worker-a",
+        idle_wait=0.1,
+        **options,
+    )
+
+
 def test_an_exception_escaping_a_runner_fails_that_task_not_the_pool(
     install_world: InstallWorld, tmp_path: Any
 ) -> None:
@@ -448,15 +463,7 @@ def test_an_exception_escaping_a_runner_fails_that_task_not_the_pool(
             raise RuntimeError("boom")
         return real(ctx)
 
-    pool = WorkerPool(
-        w.queue,
-        w.inventory,
-        w.settings,
-        {TaskKind.INSTALL: runner},
-        lambda a, u, p: BMC(a, u, p, settings=w.settings.bmc),
-        worker_id="worker-a",
-        idle_wait=0.1,
-    )
+    pool = _pool(w.queue, w.inventory, w.settings, runner)
     first = w.flag(DELL, {"Firmware": {"bios": {"version": "2.12.0"}}})
     second = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
     pool.start()
@@ -493,16 +500,7 @@ class _CountingQueue(TaskQueue):
 def _counting_pool(w: InstallWorld, runner: Any) -> tuple[WorkerPool, _CountingQueue]:
     settings = w.with_settings(service={"concurrency": 1})
     queue = _CountingQueue(settings)
-    pool = WorkerPool(
-        queue,
-        w.inventory,
-        settings,
-        {TaskKind.INSTALL: runner},
-        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
-        worker_id="worker-a",
-        idle_wait=0.1,
-    )
-    return pool, queue
+    return _pool(queue, w.inventory, settings, runner), queue
 
 
 def _succeed(ctx: RunContext[Any]) -> RunResult:
@@ -563,16 +561,7 @@ def test_a_final_status_the_inventory_refuses_is_written_when_it_is_back(install
         done.set()
         return RunResult(Outcome.SUCCESS, "done" if written else "not written")
 
-    pool = WorkerPool(
-        w.queue,
-        w.inventory,
-        settings,
-        {TaskKind.INSTALL: runner},
-        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
-        worker_id="worker-a",
-        idle_wait=0.1,
-        pending_flush_every=0.2,
-    )
+    pool = _pool(w.queue, w.inventory, settings, runner, pending_flush_every=0.2)
     uuid = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
     pool.start()
     try:
@@ -610,15 +599,7 @@ def test_the_lease_is_kept_while_a_final_status_waits_out_an_inventory_outage(in
         outage_started.set()
         return RunResult(Outcome.RETRY, "the BMC was unreachable")  # a cancel was asked: the pool cancels it
 
-    pool = WorkerPool(
-        queue,
-        inventory,
-        settings,
-        {TaskKind.INSTALL: runner},
-        lambda a, u, p: BMC(a, u, p, settings=settings.bmc),
-        worker_id="worker-a",
-        idle_wait=0.1,
-    )
+    pool = _pool(queue, inventory, settings, runner)
     uuid = w.flag(SUPERMICRO, {"Firmware": {"bios": {"version": "1.5a"}}})
     pool.start()
     try:

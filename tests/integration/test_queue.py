@@ -551,6 +551,9 @@ def test_the_full_poll_turn_stays_with_its_holder_until_it_expires(queue: TaskQu
     assert 0 < ttl <= 400  # TURN_PERIODS (2) periods
     time.sleep(0.45)
     assert polls.take_full_poll("replica-2", period=0.2)  # the holder went quiet: the turn moves
+    assert not polls.give_full_poll("replica-1")  # not its turn any more: nothing given up
+    assert polls.give_full_poll("replica-2")  # a holder stopping gives it up
+    assert polls.take_full_poll("replica-1", period=10)
 
 
 def test_the_full_polls_counts_are_shared_and_unreadable_ones_ignored(queue: TaskQueue) -> None:

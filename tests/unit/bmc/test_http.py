@@ -736,6 +736,20 @@ def test_a_power_action_whose_connection_was_refused_is_retried() -> None:
     assert len(posts) == 2
 
 
+# -- the host reset that applies an update ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("power", "reset_type"), [("On", "ForceRestart"), ("Off", "On"), ("PoweringOff", "On")])
+def test_applying_an_update_waiting_for_a_reset_boots_a_host_that_is_off(power: str, reset_type: str) -> None:
+    """``apply_reset``: a warm reset of a host that is on; power on for one that is off or powering off."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        register_service(mock)
+        mock.get(SYSTEM, json=_system_doc(power))
+        mock.post(SYSTEM_RESET, status=204)
+        with BMC("bmc.test", "root", PASSWORD, settings=SETTINGS) as driver:
+            assert driver.apply_reset(wait=False) == power  # without wait: the state before
+        sent = [json.loads(c.request.body or b"{}") for c in mock.calls if c.request.url == SYSTEM_RESET]
+    assert sent == [{"ResetType": reset_type}]
+
+
 # -- several Systems -------------------------------------------------------------------------------------------------
 def _two_nodes(rsps: responses.RequestsMock) -> None:
     """Two Systems, each with a BIOS member in one FirmwareInventory (a chassis manager of two nodes)."""

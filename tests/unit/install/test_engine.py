@@ -575,6 +575,33 @@ def test_with_staged_firmware_wait_the_host_is_left_alone_and_an_inactive_image_
     assert any("waiting for one (bmc.staged_firmware: wait)" in m for m in reporter.messages)
 
 
+def test_a_staged_image_an_earlier_attempt_left_is_activated_by_a_host_reset_not_installed_again(
+    tmp_path: Path,
+) -> None:
+    # The earlier attempt's task completed (the image is staged) and it died before the reset: the old ROM runs.
+    bmc = ScriptedBMC({"bios": "1"}, {"bios": "2"})
+    bmc.staging.add("bios")
+    bmc.staged["bios"] = "2"
+    reads: list[bool] = []  # reuse, per reading
+    inventory = bmc.firmware_inventory
+
+    def counted_inventory(*, reuse: bool = False) -> list[BMCComponent]:
+        reads.append(reuse)
+        return inventory(reuse=reuse)
+
+    bmc.firmware_inventory = counted_inventory  # type: ignore[method-assign]
+    prior = {"u-bios": PriorItem(ComponentStatus.ACTIVE, bmc_task="/tasks/bios")}
+    reporter = Reporter()
+    result = _engine(bmc, reporter, tmp_path, _item("bios", "1", "2"), prior=prior).run()
+    assert result.outcome is Outcome.SUCCESS, result
+    assert [c for c in bmc.calls if c.startswith(("install", "follow", "power"))] == ["follow bios", "power reset"]
+    assert "[bios] host reset to activate 2 (power On)" in reporter.messages
+    assert result.versions == {"u-bios": "2"}
+    # Read from the BMC for the plan, then once after the earlier task (the staged-activation path decides on that
+    # reading too); the end's reading reuses the confirmation's.
+    assert reads == [False, False, True]
+
+
 def test_a_staging_bmc_that_activated_at_once_needs_no_reset(tmp_path: Path) -> None:
     bmc = ScriptedBMC({"bmc": "1"}, {"bmc": "2"})  # not a staging component: the version changes with the task
     result = _engine(bmc, Reporter(), tmp_path, _item("bmc", "1", "2")).run()

@@ -6,7 +6,6 @@ import pytest
 
 from flasher.bmc import BMCComponent
 from flasher.install.actions import (
-    apply_reset_action,
     final_power,
     normal_power,
     ordered,
@@ -78,12 +77,6 @@ def test_the_host_ends_where_it_started_unless_a_post_action_powered_it_off(
 )
 def test_restore_action(current: str, target: str | None, action: str | None) -> None:
     assert restore_action(current, target) == action
-
-
-def test_applying_an_update_waiting_for_a_reset_boots_a_host_that_is_off() -> None:
-    assert apply_reset_action("On") == "reset"
-    assert apply_reset_action("Off") == "on"
-    assert apply_reset_action("PoweringOff") == "on"
 
 
 # -- lease outcomes --------------------------------------------------------------------------------------------------
