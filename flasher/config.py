@@ -285,6 +285,10 @@ class ServiceSettings(_Section):
     full_poll_every: int = Field(20, ge=1)
     #: Seconds a poll may spend admitting new requests; the rest wait for the next poll.
     admission_budget: float = Field(30.0, gt=0)
+    #: New requests a poll admits at once (threads; each admission waits on a few inventory round trips). They
+    #: start in admission order (priority, then age); with more than 1, two started together may be queued in
+    #: either order.
+    admission_concurrency: int = Field(4, ge=1, le=32)
     #: Seconds a new request may go on failing to be planned because the inventory is unavailable (5xx,
     #: time-outs, once ``inventory.retry_deadline`` is spent) before it fails; counted from the ``waiting:
     #: inventory unavailable`` message flasher writes into it the first time. Meanwhile it stays new.

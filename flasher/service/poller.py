@@ -14,8 +14,9 @@ counted and dropped at once: a poll holds only the open tasks, not the inventory
 Each poll first checks the replacing requests admission acknowledged while the task they replace still ran
 (:meth:`~flasher.service.admission.Admission.keep_successors`: one read per such request, usually none). Work
 then goes in two phases: first the tasks already admitted (queued, active, cancels), quick and never held up;
-then new requests, highest priority first, oldest first, for at most ``service.admission_budget`` seconds (the
-rest wait for the next poll, so a burst of thousands of requests cannot hold up cancels and reclaims). Then the
+then new requests, highest priority first, oldest first, ``service.admission_concurrency`` at once (each waits
+on a few inventory round trips), for at most ``service.admission_budget`` seconds (the rest wait for the next
+poll, so a burst of thousands of requests cannot hold up cancels and reclaims). Then the
 queue's expired leases are reaped and tasks it declared dead are written ``failed``.
 
 Replicas may all poll: admission is idempotent, so the result is the same (the full poll excepted, above). Within
@@ -31,6 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -97,6 +99,7 @@ class Poller:
         #: This replica's id in the shared full-poll turn (default ``service.worker_id``).
         self._owner = worker_id or settings.service.worker_id
         self._lock = threading.Lock()
+        self._report_lock = threading.Lock()  # admission threads record their outcomes in one report
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: PollReport | None = None
         self.last_success: float | None = None
@@ -118,14 +121,7 @@ class Poller:
             for item in work:
                 if not item.new and not self._stopping.is_set():
                     self._reconcile(item.server, item.kind, report)
-            budget_end = time.monotonic() + self._settings.service.admission_budget
-            new = [item for item in work if item.new]
-            for index, item in enumerate(new):
-                if self._stopping.is_set() or (index > 0 and time.monotonic() > budget_end):  # at least one per poll
-                    report.deferred = len(new) - index
-                    logger.info("poll: {} new requests left for the next poll", report.deferred)
-                    break
-                self._reconcile(item.server, item.kind, report)
+            self._admit_new([item for item in work if item.new], report)
             if not self._stopping.is_set():
                 self._reap(report)
             self._export(report)
@@ -174,7 +170,7 @@ class Poller:
                     report.listing_failed = True
                     report.errors.append(f"listing {query}: {exc}")
                     logger.warning("poll: cannot list servers with {}: {}", query, exc)
-        # Highest priority first, then the oldest request: admission order is enqueue order within a poll.
+        # Highest priority first, then the oldest request: the order admissions start in within a poll.
         return sorted(found.values(), key=lambda item: (-item.rank, item.created, item.kind.value))
 
     @staticmethod
@@ -203,19 +199,46 @@ class Poller:
         new = not isinstance(status, str) or status in _NEW
         found[key] = _Item(server, kind, rank, attribute.created_at or _EPOCH, new)
 
+    def _admit_new(self, new: list[_Item], report: PollReport) -> None:
+        """Admit new requests in order, ``service.admission_concurrency`` at once, until ``admission_budget``
+        seconds have passed (at least one per poll) or the poller stops; the rest are left for the next poll
+        (:attr:`PollReport.deferred`). Admission is idempotent and stateless per request, and two requests of a
+        poll are for two servers (or two kinds), so admitting them side by side is what two replicas do."""
+        service = self._settings.service
+        budget_end = time.monotonic() + service.admission_budget
+        limit = service.admission_concurrency
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="admission") as pool:
+            for index, item in enumerate(new):
+                while len(running) >= limit:
+                    _, running = wait(running, return_when=FIRST_COMPLETED)
+                if self._stopping.is_set() or (index > 0 and time.monotonic() > budget_end):
+                    report.deferred = len(new) - index
+                    logger.info("poll: {} new requests left for the next poll", report.deferred)
+                    break
+                running.add(pool.submit(self._reconcile, item.server, item.kind, report))
+
     def _reconcile(self, server: Server, kind: TaskKind, report: PollReport) -> None:
+        """Reconcile one attribute and record the outcome in ``report`` (thread-safe: admission runs several)."""
         try:
             result = self._admission.reconcile(server, kind)
         except (InventoryError, QueueError) as exc:
-            report.errors.append(f"server {server.uuid} {kind.value}: {exc}")
+            self._record(report, error=f"server {server.uuid} {kind.value}: {exc}")
             logger.warning("poll: server {} {}: {}", server.uuid, kind.value, exc)
             return
         except Exception as exc:  # a bug must not stop the other servers' admission
-            report.errors.append(f"server {server.uuid} {kind.value}: internal error: {exc!r}")
+            self._record(report, error=f"server {server.uuid} {kind.value}: internal error: {exc!r}")
             logger.exception("poll: server {} {}: internal error", server.uuid, kind.value)
             return
         if result.action is not Action.NONE:
-            report.actions[result.action.value] += 1
+            self._record(report, action=result.action.value)
+
+    def _record(self, report: PollReport, *, action: str | None = None, error: str | None = None) -> None:
+        with self._report_lock:
+            if action is not None:
+                report.actions[action] += 1
+            if error is not None:
+                report.errors.append(error)
 
     def _keep_successors(self, report: PollReport) -> None:
         """Write back acknowledged replacing requests that a late status write landed over (admission)."""

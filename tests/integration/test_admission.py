@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -284,7 +286,6 @@ def test_the_poller_admits_everything_flagged_and_buries_dead_tasks(world: dict[
         lease = queue.claim("flasher-crashing")
         assert lease is not None and lease.server_id == b
         world["inventory"].replace_attribute(b, TASK_NAMESPACE, {**attribute(world, b), "status": "active"})
-        import time
 
         time.sleep(1.2)
         queue.reap()
@@ -348,6 +349,43 @@ def test_one_replica_runs_the_full_polls_for_all_and_every_replica_reports_its_c
     first.stop()  # replica-1 stops: it gives its turn up
     assert second.poll_once().full
     assert not first.poll_once().full
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_poll_admits_new_requests_side_by_side_in_priority_order(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, concurrency: int
+) -> None:
+    settings = world["settings"].model_copy(
+        update={"service": world["settings"].service.model_copy(update={"admission_concurrency": concurrency})}
+    )
+    names = sorted(world["servers"])
+    for rank, name in enumerate(names):
+        flag(world, name, {"status": "", "priority": rank % 4})
+    admission, lock = world["admission"], threading.Lock()
+    original = admission.reconcile
+    started: list[str] = []
+    in_flight = [0, 0]  # now, most at once
+
+    def reconcile(server: Any, kind: TaskKind, **kw: Any) -> Any:
+        with lock:
+            started.append(str(server.uuid))
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+        time.sleep(0.2)  # an admission waiting on the inventory
+        try:
+            return original(server, kind, **kw)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(admission, "reconcile", reconcile)
+    report = Poller(world["inventory"], world["queue"], admission, settings).poll_once()
+
+    assert report.errors == [] and report.actions["queued"] == len(names)
+    assert in_flight[1] == min(concurrency, len(names))
+    by_uuid = {world["servers"][name]: rank % 4 for rank, name in enumerate(names)}
+    assert [by_uuid[uuid] for uuid in started] == sorted(by_uuid.values(), reverse=True)  # highest priority first
+    assert len(world["queue"].snapshot().queued) == len(names)
 
 
 def test_new_requests_past_the_admission_budget_wait_for_the_next_poll(world: dict[str, Any]) -> None:
