@@ -16,6 +16,7 @@ from bench.support import counted_poller, cpu_seconds, spread
 from flasher.config import Settings
 from flasher.constants import TASK_NAMESPACE
 from flasher.queue import TaskQueue
+from flasher.queue.pollshare import TURNS
 from flasher_sandbox.up.stack import Stack
 
 #: The message admission writes with ``queued`` (``queued by <worker> (priority <p>)``).
@@ -104,7 +105,7 @@ def polls(stack: Stack, count: int, full_every: int) -> list[dict[str, Any]]:
     session = requests.Session()
     poller, counter = counted_poller(settings, session, "bench-scale")
     queue = TaskQueue.from_settings(settings)
-    queue.client.delete(queue.keys.poll_full)  # the replicas have stopped: free their full-poll turn for poll 0
+    queue.client.delete(*(queue.keys.poll_turn(turn) for turn in TURNS))  # the replicas have stopped: free the turns
     rows = []
     for _ in range(count):
         cpu, inventory_cpu = time.process_time(), cpu_seconds(stack.inventory.process.pid)

@@ -29,9 +29,9 @@ key                     type    meaning
                                 acknowledgement admission wrote (:mod:`flasher.queue.handover`)
 ``{p}:ended:<s>|<k>``   list    JSON lines: how the replaced tasks of server ``s`` and kind ``k`` ended, for
                                 the next claim's messages (:mod:`flasher.queue.handover`); expires by itself
-``{p}:poll:full``       string  the replica whose turn the full poll is (SET NX PX, one full poll a period for
-                                all replicas: :mod:`flasher.queue.pollshare`); expires by itself
-``{p}:poll:counts``     string  JSON: the task counts of the last full poll (:mod:`flasher.queue.pollshare`)
+``{p}:poll:<turn>``     string  the replica whose turn that part of the poll is (``full``, ``admitted``: one
+                                replica does it for all, :mod:`flasher.queue.pollshare`); expires by itself
+``{p}:poll:counts:<t>`` string  JSON: the task counts turn ``t``'s last listing found; expires by itself
 ======================  ======  ==========================================================================
 
 Lease scripts (check, extend, ack) receive only the first five keys (:attr:`QueueKeys.lease`); every other
@@ -64,8 +64,6 @@ class QueueKeys:
         self.dead = tag + "dead"
         self.fresh_dead = tag + "dead:fresh"
         self.successors = tag + "successors"  # not in `all`: no script touches it
-        self.poll_full = tag + "poll:full"  # not in `all`: no script touches these two
-        self.poll_counts = tag + "poll:counts"
         self._ready = {kind: f"{tag}ready:{kind}" for kind in KINDS}
         #: The keys of the lease scripts, in their order in ``KEYS``.
         self.lease: tuple[str, ...] = (self.meta, self.tasks, self.holders, self.leases, self.done)
@@ -81,6 +79,14 @@ class QueueKeys:
     def admitting(self, task_id: str) -> str:
         """The admission claim of the new request ``task_id`` (not part of :attr:`all`: no script touches it)."""
         return f"{{{self.prefix}}}:admitting:{task_id}"
+
+    def poll_turn(self, turn: str) -> str:
+        """Whose turn part ``turn`` of the poll is (not part of :attr:`all`: no queue script touches it)."""
+        return f"{{{self.prefix}}}:poll:{turn}"
+
+    def poll_counts(self, turn: str) -> str:
+        """The task counts part ``turn`` of the poll published (not part of :attr:`all`)."""
+        return f"{{{self.prefix}}}:poll:counts:{turn}"
 
     def ended_notes(self, server_id: str, kind: str) -> str:
         """The end notes of server ``server_id``'s replaced ``kind`` tasks (not part of :attr:`all`)."""

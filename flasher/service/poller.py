@@ -5,11 +5,15 @@ A poll lists the servers whose task attribute is open — one query per namespac
 ``inventory.facility``) — so its cost follows the number of open tasks, not the size of the fleet, nor the
 ended tasks whose attributes stay on their servers. Every ``service.full_poll_every``-th poll (and the first)
 lists every flagged server instead (``attr=<namespace>``), to find attributes the status queries cannot (no
-``status`` key, or one that is not a string) and refresh the task counts of every status. That listing costs in
-proportion to the whole inventory, so one replica does it for all (:mod:`flasher.queue.pollshare`): the replica
-holding the full-poll turn in Redis runs it and publishes its counts; the others skip their full polls and
-report the published counts of the ended tasks. The listing is read page by page, and an ended task's server is
-counted and dropped at once: a poll holds only the open tasks, not the inventory.
+``status`` key, or one that is not a string) and refresh the task counts of every status. The listing is read page
+by page, and an ended task's server is counted and dropped at once: a poll holds only the open tasks.
+
+Two parts of a poll give the same result whichever replica does them, and cost in proportion to the fleet: the
+admitted tasks (``queued``, ``active``: listed and reconciled with the queue every poll) and the full listing. One
+replica at a time does each for all (:mod:`flasher.queue.pollshare`: a turn in Redis, kept by its holder, taken
+over by another replica two periods after the holder last renewed it, at once when it stops), and publishes what
+it counted; the other replicas list only new requests (``""``, ``requested``) and admit them, and report the
+published counts. Without Redis every replica does both parts itself.
 
 Each poll first checks the replacing requests admission acknowledged while the task they replace still ran
 (:meth:`~flasher.service.admission.Admission.keep_successors`: one read per such request, usually none). Work
@@ -19,7 +23,7 @@ on a few inventory round trips), for at most ``service.admission_budget`` second
 poll, so a burst of thousands of requests cannot hold up cancels and reclaims). Then the
 queue's expired leases are reaped and tasks it declared dead are written ``failed``.
 
-Replicas may all poll: admission is idempotent, so the result is the same (the full poll excepted, above). Within
+Replicas may all poll: admission is idempotent, so the result is the same (the shared parts excepted, above). Within
 one replica, APScheduler runs the poll on an interval with jitter, coalesced, never two at once. :meth:`Poller.stop`
 ends a running poll at the next attribute (shutdown does not wait for a poll's admission budget).
 
@@ -46,13 +50,16 @@ from flasher.inventory.errors import InventoryError
 from flasher.inventory.models import Server
 from flasher.metrics import POLL_DURATION, QUEUE_DEPTH, TASKS
 from flasher.queue import QueueError, TaskQueue
+from flasher.queue.pollshare import ADMITTED, FULL, TURNS
 from flasher.service.admission import Action, Admission
 from flasher.task.model import TaskKind, is_terminal
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The statuses of a task that is not over (an ended task's attribute stays on its server, unpolled).
 OPEN_STATUSES: tuple[str, ...] = ("", "requested", "queued", "active")
-_NEW = frozenset({"", "requested"})
+#: The statuses of a request not admitted yet.
+NEW_STATUSES: tuple[str, ...] = ("", "requested")
+_NEW = frozenset(NEW_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class PollReport:
     listing_failed: bool = False
     duration: float = 0.0
     full: bool = False
+    #: This poll listed and reconciled the admitted (``queued``, ``active``) tasks: it held that turn.
+    admitted: bool = True
     deferred: int = 0
 
 
@@ -114,6 +123,8 @@ class Poller:
             return PollReport()
         started = time.monotonic()
         report = PollReport(full=self._full_turn())
+        holds_admitted = self._turn(ADMITTED, self._settings.service.poll_interval)
+        report.admitted = holds_admitted or report.full
         self._polls += 1
         try:
             work = self._list(report)
@@ -125,6 +136,8 @@ class Poller:
             if not self._stopping.is_set():
                 self._reap(report)
             self._export(report)
+            if holds_admitted:  # renewed at the end too: a long poll keeps its turn
+                self._turn(ADMITTED, self._settings.service.poll_interval)
         finally:
             report.duration = time.monotonic() - started
             POLL_DURATION.observe(report.duration)
@@ -147,10 +160,15 @@ class Poller:
         service = self._settings.service
         if self._polls % service.full_poll_every:
             return False
+        return self._turn(FULL, service.full_poll_every * service.poll_interval)
+
+    def _turn(self, turn: str, period: float) -> bool:
+        """Take (or renew) ``turn`` for this replica; True when it holds it, or when Redis does not answer (then
+        every replica does that part itself)."""
         try:
-            return self._queue.polls.take_full_poll(self._owner, period=service.full_poll_every * service.poll_interval)
+            return self._queue.polls.take(turn, self._owner, period=period)
         except QueueError as exc:
-            logger.warning("poll: cannot share the full poll ({}): this replica runs it", exc)
+            logger.warning("poll: cannot share the {} turn ({}): this replica does it", turn, exc)
             return True
 
     def _list(self, report: PollReport) -> list[_Item]:
@@ -161,7 +179,8 @@ class Poller:
             if report.full:
                 queries = [kind.namespace]
             else:
-                queries = [f"{kind.namespace}~status~eq~{status}" for status in OPEN_STATUSES]
+                statuses = OPEN_STATUSES if report.admitted else NEW_STATUSES
+                queries = [f"{kind.namespace}~status~eq~{status}" for status in statuses]
             for query in queries:
                 try:  # page by page: an ended task is counted, and its server dropped, as its page arrives
                     for server in self._inventory.iter_servers(attr=[query], facility=facility):
@@ -277,38 +296,51 @@ class Poller:
         for state, count in depth.items():
             QUEUE_DEPTH.labels(state=state).set(count)
 
-    def _shared_counts(self, report: PollReport) -> dict[tuple[str, str], int] | None:
-        """After a full poll, publish its counts for the other replicas; after another poll, read the last
-        published ones (``None``: none, or Redis did not answer: the gauge keeps what it had)."""
+    def _shared_counts(self, report: PollReport) -> dict[str, dict[tuple[str, str], int] | None]:
+        """Publish what this poll counted for the parts it did for all replicas; read what the others published
+        for the parts it did not (per turn; ``None``: none, or Redis did not answer)."""
         service = self._settings.service
-        period = service.full_poll_every * service.poll_interval
-        try:
-            if report.full:
-                if not report.listing_failed:
-                    self._queue.polls.put_counts(self._owner, report.seen, period=period)
-                return None
-            return self._queue.polls.counts()
-        except QueueError as exc:
-            logger.debug("poll: task counts not shared: {}", exc)
-            return None
+        periods = {FULL: service.full_poll_every * service.poll_interval, ADMITTED: service.poll_interval}
+        did = {FULL: report.full, ADMITTED: report.admitted}
+        shared: dict[str, dict[tuple[str, str], int] | None] = {}
+        for turn, period in periods.items():
+            try:
+                if did[turn]:
+                    if not report.listing_failed:
+                        self._queue.polls.put_counts(turn, self._owner, report.seen, period=period)
+                    shared[turn] = None
+                else:
+                    shared[turn] = self._queue.polls.counts(turn)
+            except QueueError as exc:
+                logger.debug("poll: task counts of the {} turn not shared: {}", turn, exc)
+                shared[turn] = None
+        return shared
 
     @staticmethod
-    def _export_tasks(report: PollReport, shared: dict[tuple[str, str], int] | None = None) -> None:
-        """Set ``flasher_tasks`` from a complete listing: a full poll's counts replace every series; after a poll of
-        the open statuses, the ended ones come from ``shared`` (the last full poll of any replica) when given, else
-        keep this replica's last full poll's."""
+    def _export_tasks(report: PollReport, shared: dict[str, dict[tuple[str, str], int] | None] | None = None) -> None:
+        """Set ``flasher_tasks`` from a complete listing. A full poll's counts replace every series. After another
+        poll, each status takes its count from the listing that covers it: this poll's (new requests; ``queued``
+        and ``active`` when it held that turn), else the last published by the replica holding the turn
+        (``shared``: the admitted tasks' and the full poll's), else it keeps what it had."""
         if report.listing_failed:  # this poll's counts are partial: keep the last complete ones
             return
+        shared = shared or {}
         if report.full:  # every status was listed: replace every series
             TASKS.clear()
         else:
-            if shared is not None:
+            full, admitted = shared.get(FULL), shared.get(ADMITTED)
+            if full is not None:
                 TASKS.clear()
-                for (kind, status), count in shared.items():
+                for (kind, status), count in full.items():
                     if status not in OPEN_STATUSES:
                         TASKS.labels(kind=kind, status=status).set(count)
+            if admitted is not None and not report.admitted:
+                for (kind, status), count in admitted.items():
+                    if status in OPEN_STATUSES and status not in NEW_STATUSES:
+                        TASKS.labels(kind=kind, status=status).set(count)
+            listed = OPEN_STATUSES if report.admitted else NEW_STATUSES
             for task_kind in TaskKind:
-                for open_status in OPEN_STATUSES:
+                for open_status in listed:
                     TASKS.labels(kind=task_kind.value, status=open_status or "new").set(0)
         for (kind, status), count in report.seen.items():
             TASKS.labels(kind=kind, status=status or "new").set(count)
@@ -338,13 +370,14 @@ class Poller:
         return self._scheduler is not None and bool(self._scheduler.running)
 
     def stop(self) -> None:
-        """Stop scheduling polls; a running poll ends at the next attribute, and is waited for; the full-poll turn
-        goes back to the other replicas."""
+        """Stop scheduling polls; a running poll ends at the next attribute, and is waited for; the turns this
+        replica held go back to the other replicas."""
         self._stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
-        try:  # hand the full-poll turn on (if this replica holds it) rather than let it lapse
-            self._queue.polls.give_full_poll(self._owner)
-        except QueueError as exc:
-            logger.debug("poll: full-poll turn not given up ({}): it expires by itself", exc)
+        for turn in TURNS:  # hand the turns this replica holds on rather than let them lapse
+            try:
+                self._queue.polls.give(turn, self._owner)
+            except QueueError as exc:
+                logger.debug("poll: {} turn not given up ({}): it lapses by itself", turn, exc)

@@ -317,11 +317,11 @@ def test_polls_list_open_tasks_and_a_full_poll_finds_the_rest(world: dict[str, A
     assert attribute(world, done)["status"] == "success"
 
 
-def test_one_replica_runs_the_full_polls_for_all_and_every_replica_reports_its_counts(
+def test_one_replica_does_the_shared_parts_of_a_poll_and_every_replica_reports_the_counts(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = world["settings"].model_copy(
-        update={"service": world["settings"].service.model_copy(update={"full_poll_every": 1})}
+        update={"service": world["settings"].service.model_copy(update={"full_poll_every": 2})}
     )
     first = Poller(world["inventory"], world["queue"], world["admission"], settings, worker_id="replica-1")
     second = Poller(world["inventory"], world["queue"], world["admission"], settings, worker_id="replica-2")
@@ -336,19 +336,38 @@ def test_one_replica_runs_the_full_polls_for_all_and_every_replica_reports_its_c
         reconciled.append(str(server.uuid))
         return original(server, kind, **kw)
 
-    monkeypatch.setattr(admission, "reconcile", reconcile)
+    def gauge() -> dict[tuple[str, str], float]:
+        return {(s.labels["kind"], s.labels["status"]): s.value for metric in TASKS.collect() for s in metric.samples}
 
-    assert first.poll_once().full  # the turn was free: replica-1 takes it
+    monkeypatch.setattr(admission, "reconcile", reconcile)
+    urls: list[str] = []
+    world["inventory"].transport.session.hooks["response"].append(lambda r, *a, **k: urls.append(r.request.url))
+
+    report = first.poll_once()  # both turns were free: replica-1 takes them
+    assert report.full and report.admitted
     assert reconciled == [sloppy]  # the ended tasks are counted, not reconciled
     assert attribute(world, sloppy)["status"] == "queued"
-    assert not second.poll_once().full  # replica-1 holds the turn
-    sampled = {(s.labels["kind"], s.labels["status"]): s.value for metric in TASKS.collect() for s in metric.samples}
-    assert sampled[("install", "success")] == 1 and sampled[("install", "failed")] == 1  # replica-1's counts
-    assert first.poll_once().full  # the holder renews its turn
 
-    first.stop()  # replica-1 stops: it gives its turn up
-    assert second.poll_once().full
-    assert not first.poll_once().full
+    reconciled.clear()
+    urls.clear()
+    fresh = flag(world, "r6515-a02", {"status": "", "firmwareSet": "dell-r6515"})
+    report = second.poll_once()  # replica-1 holds both turns: replica-2 admits new requests only
+    assert not report.full and not report.admitted
+    assert reconciled == [fresh] and attribute(world, fresh)["status"] == "queued"
+    listed = [url for url in urls if "/servers?" in url]
+    assert listed and all("status~eq~&" in url or "status~eq~requested" in url for url in listed), listed
+    assert gauge()[("install", "success")] == 1 and gauge()[("install", "failed")] == 1  # replica-1's full poll
+
+    reconciled.clear()
+    report = first.poll_once()  # the holder reconciles the admitted tasks, and renews its turn
+    assert not report.full and report.admitted and sorted(reconciled) == sorted([sloppy, fresh])
+    assert not second.poll_once().admitted
+    assert gauge()[("install", "queued")] == 2  # replica-1's count of the admitted tasks
+
+    first.stop()  # replica-1 stops: it gives its turns up
+    report = second.poll_once()
+    assert report.full and report.admitted
+    assert not first.poll_once().admitted
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])

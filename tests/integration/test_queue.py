@@ -22,6 +22,7 @@ from flasher.queue import (
     QueueUnavailableError,
     TaskQueue,
 )
+from flasher.queue.pollshare import ADMITTED, FULL, TURNS
 from flasher_sandbox.procs import free_port
 from flasher_sandbox.servers import RedisServer
 from tests.support.queue_helpers import SHORT_LEASE, make_queue, redis_time
@@ -542,23 +543,29 @@ def test_an_admission_claim_expires_by_itself(queue: TaskQueue) -> None:
     assert queue.claim_admission("t-abc", "replica-b", ttl=30)
 
 
-def test_the_full_poll_turn_stays_with_its_holder_until_it_expires(queue: TaskQueue) -> None:
+@pytest.mark.parametrize("turn", TURNS)
+def test_a_poll_turn_stays_with_its_holder_until_it_lapses(queue: TaskQueue, turn: str) -> None:
     polls = queue.polls
-    assert polls.take_full_poll("replica-1", period=0.2)  # free: taken
-    assert polls.take_full_poll("replica-1", period=0.2)  # its own: renewed
-    assert not polls.take_full_poll("replica-2", period=0.2)
-    ttl = queue.client.pttl(queue.keys.poll_full)
+    assert polls.take(turn, "replica-1", period=0.2)  # free: taken
+    assert polls.take(turn, "replica-1", period=0.2)  # its own: renewed
+    assert not polls.take(turn, "replica-2", period=0.2)
+    ttl = queue.client.pttl(queue.keys.poll_turn(turn))
     assert 0 < ttl <= 400  # TURN_PERIODS (2) periods
     time.sleep(0.45)
-    assert polls.take_full_poll("replica-2", period=0.2)  # the holder went quiet: the turn moves
-    assert not polls.give_full_poll("replica-1")  # not its turn any more: nothing given up
-    assert polls.give_full_poll("replica-2")  # a holder stopping gives it up
-    assert polls.take_full_poll("replica-1", period=10)
+    assert polls.take(turn, "replica-2", period=0.2)  # the holder went quiet: the turn moves
+    assert not polls.give(turn, "replica-1")  # not its turn any more: nothing given up
+    assert polls.give(turn, "replica-2")  # a holder stopping gives it up
+    assert polls.take(turn, "replica-1", period=10)
+    other = ADMITTED if turn == FULL else FULL
+    assert polls.take(other, "replica-2", period=10)  # the turns are apart
 
 
-def test_the_full_polls_counts_are_shared_and_unreadable_ones_ignored(queue: TaskQueue) -> None:
-    assert queue.polls.counts() is None
-    queue.polls.put_counts("replica-1", {("install", "success"): 7, ("install", ""): 2}, period=10)
-    assert queue.polls.counts() == {("install", "success"): 7, ("install", ""): 2}
-    queue.client.set(queue.keys.poll_counts, b"not json")
-    assert queue.polls.counts() is None
+def test_the_counts_of_a_turn_are_shared_and_unreadable_ones_ignored(queue: TaskQueue) -> None:
+    assert queue.polls.counts(FULL) is None
+    queue.polls.put_counts(FULL, "replica-1", {("install", "success"): 7, ("install", ""): 2}, period=10)
+    assert queue.polls.counts(FULL) == {("install", "success"): 7, ("install", ""): 2}
+    assert queue.polls.counts(ADMITTED) is None
+    queue.client.set(queue.keys.poll_counts(FULL), b"not json")
+    assert queue.polls.counts(FULL) is None
+    with pytest.raises(ValueError, match="turn: must be one of full, admitted"):
+        queue.polls.take("everything", "replica-1", period=1)
