@@ -9,6 +9,7 @@ during a fail-over, a cluster that is re-sharding) are retried with exponential 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import redis
 from loguru import logger
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.retry import Retry
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential, wait_random
@@ -23,6 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 from flasher import redact
 from flasher.config import RedisSettings
 from flasher.queue.errors import QueueError, QueueUnavailableError
+from flasher.queue.keys import QueueKeys
 
 T = TypeVar("T")
 
@@ -94,3 +97,25 @@ def call(operation: str, fn: Callable[[], T], deadline: float) -> T:
         if transient(exc):
             raise QueueUnavailableError(operation, deadline, exc) from exc
         raise _refused(operation, exc) from exc
+
+
+class RedisPart:
+    """A part of the queue's data kept beside its scripts (successors, poll turns): the queue's ``client`` and
+    ``keys``, ``retry_deadline`` seconds of retries on connection problems (then
+    :class:`~flasher.queue.errors.QueueUnavailableError`), and a ``clock`` in epoch seconds for what it stamps."""
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        keys: QueueKeys,
+        *,
+        retry_deadline: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.retry_deadline = retry_deadline
+        self._clock = clock
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        return call(operation, fn, self.retry_deadline)

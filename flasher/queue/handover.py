@@ -22,18 +22,12 @@ request.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
 
 from flasher.queue import connection
-from flasher.queue.keys import QueueKeys
-
-T = TypeVar("T")
 
 #: Seconds a successor or an end note is kept at most (a day: far longer than a poll, shorter than forever).
 KEEP_SECONDS = 86_400.0
@@ -83,25 +77,9 @@ def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-class Handover:
+class Handover(connection.RedisPart):
     """Successors and end notes in Redis (``client`` and ``keys`` of the queue; ``retry_deadline`` seconds of
     retries on connection problems, then :class:`~flasher.queue.errors.QueueUnavailableError`)."""
-
-    def __init__(
-        self,
-        client: redis.Redis | RedisCluster,
-        keys: QueueKeys,
-        *,
-        retry_deadline: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.client = client
-        self.keys = keys
-        self.retry_deadline = retry_deadline
-        self._clock = clock
-
-    def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        return connection.call(operation, fn, self.retry_deadline)
 
     # -- successors -----------------------------------------------------------------------------------------
 

@@ -25,15 +25,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
 
 from flasher.queue import connection
 from flasher.queue.keys import QueueKeys
-
-T = TypeVar("T")
 
 #: The turn of the full poll (every flagged server listed).
 FULL = "full"
@@ -69,7 +67,7 @@ def _check(turn: str) -> str:
     return turn
 
 
-class PollShare:
+class PollShare(connection.RedisPart):
     """The replicas' poll turns and counts in Redis (``client`` and ``keys`` of the queue; ``retry_deadline`` seconds
     of retries on connection problems, then :class:`~flasher.queue.errors.QueueUnavailableError`). ``turn`` is
     :data:`FULL` or :data:`ADMITTED` (else ``ValueError``)."""
@@ -82,15 +80,9 @@ class PollShare:
         retry_deadline: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.keys = keys
-        self.retry_deadline = retry_deadline
-        self._clock = clock
+        super().__init__(client, keys, retry_deadline=retry_deadline, clock=clock)
         self._take_turn = client.register_script(_TAKE_TURN)
         self._give_turn = client.register_script(_GIVE_TURN)
-
-    def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        return connection.call(operation, fn, self.retry_deadline)
 
     def take(self, turn: str, owner: str, *, period: float) -> bool:
         """Whether replica ``owner``, due for ``turn``, does it: True when the turn was free or already its own (it
