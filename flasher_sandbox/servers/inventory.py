@@ -13,6 +13,9 @@ import requests
 from flasher_sandbox.procs import FLASHER_ENV_PREFIX, LOOPBACK, ManagedProcess, console_script, free_port
 from flasher_sandbox.servers.errors import SandboxControlError
 
+#: Ports :meth:`InventoryServer.start` tries when the one it was given is taken by the time it binds.
+PORT_ATTEMPTS = 3
+
 
 class InventoryServer:
     """One inventory process with its own SQLite file.
@@ -45,6 +48,7 @@ class InventoryServer:
         self.port = free_port()
         self.db_path = db_path or workdir / f"inventory-{self.port}.db"
         self.log_path = log_path or workdir / f"inventory-{self.port}.log"
+        self._paths_by_port = db_path is None and log_path is None  # a start on another port gets its own
         self.process: ManagedProcess | None = None
 
     @property
@@ -70,16 +74,31 @@ class InventoryServer:
             argv += ["--seed", str(self.seed_path)]
         return argv
 
-    def start(self, timeout: float = 60.0) -> InventoryServer:
+    def start(self, timeout: float = 60.0, *, other_port_if_taken: bool = True) -> InventoryServer:
         """Start the process and wait until ``/healthz/readiness`` answers 200 (a seed is loaded before that).
 
-        Raises ``RuntimeError`` with the end of its log when it exits or is not ready within ``timeout`` s.
+        The port was free when this object was made; something may have bound it since (another process, or the
+        simulated BMCs started meanwhile). Then, with ``other_port_if_taken``, it starts again on another free port
+        (up to :data:`PORT_ATTEMPTS` times; only when the database and log paths were left to this class, as they
+        are named by the port): read :attr:`url` after ``start``. Raises ``RuntimeError`` with the end
+        of its log when it exits otherwise or is not ready within ``timeout`` s.
         """
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {"FLASHER_SANDBOX_TOKEN": self.token or ""}
-        self.process = ManagedProcess(self.argv(), self.log_path, env=env, drop_env=(FLASHER_ENV_PREFIX,)).start()
-        self.process.wait_ready(self._ready, timeout, f"the sandbox inventory on port {self.port}")
-        return self
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.process = ManagedProcess(self.argv(), self.log_path, env=env, drop_env=(FLASHER_ENV_PREFIX,)).start()
+            try:
+                self.process.wait_ready(self._ready, timeout, f"the sandbox inventory on port {self.port}")
+                return self
+            except RuntimeError as exc:
+                taken = "Address already in use" in str(exc)
+                if not (other_port_if_taken and self._paths_by_port and taken) or attempt == PORT_ATTEMPTS:
+                    raise
+                self.process = None
+                self.port = free_port()  # and a fresh database and log: the failed start may have seeded its own
+                self.db_path = self.workdir / f"inventory-{self.port}.db"
+                self.log_path = self.workdir / f"inventory-{self.port}.log"
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _ready(self) -> bool:
         return requests.get(f"{self.url}/healthz/readiness", timeout=1).status_code == 200
@@ -96,7 +115,7 @@ class InventoryServer:
         """Stop and start on the same port and database (the data stays; the seed is not loaded again)."""
         self.stop()
         self.seed_path = None
-        self.start()
+        self.start(other_port_if_taken=False)
 
     def log(self, lines: int = 60) -> str:
         """The last lines of the server's log."""

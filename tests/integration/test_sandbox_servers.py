@@ -57,6 +57,26 @@ def test_a_bmc_fleet_that_fails_for_another_reason_is_not_retried(tmp_path: Path
     assert len(list(tmp_path.glob("bmcsim-*.log"))) == 1
 
 
+def test_the_inventory_starts_on_another_port_when_its_own_was_taken_meanwhile(tmp_path: Path, taken_port: int) -> None:
+    inventory = InventoryServer(tmp_path)
+    inventory.port = taken_port  # as if something bound its port after it was chosen
+    inventory.db_path, inventory.log_path = tmp_path / f"inventory-{taken_port}.db", tmp_path / "first.log"
+    try:
+        inventory.start()
+        assert inventory.port != taken_port
+        assert requests.get(f"{inventory.url}/healthz/readiness", timeout=5).status_code == 200
+    finally:
+        inventory.stop()
+
+
+def test_an_inventory_given_its_own_database_is_not_moved(tmp_path: Path, taken_port: int) -> None:
+    inventory = InventoryServer(tmp_path, db_path=tmp_path / "mine.db")
+    inventory.port = taken_port
+    with pytest.raises(RuntimeError, match="Address already in use"):
+        inventory.start(timeout=20)
+    inventory.stop()
+
+
 def test_redis_restarts_on_its_port_and_empty(tmp_path: Path) -> None:
     server = RedisServer(tmp_path).start()
     try:
