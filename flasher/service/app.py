@@ -56,7 +56,8 @@ class Service:
         self.settings = settings
         service = settings.service
         self.worker_id = service.worker_id
-        self.inventory = InventoryClient(settings.inventory, session=_session(service.concurrency + 4))
+        pool = service.concurrency + service.admission_concurrency + 4  # workers, admission threads, the rest
+        self.inventory = InventoryClient(settings.inventory, session=_session(pool))
         self.queue = TaskQueue.from_settings(settings)
         download = settings.step("download")
         self.store = FirmwareStore(settings.store, attempts=download.attempts, backoff=download.backoff)

@@ -114,6 +114,7 @@ class Poller:
         self.last_success: float | None = None
         self._polls = 0
         self._stopping = threading.Event()
+        self._stand_aside = False  # set after a failed listing of a turn holder: the next poll takes no turn
 
     def poll_once(self) -> PollReport:
         """List flagged servers, reconcile every task attribute, reap the queue. Never raises: failures are
@@ -122,11 +123,17 @@ class Poller:
             logger.debug("poll skipped: the previous one is still running")
             return PollReport()
         started = time.monotonic()
-        report = PollReport(full=self._full_turn())
-        holds_admitted = self._turn(ADMITTED, self._settings.service.poll_interval)
-        report.admitted = holds_admitted or report.full
-        self._polls += 1
+        report = PollReport()
+        holds_admitted = False
         try:
+            if self._stand_aside:  # the last listing failed: let a replica whose listing works take the turns
+                self._stand_aside = False
+                report.full = report.admitted = False
+            else:
+                report.full = self._full_turn()
+                holds_admitted = self._turn(ADMITTED, self._admitted_period())
+                report.admitted = holds_admitted or report.full
+            self._polls += 1
             work = self._list(report)
             self._keep_successors(report)
             for item in work:
@@ -136,8 +143,12 @@ class Poller:
             if not self._stopping.is_set():
                 self._reap(report)
             self._export(report)
-            if holds_admitted:  # renewed at the end too: a long poll keeps its turn
-                self._turn(ADMITTED, self._settings.service.poll_interval)
+            if report.listing_failed and (holds_admitted or report.full):
+                # A holder that cannot list would leave the queued and active tasks to nobody: hand the turns on.
+                self._give_turns()
+                self._stand_aside = True
+            elif holds_admitted:  # renewed at the end too: a long poll keeps its turn
+                self._turn(ADMITTED, self._admitted_period())
         finally:
             report.duration = time.monotonic() - started
             POLL_DURATION.observe(report.duration)
@@ -161,6 +172,19 @@ class Poller:
         if self._polls % service.full_poll_every:
             return False
         return self._turn(FULL, service.full_poll_every * service.poll_interval)
+
+    def _admitted_period(self) -> float:
+        """Seconds between the admitted-turn holder's renewals: a poll interval (the turn lasts two, so a dead
+        holder's reclaims wait at most that; a poll longer than that may see the turn move, which costs only
+        work done twice)."""
+        return self._settings.service.poll_interval
+
+    def _give_turns(self) -> None:
+        for turn in TURNS:
+            try:
+                self._queue.polls.give(turn, self._owner)
+            except QueueError as exc:
+                logger.debug("poll: {} turn not given up ({}): it lapses by itself", turn, exc)
 
     def _turn(self, turn: str, period: float) -> bool:
         """Take (or renew) ``turn`` for this replica; True when it holds it, or when Redis does not answer (then
@@ -300,7 +324,7 @@ class Poller:
         """Publish what this poll counted for the parts it did for all replicas; read what the others published
         for the parts it did not (per turn; ``None``: none, or Redis did not answer)."""
         service = self._settings.service
-        periods = {FULL: service.full_poll_every * service.poll_interval, ADMITTED: service.poll_interval}
+        periods = {FULL: service.full_poll_every * service.poll_interval, ADMITTED: self._admitted_period()}
         did = {FULL: report.full, ADMITTED: report.admitted}
         shared: dict[str, dict[tuple[str, str], int] | None] = {}
         for turn, period in periods.items():
@@ -376,8 +400,4 @@ class Poller:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
-        for turn in TURNS:  # hand the turns this replica holds on rather than let them lapse
-            try:
-                self._queue.polls.give(turn, self._owner)
-            except QueueError as exc:
-                logger.debug("poll: {} turn not given up ({}): it lapses by itself", turn, exc)
+        self._give_turns()  # hand the turns this replica holds on rather than let them lapse

@@ -17,6 +17,7 @@ from flasher.inventory import InventoryClient
 from flasher.inventory.errors import InventoryError
 from flasher.metrics import TASKS
 from flasher.queue import TaskQueue
+from flasher.queue.pollshare import ADMITTED
 from flasher.service.admission import Action, Admission, request_task_id
 from flasher.service.poller import Poller
 from flasher.task.model import TaskKind, rfc3339, utc_now
@@ -368,6 +369,18 @@ def test_one_replica_does_the_shared_parts_of_a_poll_and_every_replica_reports_t
     report = second.poll_once()
     assert report.full and report.admitted
     assert not first.poll_once().admitted
+
+
+def test_a_holder_whose_listing_fails_hands_its_turns_on(world: dict[str, Any]) -> None:
+    first = Poller(world["inventory"], world["queue"], world["admission"], world["settings"], worker_id="replica-1")
+    second = Poller(world["inventory"], world["queue"], world["admission"], world["settings"], worker_id="replica-2")
+    assert first.poll_once().admitted  # replica-1 holds the turns
+    with world["server"].faults(every=1, status=503):
+        assert first.poll_once().listing_failed  # it cannot list: it gives them up
+    assert world["queue"].client.get(world["queue"].keys.poll_turn(ADMITTED)) is None
+    report = second.poll_once()  # a replica that can list takes them over
+    assert report.admitted and report.full
+    assert not first.poll_once().admitted  # and keeps them
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
