@@ -10,8 +10,8 @@ during a fail-over, a cluster that is re-sharding) are retried with exponential 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import redis
@@ -102,7 +102,11 @@ def call(operation: str, fn: Callable[[], T], deadline: float) -> T:
 class RedisPart:
     """A part of the queue's data kept beside its scripts (successors, poll turns): the queue's ``client`` and
     ``keys``, ``retry_deadline`` seconds of retries on connection problems (then
-    :class:`~flasher.queue.errors.QueueUnavailableError`), and a ``clock`` in epoch seconds for what it stamps."""
+    :class:`~flasher.queue.errors.QueueUnavailableError`), and a ``clock`` in epoch seconds for what it stamps.
+    A subclass names the Lua it runs in :attr:`SCRIPTS`; :attr:`scripts` holds them registered on ``client``."""
+
+    #: Lua scripts by name (registered once per instance; redis-py loads them again after a ``NOSCRIPT``).
+    SCRIPTS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class RedisPart:
         self.keys = keys
         self.retry_deadline = retry_deadline
         self._clock = clock
+        self.scripts = {name: client.register_script(body) for name, body in self.SCRIPTS.items()}
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         return call(operation, fn, self.retry_deadline)

@@ -23,15 +23,10 @@ the next poll of any replica takes the turns again, and without Redis every repl
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import redis
-from redis.cluster import RedisCluster
-
 from flasher.queue import connection
-from flasher.queue.keys import QueueKeys
 
 #: The turn of the full poll (every flagged server listed).
 FULL = "full"
@@ -72,30 +67,20 @@ class PollShare(connection.RedisPart):
     of retries on connection problems, then :class:`~flasher.queue.errors.QueueUnavailableError`). ``turn`` is
     :data:`FULL` or :data:`ADMITTED` (else ``ValueError``)."""
 
-    def __init__(
-        self,
-        client: redis.Redis | RedisCluster,
-        keys: QueueKeys,
-        *,
-        retry_deadline: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(client, keys, retry_deadline=retry_deadline, clock=clock)
-        self._take_turn = client.register_script(_TAKE_TURN)
-        self._give_turn = client.register_script(_GIVE_TURN)
+    SCRIPTS = {"take_turn": _TAKE_TURN, "give_turn": _GIVE_TURN}
 
     def take(self, turn: str, owner: str, *, period: float) -> bool:
         """Whether replica ``owner``, due for ``turn``, does it: True when the turn was free or already its own (it
         now holds it for :data:`TURN_PERIODS` times ``period`` seconds), False when another replica holds it.
         ``period``: seconds between one replica's goes at that part of the poll."""
         keys, ttl = [self.keys.poll_turn(_check(turn))], str(max(1, int(period * TURN_PERIODS * 1000)))
-        return bool(self._call(f"take_{turn}_turn", lambda: self._take_turn(keys=keys, args=[owner, ttl])))
+        return bool(self._call(f"take_{turn}_turn", lambda: self.scripts["take_turn"](keys=keys, args=[owner, ttl])))
 
     def give(self, turn: str, owner: str) -> bool:
         """Give ``turn`` up if replica ``owner`` holds it (a replica stopping: the next replica due takes it at once
         rather than after it lapses); True when it held it."""
         keys = [self.keys.poll_turn(_check(turn))]
-        return bool(self._call(f"give_{turn}_turn", lambda: self._give_turn(keys=keys, args=[owner])))
+        return bool(self._call(f"give_{turn}_turn", lambda: self.scripts["give_turn"](keys=keys, args=[owner])))
 
     def put_counts(self, turn: str, owner: str, counts: Mapping[tuple[str, str], int], *, period: float) -> None:
         """Publish what ``turn``'s listing counted: ``counts`` maps ``(kind, status)`` to a number of task attributes
