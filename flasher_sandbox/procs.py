@@ -51,26 +51,56 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_range(count: int, host: str = "127.0.0.1", attempts: int = 200) -> int:
-    """The first of ``count`` consecutive TCP ports on ``host`` that nothing listens on right now.
+#: Where the kernel picks a port for ``bind(("", 0))`` when it cannot say (Linux's default
+#: ``net.ipv4.ip_local_port_range``).
+DEFAULT_EPHEMERAL_PORTS: Final = (32768, 60999)
+#: The lowest port :func:`free_port_range` hands out: clear of the registered services below it.
+LOWEST_FIXED_PORT: Final = 10000
 
-    Raises ``RuntimeError`` when ``attempts`` random tries in 20000..60000 all hit a used port.
+
+def ephemeral_ports(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The ``(first, last)`` ports the kernel picks from for ``bind((host, 0))`` and outgoing connections, read
+    from ``path`` (Linux); :data:`DEFAULT_EPHEMERAL_PORTS` where it cannot be read."""
+    try:
+        first, last = (int(word) for word in path.read_text().split())
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_PORTS
+    return first, last
+
+
+def free_port_range(count: int, host: str = "127.0.0.1", attempts: int = 200) -> int:
+    """The first of ``count`` consecutive TCP ports on ``host`` that nothing is bound to right now, outside the
+    kernel's ephemeral range (:func:`ephemeral_ports`).
+
+    Outside, because a simulated BMC closes its port while it reboots: a port from the ephemeral range could then
+    be handed by the kernel to any other server binding port 0 (seen in CI: a replica's file server took a
+    rebooting BMC's port, and the BMC's client got plain HTTP where TLS was due). The range below the ephemeral
+    one is tried first, then the one above it.
+
+    Raises ``RuntimeError`` when ``attempts`` random tries all hit a used port, or when neither range holds
+    ``count`` ports.
     """
-    for _ in range(attempts):
-        base = random.randrange(20000, 60000 - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {count} consecutive free ports on {host}")
+    first, last = ephemeral_ports()
+    ranges = [(lo, hi) for lo, hi in ((LOWEST_FIXED_PORT, first - 1), (last + 1, 65535)) if hi - lo + 1 >= count]
+    if not ranges:
+        raise RuntimeError(f"no room for {count} consecutive ports outside the ephemeral range {first}-{last}")
+    for lo, hi in ranges:
+        for _ in range(attempts):
+            base = random.randint(lo, hi - count + 1)
+            sockets: list[socket.socket] = []
+            try:
+                for port in range(base, base + count):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    sockets.append(sock)
+                    sock.bind((host, port))
+                return base
+            except OSError:
+                continue
+            finally:
+                for sock in sockets:
+                    sock.close()
+    shown = ", ".join(f"{lo}-{hi}" for lo, hi in ranges)
+    raise RuntimeError(f"no {count} consecutive free ports on {host} in {shown}")
 
 
 class _ExitedError(Exception):

@@ -114,7 +114,7 @@ def test_three_replicas_survive_one_killed_mid_run(make_stack: Callable[[Scenari
             sum(1 for d in attributes.values() if d.get("status") == "active" and d.get("worker") == "flasher-1") >= 2
         )
 
-    wait_for(stack, victim_busy, 120)
+    busy = wait_for(stack, victim_busy, 120)
     stack.replicas["flasher-1"].kill(signal.SIGKILL)
     killed.add("flasher-1")
     try:
@@ -123,10 +123,11 @@ def test_three_replicas_survive_one_killed_mid_run(make_stack: Callable[[Scenari
         killed.discard("flasher-1")
 
     assert_everything_as_expected(stack, scenario, attributes)
-    resumed = [
-        d for d in attributes.values() if any("attempt 2" in m or "resuming" in m for m in d.get("messages", []))
-    ]
-    assert resumed, "no task shows it was taken over from the killed replica"
+    # The attribute keeps only the newest messages, so a taken-over task's "claimed by ... (attempt 2)" line can
+    # scroll out before it ends; its ``attempts`` count stays.
+    victims = [key for key, d in busy.items() if d.get("status") == "active" and d.get("worker") == "flasher-1"]
+    taken_over = [key for key in victims if int(attributes[key].get("attempts", 0)) >= 2]
+    assert taken_over, f"no task the killed replica held was run again by another: {[attributes[k] for k in victims]}"
     for name in ("flasher-0", "flasher-2"):
         assert stack.replica_health(name) == 200
         assert stack.stop_replica(name) == 0

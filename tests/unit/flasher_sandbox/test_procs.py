@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flasher_sandbox.procs import FLASHER_ENV_PREFIX, ManagedProcess, console_script
+import flasher_sandbox.procs as procs
+from flasher_sandbox.procs import FLASHER_ENV_PREFIX, ManagedProcess, console_script, ephemeral_ports, free_port_range
 
 PRINT_ENV = "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('FLASHER_')}))"
 
@@ -61,3 +62,25 @@ def test_console_script_runs_this_distributions_scripts_only() -> None:
     assert argv[-1].endswith("flasher-sandbox") or argv[-2:] == ["-m", "flasher_sandbox.cli"]
     with pytest.raises(KeyError):
         console_script("redis-server")
+
+
+def test_the_ephemeral_range_is_read_from_the_kernel_file_or_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "ip_local_port_range"
+    path.write_text("40000\t50000\n")
+    assert ephemeral_ports(path) == (40000, 50000)
+    path.write_text("garbage")
+    assert ephemeral_ports(path) == procs.DEFAULT_EPHEMERAL_PORTS
+    assert ephemeral_ports(tmp_path / "missing") == procs.DEFAULT_EPHEMERAL_PORTS
+
+
+def test_a_port_range_is_chosen_outside_the_ephemeral_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebooting simulated BMC closes its port: the kernel must not hand it to a server binding port 0."""
+    monkeypatch.setattr(procs, "ephemeral_ports", lambda: (15000, 60999))
+    for _ in range(20):
+        base = free_port_range(50)
+        assert base >= procs.LOWEST_FIXED_PORT and base + 50 <= 15000
+    monkeypatch.setattr(procs, "ephemeral_ports", lambda: (10040, 64000))  # no room below: the ports above it
+    assert 64000 < free_port_range(50) <= 65535 - 49
+    monkeypatch.setattr(procs, "ephemeral_ports", lambda: (10010, 65530))
+    with pytest.raises(RuntimeError, match="outside the ephemeral range 10010-65530"):
+        free_port_range(50)
