@@ -76,11 +76,15 @@ class PollShare(connection.RedisPart):
         keys, ttl = [self.keys.poll_turn(_check(turn))], str(max(1, int(period * TURN_PERIODS * 1000)))
         return bool(self._call(f"take_{turn}_turn", lambda: self.scripts["take_turn"](keys=keys, args=[owner, ttl])))
 
-    def give(self, turn: str, owner: str) -> bool:
+    def give(self, turn: str, owner: str, *, retry_deadline: float | None = None) -> bool:
         """Give ``turn`` up if replica ``owner`` holds it (a replica stopping: the next replica due takes it at once
-        rather than after it lapses); True when it held it."""
+        rather than after it lapses); True when it held it. ``retry_deadline``: seconds of retries on connection
+        problems for this call (default the part's own; a stopping replica gives 0: the turn lapses by itself)."""
         keys = [self.keys.poll_turn(_check(turn))]
-        return bool(self._call(f"give_{turn}_turn", lambda: self.scripts["give_turn"](keys=keys, args=[owner])))
+        deadline = self.retry_deadline if retry_deadline is None else retry_deadline
+        return bool(
+            connection.call(f"give_{turn}_turn", lambda: self.scripts["give_turn"](keys=keys, args=[owner]), deadline)
+        )
 
     def put_counts(self, turn: str, owner: str, counts: Mapping[tuple[str, str], int], *, period: float) -> None:
         """Publish what ``turn``'s listing counted: ``counts`` maps ``(kind, status)`` to a number of task attributes

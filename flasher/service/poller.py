@@ -115,6 +115,7 @@ class Poller:
         self._polls = 0
         self._stopping = threading.Event()
         self._stand_aside = False  # set after a failed listing of a turn holder: the next poll takes no turn
+        self._series: dict[tuple[str, str], int] = {}  # what ``flasher_tasks`` shows: (kind, status label) -> count
 
     def poll_once(self) -> PollReport:
         """List flagged servers, reconcile every task attribute, reap the queue. Never raises: failures are
@@ -180,11 +181,14 @@ class Poller:
         return self._settings.service.poll_interval
 
     def _give_turns(self) -> None:
+        """Give up the turns this replica holds, without waiting out Redis retries: a turn not given up lapses two
+        periods after its last renewal."""
         for turn in TURNS:
             try:
-                self._queue.polls.give(turn, self._owner)
+                self._queue.polls.give(turn, self._owner, retry_deadline=0)
             except QueueError as exc:
-                logger.debug("poll: {} turn not given up ({}): it lapses by itself", turn, exc)
+                logger.debug("poll: turns not given up ({}): they lapse by themselves", exc)
+                return
 
     def _turn(self, turn: str, period: float) -> bool:
         """Take (or renew) ``turn`` for this replica; True when it holds it, or when Redis does not answer (then
@@ -340,34 +344,17 @@ class Poller:
                 shared[turn] = None
         return shared
 
-    @staticmethod
-    def _export_tasks(report: PollReport, shared: dict[str, dict[tuple[str, str], int] | None] | None = None) -> None:
-        """Set ``flasher_tasks`` from a complete listing. A full poll's counts replace every series. After another
-        poll, each status takes its count from the listing that covers it: this poll's (new requests; ``queued``
-        and ``active`` when it held that turn), else the last published by the replica holding the turn
-        (``shared``: the admitted tasks' and the full poll's), else it keeps what it had."""
-        if report.listing_failed:  # this poll's counts are partial: keep the last complete ones
+    def _export_tasks(
+        self, report: PollReport, shared: dict[str, dict[tuple[str, str], int] | None] | None = None
+    ) -> None:
+        """Set ``flasher_tasks`` to :func:`task_series` of this poll (unchanged when its listing failed)."""
+        series = task_series(self._series, report, shared or {})
+        if series is None:
             return
-        shared = shared or {}
-        if report.full:  # every status was listed: replace every series
-            TASKS.clear()
-        else:
-            full, admitted = shared.get(FULL), shared.get(ADMITTED)
-            if full is not None:
-                TASKS.clear()
-                for (kind, status), count in full.items():
-                    if status not in OPEN_STATUSES:
-                        TASKS.labels(kind=kind, status=status).set(count)
-            if admitted is not None and not report.admitted:
-                for (kind, status), count in admitted.items():
-                    if status in OPEN_STATUSES and status not in NEW_STATUSES:
-                        TASKS.labels(kind=kind, status=status).set(count)
-            listed = OPEN_STATUSES if report.admitted else NEW_STATUSES
-            for task_kind in TaskKind:
-                for open_status in listed:
-                    TASKS.labels(kind=task_kind.value, status=open_status or "new").set(0)
-        for (kind, status), count in report.seen.items():
-            TASKS.labels(kind=kind, status=status or "new").set(count)
+        self._series = series
+        TASKS.clear()
+        for (kind, status), count in series.items():
+            TASKS.labels(kind=kind, status=status).set(count)
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
@@ -401,3 +388,52 @@ class Poller:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
         self._give_turns()  # hand the turns this replica holds on rather than let them lapse
+
+
+def _label(status: str) -> str:
+    """The ``status`` label of ``flasher_tasks`` for a task status (``new`` for the empty status)."""
+    return status or "new"
+
+
+def task_series(
+    previous: dict[tuple[str, str], int],
+    report: PollReport,
+    shared: dict[str, dict[tuple[str, str], int] | None],
+) -> dict[tuple[str, str], int] | None:
+    """The ``flasher_tasks`` series after a poll: ``{(kind, status label): count}``, or ``None`` to keep
+    ``previous`` (the poll's listing failed: its counts are partial).
+
+    Each status takes its count from the freshest complete listing that covers it. A full poll by this replica
+    covers every status: its counts replace every series. Otherwise this poll covers the new requests (``new``,
+    ``requested``), and ``queued`` and ``active`` too when it held the admitted turn; the counts the turn holders
+    published (``shared[FULL]``: the ended statuses; ``shared[ADMITTED]``: ``queued`` and ``active``) cover the
+    rest; a status nothing covered keeps its ``previous`` count. A covered status missing from a listing is 0.
+    """
+    if report.listing_failed:
+        return None
+    if report.full:
+        series: dict[tuple[str, str], int] = {}
+    else:
+        series = dict(previous)
+        full, admitted = shared.get(FULL), shared.get(ADMITTED)
+        if full is not None:
+            open_labels = {_label(s) for s in OPEN_STATUSES}
+            series = {key: count for key, count in series.items() if key[1] in open_labels}
+            for (kind, status), count in full.items():
+                if status not in OPEN_STATUSES:
+                    series[(kind, _label(status))] = count
+        covered = list(OPEN_STATUSES if report.admitted else NEW_STATUSES)
+        if admitted is not None and not report.admitted:
+            held = [s for s in OPEN_STATUSES if s not in _NEW]
+            for task_kind in TaskKind:
+                for status in held:
+                    series[(task_kind.value, status)] = 0
+            for (kind, status), count in admitted.items():
+                if status in held:
+                    series[(kind, status)] = count
+        for task_kind in TaskKind:
+            for status in covered:
+                series[(task_kind.value, _label(status))] = 0
+    for (kind, status), count in report.seen.items():
+        series[(kind, _label(status))] = count
+    return series

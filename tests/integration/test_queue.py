@@ -494,6 +494,14 @@ def test_connection_refused_past_the_deadline_is_queue_unavailable() -> None:
         queue.snapshot()
 
 
+def test_a_stopping_replica_gives_its_turns_up_without_waiting_for_redis() -> None:
+    queue = make_queue(f"redis://127.0.0.1:{free_port()}/0", retry_deadline=30)
+    started = time.monotonic()
+    with pytest.raises(QueueUnavailableError, match="give_full_turn"):
+        queue.polls.give(FULL, "replica-1", retry_deadline=0)
+    assert time.monotonic() - started < 5  # not the part's 30 s of retries
+
+
 def test_a_refused_command_is_a_queue_error(redis_url: str) -> None:
     queue = make_queue(redis_url)
     queue.client.set(queue.keys.tasks, "not a hash")

@@ -20,10 +20,58 @@ def test_waits_double_while_the_task_shows_nothing_new_up_to_the_poll_interval()
 def test_a_moving_percentage_times_the_next_poll_for_the_tasks_end() -> None:
     pacer = PollPacer(10.0)
     assert pacer.next_wait(_reading(0), 0.0) == 2.5
-    # 20 % in 2.5 s: 8 % a second, 80 % left: the end is due in 10 s, the longest wait.
-    assert pacer.next_wait(_reading(20), 2.5) == 10.0
-    # 90 % at 11.25 s: the end is due in 1.25 s, sooner than the first wait: the first wait.
-    assert pacer.next_wait(_reading(90), 11.25) == 2.5
+    # 20 % first read at 2.5 s: placed at 1.25 s, midway since the reading before; 16 % a second from the first
+    # reading, 80 % left: the end is due at 6.25 s.
+    assert pacer.next_wait(_reading(20), 2.5) == 3.75
+    # 90 % read at 6.25 s, placed at 4.375 s: 70 % in 3.125 s since the first change, the end was due at 4.82 s:
+    # past it, the first wait.
+    assert pacer.next_wait(_reading(90), 6.25) == 2.5
+
+
+def test_past_the_estimated_end_the_first_wait_comes_back_three_times_then_doubles() -> None:
+    pacer = PollPacer(8.0)
+    pacer.next_wait(_reading(0), 0.0)
+    pacer.next_wait(_reading(50), 2.0)  # 50 % at 1 s: done at 2 s
+    assert [pacer.next_wait(_reading(50), t) for t in (4.0, 6.0, 8.0, 10.0, 14.0, 22.0, 30.0)] == [
+        2.0,
+        2.0,
+        2.0,
+        4.0,
+        8.0,
+        8.0,
+        8.0,
+    ]  # a task that sits at 99 % is soon polled no faster than without an estimate
+
+
+def test_a_percentage_that_starts_again_starts_the_estimate_again() -> None:
+    pacer = PollPacer(4.0)
+    for t, percent in ((0.0, 0), (1.0, 50), (2.0, 100)):
+        pacer.next_wait(_reading(percent, "Downloading"), t)
+    assert pacer.next_wait(_reading(5), 3.0) == 1.0  # a new phase: no pace yet
+
+
+def _stepping(t: float, length: float, steps: int) -> TaskProgress | None:
+    """A BMC's task of ``length`` s whose percentage moves in ``steps`` equal steps; ``None`` once ended."""
+    if t >= length:
+        return None
+    return _reading(int(t / (length / steps)) * (100 // steps))
+
+
+def test_a_stepping_task_is_seen_ending_soon_after_its_end_without_more_polls() -> None:
+    """Whatever the phase of the polls against the BMC's steps, the end is seen within the poll interval, on
+    average within a third of it, and at no more than a few polls beyond one per interval."""
+    interval, length = 2.0, 20.0
+    lags, polls = [], []
+    for k in range(50):
+        pacer, t, n = PollPacer(interval), 0.01 + k * 0.037, 0
+        while (reading := _stepping(t, length, 10)) is not None:
+            t += pacer.next_wait(reading, t) + 0.02  # each poll takes 20 ms
+            n += 1
+        lags.append(t - length)
+        polls.append(n)
+    assert max(lags) <= interval
+    assert sum(lags) / len(lags) <= interval / 3
+    assert max(polls) <= length / interval + 6
 
 
 def test_a_change_of_state_starts_the_waits_again() -> None:
