@@ -180,11 +180,13 @@ def test_firmware_install_parameters_map_onto_the_install_attribute(api: APIStac
     attribute = api.attribute(server, TASK_NAMESPACE)
     assert attribute is not None
     assert attribute["force"] is True and attribute["dryRun"] is True
+    # As the API wrote it (a list), or as a replica that admitted it meanwhile rewrote it (a map by component).
     firmware = attribute["Firmware"]
-    assert [entry["component"] for entry in firmware] == ["bios", "bmc"]
-    assert firmware[1]["updateFileURL"] == "http://127.0.0.1:1/bmc.bin"
-    assert firmware[1]["preActions"] == ["resetBMC"]  # the BMC is installed first: it gets the reset
-    assert "preActions" not in firmware[0]
+    entries = firmware if isinstance(firmware, list) else [{"component": k, **v} for k, v in firmware.items()]
+    assert [entry["component"] for entry in entries] == ["bios", "bmc"]
+    assert entries[1]["updateFileURL"] == "http://127.0.0.1:1/bmc.bin"
+    assert entries[1]["preActions"] == ["resetBMC"]  # the BMC is installed first: it gets the reset
+    assert "preActions" not in entries[0]
 
     assert "requireHostPoweredOff" not in attribute  # not asked: not written
 
