@@ -284,11 +284,12 @@ class Admission:
                 task.add_message(_replaces_note(kind, holder), now=now)
             task.add_message(f"waiting: {_describe_holder(holder)}", now=now)  # what _wait would say
         ack = task.to_attribute()
-        # The listing may be old (planning took a while, or another replica admitted this very request since):
-        # nothing is kept in Redis for a request the attribute no longer holds.
-        self._unmoved(server_id, kind, seen)
         put = None
         if replaces is not None:  # kept first: a status write of the task it replaces may still land over it
+            # The listing may be old (planning took a while, or another replica admitted this very request
+            # since): nothing is kept in Redis for a request the attribute no longer holds. Without a successor
+            # to keep, the write's own re-read is the only one needed.
+            self._unmoved(server_id, kind, seen)
             handover = self._queue.handover
             put = handover.put_successor(server_id, kind.value, task_id=task_id, replaces=replaces, data=ack)
         try:
