@@ -77,13 +77,13 @@ def free_port_range(count: int, host: str = "127.0.0.1", attempts: int = 200) ->
     rebooting BMC's port, and the BMC's client got plain HTTP where TLS was due). The range below the ephemeral
     one is tried first, then the one above it.
 
-    Raises ``RuntimeError`` when ``attempts`` random tries all hit a used port, or when neither range holds
-    ``count`` ports.
+    Where neither holds ``count`` ports (an ephemeral range that covers nearly every port, as some containers set
+    it), the ports are chosen from all of ``LOWEST_FIXED_PORT``..65535, as before this rule. Raises
+    ``RuntimeError`` when ``attempts`` random tries in each range all hit a used port.
     """
     first, last = ephemeral_ports()
     ranges = [(lo, hi) for lo, hi in ((LOWEST_FIXED_PORT, first - 1), (last + 1, 65535)) if hi - lo + 1 >= count]
-    if not ranges:
-        raise RuntimeError(f"no room for {count} consecutive ports outside the ephemeral range {first}-{last}")
+    ranges = ranges or [(LOWEST_FIXED_PORT, 65535)]
     for lo, hi in ranges:
         for _ in range(attempts):
             base = random.randint(lo, hi - count + 1)

@@ -20,7 +20,8 @@ Rules, each from a known failure of naive polling:
   the task shows nothing new, up to ``poll_interval``; once ``PercentComplete`` moves, the next poll is timed for
   when the task should end at its pace so far (each change placed midway between the reading that shows it and
   the one before; never later than ``poll_interval``, never sooner than the first wait), and a task not over
-  when due is polled again after the first wait, three times, then with doubling waits. A short task is seen
+  when due is polled again after the first wait until three readings in a row show nothing new, then with
+  doubling waits. A short task is seen
   ending soon, a long one costs no more polls than every ``poll_interval``.
 * While the BMC flashes itself it drops off the network and its sessions die: connection errors, timeouts, 5xx
   and 401 count as "still installing" (pseudo-state ``Offline``) until ``offline_grace`` seconds pass without a
@@ -257,13 +258,15 @@ class PollPacer:
     a percentage some time after the BMC set it, so each change is placed midway between the reading that first
     shows it and the reading before (unbiased where polls and the BMC's steps are independent). Timed by the
     readings themselves, the estimate runs late by up to a poll, and the poll due at the end lands just before
-    it: the end is then seen a whole wait late. A reading at or past the estimated end with nothing new polls
-    again after the first wait, doubling from there while nothing moves (a task that sits at 99 % is not
-    polled faster than it would be without an estimate).
+    it: the end is then seen a whole wait late. A reading at or past the estimated end polls again after the
+    first wait, until :attr:`OVERDUE_AT_FIRST_WAIT` readings in a row have shown nothing new; then the wait
+    doubles again up to ``poll_interval`` (a task that sits at 99 % costs three polls more than one without a
+    percentage, then no more).
     """
 
     FIRST_FRACTION = 0.25
-    #: Readings past the estimated end followed by the first wait before the waits double again.
+    #: Readings in a row past the estimated end, showing nothing new, followed by the first wait; after them the
+    #: wait doubles again.
     OVERDUE_AT_FIRST_WAIT = 3
 
     def __init__(self, poll_interval: float) -> None:
@@ -271,7 +274,7 @@ class PollPacer:
         self.shortest = poll_interval * self.FIRST_FRACTION
         self._wait = self.shortest
         self._last: TaskProgress | None = None
-        self._last_at = 0.0
+        self._with_percent: tuple[float, int] | None = None  # (when, percent) of the last reading with one
         # (when, percent) of the first reading with a percentage, of its first change and of its latest change
         self._first_reading: tuple[float, int] | None = None
         self._first_change: tuple[float, int] | None = None
@@ -280,16 +283,16 @@ class PollPacer:
 
     def next_wait(self, progress: TaskProgress, now: float) -> float:
         """Seconds to wait before the next poll after ``progress`` read at ``now``."""
-        previous, previous_at = self._last, self._last_at
+        previous = self._last
         changed = previous is not None and progress != previous
-        self._last, self._last_at = progress, now
-        end = self._track(progress.percent, previous, previous_at, now)
+        self._last = progress
+        end = self._track(progress.percent, now)
         if end is not None and end > now:
             self._overdue = 0
             wait = end - now
         elif end is not None:  # due by the task's pace, yet not over
             self._overdue = 0 if changed else self._overdue + 1
-            wait = self.shortest * 2 ** max(0, self._overdue - self.OVERDUE_AT_FIRST_WAIT)
+            wait = self.shortest if self._overdue <= self.OVERDUE_AT_FIRST_WAIT else self._wait * 2
         elif previous is None or changed:
             wait = self.shortest
         else:
@@ -297,21 +300,21 @@ class PollPacer:
         self._wait = min(max(wait, self.shortest), self.longest)
         return self._wait
 
-    def _track(
-        self, percent: int | None, previous: TaskProgress | None, previous_at: float, now: float
-    ) -> float | None:
+    def _track(self, percent: int | None, now: float) -> float | None:
         """Record a reading's percentage; return the estimated end (monotonic s), ``None`` before the pace is
         known. The pace runs from the first change to the latest (from the first reading while there is one
-        change)."""
+        change); a change is placed midway since the last reading that had a percentage (a reading without one,
+        such as a task monitor's bare 202, neither moves nor discards the pace)."""
         if percent is None:
             return None
-        before = previous.percent if previous is not None else None
-        if self._first_reading is None or before is None or percent < before:  # the first percentage, or a new phase
+        last = self._with_percent
+        self._with_percent = (now, percent)
+        if last is None or percent < last[1]:  # the first percentage, or a new phase that counts from 0 again
             self._first_reading, self._first_change, self._latest_change = (now, percent), None, None
-        elif percent > before:
-            self._latest_change = ((previous_at + now) / 2, percent)
+        elif percent > last[1]:
+            self._latest_change = ((last[0] + now) / 2, percent)
             self._first_change = self._first_change or self._latest_change
-        if self._latest_change is None:
+        if self._latest_change is None or self._first_reading is None:
             return None
         anchor = self._first_reading if self._first_change is self._latest_change else self._first_change
         assert anchor is not None

@@ -66,7 +66,8 @@ def client_from_settings(settings: RedisSettings) -> redis.Redis:
 
 
 def call(operation: str, fn: Callable[[], T], deadline: float) -> T:
-    """Run ``fn``; on a connection problem retry it with backoff until ``deadline`` seconds have passed.
+    """Run ``fn``; on a connection problem retry it with backoff until ``deadline`` seconds have passed (once
+    only, with no retry, when ``deadline`` is 0).
 
     Raises :class:`QueueUnavailableError` when the deadline passes, :class:`QueueError` when Redis refuses the call
     (authentication, a script error); the redis-py exception is chained as the cause.
@@ -76,6 +77,8 @@ def call(operation: str, fn: Callable[[], T], deadline: float) -> T:
     except redis.RedisError as exc:
         if not transient(exc):
             raise _refused(operation, exc) from exc
+        if deadline <= 0:  # no retries wanted (a stopping replica's courtesy calls)
+            raise QueueUnavailableError(operation, deadline, exc) from exc
         logger.warning(
             "Redis unavailable for {} ({}: {}); retrying for up to {:g} s", operation, type(exc).__name__, exc, deadline
         )

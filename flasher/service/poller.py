@@ -347,12 +347,18 @@ class Poller:
     def _export_tasks(
         self, report: PollReport, shared: dict[str, dict[tuple[str, str], int] | None] | None = None
     ) -> None:
-        """Set ``flasher_tasks`` to :func:`task_series` of this poll (unchanged when its listing failed)."""
+        """Set ``flasher_tasks`` to :func:`task_series` of this poll (unchanged when its listing failed). Series
+        are set in place and the vanished ones removed, so a scrape meanwhile never sees the gauge empty; a full
+        poll clears it first (it knows every series)."""
         series = task_series(self._series, report, shared or {})
         if series is None:
             return
+        if report.full:
+            TASKS.clear()
+        else:
+            for kind, status in self._series.keys() - series.keys():
+                TASKS.remove(kind, status)
         self._series = series
-        TASKS.clear()
         for (kind, status), count in series.items():
             TASKS.labels(kind=kind, status=status).set(count)
 
@@ -404,10 +410,11 @@ def task_series(
     ``previous`` (the poll's listing failed: its counts are partial).
 
     Each status takes its count from the freshest complete listing that covers it. A full poll by this replica
-    covers every status: its counts replace every series. Otherwise this poll covers the new requests (``new``,
-    ``requested``), and ``queued`` and ``active`` too when it held the admitted turn; the counts the turn holders
-    published (``shared[FULL]``: the ended statuses; ``shared[ADMITTED]``: ``queued`` and ``active``) cover the
-    rest; a status nothing covered keeps its ``previous`` count. A covered status missing from a listing is 0.
+    covers every status: its counts replace every series (a status it did not see has none). Otherwise this poll
+    covers the new requests (``new``, ``requested``), and ``queued`` and ``active`` too when it held the admitted
+    turn: each of those is 0 for every kind unless listed. The counts the turn holders published cover the rest:
+    ``shared[FULL]`` replaces the ended statuses' series; ``shared[ADMITTED]`` sets ``queued`` and ``active``
+    for every kind (0 where it has no count). A status nothing covered keeps its ``previous`` count.
     """
     if report.listing_failed:
         return None

@@ -86,3 +86,24 @@ def test_polls_of_a_long_task_are_never_more_than_a_few_beyond_one_per_interval(
         now += pacer.next_wait(_reading(None), now)
         polls += 1
     assert polls <= 300 / 5 + 3
+
+
+def test_a_task_stuck_past_its_estimated_end_is_polled_once_per_interval_for_as_long_as_it_takes() -> None:
+    pacer = PollPacer(1.0)
+    pacer.next_wait(_reading(0), 0.0)
+    now = 0.5 + pacer.next_wait(_reading(99), 0.5)
+    waits = []
+    for _ in range(5000):  # over an hour at 99 %, a poll a second
+        waits.append(pacer.next_wait(_reading(99), now))
+        now += waits[-1]
+    assert waits[:3] == [0.25, 0.25, 0.25] and set(waits[5:]) == {1.0}
+
+
+def test_a_reading_without_a_percentage_keeps_the_pace() -> None:
+    pacer = PollPacer(10.0)
+    pacer.next_wait(_reading(0), 0.0)
+    pacer.next_wait(_reading(20), 2.5)  # the end due at 6.25 s, as above
+    pacer.next_wait(_reading(None, "Unknown"), 3.0)  # a task monitor's bare 202: no percentage
+    # 30 % read at 4.0 s: placed midway since the last reading with a percentage (2.5 s), at 3.25 s; 10 % in 2 s
+    # since the first change (1.25 s): 70 % left, the end is due at 17.25 s, the longest wait from 4.0 s.
+    assert pacer.next_wait(_reading(30), 4.0) == 10.0

@@ -60,3 +60,17 @@ def test_the_admitted_turn_holder_counts_its_own_listing() -> None:
     after = task_series({(INSTALL, "active"): 4}, report({(INSTALL, "queued"): 1}), {FULL: None, ADMITTED: None})
     assert after is not None
     assert after[(INSTALL, "queued")] == 1 and after[(INSTALL, "active")] == 0
+
+
+def test_both_holders_counts_with_this_polls_new_requests() -> None:
+    previous = {(INSTALL, "success"): 1, (INSTALL, "queued"): 2, (INSTALL, "new"): 3}
+    full = {(INSTALL, "success"): 4, (INSTALL, "failed"): 1}
+    admitted = {(INSTALL, "queued"): 5}
+    after = task_series(previous, report({(INSTALL, ""): 6}, admitted=False), {FULL: full, ADMITTED: admitted})
+    assert after is not None
+    assert {key: n for key, n in after.items() if n} == {
+        (INSTALL, "success"): 4,
+        (INSTALL, "failed"): 1,
+        (INSTALL, "queued"): 5,
+        (INSTALL, "new"): 6,
+    }
