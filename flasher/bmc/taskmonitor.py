@@ -21,8 +21,7 @@ Rules, each from a known failure of naive polling:
   when the task should end at its pace so far (each change placed midway between the reading that shows it and
   the one before; never later than ``poll_interval``, never sooner than the first wait), and a task not over
   when due is polled again after the first wait until three readings in a row show nothing new, then with
-  doubling waits. A short task is seen
-  ending soon, a long one costs no more polls than every ``poll_interval``.
+  doubling waits. A short task is seen ending soon, a long one costs no more polls than every ``poll_interval``.
 * While the BMC flashes itself it drops off the network and its sessions die: connection errors, timeouts, 5xx
   and 401 count as "still installing" (pseudo-state ``Offline``) until ``offline_grace`` seconds pass without a
   good answer; the session is re-established when the BMC answers again.

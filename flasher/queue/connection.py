@@ -125,5 +125,6 @@ class RedisPart:
         self._clock = clock
         self.scripts = {name: client.register_script(body) for name, body in self.SCRIPTS.items()}
 
-    def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        return call(operation, fn, self.retry_deadline)
+    def _call(self, operation: str, fn: Callable[[], T], *, retry_deadline: float | None = None) -> T:
+        """:func:`call` with this part's ``retry_deadline``, or the given one (0: one try, no retry)."""
+        return call(operation, fn, self.retry_deadline if retry_deadline is None else retry_deadline)

@@ -81,9 +81,12 @@ class PollShare(connection.RedisPart):
         rather than after it lapses); True when it held it. ``retry_deadline``: seconds of retries on connection
         problems for this call (default the part's own; a stopping replica gives 0: the turn lapses by itself)."""
         keys = [self.keys.poll_turn(_check(turn))]
-        deadline = self.retry_deadline if retry_deadline is None else retry_deadline
         return bool(
-            connection.call(f"give_{turn}_turn", lambda: self.scripts["give_turn"](keys=keys, args=[owner]), deadline)
+            self._call(
+                f"give_{turn}_turn",
+                lambda: self.scripts["give_turn"](keys=keys, args=[owner]),
+                retry_deadline=retry_deadline,
+            )
         )
 
     def put_counts(self, turn: str, owner: str, counts: Mapping[tuple[str, str], int], *, period: float) -> None:

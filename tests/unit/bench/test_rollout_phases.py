@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,11 @@ DELL = [
 ]
 
 
-def read_lines_of(raw: list[str]) -> list[tuple[float, str]]:
-    """One task's lines as :func:`read_lines` gives them."""
-    records = [json.loads(r) for r in raw]
-    return [(datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp(), r["message"]) for r in records]
+def read_lines_of(raw: list[str], tmp_path: Path) -> list[tuple[float, str]]:
+    """One task's lines as :func:`read_lines` gives them, from a log of ``raw``."""
+    log = tmp_path / "flasher-9.log"
+    log.write_text("\n".join(raw))
+    return read_lines([log])["t-1"]
 
 
 def test_a_tasks_phases_are_timed_between_its_lines(tmp_path: Path) -> None:
@@ -41,10 +41,10 @@ def test_a_tasks_phases_are_timed_between_its_lines(tmp_path: Path) -> None:
     assert phases.seconds == pytest.approx((0.2, 0.9, 5.1, 0.05))
 
 
-def test_a_task_without_every_line_or_with_two_installs_is_left_out() -> None:
-    lines = read_lines_of(DELL[:-1])
+def test_a_task_without_every_line_or_with_two_installs_is_left_out(tmp_path: Path) -> None:
+    lines = read_lines_of(DELL[:-1], tmp_path)
     assert phases_of(lines) is None
-    twice = read_lines_of([*DELL[:3], DELL[2], *DELL[3:]])
+    twice = read_lines_of([*DELL[:3], DELL[2], *DELL[3:]], tmp_path)
     assert phases_of(twice) is None
 
 
